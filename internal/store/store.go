@@ -1,0 +1,260 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Dialect names the SQL backend behind a DB.
+type Dialect int
+
+const (
+	// SQLite is the embedded backend (modernc.org/sqlite).
+	SQLite Dialect = iota + 1
+	// Postgres is the shared backend (pgx).
+	Postgres
+)
+
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case Postgres:
+		return "postgres"
+	default:
+		return fmt.Sprintf("dialect(%d)", int(d))
+	}
+}
+
+// Config says which database to open.
+type Config struct {
+	// URL is "sqlite:PATH" (a file; it is created if missing) or a
+	// "postgres://" / "postgresql://" connection URL.
+	URL string
+	// MaxConns bounds the PostgreSQL pool and the SQLite reader pool.
+	// Zero picks a default (20 for PostgreSQL, 4 SQLite readers).
+	MaxConns int
+	// BusyTimeout is how long a SQLite connection waits for a lock held by
+	// another connection before failing. Zero means 10 s.
+	BusyTimeout time.Duration
+}
+
+// Queryer is what both *sql.DB and *sql.Tx offer; repositories accept it so
+// the same code runs inside or outside a transaction.
+type Queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// DB is an open provhub database.
+type DB struct {
+	dialect Dialect
+	write   *sql.DB
+	read    *sql.DB
+	pool    *pgxpool.Pool
+	display string
+}
+
+// Open connects to the database named by cfg.URL. It does not migrate.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	switch {
+	case strings.HasPrefix(cfg.URL, "sqlite:"):
+		return openSQLite(ctx, cfg)
+	case strings.HasPrefix(cfg.URL, "postgres://"), strings.HasPrefix(cfg.URL, "postgresql://"):
+		return openPostgres(ctx, cfg)
+	default:
+		return nil, fmt.Errorf("open database: unsupported URL %q (want sqlite:PATH or postgres://...)", Redact(cfg.URL))
+	}
+}
+
+func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
+	path := strings.TrimPrefix(cfg.URL, "sqlite:")
+	path = strings.TrimPrefix(path, "//")
+	if path == "" || strings.Contains(path, ":memory:") {
+		return nil, errors.New("open sqlite: a file path is required (an in-memory database cannot be shared by the writer and the readers)")
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	busy := cfg.BusyTimeout
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
+	readers := cfg.MaxConns
+	if readers <= 0 {
+		readers = 4
+	}
+	base := "file:" + (&url.URL{Path: path}).EscapedPath()
+	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)", busy.Milliseconds())
+
+	write, err := sql.Open("sqlite", base+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite writer: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", base+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	read.SetMaxOpenConns(readers)
+	read.SetMaxIdleConns(readers)
+	return &DB{dialect: SQLite, write: write, read: read, display: "sqlite:" + path}, nil
+}
+
+func openPostgres(ctx context.Context, cfg Config) (*DB, error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres URL: %w", err)
+	}
+	if cfg.MaxConns > 0 {
+		pcfg.MaxConns = int32(cfg.MaxConns)
+	} else {
+		pcfg.MaxConns = 20
+	}
+	// Durability is the point of accepting a request: never let a session
+	// setting weaken it.
+	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to postgres %s: %w", Redact(cfg.URL), err)
+	}
+	sdb := stdlib.OpenDBFromPool(pool)
+	sdb.SetMaxOpenConns(int(pcfg.MaxConns))
+	return &DB{dialect: Postgres, write: sdb, read: sdb, pool: pool, display: Redact(cfg.URL)}, nil
+}
+
+// Redact hides the password of a database URL so it can be logged.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Dialect tells which backend this is.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// String names the database without secrets, for logs.
+func (db *DB) String() string { return db.display }
+
+// Writer is the handle for statements that change data outside an explicit
+// transaction. On SQLite it is the single writer connection.
+func (db *DB) Writer() *sql.DB { return db.write }
+
+// Reader is the handle for read-only queries. On SQLite it is a pool of
+// query-only connections that never wait for the writer.
+func (db *DB) Reader() *sql.DB { return db.read }
+
+// Pool is the pgx pool behind a PostgreSQL DB (nil for SQLite); it is used
+// for LISTEN, which database/sql cannot express.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", db.dialect, err)
+	}
+	return nil
+}
+
+// Close releases every connection.
+func (db *DB) Close() error {
+	var errs []error
+	if db.read != db.write {
+		errs = append(errs, db.read.Close())
+	}
+	errs = append(errs, db.write.Close())
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Tx is a write transaction. Functions registered with AfterCommit run once
+// it has committed (for wake-ups that must not fire before the data is
+// visible).
+type Tx struct {
+	*sql.Tx
+	db    *DB
+	after []func()
+	done  bool
+}
+
+// Begin starts a write transaction.
+func (db *DB) Begin(ctx context.Context) (*Tx, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	return &Tx{Tx: tx, db: db}, nil
+}
+
+// Dialect tells which backend the transaction runs on.
+func (tx *Tx) Dialect() Dialect { return tx.db.dialect }
+
+// AfterCommit registers f to run after a successful commit.
+func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
+
+// Commit commits and then runs the AfterCommit functions.
+func (tx *Tx) Commit() error {
+	if tx.done {
+		return sql.ErrTxDone
+	}
+	tx.done = true
+	if err := tx.Tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, f := range tx.after {
+		f()
+	}
+	return nil
+}
+
+// Rollback abandons the transaction; it is a no-op after Commit.
+func (tx *Tx) Rollback() error {
+	if tx.done {
+		return nil
+	}
+	tx.done = true
+	return tx.Tx.Rollback()
+}
+
+// InTx runs fn in a write transaction, committing when fn returns nil and
+// rolling back otherwise.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // rollback after commit is a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

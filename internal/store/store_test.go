@@ -1,0 +1,108 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/store/storetest"
+)
+
+func TestStore_MigrateIsIdempotentAndCurrent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(applied) != 0 {
+			t.Fatalf("second migrate applied %v, want nothing", applied)
+		}
+		if err := db.CheckSchema(ctx); err != nil {
+			t.Fatalf("schema after migrate: %v", err)
+		}
+	})
+}
+
+func TestStore_CheckSchemaReportsPendingMigrations(t *testing.T) {
+	for _, d := range storetest.Backends {
+		t.Run(d.String(), func(t *testing.T) {
+			ctx := context.Background()
+			db, err := store.Open(ctx, store.Config{URL: storetest.NewURL(t, d)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.CheckSchema(ctx); !errors.Is(err, store.ErrSchemaBehind) {
+				t.Fatalf("fresh database: got %v, want ErrSchemaBehind", err)
+			}
+		})
+	}
+}
+
+func TestStore_InTxCommitsRollsBackAndRunsAfterCommit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		ran := 0
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			tx.AfterCommit(func() { ran++ })
+			_, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ($1, $2)`, "a", "1")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("boom")
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			tx.AfterCommit(func() { ran += 10 })
+			if _, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ($1, $2)`, "b", "2"); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("InTx error = %v, want boom", err)
+		}
+		if ran != 1 {
+			t.Fatalf("after-commit hooks ran %d, want exactly the committed one", ran)
+		}
+		var n int
+		if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM kv`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("rows = %d, want 1 (the rolled back insert must be gone)", n)
+		}
+	})
+}
+
+func TestStore_PlaceholdersBindByPosition(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var a, b string
+		err := db.Reader().QueryRowContext(context.Background(), `SELECT $2, $1`, "first", "second").Scan(&a, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a != "second" || b != "first" {
+			t.Fatalf("got %q %q, want second first", a, b)
+		}
+	})
+}
+
+func TestOpen_RejectsUnknownURLsWithoutLeakingPasswords(t *testing.T) {
+	_, err := store.Open(context.Background(), store.Config{URL: "mysql://u:secret@h/db"})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	if got := err.Error(); strings.Contains(got, "secret") {
+		t.Fatalf("error leaks the password: %s", got)
+	}
+	if _, err := store.Open(context.Background(), store.Config{URL: "sqlite::memory:"}); err == nil {
+		t.Fatal("in-memory sqlite must be refused")
+	}
+}

@@ -1,0 +1,125 @@
+// Package storetest gives tests a fresh, migrated database on each backend,
+// so a test written once runs against SQLite and PostgreSQL.
+//
+// PostgreSQL is found through PROVHUB_TEST_POSTGRES (default
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable). Every test gets
+// its own schema, dropped at the end, so packages run in parallel. When
+// PostgreSQL cannot be reached the test fails: the shared contract is only
+// proven when both backends ran.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/provhub/provhub/internal/store"
+)
+
+// DefaultPostgresURL is used when PROVHUB_TEST_POSTGRES is not set.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// PostgresURL returns the server the tests use.
+func PostgresURL() string {
+	if u := os.Getenv("PROVHUB_TEST_POSTGRES"); u != "" {
+		return u
+	}
+	return DefaultPostgresURL
+}
+
+// Backends lists the dialects every shared test runs on.
+var Backends = []store.Dialect{store.SQLite, store.Postgres}
+
+// Each runs fn once per backend as a subtest, each with a fresh migrated DB.
+func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
+	t.Helper()
+	for _, d := range Backends {
+		t.Run(d.String(), func(t *testing.T) {
+			fn(t, Open(t, d))
+		})
+	}
+}
+
+// Open returns a fresh migrated database of the given dialect, closed and
+// removed when the test ends.
+func Open(t testing.TB, d store.Dialect) *store.DB {
+	t.Helper()
+	u := NewURL(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := store.Open(ctx, store.Config{URL: u})
+	if err != nil {
+		t.Fatalf("open %s: %v", d, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrate %s: %v", d, err)
+	}
+	return db
+}
+
+// NewURL makes an empty database of the given dialect (a file in a temporary
+// folder, or a new PostgreSQL schema) and returns its URL; it is removed when
+// the test ends. Tests that start other processes pass them this URL.
+func NewURL(t testing.TB, d store.Dialect) string {
+	t.Helper()
+	switch d {
+	case store.SQLite:
+		return "sqlite:" + filepath.Join(t.TempDir(), "provhub.db")
+	case store.Postgres:
+		return newSchema(t)
+	default:
+		t.Fatalf("unknown dialect %v", d)
+		return ""
+	}
+}
+
+func newSchema(t testing.TB) string {
+	t.Helper()
+	base := PostgresURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("PostgreSQL is required for the shared store tests and is not reachable at %s: %v\n"+
+			"start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
+			"or point PROVHUB_TEST_POSTGRES at a server (trust auth, an existing database)", store.Redact(base), err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	schema := "t_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", base, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
