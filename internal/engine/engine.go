@@ -1,0 +1,375 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/provhub/provhub/internal/store"
+)
+
+// Config sets up an Engine. Zero values take the defaults in brackets.
+type Config struct {
+	DB       *store.DB
+	Registry *Registry
+	Logger   *slog.Logger
+	// Metrics receives the engine's Prometheus collectors (none when nil).
+	Metrics prometheus.Registerer
+	// Clock tells the time [time.Now]; tests move it to run scheduled jobs.
+	Clock func() time.Time
+
+	// MaxWorkers bounds the jobs this instance runs at once [100].
+	MaxWorkers int
+	// FetchBatch bounds the jobs taken by one claim [MaxWorkers, at most 1000].
+	FetchBatch int
+	// FetchCooldown is the least time between two claims, so that freed
+	// worker slots are filled in batches [2ms].
+	FetchCooldown time.Duration
+	// FetchPollInterval is how often the engine looks for work when nothing
+	// woke it (another instance's insert on SQLite, a missed notification) [1s].
+	FetchPollInterval time.Duration
+
+	// LeaseDuration is how long a claimed job is owned without a heartbeat
+	// before another instance may rescue it [30s].
+	LeaseDuration time.Duration
+	// HeartbeatInterval is how often leases are extended [LeaseDuration/3].
+	HeartbeatInterval time.Duration
+	// RescueInterval is how often expired leases are looked for [LeaseDuration/2].
+	RescueInterval time.Duration
+
+	// DefaultMaxAttempts applies to kinds that set none [25].
+	DefaultMaxAttempts int
+	// DefaultTimeout bounds one attempt of kinds that set none [1m].
+	DefaultTimeout time.Duration
+	// Backoff gives the wait before retry n [1s·2^(n-1), at most 1h, with jitter].
+	Backoff func(attempt int) time.Duration
+
+	// GroupCommitMaxBatch bounds the inserts written by one group commit [500].
+	GroupCommitMaxBatch int
+	// GroupCommitMaxWait is how long a group commit waits for more inserts
+	// once it has one [0: it takes what is queued and commits at once; under
+	// load the batch grows by itself while the previous commit runs].
+	GroupCommitMaxWait time.Duration
+	// CompleteMaxBatch bounds the outcomes written by one completion [1000].
+	CompleteMaxBatch int
+
+	// CompletedRetention keeps completed jobs this long [24h];
+	// FinishedRetention keeps failed and cancelled jobs [7 days].
+	CompletedRetention time.Duration
+	FinishedRetention  time.Duration
+	// CleanupInterval is how often old jobs are deleted [1m].
+	CleanupInterval time.Duration
+
+	// ShutdownGrace is how long Stop waits for handlers to return after
+	// cancelling them, once its own deadline has passed [2s].
+	ShutdownGrace time.Duration
+	// InstanceID names this instance in leases [host-pid-random].
+	InstanceID string
+}
+
+func (c *Config) setDefaults() error {
+	if c.DB == nil {
+		return errors.New("engine: Config.DB is required")
+	}
+	if c.Registry == nil {
+		c.Registry = NewRegistry()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxWorkers, 100)
+	def(&c.FetchBatch, min(c.MaxWorkers, 1000))
+	defD(&c.FetchCooldown, 2*time.Millisecond)
+	defD(&c.FetchPollInterval, time.Second)
+	defD(&c.LeaseDuration, 30*time.Second)
+	defD(&c.HeartbeatInterval, c.LeaseDuration/3)
+	defD(&c.RescueInterval, c.LeaseDuration/2)
+	def(&c.DefaultMaxAttempts, 25)
+	defD(&c.DefaultTimeout, time.Minute)
+	if c.Backoff == nil {
+		c.Backoff = DefaultBackoff
+	}
+	def(&c.GroupCommitMaxBatch, 500)
+	def(&c.CompleteMaxBatch, 1000)
+	defD(&c.CompletedRetention, 24*time.Hour)
+	defD(&c.FinishedRetention, 7*24*time.Hour)
+	defD(&c.CleanupInterval, time.Minute)
+	defD(&c.ShutdownGrace, 2*time.Second)
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		c.InstanceID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	return nil
+}
+
+// DefaultBackoff waits about 2^(attempt-1) seconds, at most an hour, with
+// the upper half randomised so that jobs failing together spread out.
+func DefaultBackoff(attempt int) time.Duration {
+	d := time.Duration(math.Min(float64(time.Hour), float64(time.Second)*math.Pow(2, float64(max(attempt, 1)-1))))
+	return d/2 + time.Duration(mrand.Int64N(int64(d/2)+1))
+}
+
+// Engine inserts and runs jobs. New gives an engine that can insert; Start
+// makes it run jobs too.
+type Engine struct {
+	cfg     Config
+	db      *store.DB
+	log     *slog.Logger
+	metrics *metrics
+
+	inserts     chan insertRequest
+	stopInserts chan struct{}
+	committerWG sync.WaitGroup
+	closeOnce   sync.Once
+
+	wakeCh chan struct{}
+
+	mu      sync.Mutex
+	started bool
+	run     *runState
+}
+
+// New builds an engine and starts its group committer.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:         cfg,
+		db:          cfg.DB,
+		log:         cfg.Logger.With("component", "engine"),
+		inserts:     make(chan insertRequest, 4*cfg.GroupCommitMaxBatch),
+		stopInserts: make(chan struct{}),
+		wakeCh:      make(chan struct{}, 1),
+	}
+	e.metrics = newMetrics(cfg.Metrics, cfg.DB, e.log)
+	e.committerWG.Add(1)
+	go e.commitLoop()
+	return e, nil
+}
+
+// Close stops the group committer; Insert without a transaction fails after
+// it. Stop the workers first.
+func (e *Engine) Close() {
+	e.closeOnce.Do(func() {
+		close(e.stopInserts)
+		e.committerWG.Wait()
+	})
+}
+
+// InstanceID is the name this instance writes into the leases it holds.
+func (e *Engine) InstanceID() string { return e.cfg.InstanceID }
+
+func (e *Engine) wake() {
+	select {
+	case e.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) now() time.Time { return e.cfg.Clock().UTC() }
+
+func (e *Engine) row(args JobArgs, opts *InsertOpts, now time.Time) (insertRow, error) {
+	if args == nil {
+		return insertRow{}, errors.New("insert job: nil args")
+	}
+	name := args.Kind()
+	k, ok := e.cfg.Registry.kinds[name]
+	if !ok {
+		return insertRow{}, fmt.Errorf("insert job: %w %q", ErrUnknownKind, name)
+	}
+	if opts == nil {
+		opts = &InsertOpts{}
+	}
+	payload, err := json.Marshal(args)
+	if err != nil {
+		return insertRow{}, fmt.Errorf("encode %s args: %w", name, err)
+	}
+	r := insertRow{
+		kind:        name,
+		args:        payload,
+		state:       StateAvailable,
+		priority:    opts.Priority,
+		subject:     opts.Subject,
+		uniqueKey:   opts.UniqueKey,
+		maxAttempts: opts.MaxAttempts,
+		createdAt:   micros(now),
+		runAt:       micros(now),
+	}
+	if r.maxAttempts <= 0 {
+		r.maxAttempts = k.opts.MaxAttempts
+	}
+	if r.maxAttempts <= 0 {
+		r.maxAttempts = e.cfg.DefaultMaxAttempts
+	}
+	if !opts.RunAt.IsZero() && opts.RunAt.After(now) {
+		r.state = StateScheduled
+		r.runAt = micros(opts.RunAt)
+	}
+	return r, nil
+}
+
+// Insert adds one job. With a transaction the job commits (and becomes
+// visible to workers) with the caller's other writes; without one it joins a
+// group commit and is durable when Insert returns.
+func (e *Engine) Insert(ctx context.Context, tx *store.Tx, args JobArgs, opts *InsertOpts) (Inserted, error) {
+	res, err := e.InsertMany(ctx, tx, []InsertParams{{Args: args, Opts: opts}})
+	if err != nil {
+		return Inserted{}, err
+	}
+	return res[0], nil
+}
+
+// InsertMany adds several jobs at once, in order; see Insert.
+func (e *Engine) InsertMany(ctx context.Context, tx *store.Tx, params []InsertParams) ([]Inserted, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	now := e.now()
+	rows := make([]insertRow, len(params))
+	for i, p := range params {
+		r, err := e.row(p.Args, p.Opts, now)
+		if err != nil {
+			return nil, err
+		}
+		rows[i] = r
+	}
+	if tx != nil {
+		res, err := insertRows(ctx, tx, rows)
+		if err != nil {
+			return nil, err
+		}
+		tx.AfterCommit(func() { e.inserted(rows, res) })
+		return res, nil
+	}
+	if len(rows) > e.cfg.GroupCommitMaxBatch {
+		// A large batch is its own group.
+		var res []Inserted
+		err := e.db.InTx(ctx, func(tx *store.Tx) error {
+			var err error
+			res, err = insertRows(ctx, tx, rows)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.inserted(rows, res)
+		return res, nil
+	}
+	return e.groupInsert(ctx, rows)
+}
+
+// inserted runs once inserted jobs are committed.
+func (e *Engine) inserted(rows []insertRow, res []Inserted) {
+	for i, r := range rows {
+		if !res[i].Existing {
+			e.metrics.inserted.WithLabelValues(r.kind).Inc()
+		}
+	}
+	e.wake()
+}
+
+// Get reads one job.
+func (e *Engine) Get(ctx context.Context, id int64) (*JobRow, error) {
+	return getJob(ctx, e.db.Reader(), id)
+}
+
+// GetTx reads one job inside a transaction.
+func (e *Engine) GetTx(ctx context.Context, tx *store.Tx, id int64) (*JobRow, error) {
+	return getJob(ctx, tx, id)
+}
+
+// Cancel cancels a job: a queued one at once, a running one by cancelling
+// its handler's context (the job ends cancelled when the handler returns).
+// It fails with ErrNotCancelable for a finished job.
+func (e *Engine) Cancel(ctx context.Context, id int64) error {
+	now := e.now()
+	res, err := e.db.Writer().ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finalized_at = $2, errors = `+appendError(e.db.Dialect(), 3)+`
+		WHERE id = $1 AND state IN ('scheduled', 'available', 'retryable')`, id, micros(now), errorJSON(0, now, "cancelled"))
+	if err != nil {
+		return fmt.Errorf("cancel job %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		e.wake() // its subject's next job may run now
+		return nil
+	}
+	res, err = e.db.Writer().ExecContext(ctx, `UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'`, id)
+	if err != nil {
+		return fmt.Errorf("cancel running job %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		if !e.cancelLocal(id) && e.db.Dialect() == store.Postgres {
+			if _, err := e.db.Writer().ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, fmt.Sprintf("cancel:%d", id)); err != nil {
+				e.log.Warn("notify cancel", "job_id", id, "err", err)
+			}
+		}
+		return nil
+	}
+	if _, err := e.Get(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("cancel job %d: %w", id, ErrNotCancelable)
+}
+
+// Retry puts a failed or cancelled job back in the queue, due now, with one
+// more attempt if it had used them all.
+func (e *Engine) Retry(ctx context.Context, id int64) error {
+	res, err := e.db.Writer().ExecContext(ctx, `UPDATE jobs SET state = 'available', run_at = $2, finalized_at = NULL,
+			cancel_requested = FALSE, max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
+		WHERE id = $1 AND state IN ('failed', 'cancelled')`, id, micros(e.now()))
+	if err != nil {
+		return fmt.Errorf("retry job %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		if e.db.Dialect() == store.Postgres {
+			_, _ = e.db.Writer().ExecContext(ctx, `SELECT pg_notify($1, 'retry')`, notifyChannel)
+		}
+		e.wake()
+		return nil
+	}
+	if _, err := e.Get(ctx, id); err != nil {
+		return err
+	}
+	return fmt.Errorf("retry job %d: %w", id, ErrNotRetryable)
+}
+
+// CompleteTx marks a running job completed inside the handler's own
+// transaction, so that the job's effect on domain records and its completion
+// commit together. The handler then returns nil.
+func (e *Engine) CompleteTx(ctx context.Context, tx *store.Tx, job *JobRow) error {
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'completed', finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL
+		WHERE id = $1 AND attempt = $2 AND state = 'running'`, job.ID, job.Attempt, micros(e.now()))
+	if err != nil {
+		return fmt.Errorf("complete job %d: %w", job.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("complete job %d attempt %d: %w", job.ID, job.Attempt, ErrJobLost)
+	}
+	return nil
+}

@@ -1,0 +1,652 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/store/storetest"
+)
+
+type testArgs struct {
+	N    int    `json:"n"`
+	Name string `json:"name,omitempty"`
+}
+
+func (testArgs) Kind() string { return "test" }
+
+type handlerFunc = func(ctx context.Context, job *engine.Job[testArgs]) error
+
+// newEngine builds a started engine whose "test" kind calls h, with fast
+// timings so tests do not wait for production defaults.
+func newEngine(t *testing.T, db *store.DB, h handlerFunc, tune ...func(*engine.Config)) *engine.Engine {
+	t.Helper()
+	e := newStoppedEngine(t, db, h, tune...)
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	})
+	return e
+}
+
+func newStoppedEngine(t *testing.T, db *store.DB, h handlerFunc, tune ...func(*engine.Config)) *engine.Engine {
+	t.Helper()
+	reg := engine.NewRegistry()
+	engine.Register(reg, h, engine.KindOptions{})
+	cfg := engine.Config{
+		DB:                db,
+		Registry:          reg,
+		FetchPollInterval: 20 * time.Millisecond,
+		LeaseDuration:     5 * time.Second,
+		Backoff:           func(int) time.Duration { return 5 * time.Millisecond },
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	e, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func waitState(t *testing.T, e *engine.Engine, id int64, want engine.State) *engine.JobRow {
+	t.Helper()
+	var j *engine.JobRow
+	waitFor(t, fmt.Sprintf("job %d to be %s", id, want), func() bool {
+		var err error
+		j, err = e.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.State == want
+	})
+	return j
+}
+
+func insert(t *testing.T, e *engine.Engine, n int, opts *engine.InsertOpts) int64 {
+	t.Helper()
+	res, err := e.Insert(context.Background(), nil, testArgs{N: n}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.ID
+}
+
+func TestEngine_InsertedJobRunsAndCompletes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		got := make(chan int, 1)
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			got <- job.Args.N
+			return nil
+		})
+		id := insert(t, e, 42, nil)
+		if n := <-got; n != 42 {
+			t.Fatalf("handler got args %d, want 42", n)
+		}
+		j := waitState(t, e, id, engine.StateCompleted)
+		if j.Attempt != 1 || len(j.Errors) != 0 || j.FinalizedAt.IsZero() || j.AttemptedAt.IsZero() {
+			t.Fatalf("completed job = %+v", j)
+		}
+	})
+}
+
+func TestEngine_InsertTxCommitsWithTheCallersTransaction(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var runs atomic.Int64
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { runs.Add(1); return nil })
+		ctx := context.Background()
+		var rolledBack int64
+		boom := errors.New("rollback")
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			r, err := e.Insert(ctx, tx, testArgs{N: 1}, nil)
+			rolledBack = r.ID
+			if err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		if _, err := e.Get(ctx, rolledBack); !errors.Is(err, engine.ErrNotFound) {
+			t.Fatalf("rolled back job: got %v, want ErrNotFound", err)
+		}
+		var kept int64
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			r, err := e.Insert(ctx, tx, testArgs{N: 2}, nil)
+			kept = r.ID
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, e, kept, engine.StateCompleted)
+		if runs.Load() != 1 {
+			t.Fatalf("handler ran %d times, want 1", runs.Load())
+		}
+	})
+}
+
+func TestEngine_InsertManyKeepsOrderAndRejectsUnknownKinds(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
+		ctx := context.Background()
+		params := make([]engine.InsertParams, 1500) // more than one group and one statement chunk
+		for i := range params {
+			params[i] = engine.InsertParams{Args: testArgs{N: i}}
+		}
+		params[7].Opts = &engine.InsertOpts{UniqueKey: "seven"}
+		res, err := e.InsertMany(ctx, nil, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			j, err := e.Get(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a testArgs
+			if err := json.Unmarshal(j.Args, &a); err != nil || a.N != i {
+				t.Fatalf("result %d points at job with args %s", i, j.Args)
+			}
+			if i > 0 && r.ID <= res[i-1].ID && i != 8 && i != 7 {
+				t.Fatalf("ids not increasing at %d", i)
+			}
+		}
+		_, err = e.Insert(ctx, nil, otherArgs{}, nil)
+		if !errors.Is(err, engine.ErrUnknownKind) {
+			t.Fatalf("unknown kind: got %v", err)
+		}
+	})
+}
+
+type otherArgs struct{}
+
+func (otherArgs) Kind() string { return "other" }
+
+func TestEngine_UniqueKeyReturnsTheExistingJob(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
+		ctx := context.Background()
+		const callers = 16
+		ids := make([]engine.Inserted, callers)
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := e.Insert(ctx, nil, testArgs{N: i}, &engine.InsertOpts{UniqueKey: "order-1"})
+				if err != nil {
+					t.Error(err)
+				}
+				ids[i] = r
+			}()
+		}
+		wg.Wait()
+		fresh := 0
+		for _, r := range ids {
+			if r.ID != ids[0].ID {
+				t.Fatalf("unique key gave two jobs: %d and %d", r.ID, ids[0].ID)
+			}
+			if !r.Existing {
+				fresh++
+			}
+		}
+		if fresh != 1 {
+			t.Fatalf("%d inserts claim to have created the job, want 1", fresh)
+		}
+		var n int
+		if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("%d jobs stored, want 1", n)
+		}
+	})
+}
+
+func TestEngine_HigherPriorityRunsFirst(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var mu sync.Mutex
+		var order []int
+		h := func(ctx context.Context, job *engine.Job[testArgs]) error {
+			mu.Lock()
+			order = append(order, job.Args.N)
+			mu.Unlock()
+			return nil
+		}
+		e := newStoppedEngine(t, db, h, func(c *engine.Config) { c.MaxWorkers = 1 })
+		insert(t, e, 1, &engine.InsertOpts{Priority: 0})
+		insert(t, e, 2, &engine.InsertOpts{Priority: 0})
+		insert(t, e, 3, &engine.InsertOpts{Priority: 10})
+		last := insert(t, e, 4, &engine.InsertOpts{Priority: 5})
+		if err := e.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer e.Stop(context.Background())
+		waitState(t, e, last, engine.StateCompleted)
+		waitFor(t, "four runs", func() bool { mu.Lock(); defer mu.Unlock(); return len(order) == 4 })
+		if fmt.Sprint(order) != "[3 4 1 2]" {
+			t.Fatalf("run order %v, want [3 4 1 2] (priority, then insertion)", order)
+		}
+	})
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestEngine_ScheduledJobWaitsForItsTime(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+		var runs atomic.Int64
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { runs.Add(1); return nil },
+			func(c *engine.Config) { c.Clock = clock.Now })
+		id := insert(t, e, 1, &engine.InsertOpts{RunAt: clock.Now().Add(time.Hour)})
+		j, _ := e.Get(context.Background(), id)
+		if j.State != engine.StateScheduled {
+			t.Fatalf("state %s, want scheduled", j.State)
+		}
+		time.Sleep(150 * time.Millisecond) // several poll intervals
+		if runs.Load() != 0 {
+			t.Fatal("scheduled job ran before its time")
+		}
+		clock.Add(time.Hour)
+		waitState(t, e, id, engine.StateCompleted)
+	})
+}
+
+func TestEngine_ErrorsRetryUntilMaxAttemptsThenFail(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var attempts []int
+		var mu sync.Mutex
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			mu.Lock()
+			attempts = append(attempts, job.Attempt)
+			mu.Unlock()
+			return fmt.Errorf("downstream busy (attempt %d)", job.Attempt)
+		})
+		id := insert(t, e, 1, &engine.InsertOpts{MaxAttempts: 3})
+		j := waitState(t, e, id, engine.StateFailed)
+		if j.Attempt != 3 || len(j.Errors) != 3 {
+			t.Fatalf("attempt=%d errors=%d, want 3 and 3", j.Attempt, len(j.Errors))
+		}
+		for i, ae := range j.Errors {
+			if ae.Attempt != i+1 || !strings.Contains(ae.Error, fmt.Sprintf("attempt %d", i+1)) || ae.At.IsZero() {
+				t.Fatalf("error %d = %+v", i, ae)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(attempts) != "[1 2 3]" {
+			t.Fatalf("handler saw attempts %v", attempts)
+		}
+	})
+}
+
+func TestEngine_RetryWaitsForBackoff(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+		var runs atomic.Int64
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			if runs.Add(1) == 1 {
+				return errors.New("first attempt fails")
+			}
+			return nil
+		}, func(c *engine.Config) {
+			c.Clock = clock.Now
+			c.Backoff = func(int) time.Duration { return time.Minute }
+		})
+		id := insert(t, e, 1, nil)
+		j := waitState(t, e, id, engine.StateRetryable)
+		if want := clock.Now().Add(time.Minute); !j.RunAt.Equal(want) {
+			t.Fatalf("retry at %s, want %s", j.RunAt, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if runs.Load() != 1 {
+			t.Fatal("retried before the backoff elapsed")
+		}
+		clock.Add(time.Minute)
+		waitState(t, e, id, engine.StateCompleted)
+	})
+}
+
+func TestEngine_TerminalErrorFailsAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			return engine.Terminal(errors.New("unknown card"))
+		})
+		id := insert(t, e, 1, &engine.InsertOpts{MaxAttempts: 10})
+		j := waitState(t, e, id, engine.StateFailed)
+		if j.Attempt != 1 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, "unknown card") {
+			t.Fatalf("job = %+v", j)
+		}
+	})
+}
+
+func TestEngine_SnoozeRunsAgainWithoutUsingAnAttempt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var runs atomic.Int64
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			if runs.Add(1) <= 3 {
+				return engine.Snooze(10 * time.Millisecond)
+			}
+			return nil
+		})
+		id := insert(t, e, 1, &engine.InsertOpts{MaxAttempts: 1})
+		j := waitState(t, e, id, engine.StateCompleted)
+		if j.Attempt != 1 || j.Snoozes != 3 || len(j.Errors) != 0 {
+			t.Fatalf("attempt=%d snoozes=%d errors=%v, want 1, 3, none", j.Attempt, j.Snoozes, j.Errors)
+		}
+	})
+}
+
+func TestEngine_PanickingHandlerIsRetriedNotFatal(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			if job.Attempt == 1 {
+				panic("nil map")
+			}
+			return nil
+		})
+		id := insert(t, e, 1, nil)
+		j := waitState(t, e, id, engine.StateCompleted)
+		if j.Attempt != 2 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, "panicked: nil map") {
+			t.Fatalf("job = %+v", j)
+		}
+	})
+}
+
+func TestEngine_HandlerTimeoutEndsTheAttempt(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}, func(c *engine.Config) { c.DefaultTimeout = 20 * time.Millisecond })
+		id := insert(t, e, 1, &engine.InsertOpts{MaxAttempts: 2})
+		j := waitState(t, e, id, engine.StateFailed)
+		if len(j.Errors) != 2 || !strings.Contains(j.Errors[0].Error, "deadline exceeded") {
+			t.Fatalf("errors = %+v", j.Errors)
+		}
+	})
+}
+
+// subjectRecorder checks, from inside handlers, that a subject never has two
+// jobs running and records the order in which each subject's jobs started.
+type subjectRecorder struct {
+	mu       sync.Mutex
+	running  map[string]int64
+	started  map[string][]int64
+	overlaps []string
+	maxPar   int
+	par      int
+}
+
+func newSubjectRecorder() *subjectRecorder {
+	return &subjectRecorder{running: map[string]int64{}, started: map[string][]int64{}}
+}
+
+func (r *subjectRecorder) enter(subject string, id int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if other, busy := r.running[subject]; busy {
+		r.overlaps = append(r.overlaps, fmt.Sprintf("subject %s: job %d started while %d ran", subject, id, other))
+	}
+	r.running[subject] = id
+	r.started[subject] = append(r.started[subject], id)
+	r.par++
+	r.maxPar = max(r.maxPar, r.par)
+}
+
+func (r *subjectRecorder) leave(subject string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.running, subject)
+	r.par--
+}
+
+func (r *subjectRecorder) check(t *testing.T) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.overlaps) > 0 {
+		t.Fatalf("subject overlaps: %v", r.overlaps[:min(5, len(r.overlaps))])
+	}
+	for s, ids := range r.started {
+		for i := 1; i < len(ids); i++ {
+			if ids[i] < ids[i-1] {
+				t.Fatalf("subject %s started %d after %d: not FIFO (%v)", s, ids[i], ids[i-1], ids)
+			}
+		}
+	}
+}
+
+func TestEngine_SubjectRunsJobsOneAtATimeInInsertionOrder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		rec := newSubjectRecorder()
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			rec.enter(job.Subject, job.ID)
+			time.Sleep(time.Millisecond)
+			rec.leave(job.Subject)
+			return nil
+		}, func(c *engine.Config) { c.MaxWorkers = 20 })
+		var last int64
+		for i := range 60 {
+			// Later jobs have higher priority: within a subject, insertion order still wins.
+			last = insert(t, e, i, &engine.InsertOpts{Subject: "se-1", Priority: i})
+		}
+		if err := e.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer e.Stop(context.Background())
+		waitState(t, e, last, engine.StateCompleted)
+		rec.check(t)
+		if got := len(rec.started["se-1"]); got != 60 {
+			t.Fatalf("%d jobs started, want 60", got)
+		}
+	})
+}
+
+func TestEngine_SubjectRetryKeepsItsPlace(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		rec := newSubjectRecorder()
+		var failed atomic.Bool
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			rec.enter(job.Subject, job.ID)
+			defer rec.leave(job.Subject)
+			if job.Args.N == 0 && failed.CompareAndSwap(false, true) {
+				return errors.New("busy")
+			}
+			return nil
+		}, func(c *engine.Config) {
+			c.Backoff = func(int) time.Duration { return 100 * time.Millisecond }
+		})
+		first := insert(t, e, 0, &engine.InsertOpts{Subject: "card-9"})
+		second := insert(t, e, 1, &engine.InsertOpts{Subject: "card-9"})
+		if err := e.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer e.Stop(context.Background())
+		waitState(t, e, second, engine.StateCompleted)
+		j1, _ := e.Get(context.Background(), first)
+		j2, _ := e.Get(context.Background(), second)
+		if j1.State != engine.StateCompleted || j1.Attempt != 2 {
+			t.Fatalf("first job %s attempt %d", j1.State, j1.Attempt)
+		}
+		if !j2.AttemptedAt.After(j1.FinalizedAt) && !j2.AttemptedAt.Equal(j1.FinalizedAt) {
+			t.Fatalf("second job started at %s before the first finished at %s", j2.AttemptedAt, j1.FinalizedAt)
+		}
+		rec.check(t)
+		if fmt.Sprint(rec.started["card-9"]) != fmt.Sprint([]int64{first, first, second}) {
+			t.Fatalf("starts %v", rec.started["card-9"])
+		}
+	})
+}
+
+func TestEngine_DifferentSubjectsRunInParallel(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		const n = 4
+		var arrived sync.WaitGroup
+		arrived.Add(n)
+		release := make(chan struct{})
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			arrived.Done()
+			<-release // returns only once all n run at the same time
+			return nil
+		})
+		var ids []int64
+		for i := range n {
+			ids = append(ids, insert(t, e, i, &engine.InsertOpts{Subject: fmt.Sprintf("se-%d", i)}))
+		}
+		done := make(chan struct{})
+		go func() { arrived.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("jobs of different subjects did not run at the same time")
+		}
+		close(release)
+		for _, id := range ids {
+			waitState(t, e, id, engine.StateCompleted)
+		}
+	})
+}
+
+func TestEngine_CancelQueuedAndRunningJobs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		started := make(chan int64, 10)
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			if job.Args.N == 1 {
+				started <- job.ID
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		})
+		ctx := context.Background()
+		queued := insert(t, e, 2, &engine.InsertOpts{RunAt: time.Now().Add(time.Hour)})
+		if err := e.Cancel(ctx, queued); err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := e.Get(ctx, queued); j.State != engine.StateCancelled {
+			t.Fatalf("queued job is %s after cancel", j.State)
+		}
+		running := insert(t, e, 1, nil)
+		<-started
+		if err := e.Cancel(ctx, running); err != nil {
+			t.Fatal(err)
+		}
+		j := waitState(t, e, running, engine.StateCancelled)
+		if j.Attempt != 1 {
+			t.Fatalf("attempt %d", j.Attempt)
+		}
+		if err := e.Cancel(ctx, running); !errors.Is(err, engine.ErrNotCancelable) {
+			t.Fatalf("cancel finished job: %v", err)
+		}
+		if err := e.Cancel(ctx, 999999); !errors.Is(err, engine.ErrNotFound) {
+			t.Fatalf("cancel missing job: %v", err)
+		}
+	})
+}
+
+func TestEngine_RetryPutsAFailedJobBack(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var fail atomic.Bool
+		fail.Store(true)
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			if fail.Load() {
+				return errors.New("down")
+			}
+			return nil
+		})
+		ctx := context.Background()
+		id := insert(t, e, 1, &engine.InsertOpts{MaxAttempts: 1})
+		waitState(t, e, id, engine.StateFailed)
+		fail.Store(false)
+		if err := e.Retry(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		j := waitState(t, e, id, engine.StateCompleted)
+		if j.Attempt != 2 || j.MaxAttempts != 2 || len(j.Errors) != 1 {
+			t.Fatalf("job = %+v", j)
+		}
+		if err := e.Retry(ctx, id); !errors.Is(err, engine.ErrNotRetryable) {
+			t.Fatalf("retry completed job: %v", err)
+		}
+	})
+}
+
+func TestEngine_CompleteTxCommitsTheJobWithDomainWrites(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE cards (id TEXT PRIMARY KEY, state TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Writer().ExecContext(ctx, `INSERT INTO cards VALUES ('c1', 'PENDING')`); err != nil {
+			t.Fatal(err)
+		}
+		var e *engine.Engine
+		e = newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			return db.InTx(ctx, func(tx *store.Tx) error {
+				if _, err := tx.ExecContext(ctx, `UPDATE cards SET state = 'ACTIVE' WHERE id = 'c1'`); err != nil {
+					return err
+				}
+				inner, err := e.GetTx(ctx, tx, job.ID)
+				if err != nil || inner.State != engine.StateRunning {
+					return fmt.Errorf("job inside tx: %v %v", inner, err)
+				}
+				return e.CompleteTx(ctx, tx, job.JobRow)
+			})
+		})
+		id := insert(t, e, 1, nil)
+		j := waitState(t, e, id, engine.StateCompleted)
+		if len(j.Errors) != 0 || j.Attempt != 1 {
+			t.Fatalf("job = %+v", j)
+		}
+		var state string
+		if err := db.Reader().QueryRowContext(ctx, `SELECT state FROM cards WHERE id = 'c1'`).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state != "ACTIVE" {
+			t.Fatalf("card %s", state)
+		}
+		err := db.InTx(ctx, func(tx *store.Tx) error { return e.CompleteTx(ctx, tx, j) })
+		if !errors.Is(err, engine.ErrJobLost) {
+			t.Fatalf("completing a finished job: got %v, want ErrJobLost", err)
+		}
+	})
+}

@@ -1,0 +1,482 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/provhub/provhub/internal/store"
+)
+
+// This file holds every SQL statement of the engine. Both dialects share the
+// statements where they can; SQLite needs no claim lock (it has one writer)
+// and takes id lists as JSON, PostgreSQL takes arrays.
+
+const jobColumns = `id, kind, args, state, priority, subject, unique_key, attempt, max_attempts, errors,
+	created_at, run_at, attempted_at, finalized_at, lease_owner, cancel_requested, snoozes`
+
+// notifyChannel is the PostgreSQL channel on which instances wake each other.
+const notifyChannel = "provhub_jobs"
+
+// claimLockKey is the advisory lock that serializes claims across PostgreSQL
+// instances. Serial claims are what make per-subject exclusion exact: each
+// claim sees every job the previous claims started. A claim is one short
+// transaction that takes a whole batch, so serializing them costs little.
+const claimLockKey = 0x70726f76687562 // "provhub"
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanJob(s rowScanner) (*JobRow, error) {
+	var (
+		j                         JobRow
+		args, errs                []byte
+		state                     string
+		subject, uniqueKey, owner sql.NullString
+		created, runAt            int64
+		attemptedAt, finalizedAt  sql.NullInt64
+	)
+	err := s.Scan(&j.ID, &j.Kind, &args, &state, &j.Priority, &subject, &uniqueKey, &j.Attempt, &j.MaxAttempts, &errs,
+		&created, &runAt, &attemptedAt, &finalizedAt, &owner, &j.CancelRequested, &j.Snoozes)
+	if err != nil {
+		return nil, err
+	}
+	j.Args = json.RawMessage(slices.Clone(args))
+	j.State = State(state)
+	j.Subject, j.UniqueKey, j.LeaseOwner = subject.String, uniqueKey.String, owner.String
+	j.CreatedAt, j.RunAt = fromMicros(created), fromMicros(runAt)
+	if attemptedAt.Valid {
+		j.AttemptedAt = fromMicros(attemptedAt.Int64)
+	}
+	if finalizedAt.Valid {
+		j.FinalizedAt = fromMicros(finalizedAt.Int64)
+	}
+	if len(errs) > 0 {
+		if err := json.Unmarshal(errs, &j.Errors); err != nil {
+			return nil, fmt.Errorf("decode errors of job %d: %w", j.ID, err)
+		}
+	}
+	return &j, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// insertRow is a job ready to be written.
+type insertRow struct {
+	kind        string
+	args        []byte
+	state       State
+	priority    int
+	subject     string
+	uniqueKey   string
+	maxAttempts int
+	createdAt   int64
+	runAt       int64
+}
+
+// insertRows writes rows in tx and returns their ids in order. Rows with a
+// unique key are written one by one (ON CONFLICT needs the answer per row);
+// the rest in one statement.
+func insertRows(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted, error) {
+	out := make([]Inserted, len(rows))
+	var plain []int
+	for i, r := range rows {
+		if r.uniqueKey == "" {
+			plain = append(plain, i)
+			continue
+		}
+		res, err := insertUnique(ctx, tx, r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res
+	}
+	for start := 0; start < len(plain); start += insertChunk {
+		chunk := plain[start:min(start+insertChunk, len(plain))]
+		ids, err := insertPlain(ctx, tx, rows, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range chunk {
+			out[i] = Inserted{ID: ids[k]}
+		}
+	}
+	if tx.Dialect() == store.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, 'insert')`, notifyChannel); err != nil {
+			return nil, fmt.Errorf("notify insert: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// insertChunk bounds one multi-row INSERT (SQLite binds at most 32766
+// parameters; nine per row).
+const insertChunk = 1000
+
+func insertUnique(ctx context.Context, tx *store.Tx, r insertRow) (Inserted, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id`,
+		r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.uniqueKey, r.maxAttempts, r.createdAt, r.runAt).Scan(&id)
+	if err == nil {
+		return Inserted{ID: id}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Inserted{}, fmt.Errorf("insert %s job: %w", r.kind, err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE unique_key = $1`, r.uniqueKey).Scan(&id); err != nil {
+		return Inserted{}, fmt.Errorf("find job with unique key: %w", err)
+	}
+	return Inserted{ID: id, Existing: true}, nil
+}
+
+// insertPlain writes the rows at idx in one statement. Identity values are
+// assigned in the order the rows are written, so the returned ids, sorted,
+// line up with idx.
+func insertPlain(ctx context.Context, tx *store.Tx, rows []insertRow, idx []int) ([]int64, error) {
+	var (
+		q    string
+		args []any
+	)
+	switch tx.Dialect() {
+	case store.Postgres:
+		n := len(idx)
+		kinds, payloads, states, subjects := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		prios, maxes := make([]int32, n), make([]int32, n)
+		created, runAt := make([]int64, n), make([]int64, n)
+		for k, i := range idx {
+			r := rows[i]
+			kinds[k], payloads[k], states[k], subjects[k] = r.kind, string(r.args), string(r.state), r.subject
+			prios[k], maxes[k] = int32(r.priority), int32(r.maxAttempts)
+			created[k], runAt[k] = r.createdAt, r.runAt
+		}
+		q = `INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at)
+			SELECT k, a::jsonb, s, p, NULLIF(sub, ''), m, c, r
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[], $8::bigint[])
+				WITH ORDINALITY AS t(k, a, s, p, sub, m, c, r, ord)
+			ORDER BY ord
+			RETURNING id`
+		args = []any{kinds, payloads, states, prios, subjects, maxes, created, runAt}
+	default:
+		var b strings.Builder
+		b.WriteString(`INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at) VALUES `)
+		args = make([]any, 0, len(idx)*8)
+		for k, i := range idx {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			p := k * 8
+			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8)
+			r := rows[i]
+			args = append(args, r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.maxAttempts, r.createdAt, r.runAt)
+		}
+		b.WriteString(` RETURNING id`)
+		q = b.String()
+	}
+	rs, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("insert jobs: %w", err)
+	}
+	defer rs.Close()
+	ids := make([]int64, 0, len(idx))
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			return nil, fmt.Errorf("insert jobs: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("insert jobs: %w", err)
+	}
+	if len(ids) != len(idx) {
+		return nil, fmt.Errorf("insert jobs: %d ids for %d rows", len(ids), len(idx))
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// claimSQL picks due jobs in priority order and marks them running. A job
+// with a subject is taken only when no other job of its subject is running
+// and no earlier job of its subject still waits (available or retryable):
+// that is per-subject FIFO with one job at a time.
+const claimPick = `SELECT j.id FROM jobs j
+	WHERE j.state = 'available'
+	  AND (j.subject IS NULL OR (
+		NOT EXISTS (SELECT 1 FROM jobs b WHERE b.subject = j.subject AND b.id < j.id
+			AND b.state IN ('available', 'running', 'retryable'))
+		AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.subject = j.subject AND r.state = 'running')))
+	ORDER BY j.priority DESC, j.run_at, j.id
+	LIMIT $1`
+
+const claimSet = `state = 'running', attempt = attempt + 1, attempted_at = $2, lease_owner = $3, lease_expires_at = $4`
+
+var (
+	claimSQLite = `UPDATE jobs SET ` + claimSet + ` WHERE id IN (` + claimPick + `) RETURNING ` + jobColumns
+	claimPG     = `WITH picked AS (` + claimPick + ` FOR UPDATE OF j SKIP LOCKED)
+		UPDATE jobs SET ` + claimSet + ` FROM picked WHERE jobs.id = picked.id RETURNING ` + prefixed("jobs.", jobColumns)
+)
+
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// promoteSQL makes scheduled and retryable jobs that are due available.
+const promoteSQL = `UPDATE jobs SET state = 'available' WHERE state IN ('scheduled', 'retryable') AND run_at <= $1`
+
+const nextDueSQL = `SELECT run_at FROM jobs WHERE state IN ('scheduled', 'retryable') ORDER BY run_at LIMIT 1`
+
+// claim promotes due jobs (when promote is set), claims up to limit jobs for
+// owner and reports the earliest run_at still in the future (zero if none).
+func claim(ctx context.Context, db *store.DB, limit int, owner string, now time.Time, lease time.Duration, promote bool) ([]*JobRow, time.Time, error) {
+	var (
+		jobs    []*JobRow
+		nextDue time.Time
+	)
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		q := claimSQLite
+		if db.Dialect() == store.Postgres {
+			q = claimPG
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(claimLockKey)); err != nil {
+				return fmt.Errorf("claim lock: %w", err)
+			}
+		}
+		if promote {
+			if _, err := tx.ExecContext(ctx, promoteSQL, micros(now)); err != nil {
+				return fmt.Errorf("promote due jobs: %w", err)
+			}
+			var due int64
+			switch err := tx.QueryRowContext(ctx, nextDueSQL).Scan(&due); {
+			case err == nil:
+				nextDue = fromMicros(due)
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("next due job: %w", err)
+			}
+		}
+		rs, err := tx.QueryContext(ctx, q, limit, micros(now), owner, micros(now.Add(lease)))
+		if err != nil {
+			return fmt.Errorf("claim jobs: %w", err)
+		}
+		defer rs.Close()
+		for rs.Next() {
+			j, err := scanJob(rs)
+			if err != nil {
+				return fmt.Errorf("claim jobs: %w", err)
+			}
+			jobs = append(jobs, j)
+		}
+		return rs.Err()
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	slices.SortFunc(jobs, func(a, b *JobRow) int {
+		if a.Priority != b.Priority {
+			return cmp.Compare(b.Priority, a.Priority)
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return jobs, nextDue, nil
+}
+
+// outcome is how one attempt ended, as the completer writes it.
+type outcome struct {
+	job      *JobRow
+	state    State // completed, retryable, failed, cancelled, available (released)
+	runAt    time.Time
+	err      string // appended to the job's errors when not empty
+	snoozed  bool   // gives the attempt back
+	released bool   // gives the attempt back (shutdown)
+	finished time.Time
+	started  time.Time
+}
+
+// finish writes a batch of outcomes in one transaction. Each update matches
+// the job's id, attempt and running state, so an outcome for a job that was
+// rescued meanwhile changes nothing.
+func finish(ctx context.Context, db *store.DB, now time.Time, batch []outcome) error {
+	return db.InTx(ctx, func(tx *store.Tx) error {
+		var doneIDs, doneAttempts []int64
+		notify := false
+		for _, o := range batch {
+			if o.job.Subject != "" {
+				notify = true
+			}
+			if o.state == StateCompleted && o.err == "" {
+				doneIDs = append(doneIDs, o.job.ID)
+				doneAttempts = append(doneAttempts, int64(o.job.Attempt))
+				continue
+			}
+			if err := finishOne(ctx, tx, now, o); err != nil {
+				return err
+			}
+		}
+		if len(doneIDs) > 0 {
+			if err := completeMany(ctx, tx, now, doneIDs, doneAttempts); err != nil {
+				return err
+			}
+		}
+		if notify && db.Dialect() == store.Postgres {
+			// Other instances may hold jobs of these subjects that are now free.
+			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, 'finish')`, notifyChannel); err != nil {
+				return fmt.Errorf("notify finish: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func completeMany(ctx context.Context, tx *store.Tx, now time.Time, ids, attempts []int64) error {
+	var err error
+	switch tx.Dialect() {
+	case store.Postgres:
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'completed', finalized_at = $1, lease_owner = NULL, lease_expires_at = NULL
+			FROM unnest($2::bigint[], $3::int[]) AS c(id, attempt)
+			WHERE jobs.id = c.id AND jobs.attempt = c.attempt AND jobs.state = 'running'`, micros(now), ids, attempts)
+	default:
+		pairs := make([][2]int64, len(ids))
+		for i := range ids {
+			pairs[i] = [2]int64{ids[i], attempts[i]}
+		}
+		payload, _ := json.Marshal(pairs)
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'completed', finalized_at = $1, lease_owner = NULL, lease_expires_at = NULL
+			FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each($2)) AS c
+			WHERE jobs.id = c.id AND jobs.attempt = c.attempt AND jobs.state = 'running'`, micros(now), string(payload))
+	}
+	if err != nil {
+		return fmt.Errorf("complete %d jobs: %w", len(ids), err)
+	}
+	return nil
+}
+
+// appendError is the dialect's expression appending the JSON object in
+// parameter $n to the errors column.
+func appendError(d store.Dialect, n int) string {
+	if d == store.Postgres {
+		return fmt.Sprintf("errors || jsonb_build_array($%d::jsonb)", n)
+	}
+	return fmt.Sprintf("json_insert(errors, '$[#]', json($%d))", n)
+}
+
+func errorJSON(attempt int, at time.Time, msg string) string {
+	b, _ := json.Marshal(AttemptError{Attempt: attempt, At: at.UTC(), Error: msg})
+	return string(b)
+}
+
+func finishOne(ctx context.Context, tx *store.Tx, now time.Time, o outcome) error {
+	var finalized any
+	if o.state.Terminal() {
+		finalized = micros(now)
+	}
+	giveBack, snoozes := 0, 0
+	if o.snoozed {
+		giveBack, snoozes = 1, 1
+	}
+	if o.released {
+		giveBack = 1
+	}
+	errs := "errors"
+	args := []any{o.job.ID, o.job.Attempt, string(o.state), micros(o.runAt), finalized, giveBack, snoozes}
+	if o.err != "" {
+		errs = appendError(tx.Dialect(), 8)
+		args = append(args, errorJSON(o.job.Attempt, now, o.err))
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $3, run_at = $4, finalized_at = $5,
+			attempt = attempt - $6, snoozes = snoozes + $7, errors = `+errs+`,
+			lease_owner = NULL, lease_expires_at = NULL
+		WHERE id = $1 AND attempt = $2 AND state = 'running'`, args...)
+	if err != nil {
+		return fmt.Errorf("finish job %d as %s: %w", o.job.ID, o.state, err)
+	}
+	return nil
+}
+
+// heartbeat extends the leases of owner's running jobs and returns the ids
+// of those whose cancellation was requested.
+func heartbeat(ctx context.Context, db *store.DB, owner string, expires time.Time) ([]int64, error) {
+	rs, err := db.Writer().QueryContext(ctx, `UPDATE jobs SET lease_expires_at = $1
+		WHERE state = 'running' AND lease_owner = $2 RETURNING id, cancel_requested`, micros(expires), owner)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat: %w", err)
+	}
+	defer rs.Close()
+	var cancel []int64
+	for rs.Next() {
+		var (
+			id  int64
+			req bool
+		)
+		if err := rs.Scan(&id, &req); err != nil {
+			return nil, fmt.Errorf("heartbeat: %w", err)
+		}
+		if req {
+			cancel = append(cancel, id)
+		}
+	}
+	return cancel, rs.Err()
+}
+
+// rescue returns jobs whose lease expired (their worker died) to the queue,
+// or fails them when their attempts are used up. The lost attempt counts.
+func rescue(ctx context.Context, db *store.DB, now time.Time) (int64, error) {
+	msg, _ := json.Marshal("lease expired: the worker running this attempt was lost")
+	at, _ := json.Marshal(now.UTC())
+	var obj string
+	if db.Dialect() == store.Postgres {
+		obj = `jsonb_build_object('attempt', attempt, 'at', $2::jsonb, 'error', $3::jsonb)`
+		obj = `errors || jsonb_build_array(` + obj + `)`
+	} else {
+		obj = `json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', json($2), 'error', json($3)))`
+	}
+	res, err := db.Writer().ExecContext(ctx, `UPDATE jobs SET
+			state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempt >= max_attempts THEN 'failed' ELSE 'retryable' END,
+			finalized_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN $1 ELSE NULL END,
+			run_at = $1, errors = `+obj+`, lease_owner = NULL, lease_expires_at = NULL
+		WHERE state = 'running' AND lease_expires_at < $1`, micros(now), string(at), string(msg))
+	if err != nil {
+		return 0, fmt.Errorf("rescue expired leases: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// cleanup deletes finished jobs older than their retention, at most limit.
+func cleanup(ctx context.Context, db *store.DB, completedBefore, otherBefore time.Time, limit int) (int64, error) {
+	res, err := db.Writer().ExecContext(ctx, `DELETE FROM jobs WHERE id IN (
+		SELECT id FROM jobs WHERE finalized_at IS NOT NULL AND (
+			(state = 'completed' AND finalized_at < $1) OR (state IN ('failed', 'cancelled') AND finalized_at < $2))
+		LIMIT $3)`, micros(completedBefore), micros(otherBefore), limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete finished jobs: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+func getJob(ctx context.Context, q store.Queryer, id int64) (*JobRow, error) {
+	j, err := scanJob(q.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("job %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job %d: %w", id, err)
+	}
+	return j, nil
+}

@@ -1,0 +1,461 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+var (
+	errCancelRequested = errors.New("job cancelled")
+	errShutdown        = errors.New("engine shutting down")
+)
+
+// runState is what exists while the engine runs jobs.
+type runState struct {
+	stopProducer context.CancelFunc
+	stopLoops    context.CancelFunc // heartbeat, maintenance, listener: they run until handlers are done
+	stopJobs     context.CancelCauseFunc
+	jobsCtx      context.Context //nolint:containedctx // parent of every handler context; cancelled by Stop
+	loops        sync.WaitGroup
+	handlers     sync.WaitGroup
+	producer     chan struct{} // closed when the producer has exited
+	outcomes     chan outcome
+	completer    chan struct{} // closed when the completer has flushed everything
+
+	mu      sync.Mutex
+	running map[int64]context.CancelCauseFunc
+	busy    int
+	more    bool // the last claim was full, or a wake came while no slot was free
+	slot    chan struct{}
+}
+
+// Start makes the engine claim and run jobs until Stop.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return errors.New("engine already started")
+	}
+	e.started = true
+	base := context.WithoutCancel(ctx)
+	loopCtx, stopLoops := context.WithCancel(base)
+	prodCtx, stopProducer := context.WithCancel(base)
+	jobsCtx, stopJobs := context.WithCancelCause(base)
+	rs := &runState{
+		stopLoops:    stopLoops,
+		stopProducer: stopProducer,
+		stopJobs:     stopJobs,
+		jobsCtx:      jobsCtx,
+		producer:     make(chan struct{}),
+		outcomes:     make(chan outcome, e.cfg.MaxWorkers),
+		completer:    make(chan struct{}),
+		running:      map[int64]context.CancelCauseFunc{},
+		slot:         make(chan struct{}, 1),
+	}
+	e.run = rs
+	go e.produce(prodCtx, rs)
+	go e.complete(rs)
+	rs.loops.Add(2)
+	go e.heartbeatLoop(loopCtx, rs)
+	go e.maintainLoop(loopCtx, rs)
+	if pool := e.db.Pool(); pool != nil {
+		rs.loops.Add(1)
+		go e.listen(loopCtx, rs, pool)
+	}
+	e.log.Info("engine started", "instance", e.cfg.InstanceID, "max_workers", e.cfg.MaxWorkers, "kinds", len(e.cfg.Registry.kinds))
+	return nil
+}
+
+// Stop stops claiming, lets running handlers finish until ctx ends, then
+// cancels the rest and gives their jobs back to the queue without using an
+// attempt. Outcomes are written before Stop returns.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.mu.Lock()
+	rs := e.run
+	e.run = nil
+	e.mu.Unlock()
+	if rs == nil {
+		return nil
+	}
+	rs.stopProducer()
+	<-rs.producer
+
+	drained := make(chan struct{})
+	go func() { rs.handlers.Wait(); close(drained) }()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		rs.stopJobs(errShutdown)
+		select {
+		case <-drained:
+		case <-time.After(e.cfg.ShutdownGrace):
+			rs.mu.Lock()
+			n := len(rs.running)
+			rs.mu.Unlock()
+			err = fmt.Errorf("stop engine: %d handlers ignored cancellation; their leases expire and they are rescued", n)
+		}
+	}
+	if err == nil {
+		close(rs.outcomes)
+		<-rs.completer
+	}
+	rs.stopLoops()
+	rs.loops.Wait()
+	rs.stopJobs(errShutdown)
+	e.log.Info("engine stopped", "instance", e.cfg.InstanceID)
+	return err
+}
+
+func (e *Engine) produce(ctx context.Context, rs *runState) {
+	defer close(rs.producer)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var (
+		lastClaim   time.Time
+		lastPromote time.Time
+		nextDue     time.Time
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wakeCh:
+		case <-rs.slot:
+		case <-timer.C:
+		}
+		if wait := e.cfg.FetchCooldown - time.Since(lastClaim); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		rs.mu.Lock()
+		free := e.cfg.MaxWorkers - rs.busy
+		if free <= 0 {
+			rs.more = true
+		}
+		rs.mu.Unlock()
+		now := e.now()
+		promote := time.Since(lastPromote) >= e.cfg.FetchPollInterval || (!nextDue.IsZero() && !now.Before(nextDue))
+		if free <= 0 && !promote {
+			continue
+		}
+		limit := max(min(free, e.cfg.FetchBatch), 0)
+		lastClaim = time.Now()
+		jobs, due, err := e.claimJobs(ctx, limit, now, promote)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("claim jobs", "err", err)
+			}
+			timer.Reset(e.cfg.FetchPollInterval)
+			continue
+		}
+		if promote {
+			lastPromote, nextDue = time.Now(), due
+		}
+		rs.mu.Lock()
+		rs.more = limit > 0 && len(jobs) == limit
+		rs.busy += len(jobs)
+		rs.mu.Unlock()
+		for _, j := range jobs {
+			e.startJob(rs, j)
+		}
+		sleep := e.cfg.FetchPollInterval
+		if !nextDue.IsZero() {
+			if d := nextDue.Sub(e.now()); d < sleep {
+				sleep = max(d, time.Millisecond)
+			}
+		}
+		timer.Reset(sleep)
+	}
+}
+
+func (e *Engine) claimJobs(ctx context.Context, limit int, now time.Time, promote bool) ([]*JobRow, time.Time, error) {
+	if limit == 0 {
+		_, due, err := claim(ctx, e.db, 0, e.cfg.InstanceID, now, e.cfg.LeaseDuration, promote)
+		return nil, due, err
+	}
+	return claim(ctx, e.db, limit, e.cfg.InstanceID, now, e.cfg.LeaseDuration, promote)
+}
+
+func (e *Engine) startJob(rs *runState, j *JobRow) {
+	k := e.cfg.Registry.kinds[j.Kind]
+	timeout := e.cfg.DefaultTimeout
+	if k != nil && k.opts.Timeout > 0 {
+		timeout = k.opts.Timeout
+	}
+	ctx, cancel := context.WithCancelCause(rs.jobsCtx)
+	rs.mu.Lock()
+	rs.running[j.ID] = cancel
+	rs.mu.Unlock()
+	rs.handlers.Add(1)
+	if !j.AttemptedAt.IsZero() {
+		e.metrics.queueWait.WithLabelValues(j.Kind).Observe(j.AttemptedAt.Sub(j.RunAt).Seconds())
+	}
+	go func() {
+		defer rs.handlers.Done()
+		started := time.Now()
+		tctx, tcancel := context.WithTimeout(ctx, timeout)
+		err := e.call(tctx, k, j)
+		tcancel()
+		cause := context.Cause(ctx)
+		cancel(nil)
+		o := e.decide(k, j, err, cause)
+		o.started, o.finished = started, time.Now()
+		e.metrics.runTime.WithLabelValues(j.Kind).Observe(o.finished.Sub(started).Seconds())
+		rs.mu.Lock()
+		delete(rs.running, j.ID)
+		rs.busy--
+		more := rs.more
+		rs.mu.Unlock()
+		rs.outcomes <- o
+		if more {
+			select {
+			case rs.slot <- struct{}{}:
+			default:
+			}
+		}
+	}()
+}
+
+// call runs the handler, turning a panic into an error.
+func (e *Engine) call(ctx context.Context, k *kind, j *JobRow) (err error) {
+	if k == nil {
+		// Another instance, of a newer version, may know this kind.
+		return fmt.Errorf("no handler registered for kind %q on instance %s", j.Kind, e.cfg.InstanceID)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.log.Error("job handler panicked", "job_id", j.ID, "kind", j.Kind, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("handler panicked: %v", r)
+		}
+	}()
+	return k.run(ctx, j)
+}
+
+func (e *Engine) decide(k *kind, j *JobRow, err, cause error) outcome {
+	now := e.now()
+	o := outcome{job: j}
+	var snooze *snoozeError
+	var terminal *terminalError
+	switch {
+	case errors.Is(cause, errCancelRequested):
+		o.state, o.err = StateCancelled, "cancelled while running"
+		if err != nil {
+			o.err += ": " + err.Error()
+		}
+	case err == nil:
+		o.state = StateCompleted
+	case errors.As(err, &snooze):
+		o.state, o.runAt, o.snoozed = StateRetryable, now.Add(snooze.after), true
+	case errors.Is(cause, errShutdown):
+		o.state, o.runAt, o.released = StateAvailable, now, true
+		o.err = "released at shutdown: " + err.Error()
+	case errors.As(err, &terminal):
+		o.state, o.err = StateFailed, err.Error()
+	case j.Attempt >= j.MaxAttempts:
+		o.state, o.err = StateFailed, err.Error()
+	default:
+		backoff := e.cfg.Backoff
+		if k != nil && k.opts.Backoff != nil {
+			backoff = k.opts.Backoff
+		}
+		o.state, o.runAt, o.err = StateRetryable, now.Add(backoff(j.Attempt)), err.Error()
+	}
+	if o.runAt.IsZero() {
+		o.runAt = j.RunAt
+	}
+	return o
+}
+
+// complete writes outcomes in batches: it takes one, adds whatever else is
+// already waiting, and writes them in one transaction.
+func (e *Engine) complete(rs *runState) {
+	defer close(rs.completer)
+	batch := make([]outcome, 0, e.cfg.CompleteMaxBatch)
+	for o := range rs.outcomes {
+		batch = append(batch[:0], o)
+	more:
+		for len(batch) < e.cfg.CompleteMaxBatch {
+			select {
+			case o, ok := <-rs.outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		e.flush(batch)
+	}
+}
+
+func (e *Engine) flush(batch []outcome) {
+	for try := 0; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := finish(ctx, e.db, e.now(), batch)
+		cancel()
+		if err == nil {
+			break
+		}
+		// The jobs stay running under our lease meanwhile; if this instance
+		// dies before the write succeeds, the rescuer runs them again.
+		e.log.Error("write job outcomes", "jobs", len(batch), "try", try+1, "err", err)
+		time.Sleep(min(time.Duration(try+1)*100*time.Millisecond, 5*time.Second))
+	}
+	for _, o := range batch {
+		name := string(o.state)
+		switch {
+		case o.snoozed:
+			name = "snoozed"
+		case o.released:
+			name = "released"
+		case o.state == StateRetryable:
+			e.metrics.retries.WithLabelValues(o.job.Kind).Inc()
+		}
+		e.metrics.attempts.WithLabelValues(o.job.Kind, name).Inc()
+		if o.err != "" && o.state != StateCompleted {
+			e.log.Warn("job attempt did not complete", "job_id", o.job.ID, "kind", o.job.Kind, "attempt", o.job.Attempt,
+				"state", o.state, "err", o.err)
+		}
+	}
+	e.wake()
+}
+
+func (e *Engine) cancelLocal(id int64) bool {
+	e.mu.Lock()
+	rs := e.run
+	e.mu.Unlock()
+	if rs == nil {
+		return false
+	}
+	rs.mu.Lock()
+	cancel, ok := rs.running[id]
+	rs.mu.Unlock()
+	if ok {
+		cancel(errCancelRequested)
+	}
+	return ok
+}
+
+func (e *Engine) heartbeatLoop(ctx context.Context, rs *runState) {
+	defer rs.loops.Done()
+	t := time.NewTicker(e.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ids, err := heartbeat(ctx, e.db, e.cfg.InstanceID, e.now().Add(e.cfg.LeaseDuration))
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("extend leases", "err", err)
+			}
+			continue
+		}
+		for _, id := range ids {
+			e.cancelLocal(id)
+		}
+	}
+}
+
+func (e *Engine) maintainLoop(ctx context.Context, rs *runState) {
+	defer rs.loops.Done()
+	rescueT := time.NewTicker(e.cfg.RescueInterval)
+	defer rescueT.Stop()
+	cleanT := time.NewTicker(e.cfg.CleanupInterval)
+	defer cleanT.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-rescueT.C:
+			n, err := rescue(ctx, e.db, e.now())
+			switch {
+			case err != nil && ctx.Err() == nil:
+				e.log.Error("rescue jobs", "err", err)
+			case n > 0:
+				e.metrics.rescued.Add(float64(n))
+				e.log.Warn("rescued jobs whose worker was lost", "jobs", n)
+				e.wake()
+			}
+		case <-cleanT.C:
+			now := e.now()
+			for {
+				n, err := cleanup(ctx, e.db, now.Add(-e.cfg.CompletedRetention), now.Add(-e.cfg.FinishedRetention), 1000)
+				if err != nil {
+					if ctx.Err() == nil {
+						e.log.Error("clean up jobs", "err", err)
+					}
+					break
+				}
+				if n < 1000 {
+					break
+				}
+			}
+		}
+	}
+}
+
+// listen wakes the producer on other instances' inserts and completions and
+// cancels local jobs on request, through PostgreSQL LISTEN/NOTIFY.
+func (e *Engine) listen(ctx context.Context, rs *runState, pool *pgxpool.Pool) {
+	defer rs.loops.Done()
+	for ctx.Err() == nil {
+		err := e.listenOnce(ctx, pool)
+		if ctx.Err() != nil {
+			return
+		}
+		e.log.Warn("job notifications lost; reconnecting (polling meanwhile)", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (e *Engine) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	defer func() {
+		// The connection goes back to the pool: stop listening on it.
+		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, "UNLISTEN *"); err != nil {
+			conn.Conn().Close(uctx) //nolint:errcheck // the pool drops a closed connection
+		}
+	}()
+	e.wake() // catch up on anything missed while not listening
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if id, ok := strings.CutPrefix(n.Payload, "cancel:"); ok {
+			if v, err := strconv.ParseInt(id, 10, 64); err == nil {
+				e.cancelLocal(v)
+			}
+			continue
+		}
+		e.wake()
+	}
+}
