@@ -12,6 +12,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -146,6 +147,7 @@ type Engine struct {
 	inserts     chan insertRequest
 	stopInserts chan struct{}
 	committerWG sync.WaitGroup
+	groups      atomic.Int64 // group commits written, for tests
 	closeOnce   sync.Once
 
 	wakeCh chan struct{}

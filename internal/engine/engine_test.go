@@ -650,3 +650,102 @@ func TestEngine_CompleteTxCommitsTheJobWithDomainWrites(t *testing.T) {
 		}
 	})
 }
+
+func TestEngine_ExpiredLeaseIsRescuedAndTheAttemptCounts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		started := make(chan struct{}, 1)
+		fast := func(c *engine.Config) {
+			c.LeaseDuration = 300 * time.Millisecond
+			c.RescueInterval = 50 * time.Millisecond
+		}
+		dead := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			started <- struct{}{}
+			<-ctx.Done()
+			return nil
+		}, fast)
+		id := insert(t, dead, 1, &engine.InsertOpts{Subject: "se-1"})
+		next := insert(t, dead, 2, &engine.InsertOpts{Subject: "se-1"})
+		<-started
+		dead.Crash()
+
+		alive := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil }, fast)
+		j := waitState(t, alive, id, engine.StateCompleted)
+		if j.Attempt != 2 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, "lease expired") {
+			t.Fatalf("rescued job = %+v", j)
+		}
+		j2 := waitState(t, alive, next, engine.StateCompleted)
+		if j2.AttemptedAt.Before(j.FinalizedAt) {
+			t.Fatal("the next job of the subject ran before the rescued one finished")
+		}
+	})
+}
+
+func TestEngine_StopWaitsForHandlersThenReleasesTheRest(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		started := make(chan int, 2)
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			started <- job.Args.N
+			if job.Args.N == 1 {
+				time.Sleep(50 * time.Millisecond) // finishes within the drain timeout
+				return nil
+			}
+			<-ctx.Done() // only stops when cancelled
+			return ctx.Err()
+		})
+		quick := insert(t, e, 1, nil)
+		slow := insert(t, e, 2, nil)
+		if err := e.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		<-started
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		if err := e.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		jq, _ := e.Get(context.Background(), quick)
+		js, _ := e.Get(context.Background(), slow)
+		if jq.State != engine.StateCompleted {
+			t.Fatalf("drained job is %s, want completed", jq.State)
+		}
+		if js.State != engine.StateAvailable || js.Attempt != 0 || js.LeaseOwner != "" {
+			t.Fatalf("released job = %+v, want available with its attempt given back", js)
+		}
+		if len(js.Errors) != 1 || !strings.Contains(js.Errors[0].Error, "released at shutdown") {
+			t.Fatalf("released job errors %+v", js.Errors)
+		}
+	})
+}
+
+func TestEngine_GroupCommitWritesConcurrentInsertsTogether(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil },
+			func(c *engine.Config) { c.GroupCommitMaxWait = 20 * time.Millisecond })
+		const n = 200
+		var wg sync.WaitGroup
+		ids := make([]int64, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := e.Insert(context.Background(), nil, testArgs{N: i}, nil)
+				if err != nil {
+					t.Error(err)
+				}
+				ids[i] = r.ID
+			}()
+		}
+		wg.Wait()
+		seen := map[int64]bool{}
+		for _, id := range ids {
+			if id == 0 || seen[id] {
+				t.Fatalf("bad or duplicate id %d", id)
+			}
+			seen[id] = true
+		}
+		if g := e.InsertGroups(); g >= n/4 {
+			t.Fatalf("%d inserts took %d group commits; want them batched", n, g)
+		}
+	})
+}

@@ -120,6 +120,7 @@ func (e *Engine) commitGroup(group []insertRequest) {
 		return err
 	})
 	if err == nil {
+		e.groups.Add(1)
 		e.inserted(all, res)
 		off := 0
 		for _, r := range live {

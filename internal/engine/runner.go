@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,6 +30,10 @@ type runState struct {
 	producer     chan struct{} // closed when the producer has exited
 	outcomes     chan outcome
 	completer    chan struct{} // closed when the completer has flushed everything
+
+	// crashed makes this run behave like a killed process: nothing more is
+	// written (used by tests of the rescuer).
+	crashed atomic.Bool
 
 	mu      sync.Mutex
 	running map[int64]context.CancelCauseFunc
@@ -218,6 +223,9 @@ func (e *Engine) startJob(rs *runState, j *JobRow) {
 		rs.busy--
 		more := rs.more
 		rs.mu.Unlock()
+		if rs.crashed.Load() {
+			return
+		}
 		rs.outcomes <- o
 		if more {
 			select {
@@ -284,6 +292,9 @@ func (e *Engine) complete(rs *runState) {
 	defer close(rs.completer)
 	batch := make([]outcome, 0, e.cfg.CompleteMaxBatch)
 	for o := range rs.outcomes {
+		if rs.crashed.Load() {
+			continue
+		}
 		batch = append(batch[:0], o)
 	more:
 		for len(batch) < e.cfg.CompleteMaxBatch {

@@ -1,0 +1,169 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/store/storetest"
+)
+
+func TestEngine_ThreeInstancesShareOnePostgres(t *testing.T) {
+	db := storetest.Open(t, store.Postgres)
+	rec := newSubjectRecorder()
+	h := func(ctx context.Context, job *engine.Job[testArgs]) error {
+		rec.enter(job.Subject, job.ID)
+		time.Sleep(200 * time.Microsecond)
+		rec.leave(job.Subject)
+		return nil
+	}
+	var engines []*engine.Engine
+	for i := range 3 {
+		engines = append(engines, newEngine(t, db, h, func(c *engine.Config) {
+			c.MaxWorkers = 20
+			c.InstanceID = fmt.Sprintf("instance-%d", i)
+		}))
+	}
+	const n, subjects = 1500, 25
+	params := make([]engine.InsertParams, n)
+	for i := range params {
+		params[i] = engine.InsertParams{Args: testArgs{N: i}, Opts: &engine.InsertOpts{Subject: fmt.Sprintf("se-%d", i%subjects)}}
+	}
+	if _, err := engines[0].InsertMany(context.Background(), nil, params); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	waitFor(t, "every job to complete", func() bool {
+		var left int
+		if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE state <> 'completed'`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		return left == 0
+	})
+	rec.check(t)
+	// All three took part: the work was shared, not done by one.
+	var owners int
+	if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE attempt <> 1`).Scan(&owners); err != nil {
+		t.Fatal(err)
+	}
+	if owners != 0 {
+		t.Fatalf("%d jobs ran more than once", owners)
+	}
+	if rec.maxPar < 2 {
+		t.Fatalf("at most %d jobs ran at once across three instances", rec.maxPar)
+	}
+}
+
+const crashChildEnv = "PROVHUB_ENGINE_CRASH_CHILD_DB"
+
+// TestMain lets the test binary play the process that gets killed.
+func TestMain(m *testing.M) {
+	if url := os.Getenv(crashChildEnv); url != "" {
+		runCrashChild(url)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func runCrashChild(url string) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.Config{URL: url})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	reg := engine.NewRegistry()
+	engine.Register(reg, func(ctx context.Context, job *engine.Job[testArgs]) error {
+		if job.Args.Name == "hang" {
+			select {} // still running when the process is killed
+		}
+		time.Sleep(2 * time.Millisecond)
+		return nil
+	}, engine.KindOptions{})
+	e, err := engine.New(engine.Config{DB: db, Registry: reg, MaxWorkers: 20, LeaseDuration: time.Second, FetchPollInterval: 20 * time.Millisecond})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if err := e.Start(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	select {}
+}
+
+func TestEngine_KilledProcessLosesNoJob(t *testing.T) {
+	for _, d := range storetest.Backends {
+		t.Run(d.String(), func(t *testing.T) {
+			url := storetest.NewURL(t, d)
+			ctx := context.Background()
+			db, err := store.Open(ctx, store.Config{URL: url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() }) // after the engines below stop
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ins := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
+			const n = 600
+			params := []engine.InsertParams{{Args: testArgs{Name: "hang"}, Opts: &engine.InsertOpts{Priority: 1}}}
+			for i := range n - 1 {
+				params = append(params, engine.InsertParams{Args: testArgs{N: i}, Opts: &engine.InsertOpts{Subject: fmt.Sprintf("sc-%d", i%10)}})
+			}
+			res, err := ins.InsertMany(ctx, nil, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hang := res[0].ID
+
+			child := exec.Command(os.Args[0], "-test.run=^$")
+			child.Env = append(os.Environ(), crashChildEnv+"="+url)
+			child.Stderr = os.Stderr
+			if err := child.Start(); err != nil {
+				t.Fatal(err)
+			}
+			completed := func() int {
+				var c int
+				if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE state = 'completed'`).Scan(&c); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			waitFor(t, "the child to complete some jobs", func() bool { return completed() >= 100 })
+			if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = child.Wait()
+			if c := completed(); c >= n-1 {
+				t.Fatalf("child finished everything (%d) before it was killed; the test proves nothing", c)
+			}
+
+			e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil }, func(c *engine.Config) {
+				c.LeaseDuration = time.Second
+				c.RescueInterval = 100 * time.Millisecond
+			})
+			waitFor(t, "a fresh process to finish every job", func() bool { return completed() == n })
+			var total int
+			if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&total); err != nil {
+				t.Fatal(err)
+			}
+			if total != n {
+				t.Fatalf("%d jobs stored, want %d", total, n)
+			}
+			j, err := e.Get(ctx, hang)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j.Attempt != 2 || len(j.Errors) != 1 {
+				t.Fatalf("job running at the kill: attempt %d errors %+v, want rescued once", j.Attempt, j.Errors)
+			}
+		})
+	}
+}
