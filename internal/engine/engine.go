@@ -144,44 +144,44 @@ type Engine struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	inserts     chan insertRequest
-	stopInserts chan struct{}
-	committerWG sync.WaitGroup
-	groups      atomic.Int64 // group commits written, for tests
-	closeOnce   sync.Once
+	inserts    chan insertRequest
+	outcomes   chan outcome
+	wakeCh     chan struct{}
+	stopWriter chan struct{}
+	writerWG   sync.WaitGroup
+	groups     atomic.Int64 // group commits written, for tests
+	closeOnce  sync.Once
 
-	wakeCh chan struct{}
-
-	mu      sync.Mutex
-	started bool
-	run     *runState
+	mu  sync.Mutex
+	run *runState // nil unless started
 }
 
-// New builds an engine and starts its group committer.
+// New builds an engine and starts its writer (inserts work from then on).
 func New(cfg Config) (*Engine, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	e := &Engine{
-		cfg:         cfg,
-		db:          cfg.DB,
-		log:         cfg.Logger.With("component", "engine"),
-		inserts:     make(chan insertRequest, 4*cfg.GroupCommitMaxBatch),
-		stopInserts: make(chan struct{}),
-		wakeCh:      make(chan struct{}, 1),
+		cfg:        cfg,
+		db:         cfg.DB,
+		log:        cfg.Logger.With("component", "engine"),
+		inserts:    make(chan insertRequest, 4*cfg.GroupCommitMaxBatch),
+		outcomes:   make(chan outcome, cfg.MaxWorkers),
+		wakeCh:     make(chan struct{}, 1),
+		stopWriter: make(chan struct{}),
 	}
 	e.metrics = newMetrics(cfg.Metrics, cfg.DB, e.log)
-	e.committerWG.Add(1)
-	go e.commitLoop()
+	e.writerWG.Add(1)
+	go e.writeLoop()
 	return e, nil
 }
 
-// Close stops the group committer; Insert without a transaction fails after
-// it. Stop the workers first.
+// Close stops the writer; Insert without a transaction fails after it.
+// Stop the workers first.
 func (e *Engine) Close() {
 	e.closeOnce.Do(func() {
-		close(e.stopInserts)
-		e.committerWG.Wait()
+		close(e.stopWriter)
+		e.writerWG.Wait()
 	})
 }
 
@@ -267,6 +267,9 @@ func (e *Engine) InsertMany(ctx context.Context, tx *store.Tx, params []InsertPa
 		if err != nil {
 			return nil, err
 		}
+		if err := notifyTx(ctx, tx, e.cfg.InstanceID); err != nil {
+			return nil, err
+		}
 		tx.AfterCommit(func() { e.inserted(rows, res) })
 		return res, nil
 	}
@@ -275,8 +278,10 @@ func (e *Engine) InsertMany(ctx context.Context, tx *store.Tx, params []InsertPa
 		var res []Inserted
 		err := e.db.InTx(ctx, func(tx *store.Tx) error {
 			var err error
-			res, err = insertRows(ctx, tx, rows)
-			return err
+			if res, err = insertRows(ctx, tx, rows); err != nil {
+				return err
+			}
+			return notifyTx(ctx, tx, e.cfg.InstanceID)
 		})
 		if err != nil {
 			return nil, err

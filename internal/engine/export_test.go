@@ -12,7 +12,9 @@ func (e *Engine) Crash() {
 		return
 	}
 	rs.crashed.Store(true)
-	rs.stopProducer()
+	rs.mu.Lock()
+	rs.stopping = true
+	rs.mu.Unlock()
 	rs.stopLoops()
 	rs.stopJobs(errShutdown)
 }

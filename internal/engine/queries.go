@@ -88,7 +88,21 @@ type insertRow struct {
 	runAt       int64
 }
 
-// insertRows writes rows in tx and returns their ids in order. Rows with a
+// notifyTx tells the other PostgreSQL instances, at commit, that there is
+// work to look at (new jobs or freed subjects); the payload names the sender
+// so that it can ignore its own notices. It does nothing on SQLite.
+func notifyTx(ctx context.Context, tx *store.Tx, what string) error {
+	if tx.Dialect() != store.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, what); err != nil {
+		return fmt.Errorf("notify %s: %w", what, err)
+	}
+	return nil
+}
+
+// insertRows writes rows in tx and returns their ids in order; the caller
+// notifies. Rows with a
 // unique key are written one by one (ON CONFLICT needs the answer per row);
 // the rest in one statement.
 func insertRows(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted, error) {
@@ -113,11 +127,6 @@ func insertRows(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted
 		}
 		for k, i := range chunk {
 			out[i] = Inserted{ID: ids[k]}
-		}
-	}
-	if tx.Dialect() == store.Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, 'insert')`, notifyChannel); err != nil {
-			return nil, fmt.Errorf("notify insert: %w", err)
 		}
 	}
 	return out, nil
@@ -180,8 +189,9 @@ func insertPlain(ctx context.Context, tx *store.Tx, rows []insertRow, idx []int)
 			if k > 0 {
 				b.WriteByte(',')
 			}
-			p := k * 8
-			fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8)
+			// Anonymous parameters: SQLite resolves each $N by a linear
+			// search, which makes a thousand-row statement quadratic.
+			b.WriteString("(?,?,?,?,?,?,?,?)")
 			r := rows[i]
 			args = append(args, r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.maxAttempts, r.createdAt, r.runAt)
 		}
@@ -245,49 +255,48 @@ const promoteSQL = `UPDATE jobs SET state = 'available' WHERE state IN ('schedul
 
 const nextDueSQL = `SELECT run_at FROM jobs WHERE state IN ('scheduled', 'retryable') ORDER BY run_at LIMIT 1`
 
-// claim promotes due jobs (when promote is set), claims up to limit jobs for
-// owner and reports the earliest run_at still in the future (zero if none).
-func claim(ctx context.Context, db *store.DB, limit int, owner string, now time.Time, lease time.Duration, promote bool) ([]*JobRow, time.Time, error) {
-	var (
-		jobs    []*JobRow
-		nextDue time.Time
-	)
-	err := db.InTx(ctx, func(tx *store.Tx) error {
-		q := claimSQLite
-		if db.Dialect() == store.Postgres {
-			q = claimPG
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(claimLockKey)); err != nil {
-				return fmt.Errorf("claim lock: %w", err)
-			}
+// claimTx promotes due jobs (when promote is set), claims up to limit jobs
+// for owner and reports the earliest run_at still in the future (zero if
+// none). On PostgreSQL it first takes the claim lock, held to commit.
+func claimTx(ctx context.Context, tx *store.Tx, limit int, owner string, now time.Time, lease time.Duration, promote bool) ([]*JobRow, time.Time, error) {
+	var nextDue time.Time
+	q := claimSQLite
+	if tx.Dialect() == store.Postgres {
+		q = claimPG
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(claimLockKey)); err != nil {
+			return nil, nextDue, fmt.Errorf("claim lock: %w", err)
 		}
-		if promote {
-			if _, err := tx.ExecContext(ctx, promoteSQL, micros(now)); err != nil {
-				return fmt.Errorf("promote due jobs: %w", err)
-			}
-			var due int64
-			switch err := tx.QueryRowContext(ctx, nextDueSQL).Scan(&due); {
-			case err == nil:
-				nextDue = fromMicros(due)
-			case !errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("next due job: %w", err)
-			}
+	}
+	if promote {
+		if _, err := tx.ExecContext(ctx, promoteSQL, micros(now)); err != nil {
+			return nil, nextDue, fmt.Errorf("promote due jobs: %w", err)
 		}
-		rs, err := tx.QueryContext(ctx, q, limit, micros(now), owner, micros(now.Add(lease)))
-		if err != nil {
-			return fmt.Errorf("claim jobs: %w", err)
+		var due int64
+		switch err := tx.QueryRowContext(ctx, nextDueSQL).Scan(&due); {
+		case err == nil:
+			nextDue = fromMicros(due)
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, nextDue, fmt.Errorf("next due job: %w", err)
 		}
-		defer rs.Close()
-		for rs.Next() {
-			j, err := scanJob(rs)
-			if err != nil {
-				return fmt.Errorf("claim jobs: %w", err)
-			}
-			jobs = append(jobs, j)
-		}
-		return rs.Err()
-	})
+	}
+	if limit <= 0 {
+		return nil, nextDue, nil
+	}
+	rs, err := tx.QueryContext(ctx, q, limit, micros(now), owner, micros(now.Add(lease)))
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, nextDue, fmt.Errorf("claim jobs: %w", err)
+	}
+	defer rs.Close()
+	var jobs []*JobRow
+	for rs.Next() {
+		j, err := scanJob(rs)
+		if err != nil {
+			return nil, nextDue, fmt.Errorf("claim jobs: %w", err)
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, nextDue, fmt.Errorf("claim jobs: %w", err)
 	}
 	slices.SortFunc(jobs, func(a, b *JobRow) int {
 		if a.Priority != b.Priority {
@@ -308,41 +317,34 @@ type outcome struct {
 	released bool   // gives the attempt back (shutdown)
 	finished time.Time
 	started  time.Time
+	run      *runState // the run whose handler produced it
 }
 
-// finish writes a batch of outcomes in one transaction. Each update matches
-// the job's id, attempt and running state, so an outcome for a job that was
-// rescued meanwhile changes nothing.
-func finish(ctx context.Context, db *store.DB, now time.Time, batch []outcome) error {
-	return db.InTx(ctx, func(tx *store.Tx) error {
-		var doneIDs, doneAttempts []int64
-		notify := false
-		for _, o := range batch {
-			if o.job.Subject != "" {
-				notify = true
-			}
-			if o.state == StateCompleted && o.err == "" {
-				doneIDs = append(doneIDs, o.job.ID)
-				doneAttempts = append(doneAttempts, int64(o.job.Attempt))
-				continue
-			}
-			if err := finishOne(ctx, tx, now, o); err != nil {
-				return err
-			}
+// finishTx writes a batch of outcomes. Each update matches the job's id,
+// attempt and running state, so an outcome for a job that was rescued
+// meanwhile changes nothing. It reports whether a subject was freed, which
+// other instances should hear of.
+func finishTx(ctx context.Context, tx *store.Tx, now time.Time, batch []outcome) (notify bool, err error) {
+	var doneIDs, doneAttempts []int64
+	for _, o := range batch {
+		if o.job.Subject != "" {
+			notify = true
 		}
-		if len(doneIDs) > 0 {
-			if err := completeMany(ctx, tx, now, doneIDs, doneAttempts); err != nil {
-				return err
-			}
+		if o.state == StateCompleted && o.err == "" {
+			doneIDs = append(doneIDs, o.job.ID)
+			doneAttempts = append(doneAttempts, int64(o.job.Attempt))
+			continue
 		}
-		if notify && db.Dialect() == store.Postgres {
-			// Other instances may hold jobs of these subjects that are now free.
-			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, 'finish')`, notifyChannel); err != nil {
-				return fmt.Errorf("notify finish: %w", err)
-			}
+		if err := finishOne(ctx, tx, now, o); err != nil {
+			return false, err
 		}
-		return nil
-	})
+	}
+	if len(doneIDs) > 0 {
+		if err := completeMany(ctx, tx, now, doneIDs, doneAttempts); err != nil {
+			return false, err
+		}
+	}
+	return notify, nil
 }
 
 func completeMany(ctx context.Context, tx *store.Tx, now time.Time, ids, attempts []int64) error {

@@ -21,53 +21,56 @@ var (
 
 // runState is what exists while the engine runs jobs.
 type runState struct {
-	stopProducer context.CancelFunc
-	stopLoops    context.CancelFunc // heartbeat, maintenance, listener: they run until handlers are done
-	stopJobs     context.CancelCauseFunc
-	jobsCtx      context.Context //nolint:containedctx // parent of every handler context; cancelled by Stop
-	loops        sync.WaitGroup
-	handlers     sync.WaitGroup
-	producer     chan struct{} // closed when the producer has exited
-	outcomes     chan outcome
-	completer    chan struct{} // closed when the completer has flushed everything
+	stopLoops context.CancelFunc // heartbeat, maintenance, listener: they run until handlers are done
+	stopJobs  context.CancelCauseFunc
+	jobsCtx   context.Context //nolint:containedctx // parent of every handler context; cancelled by Stop
+	loops     sync.WaitGroup
+	handlers  sync.WaitGroup
+	pending   sync.WaitGroup // outcomes handed to the writer and not yet written
 
 	// crashed makes this run behave like a killed process: nothing more is
 	// written (used by tests of the rescuer).
 	crashed atomic.Bool
 
-	mu      sync.Mutex
-	running map[int64]context.CancelCauseFunc
-	busy    int
-	more    bool // the last claim was full, or a wake came while no slot was free
-	slot    chan struct{}
+	mu       sync.Mutex
+	running  map[int64]context.CancelCauseFunc
+	busy     int
+	stopping bool
+}
+
+// freeSlots is how many more jobs this run may start now.
+func (rs *runState) freeSlots(maxWorkers int) int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.stopping {
+		return 0
+	}
+	return max(maxWorkers-rs.busy, 0)
+}
+
+func (e *Engine) running() *runState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.run
 }
 
 // Start makes the engine claim and run jobs until Stop.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.started {
+	if e.run != nil {
 		return errors.New("engine already started")
 	}
-	e.started = true
 	base := context.WithoutCancel(ctx)
 	loopCtx, stopLoops := context.WithCancel(base)
-	prodCtx, stopProducer := context.WithCancel(base)
 	jobsCtx, stopJobs := context.WithCancelCause(base)
 	rs := &runState{
-		stopLoops:    stopLoops,
-		stopProducer: stopProducer,
-		stopJobs:     stopJobs,
-		jobsCtx:      jobsCtx,
-		producer:     make(chan struct{}),
-		outcomes:     make(chan outcome, e.cfg.MaxWorkers),
-		completer:    make(chan struct{}),
-		running:      map[int64]context.CancelCauseFunc{},
-		slot:         make(chan struct{}, 1),
+		stopLoops: stopLoops,
+		stopJobs:  stopJobs,
+		jobsCtx:   jobsCtx,
+		running:   map[int64]context.CancelCauseFunc{},
 	}
 	e.run = rs
-	go e.produce(prodCtx, rs)
-	go e.complete(rs)
 	rs.loops.Add(2)
 	go e.heartbeatLoop(loopCtx, rs)
 	go e.maintainLoop(loopCtx, rs)
@@ -75,6 +78,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		rs.loops.Add(1)
 		go e.listen(loopCtx, rs, pool)
 	}
+	e.wake()
 	e.log.Info("engine started", "instance", e.cfg.InstanceID, "max_workers", e.cfg.MaxWorkers, "kinds", len(e.cfg.Registry.kinds))
 	return nil
 }
@@ -83,15 +87,13 @@ func (e *Engine) Start(ctx context.Context) error {
 // cancels the rest and gives their jobs back to the queue without using an
 // attempt. Outcomes are written before Stop returns.
 func (e *Engine) Stop(ctx context.Context) error {
-	e.mu.Lock()
-	rs := e.run
-	e.run = nil
-	e.mu.Unlock()
+	rs := e.running()
 	if rs == nil {
 		return nil
 	}
-	rs.stopProducer()
-	<-rs.producer
+	rs.mu.Lock()
+	rs.stopping = true
+	rs.mu.Unlock()
 
 	drained := make(chan struct{})
 	go func() { rs.handlers.Wait(); close(drained) }()
@@ -110,87 +112,16 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 	}
 	if err == nil {
-		close(rs.outcomes)
-		<-rs.completer
+		rs.pending.Wait()
 	}
 	rs.stopLoops()
 	rs.loops.Wait()
 	rs.stopJobs(errShutdown)
+	e.mu.Lock()
+	e.run = nil
+	e.mu.Unlock()
 	e.log.Info("engine stopped", "instance", e.cfg.InstanceID)
 	return err
-}
-
-func (e *Engine) produce(ctx context.Context, rs *runState) {
-	defer close(rs.producer)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	var (
-		lastClaim   time.Time
-		lastPromote time.Time
-		nextDue     time.Time
-	)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.wakeCh:
-		case <-rs.slot:
-		case <-timer.C:
-		}
-		if wait := e.cfg.FetchCooldown - time.Since(lastClaim); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-		}
-		rs.mu.Lock()
-		free := e.cfg.MaxWorkers - rs.busy
-		if free <= 0 {
-			rs.more = true
-		}
-		rs.mu.Unlock()
-		now := e.now()
-		promote := time.Since(lastPromote) >= e.cfg.FetchPollInterval || (!nextDue.IsZero() && !now.Before(nextDue))
-		if free <= 0 && !promote {
-			continue
-		}
-		limit := max(min(free, e.cfg.FetchBatch), 0)
-		lastClaim = time.Now()
-		jobs, due, err := e.claimJobs(ctx, limit, now, promote)
-		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Error("claim jobs", "err", err)
-			}
-			timer.Reset(e.cfg.FetchPollInterval)
-			continue
-		}
-		if promote {
-			lastPromote, nextDue = time.Now(), due
-		}
-		rs.mu.Lock()
-		rs.more = limit > 0 && len(jobs) == limit
-		rs.busy += len(jobs)
-		rs.mu.Unlock()
-		for _, j := range jobs {
-			e.startJob(rs, j)
-		}
-		sleep := e.cfg.FetchPollInterval
-		if !nextDue.IsZero() {
-			if d := nextDue.Sub(e.now()); d < sleep {
-				sleep = max(d, time.Millisecond)
-			}
-		}
-		timer.Reset(sleep)
-	}
-}
-
-func (e *Engine) claimJobs(ctx context.Context, limit int, now time.Time, promote bool) ([]*JobRow, time.Time, error) {
-	if limit == 0 {
-		_, due, err := claim(ctx, e.db, 0, e.cfg.InstanceID, now, e.cfg.LeaseDuration, promote)
-		return nil, due, err
-	}
-	return claim(ctx, e.db, limit, e.cfg.InstanceID, now, e.cfg.LeaseDuration, promote)
 }
 
 func (e *Engine) startJob(rs *runState, j *JobRow) {
@@ -218,21 +149,16 @@ func (e *Engine) startJob(rs *runState, j *JobRow) {
 		o := e.decide(k, j, err, cause)
 		o.started, o.finished = started, time.Now()
 		e.metrics.runTime.WithLabelValues(j.Kind).Observe(o.finished.Sub(started).Seconds())
+		o.run = rs
 		rs.mu.Lock()
 		delete(rs.running, j.ID)
 		rs.busy--
-		more := rs.more
 		rs.mu.Unlock()
 		if rs.crashed.Load() {
 			return
 		}
-		rs.outcomes <- o
-		if more {
-			select {
-			case rs.slot <- struct{}{}:
-			default:
-			}
-		}
+		rs.pending.Add(1)
+		e.outcomes <- o
 	}()
 }
 
@@ -286,68 +212,8 @@ func (e *Engine) decide(k *kind, j *JobRow, err, cause error) outcome {
 	return o
 }
 
-// complete writes outcomes in batches: it takes one, adds whatever else is
-// already waiting, and writes them in one transaction.
-func (e *Engine) complete(rs *runState) {
-	defer close(rs.completer)
-	batch := make([]outcome, 0, e.cfg.CompleteMaxBatch)
-	for o := range rs.outcomes {
-		if rs.crashed.Load() {
-			continue
-		}
-		batch = append(batch[:0], o)
-	more:
-		for len(batch) < e.cfg.CompleteMaxBatch {
-			select {
-			case o, ok := <-rs.outcomes:
-				if !ok {
-					break more
-				}
-				batch = append(batch, o)
-			default:
-				break more
-			}
-		}
-		e.flush(batch)
-	}
-}
-
-func (e *Engine) flush(batch []outcome) {
-	for try := 0; ; try++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := finish(ctx, e.db, e.now(), batch)
-		cancel()
-		if err == nil {
-			break
-		}
-		// The jobs stay running under our lease meanwhile; if this instance
-		// dies before the write succeeds, the rescuer runs them again.
-		e.log.Error("write job outcomes", "jobs", len(batch), "try", try+1, "err", err)
-		time.Sleep(min(time.Duration(try+1)*100*time.Millisecond, 5*time.Second))
-	}
-	for _, o := range batch {
-		name := string(o.state)
-		switch {
-		case o.snoozed:
-			name = "snoozed"
-		case o.released:
-			name = "released"
-		case o.state == StateRetryable:
-			e.metrics.retries.WithLabelValues(o.job.Kind).Inc()
-		}
-		e.metrics.attempts.WithLabelValues(o.job.Kind, name).Inc()
-		if o.err != "" && o.state != StateCompleted {
-			e.log.Warn("job attempt did not complete", "job_id", o.job.ID, "kind", o.job.Kind, "attempt", o.job.Attempt,
-				"state", o.state, "err", o.err)
-		}
-	}
-	e.wake()
-}
-
 func (e *Engine) cancelLocal(id int64) bool {
-	e.mu.Lock()
-	rs := e.run
-	e.mu.Unlock()
+	rs := e.running()
 	if rs == nil {
 		return false
 	}
@@ -460,6 +326,9 @@ func (e *Engine) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if n.Payload == e.cfg.InstanceID {
+			continue // our own write: the writer loop already knows
 		}
 		if id, ok := strings.CutPrefix(n.Payload, "cancel:"); ok {
 			if v, err := strconv.ParseInt(id, 10, 64); err == nil {

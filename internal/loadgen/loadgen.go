@@ -55,20 +55,22 @@ type Result struct {
 type tracker struct {
 	mu        sync.Mutex
 	latencies []time.Duration
-	done      atomic.Int64
-	target    atomic.Int64
-	finished  chan struct{}
-	once      sync.Once
+	phase     atomic.Pointer[phase]
+}
+
+// phase counts the completions of one phase; a new phase gets a new one so
+// that a late completion of the previous phase cannot touch it.
+type phase struct {
+	target   int64
+	done     atomic.Int64
+	finished chan struct{}
 }
 
 func (t *tracker) reset(target int) {
 	t.mu.Lock()
 	t.latencies = t.latencies[:0]
 	t.mu.Unlock()
-	t.done.Store(0)
-	t.target.Store(int64(target))
-	t.finished = make(chan struct{})
-	t.once = sync.Once{}
+	t.phase.Store(&phase{target: int64(target), finished: make(chan struct{})})
 }
 
 func (t *tracker) record(a Args) {
@@ -76,8 +78,9 @@ func (t *tracker) record(a Args) {
 	t.mu.Lock()
 	t.latencies = append(t.latencies, lat)
 	t.mu.Unlock()
-	if t.done.Add(1) == t.target.Load() {
-		t.once.Do(func() { close(t.finished) })
+	p := t.phase.Load()
+	if p.done.Add(1) == p.target {
+		close(p.finished)
 	}
 }
 
@@ -171,11 +174,12 @@ func Run(ctx context.Context, d Driver, cfg Config) (Result, error) {
 }
 
 func wait(ctx context.Context, tr *tracker) error {
+	p := tr.phase.Load()
 	select {
-	case <-tr.finished:
+	case <-p.finished:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%d of %d jobs done: %w", tr.done.Load(), tr.target.Load(), ctx.Err())
+		return fmt.Errorf("%d of %d jobs done: %w", p.done.Load(), p.target, ctx.Err())
 	}
 }
 

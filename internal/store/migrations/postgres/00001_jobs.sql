@@ -28,7 +28,6 @@ CREATE INDEX jobs_subject_queue ON jobs (subject, id) WHERE subject IS NOT NULL 
 CREATE INDEX jobs_subject_running ON jobs (subject) WHERE subject IS NOT NULL AND state = 'running';
 CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX jobs_finalized ON jobs (finalized_at) WHERE finalized_at IS NOT NULL;
-CREATE INDEX jobs_kind_state ON jobs (kind, state, id);
 
 -- +goose Down
 DROP TABLE jobs;

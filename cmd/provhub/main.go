@@ -1,0 +1,85 @@
+// Command provhub is the provisioning hub: it serves the issuer and CRM
+// APIs, runs the durable job engine that drives wallet servers, transit
+// entity servers and the CAS, and benchmarks itself.
+//
+// Usage:
+//
+//	provhub serve    [--listen ADDR] [--db URL] [--migrate=true] ...
+//	provhub migrate  [--db URL]
+//	provhub bench engine [--db URL] [--jobs N] [--workers W] [--subjects K]
+//	provhub version
+//
+// Every flag can also be set by an environment variable: --log-level is
+// PROVHUB_LOG_LEVEL, and so on. A flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the hub: HTTP APIs and job workers", runServe},
+		{"migrate", "apply pending database migrations and exit", runMigrate},
+		{"bench", "measure the engine: provhub bench engine --help", runBench},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, args[1:], stdout, stderr)
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			default:
+				fmt.Fprintf(stderr, "provhub %s: %v\n", c.name, err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "provhub: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+var errUsage = errors.New("usage error")
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "provhub: a provisioning hub for secure elements and smartcards")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'provhub COMMAND --help' for a command's flags; each flag NAME may also be set as PROVHUB_NAME.")
+}

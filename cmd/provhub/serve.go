@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/provhub/provhub/internal/hub"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "HTTP listen address")
+	db := addDBFlag(fs, defaultDB)
+	migrate := fs.Bool("migrate", true, "apply pending migrations at start (false: refuse to start when the schema is behind)")
+	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long to drain requests and jobs on SIGINT/SIGTERM")
+	workers := fs.Int("max-workers", 100, "jobs this instance runs at once")
+	logf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := logf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	h, err := hub.New(ctx, hub.Config{
+		Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
+		MaxWorkers: *workers, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	return h.Run(ctx)
+}

@@ -1,0 +1,301 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/provhub/provhub/internal/store"
+)
+
+// The writer loop does every routine write of the engine: inserts made
+// outside a caller's transaction (group commit), the outcomes of finished
+// attempts (batch completion) and claims of new work (batch claiming). Each
+// turn takes whatever is pending and writes it in one transaction, in that
+// order, so a turn's claim already sees the jobs it inserted and the
+// subjects its completions freed. A durable commit costs an fsync; sharing
+// one between all three keeps throughput high on SQLite, whose single
+// writer connection would otherwise run them one after the other, and saves
+// round trips and commits on PostgreSQL. While a turn commits, the next
+// turn's work gathers, so batches grow with load without added waiting.
+
+type insertRequest struct {
+	ctx  context.Context //nolint:containedctx // the caller's, checked before its rows are written
+	rows []insertRow
+	done chan insertResult
+}
+
+type insertResult struct {
+	res []Inserted
+	err error
+}
+
+func (e *Engine) groupInsert(ctx context.Context, rows []insertRow) ([]Inserted, error) {
+	req := insertRequest{ctx: ctx, rows: rows, done: make(chan insertResult, 1)}
+	select {
+	case e.inserts <- req:
+	case <-e.stopWriter:
+		return nil, ErrStopped
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once queued, the insert may commit even if ctx ends: wait for the
+	// answer so the caller is never told "failed" about a stored job.
+	r := <-req.done
+	return r.res, r.err
+}
+
+// turn is the work of one writer transaction.
+type turn struct {
+	inserts  []insertRequest
+	rows     int
+	outcomes []outcome
+	claim    bool
+}
+
+func (e *Engine) writeLoop() {
+	defer e.writerWG.Done()
+	timer := time.NewTimer(e.cfg.FetchPollInterval)
+	defer timer.Stop()
+	var (
+		t                    turn
+		lastClaim            time.Time
+		lastPromote, nextDue time.Time
+	)
+	for {
+		if len(t.outcomes) == 0 && len(t.inserts) == 0 {
+			select {
+			case r := <-e.inserts:
+				t.inserts, t.rows = append(t.inserts, r), t.rows+len(r.rows)
+			case o := <-e.outcomes:
+				t.outcomes = append(t.outcomes, o)
+			case <-e.wakeCh:
+				t.claim = true
+			case <-timer.C:
+				t.claim = true
+			case <-e.stopWriter:
+				e.failQueued()
+				return
+			}
+		}
+		e.gather(&t)
+
+		rs := e.running()
+		free := 0
+		if rs != nil {
+			free = rs.freeSlots(e.cfg.MaxWorkers)
+		}
+		wantClaim := rs != nil && free > 0 && (t.claim || len(t.outcomes) > 0 || t.rows > 0)
+		if wantClaim && len(t.outcomes) == 0 && t.rows == 0 {
+			// A claim alone waits out the cooldown so freed slots fill in batches.
+			if wait := e.cfg.FetchCooldown - time.Since(lastClaim); wait > 0 {
+				time.Sleep(wait)
+				e.gather(&t)
+			}
+		}
+		now := e.now()
+		promote := rs != nil && (time.Since(lastPromote) >= e.cfg.FetchPollInterval || (!nextDue.IsZero() && !now.Before(nextDue)))
+		limit := 0
+		if wantClaim {
+			limit = min(free, e.cfg.FetchBatch)
+			lastClaim = time.Now()
+		}
+		jobs, due, err := e.writeTurn(&t, rs, limit, promote, now)
+		if err != nil {
+			e.log.Error("engine write", "err", err)
+			time.Sleep(100 * time.Millisecond)
+		} else {
+			if promote {
+				lastPromote, nextDue = time.Now(), due
+			}
+			t = turn{claim: limit > 0 && len(jobs) == limit} // a full claim: more may wait
+			for _, j := range jobs {
+				e.startJob(rs, j)
+			}
+		}
+		sleep := e.cfg.FetchPollInterval
+		if !nextDue.IsZero() {
+			if d := nextDue.Sub(e.now()); d < sleep {
+				sleep = max(d, time.Millisecond)
+			}
+		}
+		timer.Reset(sleep)
+	}
+}
+
+// gather adds to t whatever inserts and outcomes are already queued, up to
+// the batch bounds; with GroupCommitMaxWait it waits that long for inserts.
+func (e *Engine) gather(t *turn) {
+	var deadline <-chan time.Time
+	if e.cfg.GroupCommitMaxWait > 0 && t.rows > 0 {
+		tm := time.NewTimer(e.cfg.GroupCommitMaxWait)
+		defer tm.Stop()
+		deadline = tm.C
+	}
+	for {
+		if t.rows >= e.cfg.GroupCommitMaxBatch && len(t.outcomes) >= e.cfg.CompleteMaxBatch {
+			return
+		}
+		inserts := e.inserts
+		if t.rows >= e.cfg.GroupCommitMaxBatch {
+			inserts = nil
+		}
+		outcomes := e.outcomes
+		if len(t.outcomes) >= e.cfg.CompleteMaxBatch {
+			outcomes = nil
+		}
+		if deadline == nil {
+			select {
+			case r := <-inserts:
+				t.inserts, t.rows = append(t.inserts, r), t.rows+len(r.rows)
+			case o := <-outcomes:
+				t.outcomes = append(t.outcomes, o)
+			default:
+				return
+			}
+			continue
+		}
+		select {
+		case r := <-inserts:
+			t.inserts, t.rows = append(t.inserts, r), t.rows+len(r.rows)
+		case o := <-outcomes:
+			t.outcomes = append(t.outcomes, o)
+		case <-deadline:
+			deadline = nil
+		}
+	}
+}
+
+// writeTurn writes t in one transaction and claims up to limit jobs. On
+// failure it answers the inserts one by one (so one bad request does not
+// fail its neighbours) and keeps the outcomes for the next turn.
+func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now time.Time) ([]*JobRow, time.Time, error) {
+	// Drop outcomes of a run that crashed (tests) and inserts whose caller
+	// gave up before anything was written.
+	outs := t.outcomes[:0]
+	for _, o := range t.outcomes {
+		if o.run.crashed.Load() {
+			o.run.pending.Done()
+			continue
+		}
+		outs = append(outs, o)
+	}
+	t.outcomes = outs
+	live := t.inserts[:0]
+	var rows []insertRow
+	for _, r := range t.inserts {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- insertResult{err: err}
+			continue
+		}
+		live = append(live, r)
+		rows = append(rows, r.rows...)
+	}
+	t.inserts = live
+
+	var (
+		jobs []*JobRow
+		due  time.Time
+		res  []Inserted
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		notify := false
+		if len(rows) > 0 {
+			if res, err = insertRows(ctx, tx, rows); err != nil {
+				return err
+			}
+			notify = true
+		}
+		if len(t.outcomes) > 0 {
+			freed, err := finishTx(ctx, tx, now, t.outcomes)
+			if err != nil {
+				return err
+			}
+			notify = notify || freed
+		}
+		if limit > 0 || promote {
+			if jobs, due, err = claimTx(ctx, tx, limit, e.cfg.InstanceID, now, e.cfg.LeaseDuration, promote); err != nil {
+				return err
+			}
+		}
+		if notify {
+			return notifyTx(ctx, tx, e.cfg.InstanceID)
+		}
+		return nil
+	})
+	if err != nil {
+		if len(t.inserts) > 0 {
+			for _, r := range t.inserts {
+				e.insertAlone(r)
+			}
+			t.inserts, t.rows = nil, 0
+		}
+		return nil, time.Time{}, err
+	}
+	if len(rows) > 0 {
+		e.groups.Add(1)
+		e.inserted(rows, res)
+		off := 0
+		for _, r := range t.inserts {
+			r.done <- insertResult{res: res[off : off+len(r.rows)]}
+			off += len(r.rows)
+		}
+	}
+	if len(t.outcomes) > 0 {
+		e.finished(t.outcomes)
+	}
+	return jobs, due, nil
+}
+
+// insertAlone writes one request in its own transaction.
+func (e *Engine) insertAlone(r insertRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var res []Inserted
+	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if res, err = insertRows(ctx, tx, r.rows); err != nil {
+			return err
+		}
+		return notifyTx(ctx, tx, e.cfg.InstanceID)
+	})
+	if err == nil {
+		e.groups.Add(1)
+		e.inserted(r.rows, res)
+	}
+	r.done <- insertResult{res: res, err: err}
+}
+
+func (e *Engine) failQueued() {
+	for {
+		select {
+		case r := <-e.inserts:
+			r.done <- insertResult{err: ErrStopped}
+		default:
+			return
+		}
+	}
+}
+
+// finished records written outcomes in metrics and logs.
+func (e *Engine) finished(batch []outcome) {
+	for _, o := range batch {
+		name := string(o.state)
+		switch {
+		case o.snoozed:
+			name = "snoozed"
+		case o.released:
+			name = "released"
+		case o.state == StateRetryable:
+			e.metrics.retries.WithLabelValues(o.job.Kind).Inc()
+		}
+		e.metrics.attempts.WithLabelValues(o.job.Kind, name).Inc()
+		if o.err != "" && o.state != StateCompleted {
+			e.log.Warn("job attempt did not complete", "job_id", o.job.ID, "kind", o.job.Kind, "attempt", o.job.Attempt,
+				"state", o.state, "err", o.err)
+		}
+		o.run.pending.Done()
+	}
+}

@@ -1,0 +1,177 @@
+// Package hub assembles the provhub server: it opens the store, checks or
+// applies migrations, starts the job engine, mounts the APIs and serves HTTP
+// until its context ends, then shuts down in order (stop accepting, drain
+// jobs, release leases, close the database).
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/httpapi"
+	"github.com/provhub/provhub/internal/store"
+)
+
+// Config sets up a Hub.
+type Config struct {
+	// Listen is the HTTP address, e.g. 127.0.0.1:8080.
+	Listen string
+	// DatabaseURL is sqlite:PATH or postgres://...
+	DatabaseURL string
+	// Migrate applies pending migrations at start; when false a schema that
+	// is behind is an error.
+	Migrate bool
+	// ShutdownTimeout bounds the drain of in-flight requests and jobs.
+	ShutdownTimeout time.Duration
+	// MaxWorkers bounds the jobs run at once by this instance.
+	MaxWorkers int
+	Logger     *slog.Logger
+}
+
+// Hub is a configured provhub server.
+type Hub struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *store.DB
+	engine   *engine.Engine
+	registry *prometheus.Registry
+	handler  http.Handler
+	listener net.Listener
+}
+
+// New opens the database, migrates (or checks the schema) and builds the
+// engine and the HTTP handler. Nothing runs until Run.
+func New(ctx context.Context, cfg Config) (*Hub, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	db, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL})
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger, db: db, registry: prometheus.NewRegistry()}
+	if err := h.prepareSchema(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	h.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	jobs := engine.NewRegistry()
+	h.engine, err = engine.New(engine.Config{
+		DB: db, Registry: jobs, Logger: cfg.Logger, Metrics: h.registry, MaxWorkers: cfg.MaxWorkers,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	httpapi.MountHealth(mux, h.registry, map[string]httpapi.ReadyCheck{
+		"database": func(ctx context.Context) error {
+			if err := db.Ping(ctx); err != nil {
+				return err
+			}
+			return db.CheckSchema(ctx)
+		},
+	})
+	mw := httpapi.NewMiddleware(httpapi.Options{Logger: cfg.Logger, Metrics: h.registry})
+	h.handler = mw.Wrap(mux)
+	return h, nil
+}
+
+func (h *Hub) prepareSchema(ctx context.Context) error {
+	if h.cfg.Migrate {
+		applied, err := h.db.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		if len(applied) > 0 {
+			h.log.Info("migrations applied", "versions", applied, "db", h.db.String())
+		}
+		return nil
+	}
+	if err := h.db.CheckSchema(ctx); err != nil {
+		return fmt.Errorf("%w; or start with --migrate=true", err)
+	}
+	return nil
+}
+
+// Handler is the hub's HTTP handler (for tests that serve it themselves).
+func (h *Hub) Handler() http.Handler { return h.handler }
+
+// Engine is the hub's job engine.
+func (h *Hub) Engine() *engine.Engine { return h.engine }
+
+// DB is the hub's database.
+func (h *Hub) DB() *store.DB { return h.db }
+
+// Listen binds the HTTP address; Run binds it itself when Listen was not
+// called. It returns the bound address (useful with port 0).
+func (h *Hub) Listen() (string, error) {
+	if h.listener != nil {
+		return h.listener.Addr().String(), nil
+	}
+	l, err := net.Listen("tcp", h.cfg.Listen)
+	if err != nil {
+		return "", fmt.Errorf("listen on %s: %w", h.cfg.Listen, err)
+	}
+	h.listener = l
+	return l.Addr().String(), nil
+}
+
+// Run serves until ctx ends, then stops accepting requests, drains in-flight
+// requests and jobs within ShutdownTimeout, releases the leases of jobs still
+// running, and closes the database. It returns nil after a clean shutdown.
+func (h *Hub) Run(ctx context.Context) error {
+	addr, err := h.Listen()
+	if err != nil {
+		h.close()
+		return err
+	}
+	if err := h.engine.Start(ctx); err != nil {
+		h.close()
+		return err
+	}
+	srv := httpapi.NewServer(httpapi.ServerConfig{Handler: h.handler, Logger: h.log})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(h.listener) }()
+	h.log.Info("provhub serving", "addr", addr, "db", h.db.String())
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	h.log.Info("shutting down", "timeout", h.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := srv.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop http: %w", err))
+	}
+	if err := h.engine.Stop(sctx); err != nil {
+		errs = append(errs, err)
+	}
+	h.close()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		errs = append(errs, fmt.Errorf("serve: %w", serveErr))
+	}
+	return errors.Join(errs...)
+}
+
+func (h *Hub) close() {
+	h.engine.Close()
+	if err := h.db.Close(); err != nil {
+		h.log.Warn("close database", "err", err)
+	}
+}
