@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -317,16 +318,34 @@ func (e *Engine) GetTx(ctx context.Context, tx *store.Tx, id int64) (*JobRow, er
 // It fails with ErrNotCancelable for a finished job.
 func (e *Engine) Cancel(ctx context.Context, id int64) error {
 	now := e.now()
-	res, err := e.db.Writer().ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', finalized_at = $2, errors = `+appendError(e.db.Dialect(), 3)+`
-		WHERE id = $1 AND state IN ('scheduled', 'available', 'retryable')`, id, micros(now), errorJSON(0, now, "cancelled"))
+	cancelled := false
+	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+		var subject sql.NullString
+		err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'cancelled', held = FALSE, finalized_at = $2, errors = `+appendError(e.db.Dialect(), 3)+`
+			WHERE id = $1 AND state IN ('scheduled', 'available', 'retryable') RETURNING subject`, id, micros(now), errorJSON(0, now, "cancelled")).Scan(&subject)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cancelled = true
+		if subject.Valid {
+			if err := releaseSubjects(ctx, tx, []string{subject.String}); err != nil {
+				return err
+			}
+			return notifyTx(ctx, tx, "cancel")
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("cancel job %d: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	if cancelled {
 		e.wake() // its subject's next job may run now
 		return nil
 	}
-	res, err = e.db.Writer().ExecContext(ctx, `UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'`, id)
+	res, err := e.db.Writer().ExecContext(ctx, `UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'`, id)
 	if err != nil {
 		return fmt.Errorf("cancel running job %d: %w", id, err)
 	}

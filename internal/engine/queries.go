@@ -86,6 +86,7 @@ type insertRow struct {
 	maxAttempts int
 	createdAt   int64
 	runAt       int64
+	held        bool // an earlier row of the same batch has the same subject
 }
 
 // notifyTx tells the other PostgreSQL instances, at commit, that there is
@@ -108,6 +109,13 @@ func notifyTx(ctx context.Context, tx *store.Tx, what string) error {
 func insertRows(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted, error) {
 	out := make([]Inserted, len(rows))
 	var plain []int
+	seen := map[string]bool{}
+	for i := range rows {
+		if s := rows[i].subject; s != "" {
+			rows[i].held = seen[s]
+			seen[s] = true
+		}
+	}
 	for i, r := range rows {
 		if r.uniqueKey == "" {
 			plain = append(plain, i)
@@ -136,12 +144,18 @@ func insertRows(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted
 // parameters; nine per row).
 const insertChunk = 1000
 
+// heldExpr is true when a job of subject (an SQL expression) already waits
+// or runs, so a new job of that subject starts held.
+func heldExpr(subject string) string {
+	return `EXISTS (SELECT 1 FROM jobs x WHERE x.subject = ` + subject + ` AND x.state IN ('available', 'running', 'retryable'))`
+}
+
 func insertUnique(ctx context.Context, tx *store.Tx, r insertRow) (Inserted, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	err := tx.QueryRowContext(ctx, `INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at, held)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10 OR `+heldExpr("$5")+`)
 		ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id`,
-		r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.uniqueKey, r.maxAttempts, r.createdAt, r.runAt).Scan(&id)
+		r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.uniqueKey, r.maxAttempts, r.createdAt, r.runAt, r.held).Scan(&id)
 	if err == nil {
 		return Inserted{ID: id}, nil
 	}
@@ -168,32 +182,41 @@ func insertPlain(ctx context.Context, tx *store.Tx, rows []insertRow, idx []int)
 		kinds, payloads, states, subjects := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		prios, maxes := make([]int32, n), make([]int32, n)
 		created, runAt := make([]int64, n), make([]int64, n)
+		held := make([]bool, n)
 		for k, i := range idx {
 			r := rows[i]
 			kinds[k], payloads[k], states[k], subjects[k] = r.kind, string(r.args), string(r.state), r.subject
 			prios[k], maxes[k] = int32(r.priority), int32(r.maxAttempts)
-			created[k], runAt[k] = r.createdAt, r.runAt
+			created[k], runAt[k], held[k] = r.createdAt, r.runAt, r.held
 		}
-		q = `INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at)
-			SELECT k, a::jsonb, s, p, NULLIF(sub, ''), m, c, r
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[], $8::bigint[])
-				WITH ORDINALITY AS t(k, a, s, p, sub, m, c, r, ord)
+		q = `INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at, held)
+			SELECT k, a::jsonb, s, p, NULLIF(sub, ''), m, c, r, h OR (sub <> '' AND ` + heldExpr("sub") + `)
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[], $8::bigint[], $9::bool[])
+				WITH ORDINALITY AS t(k, a, s, p, sub, m, c, r, h, ord)
 			ORDER BY ord
 			RETURNING id`
-		args = []any{kinds, payloads, states, prios, subjects, maxes, created, runAt}
+		args = []any{kinds, payloads, states, prios, subjects, maxes, created, runAt, held}
 	default:
 		var b strings.Builder
-		b.WriteString(`INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at) VALUES `)
-		args = make([]any, 0, len(idx)*8)
+		b.WriteString(`INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at, held) VALUES `)
+		args = make([]any, 0, len(idx)*10)
 		for k, i := range idx {
 			if k > 0 {
 				b.WriteByte(',')
 			}
 			// Anonymous parameters: SQLite resolves each $N by a linear
 			// search, which makes a thousand-row statement quadratic.
-			b.WriteString("(?,?,?,?,?,?,?,?)")
 			r := rows[i]
 			args = append(args, r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.maxAttempts, r.createdAt, r.runAt)
+			switch {
+			case r.held:
+				b.WriteString("(?,?,?,?,?,?,?,?,1)")
+			case r.subject != "":
+				b.WriteString("(?,?,?,?,?,?,?,?," + heldExpr("?") + ")")
+				args = append(args, r.subject)
+			default:
+				b.WriteString("(?,?,?,?,?,?,?,?,0)")
+			}
 		}
 		b.WriteString(` RETURNING id`)
 		q = b.String()
@@ -226,7 +249,7 @@ func insertPlain(ctx context.Context, tx *store.Tx, rows []insertRow, idx []int)
 // and no earlier job of its subject still waits (available or retryable):
 // that is per-subject FIFO with one job at a time.
 const claimPick = `SELECT j.id FROM jobs j
-	WHERE j.state = 'available'
+	WHERE j.state = 'available' AND NOT j.held
 	  AND (j.subject IS NULL OR (
 		NOT EXISTS (SELECT 1 FROM jobs b WHERE b.subject = j.subject AND b.id < j.id
 			AND b.state IN ('available', 'running', 'retryable'))
@@ -234,7 +257,7 @@ const claimPick = `SELECT j.id FROM jobs j
 	ORDER BY j.priority DESC, j.run_at, j.id
 	LIMIT $1`
 
-const claimSet = `state = 'running', attempt = attempt + 1, attempted_at = $2, lease_owner = $3, lease_expires_at = $4`
+const claimSet = `held = FALSE, state = 'running', attempt = attempt + 1, attempted_at = $2, lease_owner = $3, lease_expires_at = $4`
 
 var (
 	claimSQLite = `UPDATE jobs SET ` + claimSet + ` WHERE id IN (` + claimPick + `) RETURNING ` + jobColumns
@@ -326,9 +349,11 @@ type outcome struct {
 // other instances should hear of.
 func finishTx(ctx context.Context, tx *store.Tx, now time.Time, batch []outcome) (notify bool, err error) {
 	var doneIDs, doneAttempts []int64
+	var freed []string
 	for _, o := range batch {
-		if o.job.Subject != "" {
+		if o.job.Subject != "" && o.state.Terminal() {
 			notify = true
+			freed = append(freed, o.job.Subject)
 		}
 		if o.state == StateCompleted && o.err == "" {
 			doneIDs = append(doneIDs, o.job.ID)
@@ -344,7 +369,49 @@ func finishTx(ctx context.Context, tx *store.Tx, now time.Time, batch []outcome)
 			return false, err
 		}
 	}
+	if err := releaseSubjects(ctx, tx, freed); err != nil {
+		return false, err
+	}
 	return notify, nil
+}
+
+// nextHeld finds the first held job of subject s.value (one index seek).
+const nextHeld = `SELECT h.id FROM jobs h WHERE h.held AND h.subject = s.value
+	AND h.state IN ('scheduled', 'available', 'retryable') ORDER BY h.id LIMIT 1`
+
+// releaseSubjects lets the next held job of each subject (whose running job
+// just finished) into the fetch index.
+func releaseSubjects(ctx context.Context, tx store.Queryer, subjects []string) error {
+	if len(subjects) == 0 {
+		return nil
+	}
+	var err error
+	if d, ok := tx.(interface{ Dialect() store.Dialect }); ok && d.Dialect() == store.Postgres {
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET held = FALSE WHERE id IN (
+			SELECT (`+nextHeld+`) FROM unnest($1::text[]) AS s(value))`, subjects)
+	} else {
+		payload, _ := json.Marshal(subjects)
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET held = FALSE WHERE id IN (
+			SELECT (`+nextHeld+`) FROM json_each($1) AS s)`, string(payload))
+	}
+	if err != nil {
+		return fmt.Errorf("release subjects: %w", err)
+	}
+	return nil
+}
+
+// releaseStuck lets in the first held job of every subject that has no
+// unheld job waiting or running: a safety net for a release that a lost
+// transaction or a race between instances did not make.
+func releaseStuck(ctx context.Context, db *store.DB) (int64, error) {
+	res, err := db.Writer().ExecContext(ctx, `UPDATE jobs SET held = FALSE WHERE id IN (
+			SELECT min(h.id) FROM jobs h WHERE h.held AND h.state IN ('scheduled', 'available', 'retryable') GROUP BY h.subject)
+		AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.subject = jobs.subject AND NOT o.held
+			AND o.state IN ('available', 'running', 'retryable'))`)
+	if err != nil {
+		return 0, fmt.Errorf("release stuck subjects: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 func completeMany(ctx context.Context, tx *store.Tx, now time.Time, ids, attempts []int64) error {

@@ -260,6 +260,11 @@ func (e *Engine) maintainLoop(ctx context.Context, rs *runState) {
 		case <-ctx.Done():
 			return
 		case <-rescueT.C:
+			if n, err := releaseStuck(ctx, e.db); err != nil && ctx.Err() == nil {
+				e.log.Error("release held jobs", "err", err)
+			} else if n > 0 {
+				e.wake()
+			}
 			n, err := rescue(ctx, e.db, e.now())
 			switch {
 			case err != nil && ctx.Err() == nil:

@@ -21,10 +21,14 @@ CREATE TABLE jobs (
     lease_owner      TEXT,
     lease_expires_at INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    snoozes          INTEGER NOT NULL DEFAULT 0
+    snoozes          INTEGER NOT NULL DEFAULT 0,
+    -- held: waits behind an earlier job of its subject. A hint that keeps
+    -- such jobs out of the fetch index; the claim itself checks the order.
+    held             INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key) WHERE unique_key IS NOT NULL;
-CREATE INDEX jobs_fetch ON jobs (priority DESC, run_at, id) WHERE state = 'available';
+CREATE INDEX jobs_fetch ON jobs (priority DESC, run_at, id) WHERE state = 'available' AND NOT held;
+CREATE INDEX jobs_held ON jobs (subject, id) WHERE held;
 CREATE INDEX jobs_due ON jobs (run_at) WHERE state IN ('scheduled','retryable');
 CREATE INDEX jobs_subject_queue ON jobs (subject, id) WHERE subject IS NOT NULL AND state IN ('available','running','retryable');
 CREATE INDEX jobs_subject_running ON jobs (subject) WHERE subject IS NOT NULL AND state = 'running';
