@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/store/storetest"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCLI_UnknownCommandAndHelp(t *testing.T) {
+	if code, _, stderr := runCLI(t, nil, "frobnicate"); code != 2 || !strings.Contains(stderr, "unknown command") {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, nil); code != 2 || !strings.Contains(stderr, "serve") {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+	if code, _, _ := runCLI(t, nil, "serve", "--no-such-flag"); code != 2 {
+		t.Fatalf("bad flag: code %d", code)
+	}
+}
+
+func TestCLI_VersionPrintsTheToolchain(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "provhub ") || !strings.Contains(out, "go1.") {
+		t.Fatalf("code %d out %q", code, out)
+	}
+}
+
+func TestCLI_MigrateTakesTheDatabaseFromTheEnvironment(t *testing.T) {
+	for _, d := range storetest.Backends {
+		t.Run(d.String(), func(t *testing.T) {
+			url := storetest.NewURL(t, d)
+			code, out, stderr := runCLI(t, map[string]string{"PROVHUB_DB": url}, "migrate")
+			if code != 0 || !strings.Contains(out, "applied 1 migration(s); schema at version 1") {
+				t.Fatalf("code %d out %q stderr %q", code, out, stderr)
+			}
+			code, out, _ = runCLI(t, map[string]string{"PROVHUB_DB": url}, "migrate")
+			if code != 0 || !strings.Contains(out, "applied 0 migration(s)") {
+				t.Fatalf("second migrate: code %d out %q", code, out)
+			}
+		})
+	}
+}
+
+func TestCLI_ServeRefusesABehindSchemaWithoutMigrate(t *testing.T) {
+	url := storetest.NewURL(t, store.SQLite)
+	code, _, stderr := runCLI(t, nil, "serve", "--db", url, "--migrate=false", "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(stderr, "schema is behind") || !strings.Contains(stderr, "provhub migrate") {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+}
+
+func TestCLI_BadLogSettingsAreRefused(t *testing.T) {
+	code, _, stderr := runCLI(t, map[string]string{"PROVHUB_LOG_FORMAT": "xml"}, "serve", "--db", storetest.NewURL(t, store.SQLite))
+	if code != 1 || !strings.Contains(stderr, "--log-format") {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+}
+
+// buildBinary compiles provhub once per test that needs a real process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "provhub")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestServe_AnswersHealthAndExitsZeroOnSIGTERM(t *testing.T) {
+	bin := buildBinary(t)
+	for _, d := range storetest.Backends {
+		t.Run(d.String(), func(t *testing.T) {
+			addr := freeAddr(t)
+			cmd := exec.Command(bin, "serve", "--listen", addr, "--log-format", "json")
+			cmd.Env = append(os.Environ(), "PROVHUB_DB="+storetest.NewURL(t, d))
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			logs := make(chan string, 1000)
+			go func() {
+				sc := bufio.NewScanner(stderr)
+				for sc.Scan() {
+					logs <- sc.Text()
+				}
+				close(logs)
+			}()
+			base := "http://" + addr
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				resp, err := http.Get(base + "/readyz")
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						break
+					}
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("not ready: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			req, _ := http.NewRequest(http.MethodGet, base+"/healthz", nil)
+			req.Header.Set("x-correlation-id", "health-check-1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]string
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || body["status"] != "ok" || resp.Header.Get("x-correlation-id") != "health-check-1" {
+				t.Fatalf("healthz %d %v", resp.StatusCode, body)
+			}
+			resp, err = http.Get(base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, m := range []string{"provhub_http_requests_total", "go_goroutines"} {
+				if !strings.Contains(string(metrics), m) {
+					t.Fatalf("metrics lack %s", m)
+				}
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit after SIGTERM: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("did not exit after SIGTERM")
+			}
+			var all []string
+			for l := range logs {
+				all = append(all, l)
+			}
+			joined := strings.Join(all, "\n")
+			for _, want := range []string{`"msg":"provhub serving"`, `"msg":"shutting down"`, `"msg":"engine stopped"`, `"correlation_id":"health-check-1"`} {
+				if !strings.Contains(joined, want) {
+					t.Fatalf("logs lack %s:\n%s", want, joined)
+				}
+			}
+		})
+	}
+}
