@@ -109,12 +109,8 @@ func notifyTx(ctx context.Context, tx *store.Tx, what string) error {
 func insertRows(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted, error) {
 	out := make([]Inserted, len(rows))
 	var plain []int
-	seen := map[string]bool{}
-	for i := range rows {
-		if s := rows[i].subject; s != "" {
-			rows[i].held = seen[s]
-			seen[s] = true
-		}
+	if err := markHeld(ctx, tx, rows); err != nil {
+		return nil, err
 	}
 	for i, r := range rows {
 		if r.uniqueKey == "" {
@@ -144,16 +140,63 @@ func insertRows(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted
 // parameters; nine per row).
 const insertChunk = 1000
 
-// heldExpr is true when a job of subject (an SQL expression) already waits
-// or runs, so a new job of that subject starts held.
-func heldExpr(subject string) string {
-	return `EXISTS (SELECT 1 FROM jobs x WHERE x.subject = ` + subject + ` AND x.state IN ('available', 'running', 'retryable'))`
+// markHeld sets held on every row whose subject already has a job waiting
+// or running, or an earlier row in the same batch.
+func markHeld(ctx context.Context, tx *store.Tx, rows []insertRow) error {
+	seen := map[string]bool{}
+	var first []string
+	for i := range rows {
+		s := rows[i].subject
+		if s == "" {
+			continue
+		}
+		rows[i].held = seen[s]
+		if !seen[s] {
+			first = append(first, s)
+		}
+		seen[s] = true
+	}
+	if len(first) == 0 {
+		return nil
+	}
+	var (
+		rs  *sql.Rows
+		err error
+	)
+	const busy = `SELECT DISTINCT subject FROM jobs WHERE subject IN (%s) AND state IN ('available', 'running', 'retryable')`
+	if tx.Dialect() == store.Postgres {
+		rs, err = tx.QueryContext(ctx, fmt.Sprintf(busy, `SELECT unnest($1::text[])`), first)
+	} else {
+		payload, _ := json.Marshal(first)
+		rs, err = tx.QueryContext(ctx, fmt.Sprintf(busy, `SELECT value FROM json_each($1)`), string(payload))
+	}
+	if err != nil {
+		return fmt.Errorf("find busy subjects: %w", err)
+	}
+	defer rs.Close()
+	busySubjects := map[string]bool{}
+	for rs.Next() {
+		var s string
+		if err := rs.Scan(&s); err != nil {
+			return fmt.Errorf("find busy subjects: %w", err)
+		}
+		busySubjects[s] = true
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("find busy subjects: %w", err)
+	}
+	for i := range rows {
+		if busySubjects[rows[i].subject] {
+			rows[i].held = true
+		}
+	}
+	return nil
 }
 
 func insertUnique(ctx context.Context, tx *store.Tx, r insertRow) (Inserted, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at, held)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10 OR `+heldExpr("$5")+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id`,
 		r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.uniqueKey, r.maxAttempts, r.createdAt, r.runAt, r.held).Scan(&id)
 	if err == nil {
@@ -190,7 +233,7 @@ func insertPlain(ctx context.Context, tx *store.Tx, rows []insertRow, idx []int)
 			created[k], runAt[k], held[k] = r.createdAt, r.runAt, r.held
 		}
 		q = `INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at, held)
-			SELECT k, a::jsonb, s, p, NULLIF(sub, ''), m, c, r, h OR (sub <> '' AND ` + heldExpr("sub") + `)
+			SELECT k, a::jsonb, s, p, NULLIF(sub, ''), m, c, r, h
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[], $8::bigint[], $9::bool[])
 				WITH ORDINALITY AS t(k, a, s, p, sub, m, c, r, h, ord)
 			ORDER BY ord
@@ -199,24 +242,16 @@ func insertPlain(ctx context.Context, tx *store.Tx, rows []insertRow, idx []int)
 	default:
 		var b strings.Builder
 		b.WriteString(`INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at, held) VALUES `)
-		args = make([]any, 0, len(idx)*10)
+		args = make([]any, 0, len(idx)*9)
 		for k, i := range idx {
 			if k > 0 {
 				b.WriteByte(',')
 			}
 			// Anonymous parameters: SQLite resolves each $N by a linear
 			// search, which makes a thousand-row statement quadratic.
+			b.WriteString("(?,?,?,?,?,?,?,?,?)")
 			r := rows[i]
-			args = append(args, r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.maxAttempts, r.createdAt, r.runAt)
-			switch {
-			case r.held:
-				b.WriteString("(?,?,?,?,?,?,?,?,1)")
-			case r.subject != "":
-				b.WriteString("(?,?,?,?,?,?,?,?," + heldExpr("?") + ")")
-				args = append(args, r.subject)
-			default:
-				b.WriteString("(?,?,?,?,?,?,?,?,0)")
-			}
+			args = append(args, r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.maxAttempts, r.createdAt, r.runAt, r.held)
 		}
 		b.WriteString(` RETURNING id`)
 		q = b.String()
