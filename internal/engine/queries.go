@@ -140,6 +140,13 @@ func insertRows(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted
 // parameters; nine per row).
 const insertChunk = 1000
 
+const busySubjects = `SELECT DISTINCT subject FROM jobs WHERE subject IN (%s) AND state IN ('available', 'running', 'retryable')`
+
+var (
+	busySubjectsPG     = fmt.Sprintf(busySubjects, `SELECT unnest($1::text[])`)
+	busySubjectsSQLite = fmt.Sprintf(busySubjects, `SELECT value FROM json_each($1)`)
+)
+
 // markHeld sets held on every row whose subject already has a job waiting
 // or running, or an earlier row in the same batch.
 func markHeld(ctx context.Context, tx *store.Tx, rows []insertRow) error {
@@ -163,12 +170,11 @@ func markHeld(ctx context.Context, tx *store.Tx, rows []insertRow) error {
 		rs  *sql.Rows
 		err error
 	)
-	const busy = `SELECT DISTINCT subject FROM jobs WHERE subject IN (%s) AND state IN ('available', 'running', 'retryable')`
 	if tx.Dialect() == store.Postgres {
-		rs, err = tx.QueryContext(ctx, fmt.Sprintf(busy, `SELECT unnest($1::text[])`), first)
+		rs, err = tx.QueryContext(ctx, busySubjectsPG, first)
 	} else {
 		payload, _ := json.Marshal(first)
-		rs, err = tx.QueryContext(ctx, fmt.Sprintf(busy, `SELECT value FROM json_each($1)`), string(payload))
+		rs, err = tx.QueryContext(ctx, busySubjectsSQLite, string(payload))
 	}
 	if err != nil {
 		return fmt.Errorf("find busy subjects: %w", err)
@@ -326,7 +332,7 @@ func claimTx(ctx context.Context, tx *store.Tx, limit int, owner string, now tim
 		}
 	}
 	if promote {
-		if _, err := tx.ExecContext(ctx, promoteSQL, micros(now)); err != nil {
+		if _, err := tx.ExecCached(ctx, promoteSQL, micros(now)); err != nil {
 			return nil, nextDue, fmt.Errorf("promote due jobs: %w", err)
 		}
 		var due int64
@@ -340,7 +346,7 @@ func claimTx(ctx context.Context, tx *store.Tx, limit int, owner string, now tim
 	if limit <= 0 {
 		return nil, nextDue, nil
 	}
-	rs, err := tx.QueryContext(ctx, q, limit, micros(now), owner, micros(now.Add(lease)))
+	rs, err := tx.QueryCached(ctx, q, limit, micros(now), owner, micros(now.Add(lease)))
 	if err != nil {
 		return nil, nextDue, fmt.Errorf("claim jobs: %w", err)
 	}
@@ -414,20 +420,25 @@ func finishTx(ctx context.Context, tx *store.Tx, now time.Time, batch []outcome)
 const nextHeld = `SELECT h.id FROM jobs h WHERE h.held AND h.subject = s.value
 	AND h.state IN ('scheduled', 'available', 'retryable') ORDER BY h.id LIMIT 1`
 
+var (
+	releasePG = `UPDATE jobs SET held = FALSE WHERE id IN (
+		SELECT (` + nextHeld + `) FROM unnest($1::text[]) AS s(value))`
+	releaseSQLite = `UPDATE jobs SET held = FALSE WHERE id IN (
+		SELECT (` + nextHeld + `) FROM json_each($1) AS s)`
+)
+
 // releaseSubjects lets the next held job of each subject (whose running job
 // just finished) into the fetch index.
-func releaseSubjects(ctx context.Context, tx store.Queryer, subjects []string) error {
+func releaseSubjects(ctx context.Context, tx *store.Tx, subjects []string) error {
 	if len(subjects) == 0 {
 		return nil
 	}
 	var err error
-	if d, ok := tx.(interface{ Dialect() store.Dialect }); ok && d.Dialect() == store.Postgres {
-		_, err = tx.ExecContext(ctx, `UPDATE jobs SET held = FALSE WHERE id IN (
-			SELECT (`+nextHeld+`) FROM unnest($1::text[]) AS s(value))`, subjects)
+	if tx.Dialect() == store.Postgres {
+		_, err = tx.ExecContext(ctx, releasePG, subjects)
 	} else {
 		payload, _ := json.Marshal(subjects)
-		_, err = tx.ExecContext(ctx, `UPDATE jobs SET held = FALSE WHERE id IN (
-			SELECT (`+nextHeld+`) FROM json_each($1) AS s)`, string(payload))
+		_, err = tx.ExecCached(ctx, releaseSQLite, string(payload))
 	}
 	if err != nil {
 		return fmt.Errorf("release subjects: %w", err)
@@ -449,6 +460,10 @@ func releaseStuck(ctx context.Context, db *store.DB) (int64, error) {
 	return res.RowsAffected()
 }
 
+const completeSQLite = `UPDATE jobs SET state = 'completed', finalized_at = $1, lease_owner = NULL, lease_expires_at = NULL
+	FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each($2)) AS c
+	WHERE jobs.id = c.id AND jobs.attempt = c.attempt AND jobs.state = 'running'`
+
 func completeMany(ctx context.Context, tx *store.Tx, now time.Time, ids, attempts []int64) error {
 	var err error
 	switch tx.Dialect() {
@@ -462,9 +477,7 @@ func completeMany(ctx context.Context, tx *store.Tx, now time.Time, ids, attempt
 			pairs[i] = [2]int64{ids[i], attempts[i]}
 		}
 		payload, _ := json.Marshal(pairs)
-		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'completed', finalized_at = $1, lease_owner = NULL, lease_expires_at = NULL
-			FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt FROM json_each($2)) AS c
-			WHERE jobs.id = c.id AND jobs.attempt = c.attempt AND jobs.state = 'running'`, micros(now), string(payload))
+		_, err = tx.ExecCached(ctx, completeSQLite, micros(now), string(payload))
 	}
 	if err != nil {
 		return fmt.Errorf("complete %d jobs: %w", len(ids), err)
@@ -486,6 +499,22 @@ func errorJSON(attempt int, at time.Time, msg string) string {
 	return string(b)
 }
 
+// finishSQL moves a running job to the state in $3, setting its errors
+// column to errs.
+func finishSQL(errs string) string {
+	return `UPDATE jobs SET state = $3, run_at = $4, finalized_at = $5,
+		attempt = attempt - $6, snoozes = snoozes + $7, errors = ` + errs + `,
+		lease_owner = NULL, lease_expires_at = NULL
+	WHERE id = $1 AND attempt = $2 AND state = 'running'`
+}
+
+// sqliteHotQueries are the statements the writer runs every turn; the
+// SQLite writer parses them once.
+var sqliteHotQueries = []string{
+	claimSQLite, promoteSQL, releaseSQLite, completeSQLite,
+	finishSQL("errors"), finishSQL(appendError(store.SQLite, 8)),
+}
+
 func finishOne(ctx context.Context, tx *store.Tx, now time.Time, o outcome) error {
 	var finalized any
 	if o.state.Terminal() {
@@ -498,16 +527,13 @@ func finishOne(ctx context.Context, tx *store.Tx, now time.Time, o outcome) erro
 	if o.released {
 		giveBack = 1
 	}
-	errs := "errors"
+	q := finishSQL("errors")
 	args := []any{o.job.ID, o.job.Attempt, string(o.state), micros(o.runAt), finalized, giveBack, snoozes}
 	if o.err != "" {
-		errs = appendError(tx.Dialect(), 8)
+		q = finishSQL(appendError(tx.Dialect(), 8))
 		args = append(args, errorJSON(o.job.Attempt, now, o.err))
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $3, run_at = $4, finalized_at = $5,
-			attempt = attempt - $6, snoozes = snoozes + $7, errors = `+errs+`,
-			lease_owner = NULL, lease_expires_at = NULL
-		WHERE id = $1 AND attempt = $2 AND state = 'running'`, args...)
+	_, err := tx.ExecCached(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("finish job %d as %s: %w", o.job.ID, o.state, err)
 	}

@@ -54,6 +54,13 @@ type turn struct {
 
 func (e *Engine) writeLoop() {
 	defer e.writerWG.Done()
+	if e.db.Dialect() == store.SQLite {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := e.db.Prepare(ctx, sqliteHotQueries...); err != nil {
+			e.log.Warn("statements stay unprepared", "err", err)
+		}
+		cancel()
+	}
 	timer := time.NewTimer(e.cfg.FetchPollInterval)
 	defer timer.Stop()
 	var (

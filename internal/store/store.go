@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -63,6 +64,11 @@ type DB struct {
 	read    *sql.DB
 	pool    *pgxpool.Pool
 	display string
+
+	// stmts caches statements prepared on the SQLite writer connection
+	// (PostgreSQL's driver keeps its own per-connection cache).
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Open connects to the database named by cfg.URL. It does not migrate.
@@ -116,7 +122,7 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
-	return &DB{dialect: SQLite, write: write, read: read, display: "sqlite:" + path}, nil
+	return &DB{dialect: SQLite, write: write, read: read, display: "sqlite:" + path, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 func openPostgres(ctx context.Context, cfg Config) (*DB, error) {
@@ -189,6 +195,12 @@ func (db *DB) Close() error {
 	if db.read != db.write {
 		errs = append(errs, db.read.Close())
 	}
+	db.stmtMu.Lock()
+	for _, st := range db.stmts {
+		errs = append(errs, st.Close())
+	}
+	db.stmts = nil
+	db.stmtMu.Unlock()
 	errs = append(errs, db.write.Close())
 	if db.pool != nil {
 		db.pool.Close()
@@ -243,6 +255,59 @@ func (tx *Tx) Rollback() error {
 	}
 	tx.done = true
 	return tx.Tx.Rollback()
+}
+
+// Prepare parses queries once on the SQLite writer connection so that
+// ExecCached and QueryCached reuse them. Call it outside any transaction (the
+// writer has one connection). On PostgreSQL it does nothing: pgx keeps its
+// own per-connection statement cache.
+func (db *DB) Prepare(ctx context.Context, queries ...string) error {
+	if db.dialect != SQLite {
+		return nil
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if db.stmts == nil {
+		return errors.New("prepare statements: database is closed")
+	}
+	for _, q := range queries {
+		if _, ok := db.stmts[q]; ok {
+			continue
+		}
+		st, err := db.write.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare statement: %w", err)
+		}
+		db.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt returns the prepared writer statement for query, or nil when it was
+// not prepared.
+func (db *DB) stmt(query string) *sql.Stmt {
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	return db.stmts[query]
+}
+
+// ExecCached runs a statement that the caller runs often with a fixed text:
+// on SQLite it is parsed once and kept; PostgreSQL's driver caches by itself.
+func (tx *Tx) ExecCached(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st := tx.db.stmt(query)
+	if st == nil {
+		return tx.ExecContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+// QueryCached is ExecCached for statements that return rows.
+func (tx *Tx) QueryCached(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st := tx.db.stmt(query)
+	if st == nil {
+		return tx.QueryContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 }
 
 // InTx runs fn in a write transaction, committing when fn returns nil and

@@ -106,3 +106,47 @@ func TestOpen_RejectsUnknownURLsWithoutLeakingPasswords(t *testing.T) {
 		t.Fatal("in-memory sqlite must be refused")
 	}
 }
+
+func TestStore_CachedStatementsRunInsideTransactions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		const ins = `INSERT INTO kv (k, v) VALUES ($1, $2)`
+		const sel = `SELECT v FROM kv WHERE k = $1`
+		if err := db.Prepare(ctx, ins, sel); err != nil {
+			t.Fatal(err)
+		}
+		for round, want := range []string{"1", "2"} {
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				if _, err := tx.ExecCached(ctx, ins, want+"k", want); err != nil {
+					return err
+				}
+				// A statement never prepared still runs.
+				if _, err := tx.ExecCached(ctx, `UPDATE kv SET v = v WHERE k = $1`, want+"k"); err != nil {
+					return err
+				}
+				rs, err := tx.QueryCached(ctx, sel, want+"k")
+				if err != nil {
+					return err
+				}
+				defer rs.Close()
+				var got string
+				if !rs.Next() {
+					return errors.New("inserted row not found")
+				}
+				if err := rs.Scan(&got); err != nil {
+					return err
+				}
+				if got != want {
+					t.Errorf("round %d: got %q, want %q", round, got, want)
+				}
+				return rs.Err()
+			})
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	})
+}
