@@ -16,8 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/provhub/provhub/api"
+	"github.com/provhub/provhub/internal/cas"
+	"github.com/provhub/provhub/internal/crmapi"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/httpapi"
+	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/store"
 )
 
@@ -35,7 +39,22 @@ type Config struct {
 	// MaxWorkers bounds the jobs run at once by this instance.
 	MaxWorkers int
 	Logger     *slog.Logger
+	// Clock tells the time to the engine and the domains [time.Now].
+	Clock func() time.Time
+
+	// CASURL is the address of the conditional-access system (provhub's CAS
+	// protocol); CASTimeout bounds one call to it [10s].
+	CASURL     string
+	CASTimeout time.Duration
+
+	// EngineTuning and PayTVTuning, when set, adjust the engine's and the
+	// pay-TV domain's configuration before use (tests shorten intervals).
+	EngineTuning func(*engine.Config)
+	PayTVTuning  func(*paytv.Config)
 }
+
+// DefaultCASURL is where `provhub sim cas` listens by default.
+const DefaultCASURL = "http://127.0.0.1:9300"
 
 // Hub is a configured provhub server.
 type Hub struct {
@@ -43,6 +62,7 @@ type Hub struct {
 	log      *slog.Logger
 	db       *store.DB
 	engine   *engine.Engine
+	paytv    *paytv.Service
 	registry *prometheus.Registry
 	handler  http.Handler
 	listener net.Listener
@@ -67,15 +87,48 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	h.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	jobs := engine.NewRegistry()
-	h.engine, err = engine.New(engine.Config{
-		DB: db, Registry: jobs, Logger: cfg.Logger, Metrics: h.registry, MaxWorkers: cfg.MaxWorkers,
-	})
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.CASURL == "" {
+		cfg.CASURL = DefaultCASURL
+	}
+	casClient, err := cas.NewClient(cas.ClientConfig{BaseURL: cfg.CASURL, Timeout: cfg.CASTimeout})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	payCfg := paytv.Config{DB: db, CAS: casClient, Logger: cfg.Logger, Clock: cfg.Clock}
+	if cfg.PayTVTuning != nil {
+		cfg.PayTVTuning(&payCfg)
+	}
+	h.paytv, err = paytv.New(payCfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	jobs := engine.NewRegistry()
+	h.paytv.RegisterJobs(jobs)
+	engCfg := engine.Config{
+		DB: db, Registry: jobs, Logger: cfg.Logger, Metrics: h.registry, MaxWorkers: cfg.MaxWorkers, Clock: cfg.Clock,
+	}
+	if cfg.EngineTuning != nil {
+		cfg.EngineTuning(&engCfg)
+	}
+	h.engine, err = engine.New(engCfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	h.paytv.UseEngine(h.engine)
+	crm, err := crmapi.New(crmapi.Config{Service: h.paytv, Logger: cfg.Logger})
+	if err != nil {
+		h.close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	crm.Mount(mux)
+	mux.Handle("GET /openapi/", api.Handler())
 	httpapi.MountHealth(mux, h.registry, map[string]httpapi.ReadyCheck{
 		"database": func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {
@@ -111,6 +164,9 @@ func (h *Hub) Handler() http.Handler { return h.handler }
 
 // Engine is the hub's job engine.
 func (h *Hub) Engine() *engine.Engine { return h.engine }
+
+// PayTV is the hub's pay-TV domain service.
+func (h *Hub) PayTV() *paytv.Service { return h.paytv }
 
 // DB is the hub's database.
 func (h *Hub) DB() *store.DB { return h.db }
@@ -168,6 +224,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Close stops the engine's writer and closes the database, for a hub whose
+// Run was never called (Run closes by itself). Stop the engine first.
+func (h *Hub) Close() { h.close() }
 
 func (h *Hub) close() {
 	h.engine.Close()

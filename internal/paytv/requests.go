@@ -1,0 +1,497 @@
+package paytv
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/provhub/provhub/internal/auth"
+	"github.com/provhub/provhub/internal/cas"
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+)
+
+// CreateInput asks for a provisioning request. Which fields are needed
+// depends on Type; see Create.
+type CreateInput struct {
+	Provider     Provider
+	Type         RequestType
+	Subscription *Identifier
+	Service      *Identifier
+	// Smartcard is the card of a subscription or PIN request, or a card of
+	// the pairing that ADD_TO_EXISTING_PAIRING extends.
+	Smartcard *Identifier
+	// SmartcardSet and STBSet are CA ids, for pairing requests.
+	SmartcardSet []string
+	STBSet       []string
+	// PIN is the new PIN of UPDATE_CA_PIN_TO_GIVEN_VALUE.
+	PIN                string
+	ProcessImmediately bool
+	// ScheduledAt is when the request is due; nil means now.
+	ScheduledAt *time.Time
+	// Priority is REGULAR when empty.
+	Priority Priority
+}
+
+// Job priorities: a request processed immediately is waited on by its
+// caller, so it goes first; then EXPRESS; then REGULAR.
+const (
+	jobPriorityRegular   = 0
+	jobPriorityExpress   = 10
+	jobPriorityImmediate = 20
+)
+
+// Create stores a PENDING request and its job in one transaction. With
+// ProcessImmediately it then waits (up to Config.ImmediateWait) for the CAS's
+// answer, so the request returned shows its final state.
+func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*Request, error) {
+	now := s.now().UTC().Truncate(time.Second)
+	if in.Priority == "" {
+		in.Priority = Regular
+	}
+	if in.Priority != Regular && in.Priority != Express {
+		return nil, errorf(KindInvalid, "priority must be REGULAR or EXPRESS")
+	}
+	scheduled := now
+	if in.ScheduledAt != nil {
+		scheduled = in.ScheduledAt.UTC()
+		if in.ProcessImmediately && scheduled.After(now) {
+			return nil, errorf(KindInvalid, "process_immediately cannot be combined with a scheduled date in the future")
+		}
+	}
+	plan, err := s.plan(ctx, sess.OrganisationID, in)
+	if err != nil {
+		return nil, err
+	}
+	id := auth.NewID()
+	command, _ := json.Marshal(plan.command)
+	params, _ := json.Marshal(plan.params)
+	jobPriority := jobPriorityRegular
+	switch {
+	case in.ProcessImmediately:
+		jobPriority = jobPriorityImmediate
+	case in.Priority == Express:
+		jobPriority = jobPriorityExpress
+	}
+	var done chan struct{}
+	if in.ProcessImmediately {
+		done = s.await(id)
+		defer s.forget(id)
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		number, err := nextValue(ctx, tx, "request_number")
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO paytv_requests (id, number, organisation_id, provider, type, life_cycle_state,
+				priority, process_immediately, scheduled_at, subscription_id, smartcard_ca_id, command, parameters, pin,
+				created_at, updated_at, created_by_user_id, created_by_unit_id)
+			VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)`,
+			id, number, sess.OrganisationID, string(in.Provider), string(in.Type), string(in.Priority), in.ProcessImmediately,
+			micros(scheduled), null(plan.subscriptionID), plan.subject, string(command), string(params), null(in.PIN),
+			micros(now), sess.User.ID, sess.Unit.ID)
+		if err != nil {
+			return fmt.Errorf("store provisioning request: %w", err)
+		}
+		_, err = s.engine.Insert(ctx, tx, SendArgs{RequestID: id}, &engine.InsertOpts{
+			Priority: jobPriority, RunAt: scheduled, Subject: "smartcard:" + plan.subject, UniqueKey: "paytv.send:" + id,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "provisioning request accepted", "request_id", id, "type", in.Type,
+		"smartcard_ca_id", plan.subject, "priority", in.Priority, "scheduled", scheduled)
+	if done != nil {
+		if err := s.wait(ctx, id, done); err != nil {
+			return nil, err
+		}
+	}
+	return s.get(ctx, s.db.Reader(), sess.OrganisationID, in.Provider, Identifier{Field: "id", Value: id})
+}
+
+// plan is a request resolved against the reference data.
+type plan struct {
+	subscriptionID string
+	subject        string // the smartcard CA id whose queue the request joins
+	command        cas.Command
+	params         []Parameter
+}
+
+func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan, error) {
+	q := s.db.Reader()
+	p := &plan{}
+	needSubscription := in.Type == TypeAddSubscriptions || in.Type == TypeCancelSubscriptions ||
+		in.Type == TypeResetPINToDefault || in.Type == TypeResetPINToGivenValue
+	if in.Subscription != nil {
+		id, state, err := findSubscription(ctx, q, orgID, *in.Subscription)
+		if err != nil {
+			return nil, err
+		}
+		if state != "ACTIVE" {
+			return nil, errorf(KindNotAllowed, "subscription %s is %s; requests need an ACTIVE subscription", in.Subscription, state)
+		}
+		p.subscriptionID = id
+	} else if needSubscription {
+		return nil, errorf(KindMissing, "subscription_identifier is required")
+	}
+	param := func(name string, value *string) {
+		p.params = append(p.params, Parameter{ID: auth.NewID(), Name: name, Value: value})
+	}
+	switch in.Type {
+	case TypeAddSubscriptions, TypeCancelSubscriptions:
+		if in.Service == nil || in.Smartcard == nil {
+			return nil, errorf(KindMissing, "service_identifier and smartcard_identifier are required")
+		}
+		svcCA, err := findService(ctx, q, orgID, *in.Service)
+		if err != nil {
+			return nil, err
+		}
+		card, err := findItem(ctx, q, orgID, "smartcard", *in.Smartcard, "smartcard_identifier")
+		if err != nil {
+			return nil, err
+		}
+		command := cas.CmdAddSubscriptions
+		if in.Type == TypeCancelSubscriptions {
+			command = cas.CmdCancelSubscriptions
+		}
+		p.subject = card.caID
+		p.command = cas.Command{Command: command, SmartcardCAID: card.caID, ServiceCAIDs: []string{svcCA}}
+		param("service_ca_id", &svcCA)
+		param("smartcard_ca_id", &card.caID)
+		param("sub_provisioning_distribution_id", card.distribution)
+	case TypeCreatePairing, TypeAddToExistingPairing:
+		var existing *item
+		if in.Type == TypeAddToExistingPairing {
+			if in.Smartcard == nil {
+				return nil, errorf(KindMissing, "smartcard_identifier is required")
+			}
+			if len(in.SmartcardSet)+len(in.STBSet) == 0 {
+				return nil, errorf(KindMissing, "smartcard_set or stb_set is required")
+			}
+			c, err := findItem(ctx, q, orgID, "smartcard", *in.Smartcard, "smartcard_identifier")
+			if err != nil {
+				return nil, err
+			}
+			existing = c
+		} else if len(in.SmartcardSet) == 0 || len(in.STBSet) == 0 {
+			return nil, errorf(KindMissing, "smartcard_set and stb_set are required")
+		}
+		cards, err := findItemsByCAID(ctx, q, orgID, "smartcard", in.SmartcardSet)
+		if err != nil {
+			return nil, err
+		}
+		stbs, err := findItemsByCAID(ctx, q, orgID, "stb", in.STBSet)
+		if err != nil {
+			return nil, err
+		}
+		if existing != nil {
+			p.subject = existing.caID
+			p.command = cas.Command{Command: cas.CmdAddToPairing, SmartcardCAID: existing.caID}
+			param("existing_smartcard_ca_id", &existing.caID)
+		} else {
+			p.subject = cards[0].caID
+			p.command = cas.Command{Command: cas.CmdCreatePairing}
+		}
+		for _, c := range cards {
+			p.command.SmartcardCAIDs = append(p.command.SmartcardCAIDs, c.caID)
+			param("smartcard_ca_id", &c.caID)
+			param("smartcard_sub_provisioning_distribution_id", c.distribution)
+		}
+		for _, b := range stbs {
+			p.command.STBCAIDs = append(p.command.STBCAIDs, b.caID)
+			param("stb_ca_id", &b.caID)
+			// The CRM spells this parameter so.
+			param("stb_sub_provisioning_distributor_id", b.distribution)
+		}
+	case TypeResetPINToDefault, TypeResetPINToGivenValue:
+		if in.Smartcard == nil {
+			return nil, errorf(KindMissing, "smartcard_identifier is required")
+		}
+		card, err := findItem(ctx, q, orgID, "smartcard", *in.Smartcard, "smartcard_identifier")
+		if err != nil {
+			return nil, err
+		}
+		p.subject = card.caID
+		p.command = cas.Command{Command: cas.CmdResetPIN, SmartcardCAID: card.caID}
+		param("smartcard_ca_id", &card.caID)
+		param("smartcard_sub_provisioning_distribution_id", card.distribution)
+		if in.Type == TypeResetPINToGivenValue {
+			if in.PIN == "" {
+				return nil, errorf(KindMissing, "pin is required")
+			}
+			if !validPIN(in.PIN) {
+				return nil, errorf(KindInvalid, "pin must be four digits")
+			}
+			param("ca_pin", nil) // never shown
+		} else if in.PIN != "" {
+			return nil, errorf(KindInvalid, "pin is not a parameter of reset_pin_to_default_value")
+		}
+	default:
+		return nil, errorf(KindInvalid, "provisioning request type %q cannot be created through this API", in.Type)
+	}
+	return p, nil
+}
+
+func validPIN(pin string) bool {
+	if len(pin) != 4 {
+		return false
+	}
+	for _, r := range pin {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// identifierColumns are the columns an identifier field may name, per
+// record; nothing from input reaches SQL text but through these maps.
+var (
+	subscriptionColumns = map[string]string{"id": "id", "number": "number"}
+	serviceColumns      = map[string]string{"id": "id", "code": "code", "alternative_code": "alternative_code"}
+	itemColumns         = map[string]string{"id": "id", "serial_number": "serial_number", "alternative_code": "alternative_code"}
+	requestColumns      = map[string]string{"id": "r.id", "number": "r.number"}
+)
+
+// IdentifierFields lists the fields each identifier accepts, by parameter
+// name.
+var IdentifierFields = map[string][]string{
+	"provisioning_request_identifier": {"id", "number"},
+	"subscription_identifier":         {"id", "number"},
+	"service_identifier":              {"id", "code", "alternative_code"},
+	"smartcard_identifier":            {"id", "serial_number", "alternative_code"},
+}
+
+func column(cols map[string]string, ident Identifier, param string) (string, error) {
+	c, ok := cols[ident.Field]
+	if !ok {
+		return "", errorf(KindInvalid, "%s: unknown field %q", param, ident.Field)
+	}
+	return c, nil
+}
+
+func findSubscription(ctx context.Context, q store.Queryer, orgID string, ident Identifier) (id, state string, err error) {
+	col, err := column(subscriptionColumns, ident, "subscription_identifier")
+	if err != nil {
+		return "", "", err
+	}
+	err = q.QueryRowContext(ctx, `SELECT id, life_cycle_state FROM paytv_subscriptions WHERE organisation_id = $1 AND `+col+` = $2`,
+		orgID, ident.Value).Scan(&id, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", errorf(KindNotFound, "subscription_identifier: no subscription with %s", ident)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("find subscription: %w", err)
+	}
+	return id, state, nil
+}
+
+func findService(ctx context.Context, q store.Queryer, orgID string, ident Identifier) (string, error) {
+	col, err := column(serviceColumns, ident, "service_identifier")
+	if err != nil {
+		return "", err
+	}
+	var caID string
+	err = q.QueryRowContext(ctx, `SELECT ca_id FROM paytv_services WHERE organisation_id = $1 AND `+col+` = $2 ORDER BY id LIMIT 1`,
+		orgID, ident.Value).Scan(&caID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errorf(KindNotFound, "service_identifier: no service with %s", ident)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find service: %w", err)
+	}
+	return caID, nil
+}
+
+type item struct {
+	kind         string
+	caID         string
+	distribution *string
+}
+
+func findItem(ctx context.Context, q store.Queryer, orgID, kind string, ident Identifier, param string) (*item, error) {
+	col, err := column(itemColumns, ident, param)
+	if err != nil {
+		return nil, err
+	}
+	var it item
+	err = q.QueryRowContext(ctx, `SELECT kind, ca_id, sub_provisioning_distribution_id FROM paytv_installed_items
+		WHERE organisation_id = $1 AND `+col+` = $2 ORDER BY id LIMIT 1`, orgID, ident.Value).Scan(&it.kind, &it.caID, &it.distribution)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errorf(KindNotFound, "%s: no installed item with %s", param, ident)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find installed item: %w", err)
+	}
+	if it.kind != kind {
+		return nil, errorf(KindInvalid, "%s: installed item %s is a %s, not a %s", param, ident, it.kind, kind)
+	}
+	return &it, nil
+}
+
+func findItemsByCAID(ctx context.Context, q store.Queryer, orgID, kind string, caIDs []string) ([]*item, error) {
+	param := kind + "_set"
+	seen := map[string]bool{}
+	items := make([]*item, 0, len(caIDs))
+	for _, ca := range caIDs {
+		if ca == "" {
+			return nil, errorf(KindMissing, "%s: %s_ca_id is required in every entry", param, kind)
+		}
+		if seen[ca] {
+			return nil, errorf(KindInvalid, "%s: %s is named twice", param, ca)
+		}
+		seen[ca] = true
+		it := item{caID: ca}
+		err := q.QueryRowContext(ctx, `SELECT kind, sub_provisioning_distribution_id FROM paytv_installed_items
+			WHERE organisation_id = $1 AND ca_id = $2 ORDER BY kind = $3 DESC, id LIMIT 1`, orgID, ca, kind).Scan(&it.kind, &it.distribution)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, errorf(KindNotFound, "%s: no installed item with CA id %s", param, ca)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find installed item: %w", err)
+		}
+		if it.kind != kind {
+			return nil, errorf(KindInvalid, "%s: CA id %s is a %s, not a %s", param, ca, it.kind, kind)
+		}
+		items = append(items, &it)
+	}
+	return items, nil
+}
+
+// nextValue draws the next number of a counter: a sequence on PostgreSQL,
+// a counter row on SQLite (whose single writer serializes it anyway).
+func nextValue(ctx context.Context, tx *store.Tx, name string) (int64, error) {
+	var v int64
+	var err error
+	if tx.Dialect() == store.Postgres {
+		err = tx.QueryRowContext(ctx, `SELECT nextval('paytv_`+name+`')`).Scan(&v)
+	} else {
+		err = tx.QueryRowContext(ctx, `UPDATE paytv_counters SET value = value + 1 WHERE name = $1 RETURNING value`, name).Scan(&v)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("next %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// ListFilter selects requests for List; at least one of Type,
+// LifeCycleState and ReferenceNumber is set.
+type ListFilter struct {
+	Type            RequestType
+	LifeCycleState  LifeCycleState
+	ReferenceNumber string
+	Limit, Offset   int
+}
+
+// Show returns one request of the session's organisation made through
+// provider.
+func (s *Service) Show(ctx context.Context, sess *Session, provider Provider, ident Identifier) (*Request, error) {
+	return s.get(ctx, s.db.Reader(), sess.OrganisationID, provider, ident)
+}
+
+// List returns the requests matching f, in the order they were created
+// (ascending number).
+func (s *Service) List(ctx context.Context, sess *Session, provider Provider, f ListFilter) ([]*Request, error) {
+	if f.Type == "" && f.LifeCycleState == "" && f.ReferenceNumber == "" {
+		return nil, errorf(KindMissing, "one of type, life_cycle_state and reference_number is required")
+	}
+	where := []string{"r.organisation_id = $1", "r.provider = $2"}
+	args := []any{sess.OrganisationID, string(provider)}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Type != "" {
+		add("r.type = $%d", string(f.Type))
+	}
+	if f.LifeCycleState != "" {
+		add("r.life_cycle_state = $%d", string(f.LifeCycleState))
+	}
+	if f.ReferenceNumber != "" {
+		add("r.reference_number = $%d", f.ReferenceNumber)
+	}
+	args = append(args, f.Limit, f.Offset)
+	query := requestSelect + ` WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY r.number LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
+	rows, err := s.db.Reader().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list provisioning requests: %w", err)
+	}
+	defer rows.Close()
+	out := []*Request{}
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *Service) get(ctx context.Context, q store.Queryer, orgID string, provider Provider, ident Identifier) (*Request, error) {
+	col, err := column(requestColumns, ident, "provisioning_request_identifier")
+	if err != nil {
+		return nil, err
+	}
+	var value any = ident.Value
+	if ident.Field == "number" {
+		n, err := strconv.ParseInt(ident.Value, 10, 64)
+		if err != nil {
+			return nil, errorf(KindNotFound, "no provisioning request with %s", ident)
+		}
+		value = n
+	}
+	r, err := scanRequest(q.QueryRowContext(ctx, requestSelect+` WHERE r.organisation_id = $1 AND r.provider = $2 AND `+col+` = $3`,
+		orgID, string(provider), value))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errorf(KindNotFound, "no provisioning request with %s", ident)
+	}
+	return r, err
+}
+
+const requestSelect = `SELECT r.id, r.number, r.provider, r.type, r.life_cycle_state, r.priority, r.process_immediately,
+	r.sequence_number, r.scheduled_at, r.executed_at, r.smartcard_ca_id, r.parameters, r.request, r.response,
+	r.reference_number, r.error_code, r.error_description, r.provider_error_code, r.provider_error_description,
+	r.created_at, r.updated_at, u.id, u.username, u.person_name, u.email,
+	n.id, n.name, n.description, n.alternative_code, n.group_name, n.community_name
+	FROM paytv_requests r JOIN crm_users u ON u.id = r.created_by_user_id JOIN crm_units n ON n.id = r.created_by_unit_id`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRequest(sc scanner) (*Request, error) {
+	var (
+		r                           Request
+		scheduled, created, updated int64
+		executed                    sql.NullInt64
+		params                      string
+	)
+	err := sc.Scan(&r.ID, &r.Number, &r.Provider, &r.Type, &r.LifeCycleState, &r.Priority, &r.ProcessImmediately,
+		&r.SequenceNumber, &scheduled, &executed, &r.SmartcardCAID, &params, &r.Request, &r.Response,
+		&r.ReferenceNumber, &r.ErrorCode, &r.ErrorDescription, &r.ProviderErrorCode, &r.ProviderErrorDescription,
+		&created, &updated, &r.CreatedBy.ID, &r.CreatedBy.Username, &r.CreatedBy.PersonName, &r.CreatedBy.Email,
+		&r.CreatedUnit.ID, &r.CreatedUnit.Name, &r.CreatedUnit.Description, &r.CreatedUnit.AlternativeCode,
+		&r.CreatedUnit.GroupName, &r.CreatedUnit.CommunityName)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("read provisioning request: %w", err)
+	}
+	r.ScheduledAt, r.CreatedAt, r.UpdatedAt = fromMicros(scheduled), fromMicros(created), fromMicros(updated)
+	if executed.Valid {
+		t := fromMicros(executed.Int64)
+		r.ExecutedAt = &t
+	}
+	if err := json.Unmarshal([]byte(params), &r.Parameters); err != nil {
+		return nil, fmt.Errorf("read parameters of request %s: %w", r.ID, err)
+	}
+	return &r, nil
+}

@@ -1,0 +1,174 @@
+package paytv
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/provhub/provhub/internal/cas"
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+)
+
+// SendArgs is the job that sends one provisioning request to the CAS.
+type SendArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+// Kind names the job kind.
+func (SendArgs) Kind() string { return "paytv.send_request" }
+
+// send is the job handler. The CAS request id is the provisioning request
+// id, identical on every attempt, so a resend after a lost answer has no
+// second effect. The outcome, the PIN's removal and the job's completion
+// commit together.
+func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
+	id := job.Args.RequestID
+	var (
+		state      LifeCycleState
+		commandRaw string
+		pin        sql.NullString
+	)
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT life_cycle_state, command, pin FROM paytv_requests WHERE id = $1`, id).
+		Scan(&state, &commandRaw, &pin)
+	if errors.Is(err, sql.ErrNoRows) {
+		return engine.Terminal(fmt.Errorf("provisioning request %s does not exist", id))
+	}
+	if err != nil {
+		return fmt.Errorf("load provisioning request %s: %w", id, err)
+	}
+	if state != Pending {
+		return nil // an earlier attempt recorded the outcome
+	}
+	var cmd cas.Command
+	if err := json.Unmarshal([]byte(commandRaw), &cmd); err != nil {
+		return engine.Terminal(fmt.Errorf("provisioning request %s: stored command: %w", id, err))
+	}
+	cmd.RequestID = id
+	cmd.PIN = pin.String
+	sent, _ := json.Marshal(cmd.Redacted())
+
+	callCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+	reply, err := s.cfg.CAS.Send(callCtx, cmd)
+	cancel()
+	cmd.PIN = ""
+
+	var out outcome
+	var rej *cas.Rejection
+	switch {
+	case err == nil:
+		answer, _ := json.Marshal(reply)
+		out = outcome{state: Completed, response: string(answer), reference: reply.ReferenceNumber}
+	case errors.As(err, &rej):
+		answer, _ := json.Marshal(reply)
+		out = outcome{state: Rejected, response: string(answer), errorCode: ErrorCodeCASRejected,
+			errorDescription: "the CAS rejected the request: " + rej.Message,
+			providerCode:     rej.Result, providerDescription: rej.Message}
+	case ctx.Err() != nil:
+		return ctx.Err() // shutting down or cancelled: the engine decides
+	case job.Attempt < job.MaxAttempts:
+		s.log.WarnContext(ctx, "cas unavailable, will retry", "request_id", id, "attempt", job.Attempt, "err", err)
+		return err
+	default:
+		out = outcome{state: Rejected, errorCode: ErrorCodeCASUnavailable,
+			errorDescription: fmt.Sprintf("the CAS could not be reached after %d attempts: %v", job.Attempt, err)}
+	}
+	out.request = string(sent)
+	if err := s.record(ctx, job, id, out); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "provisioning request finished", "request_id", id, "state", out.state,
+		"reference_number", out.reference, "provider_error_code", out.providerCode, "attempt", job.Attempt)
+	s.notify(id)
+	return nil
+}
+
+type outcome struct {
+	state                             LifeCycleState
+	request, response, reference      string
+	errorCode, errorDescription       string
+	providerCode, providerDescription string
+}
+
+// record writes a final outcome, drops the PIN and completes the job in one
+// transaction. sequence_number is drawn here, so it orders requests by the
+// moment their answer was recorded: within one smartcard, whose requests
+// are sent one at a time, that is the order they were sent.
+func (s *Service) record(ctx context.Context, job *engine.Job[SendArgs], id string, o outcome) error {
+	now := micros(s.now())
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		seq, err := nextValue(ctx, tx, "sequence_number")
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE paytv_requests SET life_cycle_state = $2, sequence_number = $3, executed_at = $4,
+				request = $5, response = $6, reference_number = $7, error_code = $8, error_description = $9,
+				provider_error_code = $10, provider_error_description = $11, pin = NULL, updated_at = $4
+			WHERE id = $1 AND life_cycle_state = 'PENDING'`,
+			id, string(o.state), seq, now, null(o.request), null(o.response), null(o.reference),
+			null(o.errorCode), null(o.errorDescription), null(o.providerCode), null(o.providerDescription))
+		if err != nil {
+			return fmt.Errorf("record outcome of %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil // already recorded; the engine completes the job when the handler returns
+		}
+		return s.engine.CompleteTx(ctx, tx, job.JobRow)
+	})
+}
+
+// await registers interest in request id's outcome before it is created.
+func (s *Service) await(id string) chan struct{} {
+	ch := make(chan struct{})
+	s.waitMu.Lock()
+	s.waiters[id] = ch
+	s.waitMu.Unlock()
+	return ch
+}
+
+func (s *Service) forget(id string) {
+	s.waitMu.Lock()
+	delete(s.waiters, id)
+	s.waitMu.Unlock()
+}
+
+func (s *Service) notify(id string) {
+	s.waitMu.Lock()
+	ch, ok := s.waiters[id]
+	delete(s.waiters, id)
+	s.waitMu.Unlock()
+	if ok {
+		close(ch)
+	}
+}
+
+// wait returns when request id has left PENDING, when ImmediateWait has
+// passed, or when ctx ends. A job run by this instance signals done; one
+// run by another instance is noticed by polling.
+func (s *Service) wait(ctx context.Context, id string, done chan struct{}) error {
+	deadline := time.NewTimer(s.cfg.ImmediateWait)
+	defer deadline.Stop()
+	poll := time.NewTicker(200 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-deadline.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-poll.C:
+			var state LifeCycleState
+			if err := s.db.Reader().QueryRowContext(ctx, `SELECT life_cycle_state FROM paytv_requests WHERE id = $1`, id).Scan(&state); err != nil {
+				return fmt.Errorf("poll provisioning request %s: %w", id, err)
+			}
+			if state != Pending {
+				return nil
+			}
+		}
+	}
+}

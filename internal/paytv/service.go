@@ -1,0 +1,115 @@
+package paytv
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/provhub/provhub/internal/auth"
+	"github.com/provhub/provhub/internal/cas"
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+)
+
+// CAS is the port through which requests reach a conditional-access
+// system. Send returns the reply when the command was carried out, a
+// *cas.Rejection when it was refused for good, and any other error when the
+// outcome is unknown (the command is sent again, with the same request id).
+type CAS interface {
+	Send(ctx context.Context, cmd cas.Command) (cas.Reply, error)
+}
+
+// Config sets up a Service.
+type Config struct {
+	DB     *store.DB
+	CAS    CAS
+	Logger *slog.Logger
+	// Clock tells the time [time.Now]; it must be the engine's clock too.
+	Clock func() time.Time
+
+	// TokenIdle ends a session unused this long [1h].
+	TokenIdle time.Duration
+	// LoginFailuresPerUser and LoginFailuresPerAddress bound failed logins
+	// within LoginWindow [5, 20, 15m].
+	LoginFailuresPerUser    int
+	LoginFailuresPerAddress int
+	LoginWindow             time.Duration
+
+	// SendAttempts is how many times a request is sent while the CAS is
+	// unavailable before it is REJECTED [6].
+	SendAttempts int
+	// SendTimeout bounds one attempt to reach the CAS [15s].
+	SendTimeout time.Duration
+	// RetryBackoff gives the wait before retry n [the engine's backoff].
+	RetryBackoff func(attempt int) time.Duration
+	// ImmediateWait bounds how long a process_immediately call waits for
+	// the outcome before answering with the request still PENDING [30s].
+	ImmediateWait time.Duration
+}
+
+// Service runs the pay-TV domain.
+type Service struct {
+	cfg      Config
+	db       *store.DB
+	log      *slog.Logger
+	now      func() time.Time
+	engine   *engine.Engine
+	users    *auth.Limiter
+	addrs    *auth.Limiter
+	waitMu   sync.Mutex
+	waiters  map[string]chan struct{}
+	sendKind engine.KindOptions
+}
+
+// New returns a Service. Register its jobs with RegisterJobs before the
+// engine is built, then hand it the engine with UseEngine.
+func New(cfg Config) (*Service, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("paytv: Config.DB is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	setDefault(&cfg.TokenIdle, time.Hour)
+	setDefault(&cfg.LoginWindow, 15*time.Minute)
+	setDefault(&cfg.SendTimeout, 15*time.Second)
+	setDefault(&cfg.ImmediateWait, 30*time.Second)
+	if cfg.LoginFailuresPerUser <= 0 {
+		cfg.LoginFailuresPerUser = 5
+	}
+	if cfg.LoginFailuresPerAddress <= 0 {
+		cfg.LoginFailuresPerAddress = 20
+	}
+	if cfg.SendAttempts <= 0 {
+		cfg.SendAttempts = 6
+	}
+	return &Service{
+		cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "paytv"), now: cfg.Clock,
+		users:   auth.NewLimiter(cfg.LoginFailuresPerUser, cfg.LoginWindow, cfg.Clock),
+		addrs:   auth.NewLimiter(cfg.LoginFailuresPerAddress, cfg.LoginWindow, cfg.Clock),
+		waiters: map[string]chan struct{}{},
+	}, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// RegisterJobs adds the pay-TV job kinds to reg.
+func (s *Service) RegisterJobs(reg *engine.Registry) {
+	engine.Register(reg, s.send, engine.KindOptions{
+		MaxAttempts: s.cfg.SendAttempts,
+		Timeout:     s.cfg.SendTimeout + 5*time.Second,
+		Backoff:     s.cfg.RetryBackoff,
+	})
+}
+
+// UseEngine gives the service the engine its jobs run on.
+func (s *Service) UseEngine(e *engine.Engine) { s.engine = e }

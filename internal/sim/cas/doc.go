@@ -1,0 +1,8 @@
+// Package cas simulates a Conax-style conditional-access system behind
+// provhub's CAS protocol (api/cas.yaml), so that pay-TV flows run end to end
+// on one machine. It keeps real state: smartcards and STBs by CA id, the
+// entitlements of each card, pairings, PINs, mail and bark messages and
+// fingerprints. It rejects what a CAS would, answers a repeated request id
+// with its first answer, and has fault knobs (latency, errors, timeouts,
+// busy) for reliability tests.
+package cas

@@ -1,0 +1,374 @@
+package cas
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/provhub/provhub/internal/cas"
+)
+
+// Faults make the simulator misbehave on purpose. Rates are chances in
+// [0,1] drawn per command; the Next counters fail that many coming commands
+// for certain (they are used first, and count down).
+type Faults struct {
+	// LatencyMS delays every command answer.
+	LatencyMS int `json:"latency_ms"`
+	// ErrorRate answers HTTP 500 without doing anything.
+	ErrorRate float64 `json:"error_rate"`
+	ErrorNext int     `json:"error_next"`
+	// BusyRate answers HTTP 503 with result BUSY without doing anything.
+	BusyRate float64 `json:"busy_rate"`
+	BusyNext int     `json:"busy_next"`
+	// TimeoutRate carries the command out and then holds the answer for
+	// HangMS (or until the caller gives up) before answering HTTP 504: the
+	// sender cannot know the command took effect.
+	TimeoutRate float64 `json:"timeout_rate"`
+	TimeoutNext int     `json:"timeout_next"`
+	HangMS      int     `json:"hang_ms"`
+}
+
+func (f Faults) validate() error {
+	for name, r := range map[string]float64{"error_rate": f.ErrorRate, "busy_rate": f.BusyRate, "timeout_rate": f.TimeoutRate} {
+		if r < 0 || r > 1 {
+			return fmt.Errorf("%s must be between 0 and 1", name)
+		}
+	}
+	if f.LatencyMS < 0 || f.HangMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 {
+		return errors.New("latency_ms, hang_ms and the *_next counters must not be negative")
+	}
+	return nil
+}
+
+// Stats count what the simulator was asked.
+type Stats struct {
+	// Commands is every command received.
+	Commands int `json:"commands"`
+	// Executed took effect; Rejected were refused; Replayed repeated an
+	// earlier request id and were answered from memory.
+	Executed int `json:"executed"`
+	Rejected int `json:"rejected"`
+	Replayed int `json:"replayed"`
+	// Faulted were answered with an injected fault.
+	Faulted int `json:"faulted"`
+}
+
+// Config sets up a Simulator.
+type Config struct {
+	Logger *slog.Logger
+	Clock  func() time.Time
+	Faults Faults
+	// Seed makes the fault draws repeatable; 0 picks one at random.
+	Seed uint64
+}
+
+// Simulator is an in-memory CAS. It is an http.Handler.
+type Simulator struct {
+	log   *slog.Logger
+	now   func() time.Time
+	mux   *http.ServeMux
+	mu    sync.Mutex
+	st    *state
+	seen  map[string]answered
+	fault Faults
+	rng   *mrand.Rand
+	stats Stats
+}
+
+// answered remembers a request id's command and the reply it got.
+type answered struct {
+	command string
+	reply   cas.Reply
+}
+
+// New returns a simulator with no devices.
+func New(cfg Config) (*Simulator, error) {
+	if err := cfg.Faults.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = mrand.Uint64()
+	}
+	s := &Simulator{
+		log: cfg.Logger.With("component", "cas_sim"), now: cfg.Clock, st: newState(),
+		seen: map[string]answered{}, fault: cfg.Faults, rng: mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("POST /cas/v1/commands", s.handleCommand)
+	s.mux.HandleFunc("GET /cas/v1/admin/faults", s.handleGetFaults)
+	s.mux.HandleFunc("PUT /cas/v1/admin/faults", s.handlePutFaults)
+	s.mux.HandleFunc("POST /cas/v1/admin/devices", s.handleAddDevices)
+	s.mux.HandleFunc("GET /cas/v1/admin/smartcards/{ca_id}", s.handleCard)
+	s.mux.HandleFunc("GET /cas/v1/admin/stats", s.handleStats)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return s, nil
+}
+
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// AddDevices makes smartcards and STBs known to the CAS.
+func (s *Simulator) AddDevices(smartcards, stbs []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range smartcards {
+		s.st.addCard(id)
+	}
+	for _, id := range stbs {
+		s.st.addSTB(id)
+	}
+}
+
+// SetFaults replaces the fault knobs.
+func (s *Simulator) SetFaults(f Faults) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.fault = f
+	s.mu.Unlock()
+	return nil
+}
+
+// Faults returns the fault knobs as they are now.
+func (s *Simulator) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fault
+}
+
+// Card returns what the CAS knows of a smartcard.
+func (s *Simulator) Card(caID string) (CardState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.cardState(caID)
+}
+
+// PINMatches tells whether a card's PIN is pin, without revealing it.
+func (s *Simulator) PINMatches(caID, pin string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.st.cards[caID]
+	return ok && c.pin == pin
+}
+
+// Stats returns the counters.
+func (s *Simulator) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+type faultKind int
+
+const (
+	noFault faultKind = iota
+	faultError
+	faultBusy
+	faultTimeout
+)
+
+// drawFault picks this command's fault; the caller holds mu.
+func (s *Simulator) drawFault() faultKind {
+	f := &s.fault
+	switch {
+	case f.ErrorNext > 0:
+		f.ErrorNext--
+		return faultError
+	case f.BusyNext > 0:
+		f.BusyNext--
+		return faultBusy
+	case f.TimeoutNext > 0:
+		f.TimeoutNext--
+		return faultTimeout
+	}
+	x := s.rng.Float64()
+	switch {
+	case x < f.ErrorRate:
+		return faultError
+	case x < f.ErrorRate+f.BusyRate:
+		return faultBusy
+	case x < f.ErrorRate+f.BusyRate+f.TimeoutRate:
+		return faultTimeout
+	}
+	return noFault
+}
+
+func (s *Simulator) handleCommand(w http.ResponseWriter, r *http.Request) {
+	var cmd cas.Command
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err == nil {
+		err = json.Unmarshal(body, &cmd)
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, cas.Reply{Result: cas.ResultBadRequest, Message: "body is not a CAS command: " + err.Error()})
+		return
+	}
+	if cmd.RequestID == "" || cmd.Command == "" {
+		writeJSON(w, http.StatusBadRequest, cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultBadRequest, Message: "request_id and command are required"})
+		return
+	}
+
+	s.mu.Lock()
+	s.stats.Commands++
+	latency := time.Duration(s.fault.LatencyMS) * time.Millisecond
+	hang := time.Duration(s.fault.HangMS) * time.Millisecond
+	fault := s.drawFault()
+	if fault == faultError || fault == faultBusy {
+		s.stats.Faulted++
+		s.mu.Unlock()
+		sleep(r.Context(), latency)
+		if fault == faultError {
+			writeJSON(w, http.StatusInternalServerError, cas.Reply{RequestID: cmd.RequestID, Result: "INTERNAL_ERROR", Message: "injected server error"})
+		} else {
+			writeJSON(w, http.StatusServiceUnavailable, cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultBusy, Message: "injected busy"})
+		}
+		return
+	}
+	reply, status := s.execute(cmd)
+	if fault == faultTimeout {
+		s.stats.Faulted++
+	}
+	s.mu.Unlock()
+
+	sleep(r.Context(), latency)
+	if fault == faultTimeout {
+		if hang <= 0 {
+			hang = 30 * time.Second
+		}
+		sleep(r.Context(), hang)
+		writeJSON(w, http.StatusGatewayTimeout, cas.Reply{RequestID: cmd.RequestID, Result: "TIMEOUT", Message: "injected timeout"})
+		return
+	}
+	writeJSON(w, status, reply)
+}
+
+// execute runs cmd once per request id; the caller holds mu. The PIN is
+// never logged.
+func (s *Simulator) execute(cmd cas.Command) (cas.Reply, int) {
+	key := commandKey(cmd)
+	if prev, ok := s.seen[cmd.RequestID]; ok {
+		if prev.command != key {
+			s.stats.Rejected++
+			return cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultRequestIDReused,
+				Message: "request id was used for a different command"}, http.StatusOK
+		}
+		s.stats.Replayed++
+		return prev.reply, http.StatusOK
+	}
+	reply := cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultOK}
+	if rej := s.st.apply(cmd, s.now()); rej != nil {
+		reply.Result, reply.Message = rej.result, rej.message
+		s.stats.Rejected++
+	} else {
+		reply.ReferenceNumber = newReference()
+		s.stats.Executed++
+	}
+	s.seen[cmd.RequestID] = answered{command: key, reply: reply}
+	s.log.Info("cas command", "request_id", cmd.RequestID, "command", cmd.Command,
+		"smartcard_ca_id", cmd.SmartcardCAID, "result", reply.Result)
+	return reply, http.StatusOK
+}
+
+// commandKey identifies a command's content, to tell a retry from a reuse
+// of its request id.
+func commandKey(cmd cas.Command) string {
+	b, _ := json.Marshal(cmd)
+	return string(b)
+}
+
+func newReference() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (s *Simulator) handleGetFaults(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Faults())
+}
+
+func (s *Simulator) handlePutFaults(w http.ResponseWriter, r *http.Request) {
+	var f Faults
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&f); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{"faults: " + err.Error()})
+		return
+	}
+	if err := s.SetFaults(f); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+// Devices is the body of POST /cas/v1/admin/devices.
+type Devices struct {
+	SmartcardCAIDs []string `json:"smartcard_ca_ids"`
+	STBCAIDs       []string `json:"stb_ca_ids"`
+}
+
+func (s *Simulator) handleAddDevices(w http.ResponseWriter, r *http.Request) {
+	var d Devices
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<20)).Decode(&d); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{"devices: " + err.Error()})
+		return
+	}
+	for _, id := range append(append([]string{}, d.SmartcardCAIDs...), d.STBCAIDs...) {
+		if id == "" {
+			writeJSON(w, http.StatusBadRequest, adminError{"a CA id is empty"})
+			return
+		}
+	}
+	s.AddDevices(d.SmartcardCAIDs, d.STBCAIDs)
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Simulator) handleCard(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.Card(r.PathValue("ca_id"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, adminError{"unknown smartcard"})
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Simulator) handleStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.Stats())
+}
+
+type adminError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

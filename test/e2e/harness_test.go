@@ -1,0 +1,430 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/provhub/provhub/api"
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/paytv"
+	cassim "github.com/provhub/provhub/internal/sim/cas"
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/store/storetest"
+)
+
+// clock is real time moved forward by an offset the test controls, so
+// that timers and leases keep working while scheduled dates come due.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is a running hub with its CAS simulator.
+type env struct {
+	t     *testing.T
+	hub   *hub.Hub
+	sim   *cassim.Simulator
+	clock *clock
+	url   string
+	logs  *syncBuffer
+	crm   *specClient
+}
+
+type envOptions struct {
+	dialect      store.Dialect
+	maxWorkers   int
+	sendAttempts int
+	casTimeout   time.Duration
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := &env{t: t, clock: &clock{}, logs: logs}
+	sim, err := cassim.New(cassim.Config{Logger: logger, Seed: 7, Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim = sim
+	casSrv := httptest.NewServer(sim)
+	t.Cleanup(casSrv.Close)
+	if o.dialect == 0 {
+		o.dialect = store.SQLite
+	}
+	if o.maxWorkers == 0 {
+		o.maxWorkers = 20
+	}
+	if o.sendAttempts == 0 {
+		o.sendAttempts = 4
+	}
+	if o.casTimeout == 0 {
+		o.casTimeout = 2 * time.Second
+	}
+	h, err := hub.New(context.Background(), hub.Config{
+		DatabaseURL: storetest.NewURL(t, o.dialect), Migrate: true, Logger: logger, Clock: e.clock.Now,
+		MaxWorkers: o.maxWorkers, CASURL: casSrv.URL, CASTimeout: o.casTimeout,
+		EngineTuning: func(c *engine.Config) {
+			c.FetchPollInterval = 20 * time.Millisecond
+		},
+		PayTVTuning: func(c *paytv.Config) {
+			c.SendAttempts = o.sendAttempts
+			c.SendTimeout = o.casTimeout
+			c.RetryBackoff = func(int) time.Duration { return 50 * time.Millisecond }
+			c.ImmediateWait = 10 * time.Second
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.hub = h
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := h.Engine().Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h.Handler())
+	e.url = srv.URL
+	t.Cleanup(func() {
+		srv.Close()
+		stopCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stop()
+		if err := h.Engine().Stop(stopCtx); err != nil {
+			t.Errorf("stop engine: %v", err)
+		}
+		cancel()
+		h.Close()
+	})
+	e.loadReferenceData()
+	e.crm = newSpecClient(t, srv.URL, "crm.yaml", "/crmapi/rest/v2")
+	return e
+}
+
+// both runs fn on a fresh environment per backend.
+func both(t *testing.T, o envOptions, fn func(t *testing.T, e *env)) {
+	for _, d := range storetest.Backends {
+		t.Run(d.String(), func(t *testing.T) {
+			o := o
+			o.dialect = d
+			fn(t, newEnv(t, o))
+		})
+	}
+}
+
+func (e *env) loadReferenceData() {
+	t := e.t
+	t.Helper()
+	raw, err := os.ReadFile("testdata/crm-reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref paytv.ReferenceData
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := e.hub.PayTV().Import(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	var cards, stbs []string
+	for _, c := range ref.Smartcards {
+		if c.SerialNumber != "sc-unknown-to-cas" {
+			cards = append(cards, c.CAID)
+		}
+	}
+	for _, b := range ref.STBs {
+		stbs = append(stbs, b.CAID)
+	}
+	e.sim.AddDevices(cards, stbs)
+	for _, u := range []paytv.NewUser{
+		{Organisation: "CRMDEMO", Username: "mpadministrator", Password: "1234", PersonName: "MP Administrator"},
+		{Organisation: "CRMDEMO", Username: "operator", Password: "op-secret"},
+		{Organisation: "OTHERORG", Username: "mpadministrator", Password: "other"},
+	} {
+		if err := e.hub.PayTV().AddUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// specClient calls one API and checks every request and response against
+// its OpenAPI document.
+type specClient struct {
+	t      *testing.T
+	base   string
+	prefix string
+	router routers.Router
+	http   *http.Client
+}
+
+func newSpecClient(t *testing.T, serverURL, doc, prefix string) *specClient {
+	t.Helper()
+	raw, err := api.Files.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader := openapi3.NewLoader()
+	spec, err := loader.LoadFromData(raw)
+	if err != nil {
+		t.Fatalf("load %s: %v", doc, err)
+	}
+	if err := spec.Validate(loader.Context); err != nil {
+		t.Fatalf("%s is not a valid OpenAPI document: %v", doc, err)
+	}
+	spec.Servers = openapi3.Servers{{URL: serverURL + prefix}}
+	router, err := legacy.NewRouter(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &specClient{t: t, base: serverURL + prefix, prefix: prefix, router: router, http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// specRule says what the request must be with respect to the document.
+type specRule int
+
+const (
+	conforming    specRule = iota // a request a client is allowed to send
+	nonConforming                 // bad input on purpose: the document must refuse it too
+)
+
+// envelope is a CRM answer.
+type envelope struct {
+	Status struct {
+		Code        string  `json:"code"`
+		Message     *string `json:"message"`
+		Description *string `json:"description"`
+	} `json:"status"`
+	Data json.RawMessage `json:"data"`
+	HTTP int             `json:"-"`
+	Raw  string          `json:"-"`
+}
+
+func (c *specClient) do(rule specRule, method, path, rawQuery string, body []byte) envelope {
+	c.t.Helper()
+	u := c.base + path
+	if rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	req, err := http.NewRequest(method, u, bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	ctx := context.Background()
+	route, params, routeErr := c.router.FindRoute(req)
+	var in *openapi3filter.RequestValidationInput
+	if routeErr == nil {
+		in = &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{MultiError: true}}
+		valErr := openapi3filter.ValidateRequest(ctx, in)
+		switch {
+		case rule == conforming && valErr != nil:
+			c.t.Errorf("%s %s: the request does not conform to the API document: %v", method, path, valErr)
+		case rule == nonConforming && valErr == nil:
+			c.t.Errorf("%s %s: the API document accepts a request the test sends as bad input", method, path)
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	} else if rule == conforming {
+		c.t.Errorf("%s %s: not in the API document: %v", method, path, routeErr)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if in != nil {
+		out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode,
+			Header: resp.Header, Body: io.NopCloser(bytes.NewReader(raw)),
+			Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}}
+		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+			c.t.Errorf("%s %s: the answer does not conform to the API document: %v\n%s", method, path, err, raw)
+		}
+	}
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		c.t.Fatalf("%s %s: answer is not an envelope (HTTP %d): %s", method, path, resp.StatusCode, raw)
+	}
+	env.HTTP, env.Raw = resp.StatusCode, string(raw)
+	return env
+}
+
+func (c *specClient) post(rule specRule, path string, body any) envelope {
+	c.t.Helper()
+	raw, ok := body.([]byte)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	return c.do(rule, http.MethodPost, path, "", raw)
+}
+
+func (c *specClient) get(rule specRule, path string, q url.Values) envelope {
+	c.t.Helper()
+	return c.do(rule, http.MethodGet, path, q.Encode(), nil)
+}
+
+// ok fails the test unless the answer is OK, and decodes its data.
+func (env envelope) ok(t *testing.T, into any) {
+	t.Helper()
+	if env.Status.Code != "OK" || env.HTTP != http.StatusOK {
+		t.Fatalf("want OK, got HTTP %d %s", env.HTTP, env.Raw)
+	}
+	if into != nil {
+		if err := json.Unmarshal(env.Data, into); err != nil {
+			t.Fatalf("decode data: %v (%s)", err, env.Data)
+		}
+	}
+}
+
+// code fails the test unless the answer carries code with null data.
+func (env envelope) code(t *testing.T, code string) {
+	t.Helper()
+	if env.Status.Code != code {
+		t.Fatalf("want %s, got HTTP %d %s", code, env.HTTP, env.Raw)
+	}
+	if code != "OK" && (string(env.Data) != "null" || env.Status.Description == nil || *env.Status.Description == "") {
+		t.Fatalf("a %s answer must have null data and a description: %s", code, env.Raw)
+	}
+}
+
+func (e *env) login(user, password string) string {
+	e.t.Helper()
+	var data struct{ Token string }
+	e.crm.post(conforming, "/authentication/token", map[string]string{
+		"username": user, "password": password, "organisation": "CRMDEMO"}).ok(e.t, &data)
+	return data.Token
+}
+
+// request is the part of a provisioning request the tests read.
+type request struct {
+	ID                       string  `json:"id"`
+	Number                   string  `json:"number"`
+	Type                     string  `json:"type"`
+	SequenceNumber           *int64  `json:"sequence_number"`
+	ScheduledDate            string  `json:"scheduled_date"`
+	ExecutedDate             *string `json:"executed_date"`
+	Priority                 string  `json:"priority"`
+	ProcessImmediately       bool    `json:"process_immediately"`
+	LifeCycleState           string  `json:"life_cycle_state"`
+	Request                  *string `json:"request"`
+	Response                 *string `json:"response"`
+	ReferenceNumber          *string `json:"reference_number"`
+	ErrorCode                *string `json:"error_code"`
+	ErrorDescription         *string `json:"error_description"`
+	ProviderErrorCode        *string `json:"provider_error_code"`
+	ProviderErrorDescription *string `json:"provider_error_description"`
+	LogInformation           struct {
+		CreatedByUser struct{ Username string } `json:"created_by_user"`
+		CreatedByUnit struct{ Name string }     `json:"created_by_unit"`
+	} `json:"log_information"`
+	ParametersSet []map[string]*string `json:"parameters_set"`
+}
+
+func (e *env) create(provider, method string, body map[string]any) request {
+	e.t.Helper()
+	var r request
+	e.crm.post(conforming, "/"+provider+"/provisioning_requests/"+method, body).ok(e.t, &r)
+	return r
+}
+
+func (e *env) show(provider, token, id string) request {
+	e.t.Helper()
+	var r request
+	e.crm.get(conforming, "/"+provider+"/provisioning_requests/show", url.Values{
+		"token": {token}, "provisioning_request_identifier": {"id=" + id}}).ok(e.t, &r)
+	return r
+}
+
+// waitFinal polls show until the request leaves PENDING.
+func (e *env) waitFinal(provider, token, id string) request {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := e.show(provider, token, id)
+		if r.LifeCycleState != "PENDING" {
+			return r
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("request %s still PENDING after 20s", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// jobOf returns the engine job of a provisioning request.
+func (e *env) jobOf(id string) *engine.JobRow {
+	e.t.Helper()
+	var jobID int64
+	if err := e.hub.DB().Reader().QueryRowContext(context.Background(),
+		`SELECT id FROM jobs WHERE unique_key = $1`, "paytv.send:"+id).Scan(&jobID); err != nil {
+		e.t.Fatalf("job of %s: %v", id, err)
+	}
+	j, err := e.hub.Engine().Get(context.Background(), jobID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return j
+}
+
+func str(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+func contains(haystack, needle string) bool { return strings.Contains(haystack, needle) }
