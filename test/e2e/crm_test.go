@@ -115,7 +115,7 @@ func TestCRM_EveryMethodReachesTheCAS(t *testing.T) {
 				"smartcard_identifier": map[string]string{"serial_number": "sc20000002"}, "process_immediately": true, "priority": "EXPRESS"}),
 				"ADD_SUBSCRIPTIONS", []string{"service_ca_id=1001", "smartcard_ca_id=0100000002"}},
 			{ws, "cancel_subscriptions", base(map[string]any{"subscription_identifier": map[string]string{"id": "98D375E905CD31F4CC780342525B2078"},
-				"service_identifier": map[string]string{"id": "5C2DCFDD743632AC57AE8147B6EE665E"},
+				"service_identifier":   map[string]string{"id": "5C2DCFDD743632AC57AE8147B6EE665E"},
 				"smartcard_identifier": map[string]string{"alternative_code": "SC-ALT-1"}, "process_immediately": true}),
 				"CANCEL_SUBSCRIPTIONS", []string{"service_ca_id=1001", "smartcard_ca_id=0100000001"}},
 			{ws, "create_pairing", base(map[string]any{"subscription_identifier": sub, "process_immediately": true,
