@@ -6,6 +6,9 @@
 //
 //	provhub serve    [--listen ADDR] [--db URL] [--migrate=true] ...
 //	provhub migrate  [--db URL]
+//	provhub crm import FILE [--db URL]
+//	provhub crm user add --username U --organisation O [--unit UNIT] [--db URL]  (password on stdin)
+//	provhub sim cas  [--listen ADDR] [--devices FILE] [--latency D] [--error-rate R] ...
 //	provhub bench engine [--db URL] [--jobs N] [--workers W] [--subjects K]
 //	provhub version
 //
@@ -29,10 +32,14 @@ type command struct {
 	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-func commands() []command {
+func commands(stdin io.Reader) []command {
 	return []command{
 		{"serve", "run the hub: HTTP APIs and job workers", runServe},
 		{"migrate", "apply pending database migrations and exit", runMigrate},
+		{"crm", "CRM reference data and users: provhub crm import FILE | crm user add", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return runCRM(ctx, args, stdin, stdout, stderr)
+		}},
+		{"sim", "run a simulator: provhub sim cas --help", runSim},
 		{"bench", "measure the engine: provhub bench engine --help", runBench},
 		{"version", "print the version", runVersion},
 	}
@@ -41,10 +48,10 @@ func commands() []command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -52,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	for _, c := range commands() {
+	for _, c := range commands(stdin) {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:], stdout, stderr)
 			switch {
@@ -78,7 +85,7 @@ var errUsage = errors.New("usage error")
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "provhub: a provisioning hub for secure elements and smartcards")
 	fmt.Fprintln(w, "\nCommands:")
-	for _, c := range commands() {
+	for _, c := range commands(nil) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'provhub COMMAND --help' for a command's flags; each flag NAME may also be set as PROVHUB_NAME.")

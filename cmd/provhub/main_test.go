@@ -26,7 +26,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 		t.Setenv(k, v)
 	}
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb)
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

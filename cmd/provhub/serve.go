@@ -15,6 +15,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	migrate := fs.Bool("migrate", true, "apply pending migrations at start (false: refuse to start when the schema is behind)")
 	shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long to drain requests and jobs on SIGINT/SIGTERM")
 	workers := fs.Int("max-workers", 100, "jobs this instance runs at once")
+	casURL := fs.String("cas-url", hub.DefaultCASURL, "address of the conditional-access system (provhub's CAS protocol; `provhub sim cas` simulates one)")
+	casTimeout := fs.Duration("cas-timeout", 10*time.Second, "bound on one call to the CAS")
 	logf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -25,7 +27,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	h, err := hub.New(ctx, hub.Config{
 		Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
-		MaxWorkers: *workers, Logger: log,
+		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provhub/provhub/internal/cas"
+	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/store/storetest"
+)
+
+func TestCLI_CRMImportAndUserAdd(t *testing.T) {
+	for _, d := range storetest.Backends {
+		t.Run(d.String(), func(t *testing.T) {
+			url := storetest.NewURL(t, d)
+			code, out, stderr := runCLI(t, nil, "crm", "import", "testdata/crm-reference.json", "--db", url)
+			if code != 0 || !strings.Contains(out, "7 smartcards, 3 STBs") {
+				t.Fatalf("import: code %d out %q err %q", code, out, stderr)
+			}
+			// Importing again updates in place.
+			if code, _, stderr := runCLI(t, nil, "crm", "import", "testdata/crm-reference.json", "--db", url); code != 0 {
+				t.Fatalf("second import: %s", stderr)
+			}
+			var errb, outb bytes.Buffer
+			code = run(context.Background(), []string{"crm", "user", "add", "--username", "ops", "--organisation", "CRMDEMO", "--db", url},
+				strings.NewReader("pa55word\n"), &outb, &errb)
+			if code != 0 {
+				t.Fatalf("user add: %s", errb.String())
+			}
+			if strings.Contains(outb.String()+errb.String(), "pa55word") {
+				t.Error("the password was echoed")
+			}
+			ctx := context.Background()
+			db, err := store.Open(ctx, store.Config{URL: url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			svc, err := paytv.New(paytv.Config{DB: db})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.Login(ctx, paytv.Credentials{Username: "ops", Password: "pa55word", Organisation: "CRMDEMO"}); err != nil {
+				t.Fatalf("login with the added user: %v", err)
+			}
+			var items int
+			if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM paytv_installed_items`).Scan(&items); err != nil || items != 10 {
+				t.Fatalf("installed items %d (%v), want 10", items, err)
+			}
+		})
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if code, _, _ := runCLI(t, nil, "crm", "import", bad, "--db", "sqlite:"+filepath.Join(dir, "x.db")); code != 1 {
+		t.Errorf("missing file: code %d", code)
+	}
+	if code, _, _ := runCLI(t, nil, "crm", "user", "add", "--username", "x", "--organisation", "O", "--db", "sqlite:"+filepath.Join(dir, "x.db")); code != 1 {
+		t.Errorf("no password: code %d", code)
+	}
+	if code, _, _ := runCLI(t, nil, "crm"); code != 2 {
+		t.Errorf("bare crm: code %d", code)
+	}
+}
+
+func TestCLI_SimCASServesTheProtocol(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"sim", "cas", "--listen", "127.0.0.1:0", "--devices", "testdata/crm-reference.json", "--log-level", "error"},
+			strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	base := strings.Fields(line)[3]
+	client, err := cas.NewClient(cas.ClientConfig{BaseURL: base, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := client.Send(ctx, cas.Command{RequestID: "r1", Command: cas.CmdAddSubscriptions, SmartcardCAID: "0100000001", ServiceCAIDs: []string{"1001"}})
+	if err != nil || reply.ReferenceNumber == "" {
+		t.Fatalf("command to the simulator: %+v %v", reply, err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, base+"/cas/v1/admin/faults", strings.NewReader(`{"busy_next":1}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("set faults: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if _, err := client.Send(ctx, cas.Command{RequestID: "r2", Command: cas.CmdSendMail, SmartcardCAID: "0100000001", Text: "hi"}); err == nil {
+		t.Fatal("the busy fault set through the admin endpoint did not apply")
+	}
+	resp, err = http.Get(base + "/cas/v1/admin/smartcards/0100000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var card struct{ Entitlements []string }
+	_ = json.NewDecoder(resp.Body).Decode(&card)
+	resp.Body.Close()
+	if strings.Join(card.Entitlements, ",") != "1001" {
+		t.Errorf("card state %+v", card)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("sim cas exited %d", code)
+	}
+}
