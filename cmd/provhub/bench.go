@@ -15,11 +15,14 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "engine" {
-		fmt.Fprintln(stderr, "usage: provhub bench engine [flags]  (see --help)")
-		return errUsage
+	switch {
+	case len(args) > 0 && args[0] == "engine":
+		return benchEngine(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "crm":
+		return benchCRM(ctx, args[1:], stdout, stderr)
 	}
-	return benchEngine(ctx, args[1:], stdout, stderr)
+	fmt.Fprintln(stderr, "usage: provhub bench engine|crm [flags]  (see --help)")
+	return errUsage
 }
 
 func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) error {

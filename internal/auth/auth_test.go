@@ -7,7 +7,7 @@ import (
 )
 
 func TestPassword_HashChecksOnlyTheSamePassword(t *testing.T) {
-	h, err := HashPassword("s3cret")
+	h, err := HashPassword("s3cret", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestPassword_HashChecksOnlyTheSamePassword(t *testing.T) {
 			t.Errorf("CheckPassword(%q) = %v, want ErrWrongPassword", wrong, err)
 		}
 	}
-	if _, err := HashPassword(""); err == nil {
+	if _, err := HashPassword("", 4); err == nil {
 		t.Error("an empty password was hashed")
 	}
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -11,16 +12,18 @@ import (
 // match the hash.
 var ErrWrongPassword = errors.New("wrong password")
 
-// PasswordCost is bcrypt's work factor for new hashes.
-const PasswordCost = 11
+// DefaultPasswordCost is bcrypt's work factor for new hashes (about 0.1 s
+// a check on one core).
+const DefaultPasswordCost = 11
 
-// HashPassword returns a bcrypt hash of password. bcrypt reads at most 72
-// bytes, so longer passwords are refused rather than silently cut.
-func HashPassword(password string) (string, error) {
+// HashPassword returns a bcrypt hash of password made with cost (bcrypt's
+// minimum when lower). bcrypt reads at most 72 bytes, so longer passwords
+// are refused rather than silently cut.
+func HashPassword(password string, cost int) (string, error) {
 	if password == "" {
 		return "", errors.New("hash password: password is empty")
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), PasswordCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), max(cost, bcrypt.MinCost))
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
@@ -40,11 +43,20 @@ func CheckPassword(hash, password string) error {
 	}
 }
 
-// dummyHash is compared against when a user does not exist, so that a
-// login for an unknown name takes as long as one with a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("provhub-no-such-user"), PasswordCost)
+// WasteTime spends the time of one check of a password hashed with cost,
+// so that a login for an unknown name takes as long as one with a wrong
+// password.
+func WasteTime(password string, cost int) {
+	_ = bcrypt.CompareHashAndPassword(dummyHash(max(cost, bcrypt.MinCost)), []byte(password))
+}
 
-// WasteTime spends the time of one password check.
-func WasteTime(password string) {
-	_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+var dummyHashes sync.Map // cost -> []byte
+
+func dummyHash(cost int) []byte {
+	if h, ok := dummyHashes.Load(cost); ok {
+		return h.([]byte)
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("provhub-no-such-user"), cost)
+	dummyHashes.Store(cost, h)
+	return h
 }

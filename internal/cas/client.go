@@ -54,7 +54,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		if cfg.Timeout <= 0 {
 			cfg.Timeout = 10 * time.Second
 		}
-		hc = &http.Client{Timeout: cfg.Timeout}
+		// Workers call the CAS concurrently: keep a connection per worker
+		// rather than dialling anew when the default two idle ones are taken.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
+		hc = &http.Client{Timeout: cfg.Timeout, Transport: tr}
 	}
 	return &Client{url: strings.TrimRight(cfg.BaseURL, "/") + "/cas/v1/commands", http: hc}, nil
 }

@@ -385,12 +385,14 @@ func (e *Engine) Retry(ctx context.Context, id int64) error {
 	return fmt.Errorf("retry job %d: %w", id, ErrNotRetryable)
 }
 
+const completeOneSQL = `UPDATE jobs SET state = 'completed', finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL
+	WHERE id = $1 AND attempt = $2 AND state = 'running'`
+
 // CompleteTx marks a running job completed inside the handler's own
 // transaction, so that the job's effect on domain records and its completion
 // commit together. The handler then returns nil.
 func (e *Engine) CompleteTx(ctx context.Context, tx *store.Tx, job *JobRow) error {
-	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'completed', finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL
-		WHERE id = $1 AND attempt = $2 AND state = 'running'`, job.ID, job.Attempt, micros(e.now()))
+	res, err := tx.ExecCached(ctx, completeOneSQL, job.ID, job.Attempt, micros(e.now()))
 	if err != nil {
 		return fmt.Errorf("complete job %d: %w", job.ID, err)
 	}

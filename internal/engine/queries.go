@@ -199,11 +199,13 @@ func markHeld(ctx context.Context, tx *store.Tx, rows []insertRow) error {
 	return nil
 }
 
+const insertUniqueSQL = `INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at, held)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+	ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id`
+
 func insertUnique(ctx context.Context, tx *store.Tx, r insertRow) (Inserted, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at, held)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id`,
+	err := tx.QueryRowCached(ctx, insertUniqueSQL,
 		r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.uniqueKey, r.maxAttempts, r.createdAt, r.runAt, r.held).Scan(&id)
 	if err == nil {
 		return Inserted{ID: id}, nil
@@ -511,7 +513,7 @@ func finishSQL(errs string) string {
 // sqliteHotQueries are the statements the writer runs every turn; the
 // SQLite writer parses them once.
 var sqliteHotQueries = []string{
-	claimSQLite, promoteSQL, releaseSQLite, completeSQLite,
+	claimSQLite, promoteSQL, releaseSQLite, completeSQLite, insertUniqueSQL, completeOneSQL,
 	finishSQL("errors"), finishSQL(appendError(store.SQLite, 8)),
 }
 

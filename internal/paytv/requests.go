@@ -83,15 +83,14 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 		done = s.await(id)
 		defer s.forget(id)
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	// Many concurrent creates share one durable commit; each keeps its own
+	// savepoint, so one failing does not touch the others.
+	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		number, err := nextValue(ctx, tx, "request_number")
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO paytv_requests (id, number, organisation_id, provider, type, life_cycle_state,
-				priority, process_immediately, scheduled_at, subscription_id, smartcard_ca_id, command, parameters, pin,
-				created_at, updated_at, created_by_user_id, created_by_unit_id)
-			VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)`,
+		_, err = tx.ExecCached(ctx, insertRequestSQL,
 			id, number, sess.OrganisationID, string(in.Provider), string(in.Type), string(in.Priority), in.ProcessImmediately,
 			micros(scheduled), null(plan.subscriptionID), plan.subject, string(command), string(params), null(in.PIN),
 			micros(now), sess.User.ID, sess.Unit.ID)
@@ -113,8 +112,13 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 			return nil, err
 		}
 	}
-	return s.get(ctx, s.db.Reader(), sess.OrganisationID, in.Provider, Identifier{Field: "id", Value: id})
+	return s.get(ctx, sess.OrganisationID, in.Provider, Identifier{Field: "id", Value: id})
 }
+
+const insertRequestSQL = `INSERT INTO paytv_requests (id, number, organisation_id, provider, type, life_cycle_state,
+		priority, process_immediately, scheduled_at, subscription_id, smartcard_ca_id, command, parameters, pin,
+		created_at, updated_at, created_by_user_id, created_by_unit_id)
+	VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)`
 
 // plan is a request resolved against the reference data.
 type plan struct {
@@ -125,7 +129,7 @@ type plan struct {
 }
 
 func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan, error) {
-	q := s.db.Reader()
+	q := s.db
 	p := &plan{}
 	needSubscription := in.Type == TypeAddSubscriptions || in.Type == TypeCancelSubscriptions ||
 		in.Type == TypeResetPINToDefault || in.Type == TypeResetPINToGivenValue
@@ -277,12 +281,12 @@ func column(cols map[string]string, ident Identifier, param string) (string, err
 	return c, nil
 }
 
-func findSubscription(ctx context.Context, q store.Queryer, orgID string, ident Identifier) (id, state string, err error) {
+func findSubscription(ctx context.Context, q *store.DB, orgID string, ident Identifier) (id, state string, err error) {
 	col, err := column(subscriptionColumns, ident, "subscription_identifier")
 	if err != nil {
 		return "", "", err
 	}
-	err = q.QueryRowContext(ctx, `SELECT id, life_cycle_state FROM paytv_subscriptions WHERE organisation_id = $1 AND `+col+` = $2`,
+	err = q.ReadRow(ctx, `SELECT id, life_cycle_state FROM paytv_subscriptions WHERE organisation_id = $1 AND `+col+` = $2`,
 		orgID, ident.Value).Scan(&id, &state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", errorf(KindNotFound, "subscription_identifier: no subscription with %s", ident)
@@ -293,13 +297,13 @@ func findSubscription(ctx context.Context, q store.Queryer, orgID string, ident 
 	return id, state, nil
 }
 
-func findService(ctx context.Context, q store.Queryer, orgID string, ident Identifier) (string, error) {
+func findService(ctx context.Context, q *store.DB, orgID string, ident Identifier) (string, error) {
 	col, err := column(serviceColumns, ident, "service_identifier")
 	if err != nil {
 		return "", err
 	}
 	var caID string
-	err = q.QueryRowContext(ctx, `SELECT ca_id FROM paytv_services WHERE organisation_id = $1 AND `+col+` = $2 ORDER BY id LIMIT 1`,
+	err = q.ReadRow(ctx, `SELECT ca_id FROM paytv_services WHERE organisation_id = $1 AND `+col+` = $2 ORDER BY id LIMIT 1`,
 		orgID, ident.Value).Scan(&caID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", errorf(KindNotFound, "service_identifier: no service with %s", ident)
@@ -316,13 +320,13 @@ type item struct {
 	distribution *string
 }
 
-func findItem(ctx context.Context, q store.Queryer, orgID, kind string, ident Identifier, param string) (*item, error) {
+func findItem(ctx context.Context, q *store.DB, orgID, kind string, ident Identifier, param string) (*item, error) {
 	col, err := column(itemColumns, ident, param)
 	if err != nil {
 		return nil, err
 	}
 	var it item
-	err = q.QueryRowContext(ctx, `SELECT kind, ca_id, sub_provisioning_distribution_id FROM paytv_installed_items
+	err = q.ReadRow(ctx, `SELECT kind, ca_id, sub_provisioning_distribution_id FROM paytv_installed_items
 		WHERE organisation_id = $1 AND `+col+` = $2 ORDER BY id LIMIT 1`, orgID, ident.Value).Scan(&it.kind, &it.caID, &it.distribution)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errorf(KindNotFound, "%s: no installed item with %s", param, ident)
@@ -336,7 +340,7 @@ func findItem(ctx context.Context, q store.Queryer, orgID, kind string, ident Id
 	return &it, nil
 }
 
-func findItemsByCAID(ctx context.Context, q store.Queryer, orgID, kind string, caIDs []string) ([]*item, error) {
+func findItemsByCAID(ctx context.Context, q *store.DB, orgID, kind string, caIDs []string) ([]*item, error) {
 	param := kind + "_set"
 	seen := map[string]bool{}
 	items := make([]*item, 0, len(caIDs))
@@ -349,7 +353,7 @@ func findItemsByCAID(ctx context.Context, q store.Queryer, orgID, kind string, c
 		}
 		seen[ca] = true
 		it := item{caID: ca}
-		err := q.QueryRowContext(ctx, `SELECT kind, sub_provisioning_distribution_id FROM paytv_installed_items
+		err := q.ReadRow(ctx, `SELECT kind, sub_provisioning_distribution_id FROM paytv_installed_items
 			WHERE organisation_id = $1 AND ca_id = $2 ORDER BY kind = $3 DESC, id LIMIT 1`, orgID, ca, kind).Scan(&it.kind, &it.distribution)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, errorf(KindNotFound, "%s: no installed item with CA id %s", param, ca)
@@ -365,6 +369,8 @@ func findItemsByCAID(ctx context.Context, q store.Queryer, orgID, kind string, c
 	return items, nil
 }
 
+const nextCounterSQL = `UPDATE paytv_counters SET value = value + 1 WHERE name = $1 RETURNING value`
+
 // nextValue draws the next number of a counter: a sequence on PostgreSQL,
 // a counter row on SQLite (whose single writer serializes it anyway).
 func nextValue(ctx context.Context, tx *store.Tx, name string) (int64, error) {
@@ -373,7 +379,7 @@ func nextValue(ctx context.Context, tx *store.Tx, name string) (int64, error) {
 	if tx.Dialect() == store.Postgres {
 		err = tx.QueryRowContext(ctx, `SELECT nextval('paytv_`+name+`')`).Scan(&v)
 	} else {
-		err = tx.QueryRowContext(ctx, `UPDATE paytv_counters SET value = value + 1 WHERE name = $1 RETURNING value`, name).Scan(&v)
+		err = tx.QueryRowCached(ctx, nextCounterSQL, name).Scan(&v)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("next %s: %w", name, err)
@@ -393,7 +399,7 @@ type ListFilter struct {
 // Show returns one request of the session's organisation made through
 // provider.
 func (s *Service) Show(ctx context.Context, sess *Session, provider Provider, ident Identifier) (*Request, error) {
-	return s.get(ctx, s.db.Reader(), sess.OrganisationID, provider, ident)
+	return s.get(ctx, sess.OrganisationID, provider, ident)
 }
 
 // List returns the requests matching f, in the order they were created
@@ -420,7 +426,7 @@ func (s *Service) List(ctx context.Context, sess *Session, provider Provider, f 
 	args = append(args, f.Limit, f.Offset)
 	query := requestSelect + ` WHERE ` + strings.Join(where, " AND ") +
 		fmt.Sprintf(` ORDER BY r.number LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
-	rows, err := s.db.Reader().QueryContext(ctx, query, args...)
+	rows, err := s.db.ReadQuery(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list provisioning requests: %w", err)
 	}
@@ -436,7 +442,7 @@ func (s *Service) List(ctx context.Context, sess *Session, provider Provider, f 
 	return out, rows.Err()
 }
 
-func (s *Service) get(ctx context.Context, q store.Queryer, orgID string, provider Provider, ident Identifier) (*Request, error) {
+func (s *Service) get(ctx context.Context, orgID string, provider Provider, ident Identifier) (*Request, error) {
 	col, err := column(requestColumns, ident, "provisioning_request_identifier")
 	if err != nil {
 		return nil, err
@@ -449,7 +455,7 @@ func (s *Service) get(ctx context.Context, q store.Queryer, orgID string, provid
 		}
 		value = n
 	}
-	r, err := scanRequest(q.QueryRowContext(ctx, requestSelect+` WHERE r.organisation_id = $1 AND r.provider = $2 AND `+col+` = $3`,
+	r, err := scanRequest(s.db.ReadRow(ctx, requestSelect+` WHERE r.organisation_id = $1 AND r.provider = $2 AND `+col+` = $3`,
 		orgID, string(provider), value))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errorf(KindNotFound, "no provisioning request with %s", ident)

@@ -32,7 +32,7 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 		commandRaw string
 		pin        sql.NullString
 	)
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT life_cycle_state, command, pin FROM paytv_requests WHERE id = $1`, id).
+	err := s.db.ReadRow(ctx, `SELECT life_cycle_state, command, pin FROM paytv_requests WHERE id = $1`, id).
 		Scan(&state, &commandRaw, &pin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return engine.Terminal(fmt.Errorf("provisioning request %s does not exist", id))
@@ -93,21 +93,23 @@ type outcome struct {
 	providerCode, providerDescription string
 }
 
+const recordSQL = `UPDATE paytv_requests SET life_cycle_state = $2, sequence_number = $3, executed_at = $4,
+		request = $5, response = $6, reference_number = $7, error_code = $8, error_description = $9,
+		provider_error_code = $10, provider_error_description = $11, pin = NULL, updated_at = $4
+	WHERE id = $1 AND life_cycle_state = 'PENDING'`
+
 // record writes a final outcome, drops the PIN and completes the job in one
 // transaction. sequence_number is drawn here, so it orders requests by the
 // moment their answer was recorded: within one smartcard, whose requests
 // are sent one at a time, that is the order they were sent.
 func (s *Service) record(ctx context.Context, job *engine.Job[SendArgs], id string, o outcome) error {
 	now := micros(s.now())
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		seq, err := nextValue(ctx, tx, "sequence_number")
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE paytv_requests SET life_cycle_state = $2, sequence_number = $3, executed_at = $4,
-				request = $5, response = $6, reference_number = $7, error_code = $8, error_description = $9,
-				provider_error_code = $10, provider_error_description = $11, pin = NULL, updated_at = $4
-			WHERE id = $1 AND life_cycle_state = 'PENDING'`,
+		res, err := tx.ExecCached(ctx, recordSQL,
 			id, string(o.state), seq, now, null(o.request), null(o.response), null(o.reference),
 			null(o.errorCode), null(o.errorDescription), null(o.providerCode), null(o.providerDescription))
 		if err != nil {

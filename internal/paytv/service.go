@@ -36,6 +36,9 @@ type Config struct {
 	LoginFailuresPerUser    int
 	LoginFailuresPerAddress int
 	LoginWindow             time.Duration
+	// PasswordCost is bcrypt's work factor for new password hashes
+	// [auth.DefaultPasswordCost].
+	PasswordCost int
 
 	// SendAttempts is how many times a request is sent while the CAS is
 	// unavailable before it is REJECTED [6].
@@ -85,9 +88,18 @@ func New(cfg Config) (*Service, error) {
 	if cfg.LoginFailuresPerAddress <= 0 {
 		cfg.LoginFailuresPerAddress = 20
 	}
+	if cfg.PasswordCost <= 0 {
+		cfg.PasswordCost = auth.DefaultPasswordCost
+	}
 	if cfg.SendAttempts <= 0 {
 		cfg.SendAttempts = 6
 	}
+	// The writes of every request are parsed once (SQLite; outside any
+	// transaction, as its writer has one connection). A schema not yet
+	// migrated leaves them unprepared, which only costs speed.
+	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_ = cfg.DB.Prepare(pctx, insertRequestSQL, recordSQL, nextCounterSQL)
+	cancel()
 	return &Service{
 		cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "paytv"), now: cfg.Clock,
 		users:   auth.NewLimiter(cfg.LoginFailuresPerUser, cfg.LoginWindow, cfg.Clock),

@@ -35,7 +35,7 @@ func (s *Service) AddUser(ctx context.Context, u NewUser) error {
 	if u.Organisation == "" || u.Username == "" || u.Password == "" {
 		return errorf(KindMissing, "organisation, username and password are required")
 	}
-	hash, err := auth.HashPassword(u.Password)
+	hash, err := auth.HashPassword(u.Password, s.cfg.PasswordCost)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (s *Service) Login(ctx context.Context, c Credentials) (string, error) {
 		c.Organisation, c.Username).Scan(&userID, &hash, &unitID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		auth.WasteTime(c.Password)
+		auth.WasteTime(c.Password, s.cfg.PasswordCost)
 		return fail()
 	case err != nil:
 		return "", fmt.Errorf("find user: %w", err)
@@ -174,7 +174,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, err
 		sess     Session
 		lastUsed int64
 	)
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT t.last_used_at, u.id, u.username, u.person_name, u.email, u.organisation_id,
+	err := s.db.ReadRow(ctx, `SELECT t.last_used_at, u.id, u.username, u.person_name, u.email, u.organisation_id,
 			n.id, n.name, n.description, n.alternative_code, n.group_name, n.community_name
 		FROM crm_tokens t JOIN crm_users u ON u.id = t.user_id JOIN crm_units n ON n.id = t.unit_id
 		WHERE t.token_hash = $1`, hash).Scan(&lastUsed, &sess.User.ID, &sess.User.Username, &sess.User.PersonName,

@@ -69,6 +69,9 @@ type DB struct {
 	// (PostgreSQL's driver keeps its own per-connection cache).
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
+
+	group     grouper
+	readStmts sync.Map // query text -> *sql.Stmt on the reader pool
 }
 
 // Open connects to the database named by cfg.URL. It does not migrate.
@@ -103,7 +106,10 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)", busy.Milliseconds())
 
-	write, err := sql.Open("sqlite", base+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// The writer keeps savepoint journals in memory (grouped transactions use
+	// a savepoint per caller) and a large page cache, so a big transaction
+	// writes its pages once, at commit.
+	write, err := sql.Open("sqlite", base+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=temp_store(2)&_pragma=cache_size(-65536)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite writer: %w", err)
 	}
@@ -191,7 +197,12 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close releases every connection.
 func (db *DB) Close() error {
+	db.stopGroup()
 	var errs []error
+	db.readStmts.Range(func(_, st any) bool {
+		errs = append(errs, st.(*sql.Stmt).Close())
+		return true
+	})
 	if db.read != db.write {
 		errs = append(errs, db.read.Close())
 	}
@@ -216,6 +227,9 @@ type Tx struct {
 	db    *DB
 	after []func()
 	done  bool
+	// nested: a savepoint's view of a shared transaction (InGroupTx),
+	// which its function may not end.
+	nested bool
 }
 
 // Begin starts a write transaction.
@@ -235,6 +249,9 @@ func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 
 // Commit commits and then runs the AfterCommit functions.
 func (tx *Tx) Commit() error {
+	if tx.nested {
+		return errors.New("commit: a grouped transaction commits by itself")
+	}
 	if tx.done {
 		return sql.ErrTxDone
 	}
@@ -250,6 +267,9 @@ func (tx *Tx) Commit() error {
 
 // Rollback abandons the transaction; it is a no-op after Commit.
 func (tx *Tx) Rollback() error {
+	if tx.nested {
+		return errors.New("rollback: return an error to undo a grouped transaction's writes")
+	}
 	if tx.done {
 		return nil
 	}
@@ -308,6 +328,54 @@ func (tx *Tx) QueryCached(ctx context.Context, query string, args ...any) (*sql.
 		return tx.QueryContext(ctx, query, args...)
 	}
 	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+// QueryRowCached is ExecCached for statements that return one row.
+func (tx *Tx) QueryRowCached(ctx context.Context, query string, args ...any) *sql.Row {
+	st := tx.db.stmt(query)
+	if st == nil {
+		return tx.QueryRowContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
+
+// readStmt returns a statement prepared on the SQLite reader pool (the pool
+// prepares it on each connection as needed), or nil on PostgreSQL, whose
+// driver caches statements itself, or when preparing fails.
+func (db *DB) readStmt(ctx context.Context, query string) *sql.Stmt {
+	if db.dialect != SQLite {
+		return nil
+	}
+	if st, ok := db.readStmts.Load(query); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // the plain call reports the error
+	}
+	if prev, loaded := db.readStmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	return st
+}
+
+// ReadRow runs a read-only query that returns one row on the reader pool,
+// parsing each distinct query text once on SQLite. Use it for the fixed
+// query texts of hot paths.
+func (db *DB) ReadRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := db.readStmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return db.read.QueryRowContext(ctx, query, args...)
+}
+
+// ReadQuery is ReadRow for queries that return many rows.
+func (db *DB) ReadQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := db.readStmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return db.read.QueryContext(ctx, query, args...)
 }
 
 // InTx runs fn in a write transaction, committing when fn returns nil and

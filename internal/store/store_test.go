@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/provhub/provhub/internal/store"
@@ -147,6 +149,66 @@ func TestStore_CachedStatementsRunInsideTransactions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
+		}
+	})
+}
+
+func TestStore_InGroupTxCommitsEachCallersWritesOrNone(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		const callers = 200
+		errs := make([]error, callers)
+		hooks := make([]int, callers)
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+					tx.AfterCommit(func() { hooks[i]++ })
+					if _, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ($1, 'a')`, fmt.Sprint(i)); err != nil {
+						return err
+					}
+					switch i % 10 {
+					case 3: // a failing statement undoes only this caller's writes
+						_, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ($1, 'dup')`, fmt.Sprint(i))
+						return err
+					case 7:
+						return errors.New("refused")
+					}
+					if err := tx.Commit(); err == nil {
+						return errors.New("a grouped transaction let its function commit")
+					}
+					return nil
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			fail := i%10 == 3 || i%10 == 7
+			if (err != nil) != fail {
+				t.Errorf("caller %d: err %v", i, err)
+			}
+			if want := map[bool]int{true: 0, false: 1}[fail]; hooks[i] != want {
+				t.Errorf("caller %d: AfterCommit ran %d times, want %d", i, hooks[i], want)
+			}
+			var n int
+			if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM kv WHERE k = $1`, fmt.Sprint(i)).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if (n == 1) == fail {
+				t.Errorf("caller %d (fails: %v): %d rows", i, fail, n)
+			}
+		}
+		// A caller whose context is already done is skipped.
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		ran := false
+		if err := db.InGroupTx(cctx, func(context.Context, *store.Tx) error { ran = true; return nil }); err == nil || ran {
+			t.Errorf("cancelled caller: err %v ran %v", err, ran)
 		}
 	})
 }

@@ -116,6 +116,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		},
 		PayTVTuning: func(c *paytv.Config) {
 			c.SendAttempts = o.sendAttempts
+			c.PasswordCost = 4 // bcrypt's cheapest: the tests check logins, not bcrypt
 			c.SendTimeout = o.casTimeout
 			c.RetryBackoff = func(int) time.Duration { return 50 * time.Millisecond }
 			c.ImmediateWait = 10 * time.Second

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/paytv"
+	cassim "github.com/provhub/provhub/internal/sim/cas"
+)
+
+// benchCRM measures the CRM API end to end: concurrent clients call
+// add_subscriptions over HTTP on a hub whose jobs send every request to an
+// in-process CAS simulator.
+func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench crm", stderr)
+	db := addDBFlag(fs, "")
+	requests := fs.Int("requests", 20000, "add_subscriptions calls")
+	clients := fs.Int("clients", 64, "concurrent HTTP clients")
+	cards := fs.Int("smartcards", 1000, "smartcards the requests spread over")
+	workers := fs.Int("workers", 200, "jobs run at once")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *requests <= 0 || *clients <= 0 || *cards <= 0 {
+		return errors.New("--requests, --clients and --smartcards must be positive")
+	}
+	url := *db
+	if url == "" {
+		dir, err := os.MkdirTemp("", "provhub-bench-crm-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		url = "sqlite:" + filepath.Join(dir, "bench.db")
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	sim, err := cassim.New(cassim.Config{})
+	if err != nil {
+		return err
+	}
+	simL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	go simSrv.Serve(simL)
+	defer simSrv.Close()
+
+	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
+		CASURL: "http://" + simL.Addr().String(), Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	var pending int
+	if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM paytv_requests`).Scan(&pending); err != nil || pending > 0 {
+		h.Close()
+		if err == nil {
+			err = errors.New("the database holds provisioning requests; run the benchmark on a scratch database")
+		}
+		return err
+	}
+	services := (*requests + *cards - 1) / *cards
+	ref := paytv.ReferenceData{Organisation: "BENCH", Subscriptions: []paytv.SubscriptionData{{Number: "BENCH-1"}}}
+	var cardIDs []string
+	for i := range *cards {
+		ca := fmt.Sprintf("%010d", i)
+		ref.Smartcards = append(ref.Smartcards, paytv.ItemData{SerialNumber: "SC" + ca, CAID: ca})
+		cardIDs = append(cardIDs, ca)
+	}
+	for i := range services {
+		ref.Services = append(ref.Services, paytv.ServiceData{Code: fmt.Sprintf("SVC%d", i), CAID: fmt.Sprintf("%d", 1000+i)})
+	}
+	if _, err := h.PayTV().Import(ctx, ref); err != nil {
+		h.Close()
+		return err
+	}
+	sim.AddDevices(cardIDs, nil)
+	if err := h.PayTV().AddUser(ctx, paytv.NewUser{Organisation: "BENCH", Username: "bench", Password: "bench"}); err != nil {
+		h.Close()
+		return err
+	}
+	addr, err := h.Listen()
+	if err != nil {
+		h.Close()
+		return err
+	}
+	runCtx, stopHub := context.WithCancel(ctx)
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- h.Run(runCtx) }()
+	defer func() {
+		stopHub()
+		<-hubDone
+	}()
+
+	base := "http://" + addr + "/crmapi/rest/v2/"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients}, Timeout: time.Minute}
+	token, err := benchLogin(ctx, client, base)
+	if err != nil {
+		return err
+	}
+
+	var (
+		next      atomic.Int64
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, *requests)
+		firstErr  error
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	for range *clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= *requests || ctx.Err() != nil {
+					return
+				}
+				body, _ := json.Marshal(map[string]any{"token": token,
+					"subscription_identifier": map[string]string{"number": "BENCH-1"},
+					"service_identifier":      map[string]string{"code": fmt.Sprintf("SVC%d", i / *cards)},
+					"smartcard_identifier":    map[string]string{"serial_number": "SC" + cardIDs[i%*cards]}})
+				t0 := time.Now()
+				err := benchPost(ctx, client, base+"conax_web_services/provisioning_requests/add_subscriptions", body, nil)
+				d := time.Since(t0)
+				mu.Lock()
+				latencies = append(latencies, d)
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	accepted := time.Since(start)
+	if firstErr != nil {
+		return firstErr
+	}
+	for {
+		var left int
+		if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM paytv_requests WHERE life_cycle_state = 'PENDING'`).Scan(&left); err != nil {
+			return err
+		}
+		if left == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d requests still pending: %w", left, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	completed := time.Since(start)
+	var done, rejected int
+	var e2e []time.Duration
+	rows, err := h.DB().Reader().QueryContext(ctx, `SELECT life_cycle_state, executed_at - created_at FROM paytv_requests`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var state string
+		var us int64
+		if err := rows.Scan(&state, &us); err != nil {
+			rows.Close()
+			return err
+		}
+		if state == "COMPLETED" {
+			done++
+		} else {
+			rejected++
+		}
+		e2e = append(e2e, time.Duration(us)*time.Microsecond)
+	}
+	rows.Close()
+	p50, p99 := percentiles(latencies)
+	c50, c99 := percentiles(e2e)
+	fmt.Fprintf(stdout, "crm add_subscriptions db=%s requests=%d clients=%d smartcards=%d workers=%d\n",
+		h.DB().Dialect(), *requests, *clients, *cards, *workers)
+	fmt.Fprintf(stdout, "  accepted (HTTP answered, PENDING stored):  %8.0f requests/s   p50 %v  p99 %v\n",
+		float64(*requests)/accepted.Seconds(), p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond))
+	fmt.Fprintf(stdout, "  completed through the CAS simulator:       %8.0f requests/s   p50 %v  p99 %v (accepted to executed)\n",
+		float64(*requests)/completed.Seconds(), c50.Round(time.Millisecond), c99.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "  outcome: %d COMPLETED, %d REJECTED\n", done, rejected)
+	return nil
+}
+
+func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)*50/100], ds[min(len(ds)-1, len(ds)*99/100)]
+}
+
+func benchLogin(ctx context.Context, client *http.Client, base string) (string, error) {
+	var data struct{ Token string }
+	body, _ := json.Marshal(map[string]string{"username": "bench", "password": "bench", "organisation": "BENCH"})
+	if err := benchPost(ctx, client, base+"authentication/token", body, &data); err != nil {
+		return "", err
+	}
+	return data.Token, nil
+}
+
+func benchPost(ctx context.Context, client *http.Client, url string, body []byte, data any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Status struct{ Code, Description string }
+		Data   json.RawMessage
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return fmt.Errorf("%s: %w", url, err)
+	}
+	if env.Status.Code != "OK" {
+		return fmt.Errorf("%s: %s %s", url, env.Status.Code, env.Status.Description)
+	}
+	if data != nil {
+		return json.Unmarshal(env.Data, data)
+	}
+	return nil
+}
