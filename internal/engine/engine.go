@@ -145,9 +145,12 @@ type Engine struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	inserts    chan insertRequest
-	outcomes   chan outcome
-	wakeCh     chan struct{}
+	inserts  chan insertRequest
+	outcomes chan outcome
+	wakeCh   chan struct{}
+	// peersDue: jobs were inserted in callers' transactions since the
+	// writer last notified the other instances.
+	peersDue   atomic.Bool
 	stopWriter chan struct{}
 	writerWG   sync.WaitGroup
 	groups     atomic.Int64 // group commits written, for tests
@@ -268,10 +271,13 @@ func (e *Engine) InsertMany(ctx context.Context, tx *store.Tx, params []InsertPa
 		if err != nil {
 			return nil, err
 		}
-		if err := notifyTx(ctx, tx, e.cfg.InstanceID); err != nil {
-			return nil, err
-		}
-		tx.AfterCommit(func() { e.inserted(rows, res) })
+		// Other instances hear of these jobs through the writer's next turn,
+		// not through a NOTIFY in the caller's transaction: PostgreSQL
+		// serializes the commits of transactions that notify.
+		tx.AfterCommit(func() {
+			e.peersDue.Store(true)
+			e.inserted(rows, res)
+		})
 		return res, nil
 	}
 	if len(rows) > e.cfg.GroupCommitMaxBatch {

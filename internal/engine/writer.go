@@ -227,7 +227,7 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 				return err
 			}
 		}
-		if notify {
+		if notify || e.peersDue.Swap(false) {
 			return notifyTx(ctx, tx, e.cfg.InstanceID)
 		}
 		return nil

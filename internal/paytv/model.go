@@ -106,6 +106,7 @@ type Session struct {
 
 // Request is a stored provisioning request.
 type Request struct {
+	organisationID           string
 	ID                       string
 	Number                   int64
 	Provider                 Provider

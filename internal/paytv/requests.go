@@ -455,15 +455,16 @@ func (s *Service) get(ctx context.Context, orgID string, provider Provider, iden
 		}
 		value = n
 	}
-	r, err := scanRequest(s.db.ReadRow(ctx, requestSelect+` WHERE r.organisation_id = $1 AND r.provider = $2 AND `+col+` = $3`,
-		orgID, string(provider), value))
-	if errors.Is(err, sql.ErrNoRows) {
+	// The lookup names only the unique column, so no planner can prefer an
+	// index on the organisation; ownership is checked on the row.
+	r, err := scanRequest(s.db.ReadRow(ctx, requestSelect+` WHERE `+col+` = $1`, value))
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (r.organisationID != orgID || r.Provider != provider)) {
 		return nil, errorf(KindNotFound, "no provisioning request with %s", ident)
 	}
 	return r, err
 }
 
-const requestSelect = `SELECT r.id, r.number, r.provider, r.type, r.life_cycle_state, r.priority, r.process_immediately,
+const requestSelect = `SELECT r.organisation_id, r.id, r.number, r.provider, r.type, r.life_cycle_state, r.priority, r.process_immediately,
 	r.sequence_number, r.scheduled_at, r.executed_at, r.smartcard_ca_id, r.parameters, r.request, r.response,
 	r.reference_number, r.error_code, r.error_description, r.provider_error_code, r.provider_error_description,
 	r.created_at, r.updated_at, u.id, u.username, u.person_name, u.email,
@@ -479,7 +480,7 @@ func scanRequest(sc scanner) (*Request, error) {
 		executed                    sql.NullInt64
 		params                      string
 	)
-	err := sc.Scan(&r.ID, &r.Number, &r.Provider, &r.Type, &r.LifeCycleState, &r.Priority, &r.ProcessImmediately,
+	err := sc.Scan(&r.organisationID, &r.ID, &r.Number, &r.Provider, &r.Type, &r.LifeCycleState, &r.Priority, &r.ProcessImmediately,
 		&r.SequenceNumber, &scheduled, &executed, &r.SmartcardCAID, &params, &r.Request, &r.Response,
 		&r.ReferenceNumber, &r.ErrorCode, &r.ErrorDescription, &r.ProviderErrorCode, &r.ProviderErrorDescription,
 		&created, &updated, &r.CreatedBy.ID, &r.CreatedBy.Username, &r.CreatedBy.PersonName, &r.CreatedBy.Email,

@@ -40,6 +40,12 @@ type grouper struct {
 // the whole shared transaction; a ctx already done when fn's turn comes
 // skips fn. fn must not commit or roll back its transaction.
 func (db *DB) InGroupTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	if db.dialect == Postgres {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return db.alone(groupRequest{ctx: ctx, fn: fn})
+	}
 	g := &db.group
 	g.start.Do(func() {
 		g.reqs = make(chan groupRequest, maxGroup)
