@@ -417,7 +417,9 @@ func TestCRM_EveryDocumentedErrorCode(t *testing.T) {
 }
 
 func TestCRM_ExpressOvertakesRegularAndScheduledWaitsForItsTime(t *testing.T) {
-	both(t, envOptions{maxWorkers: 1}, func(t *testing.T, e *env) {
+	// A generous CAS timeout: a send retried after a spurious timeout on a
+	// loaded machine would rightly let later requests pass it.
+	both(t, envOptions{maxWorkers: 1, casTimeout: 30 * time.Second}, func(t *testing.T, e *env) {
 		tok := e.login("mpadministrator", "1234")
 		when := e.clock.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05")
 		mk := func(serial, priority string) request {
@@ -457,6 +459,11 @@ func TestCRM_ExpressOvertakesRegularAndScheduledWaitsForItsTime(t *testing.T) {
 				t.Fatalf("%+v", f)
 			}
 			minRegular = min(minRegular, *f.SequenceNumber)
+		}
+		for _, r := range append(regular, express...) {
+			if j := e.jobOf(r.ID); j.Attempt != 1 {
+				t.Fatalf("request %s took %d attempts (%v); the order below assumes one each", r.ID, j.Attempt, j.Errors)
+			}
 		}
 		if maxExpress >= minRegular {
 			t.Errorf("EXPRESS sequence numbers reach %d, REGULAR start at %d: EXPRESS did not go first", maxExpress, minRegular)
