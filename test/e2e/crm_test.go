@@ -631,3 +631,26 @@ func TestCRM_OpenAPIDocumentsAreServed(t *testing.T) {
 	}
 	newSpecClient(t, e.url, "cas.yaml", "/cas/v1") // validates the CAS document
 }
+
+func TestCRM_InternalErrorIsAnEnvelopeWithTheCorrelationID(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.login("mpadministrator", "1234")
+	// Break the store under the running hub.
+	if _, err := e.hub.DB().Writer().ExecContext(context.Background(), `ALTER TABLE paytv_requests RENAME TO paytv_requests_gone`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.hub.DB().Writer().ExecContext(context.Background(), `ALTER TABLE paytv_requests_gone RENAME TO paytv_requests`)
+	})
+	env := e.crm.get(conforming, "/"+ws+"/provisioning_requests/list", url.Values{"token": {tok}, "type": {"CREATE_PAIRING"}})
+	env.code(t, "INTERNAL_ERROR")
+	if env.HTTP != http.StatusInternalServerError {
+		t.Errorf("HTTP %d, want 500", env.HTTP)
+	}
+	if strings.Contains(env.Raw, "paytv_requests") {
+		t.Errorf("the answer leaks the database error: %s", env.Raw)
+	}
+	if !strings.Contains(e.logs.String(), "paytv_requests") {
+		t.Error("the database error is not in the log")
+	}
+}
