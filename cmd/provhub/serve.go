@@ -17,6 +17,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	workers := fs.Int("max-workers", 100, "jobs this instance runs at once")
 	casURL := fs.String("cas-url", hub.DefaultCASURL, "address of the conditional-access system (provhub's CAS protocol; `provhub sim cas` simulates one)")
 	casTimeout := fs.Duration("cas-timeout", 10*time.Second, "bound on one call to the CAS")
+	tokenIdle := fs.Duration("crm-token-idle", time.Hour, "a CRM token lapses after this long without use")
 	logf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -27,7 +28,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	h, err := hub.New(ctx, hub.Config{
 		Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
-		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout,
+		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,
 	})
 	if err != nil {
 		return err

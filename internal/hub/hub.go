@@ -46,6 +46,8 @@ type Config struct {
 	// protocol); CASTimeout bounds one call to it [10s].
 	CASURL     string
 	CASTimeout time.Duration
+	// CRMTokenIdle ends a CRM session unused this long [1h].
+	CRMTokenIdle time.Duration
 
 	// EngineTuning and PayTVTuning, when set, adjust the engine's and the
 	// pay-TV domain's configuration before use (tests shorten intervals).
@@ -98,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	payCfg := paytv.Config{DB: db, CAS: casClient, Logger: cfg.Logger, Clock: cfg.Clock}
+	payCfg := paytv.Config{DB: db, CAS: casClient, Logger: cfg.Logger, Clock: cfg.Clock, TokenIdle: cfg.CRMTokenIdle}
 	if cfg.PayTVTuning != nil {
 		cfg.PayTVTuning(&payCfg)
 	}
