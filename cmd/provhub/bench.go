@@ -36,15 +36,11 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	url := *db
-	if url == "" {
-		dir, err := os.MkdirTemp("", "provhub-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		url = "sqlite:" + filepath.Join(dir, "bench.db")
+	url, cleanup, err := benchDB(*db)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	s, err := store.Open(ctx, store.Config{URL: url, MaxConns: 20})
@@ -70,6 +66,19 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	loadgen.Print(stdout, "provhub", s.Dialect().String(), cfg, *workers, r)
 	return clearBenchJobs(ctx, s)
+}
+
+// benchDB returns url, or a temporary SQLite database when url is empty,
+// and what removes it.
+func benchDB(url string) (string, func(), error) {
+	if url != "" {
+		return url, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "provhub-bench-")
+	if err != nil {
+		return "", nil, err
+	}
+	return "sqlite:" + filepath.Join(dir, "bench.db"), func() { os.RemoveAll(dir) }, nil
 }
 
 // clearBenchJobs removes earlier benchmark jobs and refuses to run on a

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -52,15 +51,11 @@ func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *requests <= 0 || *clients <= 0 || *cards <= 0 {
 		return errors.New("--requests, --clients and --smartcards must be positive")
 	}
-	url := *db
-	if url == "" {
-		dir, err := os.MkdirTemp("", "provhub-bench-crm-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		url = "sqlite:" + filepath.Join(dir, "bench.db")
+	url, cleanup, err := benchDB(*db)
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 

@@ -74,3 +74,16 @@ type Reply struct {
 	ReferenceNumber string `json:"reference_number,omitempty"`
 	Message         string `json:"message,omitempty"`
 }
+
+// ValidPIN tells whether pin has the protocol's form: four digits.
+func ValidPIN(pin string) bool {
+	if len(pin) != 4 {
+		return false
+	}
+	for _, r := range pin {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"iter"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -38,17 +40,25 @@ func parseBody(raw []byte, allowed []string) (body, error) {
 	if dec.More() {
 		return nil, invalid("unexpected data after the JSON body")
 	}
+	if err := refuseUnknown(maps.Keys(b), allowed); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// refuseUnknown names every parameter that is not allowed.
+func refuseUnknown(names iter.Seq[string], allowed []string) error {
 	var unknown []string
-	for k := range b {
+	for k := range names {
 		if !slices.Contains(allowed, k) {
 			unknown = append(unknown, k)
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, invalid(fmt.Sprintf("unknown parameter %s (this method takes %s)", strings.Join(unknown, ", "), strings.Join(allowed, ", ")))
+	if len(unknown) == 0 {
+		return nil
 	}
-	return b, nil
+	sort.Strings(unknown)
+	return invalid(fmt.Sprintf("unknown parameter %s (this method takes %s)", strings.Join(unknown, ", "), strings.Join(allowed, ", ")))
 }
 
 // has reports whether a field is present and not null.
@@ -186,15 +196,8 @@ func parseQuery(raw string, allowed []string) (query, error) {
 	if err != nil {
 		return query{}, invalid("the query string is malformed")
 	}
-	var unknown []string
-	for k := range v {
-		if !slices.Contains(allowed, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return query{}, invalid(fmt.Sprintf("unknown parameter %s (this method takes %s)", strings.Join(unknown, ", "), strings.Join(allowed, ", ")))
+	if err := refuseUnknown(maps.Keys(v), allowed); err != nil {
+		return query{}, err
 	}
 	return query{v}, nil
 }

@@ -230,7 +230,7 @@ func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan
 			if in.PIN == "" {
 				return nil, errorf(KindMissing, "pin is required")
 			}
-			if !validPIN(in.PIN) {
+			if !cas.ValidPIN(in.PIN) {
 				return nil, errorf(KindInvalid, "pin must be four digits")
 			}
 			param("ca_pin", nil) // never shown
@@ -241,18 +241,6 @@ func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan
 		return nil, errorf(KindInvalid, "provisioning request type %q cannot be created through this API", in.Type)
 	}
 	return p, nil
-}
-
-func validPIN(pin string) bool {
-	if len(pin) != 4 {
-		return false
-	}
-	for _, r := range pin {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // identifierColumns are the columns an identifier field may name, per

@@ -163,7 +163,7 @@ func (s *state) apply(cmd cas.Command, now time.Time) *reject {
 			c.pin = DefaultPIN
 			break
 		}
-		if !validPIN(cmd.PIN) {
+		if !cas.ValidPIN(cmd.PIN) {
 			return &reject{cas.ResultInvalidPIN, "a PIN is four digits"}
 		}
 		c.pin = cmd.PIN
@@ -245,16 +245,4 @@ func firstDuplicate(ids []string) string {
 		seen[id] = true
 	}
 	return ""
-}
-
-func validPIN(pin string) bool {
-	if len(pin) != 4 {
-		return false
-	}
-	for _, r := range pin {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }
