@@ -618,7 +618,7 @@ func TestCRM_PINIsNeverLoggedReturnedOrKept(t *testing.T) {
 
 func TestCRM_OpenAPIDocumentsAreServed(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	for _, doc := range []string{"crm.yaml", "cas.yaml"} {
+	for _, doc := range []string{"crm.yaml", "cas.yaml", "wallet.yaml"} {
 		resp, err := http.Get(e.url + "/openapi/" + doc)
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,186 @@
+package wallet
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/provhub/provhub/internal/apdu"
+)
+
+// StatusError is a non-zero statusCode from the wallet server.
+type StatusError struct {
+	Op      string
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = StatusText(e.Code)
+	}
+	return fmt.Sprintf("wallet %s: status %d: %s", e.Op, e.Code, msg)
+}
+
+// Retryable reports whether the same call may succeed later: 321 (another
+// task runs on the device) and 921 (server error).
+func (e *StatusError) Retryable() bool {
+	return e.Code == StatusDeviceBusy || e.Code == StatusServerError
+}
+
+// ErrUnavailable marks a call whose outcome is unknown: HTTP 5xx, a
+// timeout, a refused connection or an unreadable answer. Repeating it with
+// the same taskId is safe.
+var ErrUnavailable = errors.New("wallet server unavailable")
+
+// Retryable reports whether err, returned by a Client, is worth retrying.
+func Retryable(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Retryable()
+	}
+	return errors.Is(err, ErrUnavailable)
+}
+
+// ClientConfig sets up a Client.
+type ClientConfig struct {
+	// BaseURL is the wallet server's address (the paths are appended).
+	BaseURL string
+	// Pod names this hub instance in the x-pod header.
+	Pod string
+	// Timeout bounds one call [10s].
+	Timeout time.Duration
+	// Clock stamps generationDateTime [time.Now].
+	Clock func() time.Time
+}
+
+// Client calls a wallet server.
+type Client struct {
+	base string
+	pod  string
+	http *http.Client
+	now  func() time.Time
+}
+
+// NewClient returns a client of the wallet server at cfg.BaseURL.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.BaseURL == "" || cfg.Pod == "" {
+		return nil, errors.New("wallet client: BaseURL and Pod are required")
+	}
+	if len(cfg.Pod) > 128 {
+		return nil, errors.New("wallet client: Pod is longer than 128 characters")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), pod: cfg.Pod, now: cfg.Clock,
+		http: &http.Client{Timeout: cfg.Timeout, Transport: tr}}, nil
+}
+
+// Header builds a request header for one call of the use case sessionID.
+func (c *Client) Header(sessionID string) RequestHeader {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return RequestHeader{RequestID: hex.EncodeToString(b[:]), SessionID: sessionID,
+		GenerationDateTime: c.now().UTC().Format(time.RFC3339)}
+}
+
+// Script turns command APDUs into a sendScript command list; message ids
+// are prefix-1, prefix-2, ...
+func Script(prefix string, cmds []apdu.Command, names []string) ([]APDUCommand, error) {
+	out := make([]APDUCommand, len(cmds))
+	for i, c := range cmds {
+		b, err := c.Bytes()
+		if err != nil {
+			return nil, fmt.Errorf("script command %d: %w", i+1, err)
+		}
+		if len(b) > 256 {
+			return nil, fmt.Errorf("script command %d: %d bytes, the API carries at most 256", i+1, len(b))
+		}
+		out[i] = APDUCommand{Data: strings.ToUpper(hex.EncodeToString(b)), MessageID: fmt.Sprintf("%s-%d", prefix, i+1)}
+		if i < len(names) {
+			out[i].MessageName = names[i]
+		}
+	}
+	return out, nil
+}
+
+// SendScript asks the wallet server to run a script on a secure element.
+func (c *Client) SendScript(ctx context.Context, req SendScriptRequest) error {
+	var res HeaderOnlyResponse
+	return c.call(ctx, "sendScript", req, &res, &res.ResponseHeader)
+}
+
+// UpdateCard asks the wallet server to change a digital card.
+func (c *Client) UpdateCard(ctx context.Context, req UpdateCardRequest) error {
+	var res HeaderOnlyResponse
+	return c.call(ctx, "updateCard", req, &res, &res.ResponseHeader)
+}
+
+// GetTaskStatus returns a task's state: PROCESSING, COMPLETED or FAILED.
+func (c *Client) GetTaskStatus(ctx context.Context, req GetTaskStatusRequest) (string, error) {
+	var res GetTaskStatusResponse
+	if err := c.call(ctx, "getTaskStatus", req, &res, &res.ResponseHeader); err != nil {
+		return "", err
+	}
+	switch res.TaskStatus {
+	case TaskProcessing, TaskCompleted, TaskFailed:
+		return res.TaskStatus, nil
+	}
+	return "", fmt.Errorf("%w: getTaskStatus answered task status %q", ErrUnavailable, res.TaskStatus)
+}
+
+func (c *Client) call(ctx context.Context, op string, body, res any, hdr *ResponseHeader) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("wallet %s: encode: %w", op, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+op, bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("wallet %s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-pod", c.pod)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%w: %s: read answer: %v", ErrUnavailable, op, err)
+	}
+	return decodeAnswer(op, resp.StatusCode, answer, res, hdr)
+}
+
+// decodeAnswer reads a wallet server's answer into res, whose response
+// header is hdr, and turns it into the call's error.
+func decodeAnswer(op string, httpStatus int, answer []byte, res any, hdr *ResponseHeader) error {
+	if httpStatus != http.StatusOK {
+		return fmt.Errorf("%w: %s: HTTP %d", ErrUnavailable, op, httpStatus)
+	}
+	if err := json.Unmarshal(answer, res); err != nil {
+		return fmt.Errorf("%w: %s: unreadable answer: %v", ErrUnavailable, op, err)
+	}
+	if hdr.ResponseID == "" {
+		return fmt.Errorf("%w: %s: answer without a responseHeader", ErrUnavailable, op)
+	}
+	if hdr.StatusCode != StatusOK {
+		return &StatusError{Op: op, Code: hdr.StatusCode, Message: hdr.StatusMessage}
+	}
+	return nil
+}

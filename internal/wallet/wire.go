@@ -1,0 +1,150 @@
+package wallet
+
+// Status codes of responseHeader.statusCode.
+const (
+	StatusOK              = 0
+	StatusMissing         = 111
+	StatusBadFormat       = 112
+	StatusUnknownCard     = 119
+	StatusUnknownTask     = 121
+	StatusDeviceBusy      = 321
+	StatusNotAllowed      = 432
+	StatusOperationFailed = 911
+	StatusServerError     = 921
+)
+
+// StatusText is the meaning of a status code.
+func StatusText(code int) string {
+	switch code {
+	case StatusOK:
+		return "OK"
+	case StatusMissing:
+		return "missing mandatory parameter"
+	case StatusBadFormat:
+		return "bad parameter format"
+	case StatusUnknownCard:
+		return "unknown virtual card"
+	case StatusUnknownTask:
+		return "unknown task"
+	case StatusDeviceBusy:
+		return "operation already on-going for this device"
+	case StatusNotAllowed:
+		return "operation is not allowed with current card state"
+	case StatusOperationFailed:
+		return "operation failed"
+	case StatusServerError:
+		return "unexpected server error"
+	}
+	return "unknown status code"
+}
+
+// Operations of updateCard.
+const (
+	OpSuspend        = "SUSPEND"
+	OpResume         = "RESUME"
+	OpDelete         = "DELETE"
+	OpMetadataUpdate = "METADATA_UPDATE"
+	OpRedirect       = "REDIRECT"
+	OpErase          = "ERASE"
+)
+
+// Task states of getTaskStatus.
+const (
+	TaskProcessing = "PROCESSING"
+	TaskCompleted  = "COMPLETED"
+	TaskFailed     = "FAILED"
+)
+
+// RequestHeader opens every request body.
+type RequestHeader struct {
+	RequestID          string `json:"requestId"`
+	SessionID          string `json:"sessionId"`
+	GenerationDateTime string `json:"generationDateTime,omitempty"`
+}
+
+// ResponseHeader opens every response body.
+type ResponseHeader struct {
+	ResponseID         string `json:"responseId"`
+	SessionID          string `json:"sessionId"`
+	GenerationDateTime string `json:"generationDateTime,omitempty"`
+	StatusCode         int    `json:"statusCode"`
+	StatusMessage      string `json:"statusMessage,omitempty"`
+}
+
+// APDUCommand is one command APDU of a script, in hex.
+type APDUCommand struct {
+	Data        string `json:"data"`
+	MessageID   string `json:"messageId"`
+	MessageName string `json:"messageName,omitempty"`
+}
+
+// SendScriptRequest is the body of sendScript.
+type SendScriptRequest struct {
+	RequestHeader RequestHeader `json:"requestHeader"`
+	TaskID        string        `json:"taskId"`
+	WalletCardID  string        `json:"walletCardId"`
+	SEID          string        `json:"seId"`
+	APDUCommands  []APDUCommand `json:"apduCommands"`
+}
+
+// CardDescriptor is a card's metadata, sent with METADATA_UPDATE.
+type CardDescriptor struct {
+	AppletCurrencyCode    string       `json:"appletCurrencyCode,omitempty"`
+	DisplayCardNumber     string       `json:"displayCardNumber,omitempty"`
+	CardholderName        string       `json:"cardholderName,omitempty"`
+	CardArtManifest       []string     `json:"cardArtManifest,omitempty"`
+	LabelColor            string       `json:"labelColor,omitempty"`
+	ShortDescription      string       `json:"shortDescription,omitempty"`
+	LongDescription       string       `json:"longDescription,omitempty"`
+	PrivacyPolicyURL      string       `json:"privacyPolicyURL,omitempty"`
+	TermsAndConditionsURL string       `json:"termsAndConditionsURL,omitempty"`
+	ContactWebsite        string       `json:"contactWebsite,omitempty"`
+	ContactEmail          string       `json:"contactEmail,omitempty"`
+	ContactNumber         string       `json:"contactNumber,omitempty"`
+	ContactName           string       `json:"contactName,omitempty"`
+	CardActions           *CardActions `json:"cardActions,omitempty"`
+	MobileApp             *MobileApp   `json:"mobileApp,omitempty"`
+}
+
+// CardActions are the top-up limits of a card.
+type CardActions struct {
+	MinLoadedBalance *float64 `json:"minLoadedBalance,omitempty"`
+	MaxLoadedBalance float64  `json:"maxLoadedBalance"`
+	MinLoadAmount    float64  `json:"minLoadAmount"`
+	MaxLoadAmount    *float64 `json:"maxLoadAmount,omitempty"`
+}
+
+// MobileApp is the issuer's app, for deep links.
+type MobileApp struct {
+	Identifier      string `json:"identifier"`
+	Action          string `json:"action,omitempty"`
+	IntentExtraText string `json:"intentExtraText,omitempty"`
+}
+
+// UpdateCardRequest is the body of updateCard.
+type UpdateCardRequest struct {
+	RequestHeader  RequestHeader   `json:"requestHeader"`
+	TaskID         string          `json:"taskId"`
+	WalletCardID   string          `json:"walletCardId"`
+	SEID           string          `json:"seId"`
+	Operation      string          `json:"operation"`
+	CardDescriptor *CardDescriptor `json:"cardDescriptor,omitempty"`
+}
+
+// GetTaskStatusRequest is the body of getTaskStatus.
+type GetTaskStatusRequest struct {
+	RequestHeader RequestHeader `json:"requestHeader"`
+	TaskID        string        `json:"taskId"`
+	SEID          string        `json:"seId"`
+}
+
+// HeaderOnlyResponse answers sendScript and updateCard.
+type HeaderOnlyResponse struct {
+	ResponseHeader ResponseHeader `json:"responseHeader"`
+}
+
+// GetTaskStatusResponse answers getTaskStatus.
+type GetTaskStatusResponse struct {
+	ResponseHeader ResponseHeader `json:"responseHeader"`
+	TaskStatus     string         `json:"taskStatus,omitempty"`
+}
