@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
+	"github.com/provhub/provhub/internal/wallet"
 )
 
 func TestCLI_CRMImportAndUserAdd(t *testing.T) {
@@ -116,5 +118,39 @@ func TestCLI_SimCASServesTheProtocol(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("sim cas exited %d", code)
+	}
+}
+
+func TestCLI_SimWalletServesTheWalletAPI(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"sim", "wallet", "--listen", "127.0.0.1:0", "--log-level", "error"}, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	base := strings.Fields(line)[3]
+	resp, err := http.Post(base+"/admin/devices", "application/json", strings.NewReader(`{"seId":"0A0B","deviceId":"d1"}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("register device: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	c, err := wallet.NewClient(wallet.ClientConfig{BaseURL: base, Pod: "pod-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetTaskStatus(ctx, wallet.GetTaskStatusRequest{RequestHeader: c.Header("s"), TaskID: "none", SEID: "0A0B"})
+	var se *wallet.StatusError
+	if !errors.As(err, &se) || se.Code != wallet.StatusUnknownTask {
+		t.Fatalf("unknown task: %v", err)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("sim wallet exited %d", code)
 	}
 }

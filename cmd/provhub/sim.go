@@ -5,20 +5,50 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/provhub/provhub/internal/httpapi"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 )
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "cas" {
-		fmt.Fprintln(stderr, "usage: provhub sim cas [flags]  (see --help)")
-		return errUsage
+	switch {
+	case len(args) > 0 && args[0] == "cas":
+		return simCAS(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "wallet":
+		return simWallet(ctx, args[1:], stdout, stderr)
 	}
-	return simCAS(ctx, args[1:], stdout, stderr)
+	fmt.Fprintln(stderr, "usage: provhub sim cas|wallet [flags]  (see --help)")
+	return errUsage
+}
+
+func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sim wallet", stderr)
+	listen := fs.String("listen", "127.0.0.1:9400", "HTTP listen address")
+	delay := fs.Duration("task-delay", 20*time.Millisecond, "how long a task stays PROCESSING")
+	var f simwallet.Faults
+	latency := fs.Duration("latency", 0, "delay of every answer")
+	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "chance of answering HTTP 500 (0..1)")
+	logf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := logf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	f.LatencyMS = int(latency.Milliseconds())
+	sim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: *delay, Faults: f})
+	if err != nil {
+		return err
+	}
+	defer sim.Wait()
+	return serveSim(ctx, *listen, sim, log, 40*time.Second, stdout,
+		"wallet-server simulator on http://%s (admin: /admin/devices, /admin/cards, /admin/secure-elements/{seId}, /admin/faults)\n")
 }
 
 func simCAS(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,14 +88,20 @@ func simCAS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		sim.AddDevices(cards, stbs)
 	}
-	l, err := net.Listen("tcp", *listen)
+	return serveSim(ctx, *listen, sim, log, *hang+10*time.Second, stdout,
+		"CAS simulator on http://%s (admin: /cas/v1/admin/faults, /cas/v1/admin/devices)\n")
+}
+
+// serveSim serves a simulator until ctx ends. writeTimeout leaves room for
+// answers held back on purpose.
+func serveSim(ctx context.Context, listen string, h http.Handler, log *slog.Logger, writeTimeout time.Duration, stdout io.Writer, banner string) error {
+	l, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
-	srv := httpapi.NewServer(httpapi.ServerConfig{Handler: httpapi.NewMiddleware(httpapi.Options{Logger: log}).Wrap(sim), Logger: log})
-	// An injected timeout holds an answer for --hang; let it.
-	srv.WriteTimeout = *hang + 10*time.Second
-	fmt.Fprintf(stdout, "CAS simulator on http://%s (admin: /cas/v1/admin/faults, /cas/v1/admin/devices)\n", l.Addr())
+	srv := httpapi.NewServer(httpapi.ServerConfig{Handler: httpapi.NewMiddleware(httpapi.Options{Logger: log}).Wrap(h), Logger: log})
+	srv.WriteTimeout = writeTimeout
+	fmt.Fprintf(stdout, banner, l.Addr())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	select {

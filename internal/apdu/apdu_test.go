@@ -240,7 +240,7 @@ func TestGlobalPlatformCommands(t *testing.T) {
 func TestPersoScript_PacksDGIsIntoBlocks(t *testing.T) {
 	inst := AID(unhex(t, "A000000151535001"))
 	dgis := []DGI{{ID: 0x0101, Value: bytes.Repeat([]byte{1}, 200)}, {ID: 0x0102, Value: bytes.Repeat([]byte{2}, 100)}, {ID: 0x8000, Value: []byte{3}}}
-	script, err := PersoScript(inst, dgis)
+	script, err := PersoScript(inst, dgis, MaxShortData)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestPersoScript_PacksDGIsIntoBlocks(t *testing.T) {
 	if err != nil || len(back) != 3 || back[2].ID != 0x8000 || len(back[0].Value) != 200 {
 		t.Fatalf("DGIs back: %+v %v", back, err)
 	}
-	if _, err := PersoScript(inst, []DGI{{ID: 1, Value: make([]byte, 300)}}); err == nil {
+	if _, err := PersoScript(inst, []DGI{{ID: 1, Value: make([]byte, 300)}}, MaxShortData); err == nil {
 		t.Error("a DGI larger than a block was accepted")
 	}
 	long := DGI{ID: 0x0201, Value: make([]byte, 300)}

@@ -184,9 +184,14 @@ func ParseDGIs(b []byte) ([]DGI, error) {
 }
 
 // PersoScript builds the personalisation script of one application: SELECT
-// of its instance, then the DGIs packed into as few STORE DATA blocks as fit
-// (a DGI larger than a block is refused), the last one flagged.
-func PersoScript(instance AID, dgis []DGI) ([]Command, error) {
+// of its instance, then the DGIs packed into as few STORE DATA blocks of at
+// most maxBlock bytes as fit (a DGI larger than a block is refused), the
+// last one flagged. maxBlock is at most 255; a transport that carries
+// commands of at most N bytes needs maxBlock <= N-5.
+func PersoScript(instance AID, dgis []DGI, maxBlock int) ([]Command, error) {
+	if maxBlock < 4 || maxBlock > MaxShortData {
+		return nil, fmt.Errorf("STORE DATA block size %d outside 4..%d", maxBlock, MaxShortData)
+	}
 	sel, err := Select(instance)
 	if err != nil {
 		return nil, err
@@ -198,10 +203,10 @@ func PersoScript(instance AID, dgis []DGI) ([]Command, error) {
 	var cur []byte
 	for _, d := range dgis {
 		enc := d.Bytes()
-		if len(enc) > MaxShortData {
-			return nil, fmt.Errorf("DGI %04X of %d bytes does not fit a STORE DATA block", d.ID, len(enc))
+		if len(enc) > maxBlock {
+			return nil, fmt.Errorf("DGI %04X of %d bytes does not fit a STORE DATA block of %d", d.ID, len(enc), maxBlock)
 		}
-		if len(cur)+len(enc) > MaxShortData {
+		if len(cur)+len(enc) > maxBlock {
 			blocks = append(blocks, cur)
 			cur = nil
 		}

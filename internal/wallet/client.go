@@ -99,6 +99,13 @@ func (c *Client) Header(sessionID string) RequestHeader {
 		GenerationDateTime: c.now().UTC().Format(time.RFC3339)}
 }
 
+// MaxCommand is the longest command APDU a script line carries (512 hex
+// digits); MaxStoreDataBlock is the STORE DATA payload that fits it.
+const (
+	MaxCommand        = 256
+	MaxStoreDataBlock = MaxCommand - 5
+)
+
 // Script turns command APDUs into a sendScript command list; message ids
 // are prefix-1, prefix-2, ...
 func Script(prefix string, cmds []apdu.Command, names []string) ([]APDUCommand, error) {
@@ -108,8 +115,8 @@ func Script(prefix string, cmds []apdu.Command, names []string) ([]APDUCommand, 
 		if err != nil {
 			return nil, fmt.Errorf("script command %d: %w", i+1, err)
 		}
-		if len(b) > 256 {
-			return nil, fmt.Errorf("script command %d: %d bytes, the API carries at most 256", i+1, len(b))
+		if len(b) > MaxCommand {
+			return nil, fmt.Errorf("script command %d: %d bytes, the API carries at most %d", i+1, len(b), MaxCommand)
 		}
 		out[i] = APDUCommand{Data: strings.ToUpper(hex.EncodeToString(b)), MessageID: fmt.Sprintf("%s-%d", prefix, i+1)}
 		if i < len(names) {

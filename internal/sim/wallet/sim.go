@@ -1,0 +1,532 @@
+package wallet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/provhub/provhub/internal/apdu"
+	ws "github.com/provhub/provhub/internal/wallet"
+)
+
+// Faults make the simulator misbehave on purpose. The *Next counters fail
+// that many coming calls for certain; rates are chances per call.
+type Faults struct {
+	// LatencyMS delays every answer.
+	LatencyMS int `json:"latency_ms"`
+	// ErrorRate/ErrorNext answer HTTP 500 without doing anything.
+	ErrorRate float64 `json:"error_rate"`
+	ErrorNext int     `json:"error_next"`
+	// BusyNext answers statusCode 321 without doing anything.
+	BusyNext int `json:"busy_next"`
+	// TimeoutNext holds the answer for HangMS, then drops it (HTTP 504);
+	// the call takes effect all the same.
+	TimeoutNext int `json:"timeout_next"`
+	HangMS      int `json:"hang_ms"`
+	// MalformedNext answers with a body that is not JSON, after acting.
+	MalformedNext int `json:"malformed_next"`
+}
+
+func (f Faults) validate() error {
+	if f.ErrorRate < 0 || f.ErrorRate > 1 {
+		return errors.New("error_rate must be between 0 and 1")
+	}
+	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 || f.HangMS < 0 || f.MalformedNext < 0 {
+		return errors.New("knobs must not be negative")
+	}
+	return nil
+}
+
+// Stats count what the simulator answered.
+type Stats struct {
+	SendScript    int `json:"send_script"`
+	UpdateCard    int `json:"update_card"`
+	GetTaskStatus int `json:"get_task_status"`
+	// Busy counts 321 answers given because a task was running on the
+	// secure element (not the forced ones): a hub that serializes per
+	// secure element causes none.
+	Busy      int `json:"busy"`
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
+}
+
+// Config sets up a Simulator.
+type Config struct {
+	Logger *slog.Logger
+	// TaskDelay is how long a task stays PROCESSING before it runs [20ms].
+	TaskDelay time.Duration
+	Faults    Faults
+	Seed      uint64
+}
+
+type card struct {
+	id, seID   string
+	instance   apdu.AID
+	deleted    bool
+	descriptor json.RawMessage
+	redirects  int
+}
+
+type task struct {
+	id, seID, op string
+	status       string
+	message      string
+}
+
+type device struct {
+	deviceID string
+	se       *secureElement
+	pod      string
+}
+
+// Simulator is an in-memory wallet server. It is an http.Handler.
+type Simulator struct {
+	log     *slog.Logger
+	delay   time.Duration
+	mux     *http.ServeMux
+	mu      sync.Mutex
+	devices map[string]*device // by seId (upper case)
+	cards   map[string]*card
+	tasks   map[string]*task // by seId + "/" + taskId
+	running map[string]string
+	faults  Faults
+	rng     *mrand.Rand
+	stats   Stats
+	wg      sync.WaitGroup
+}
+
+// New returns a simulator with no devices.
+func New(cfg Config) (*Simulator, error) {
+	if err := cfg.Faults.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TaskDelay <= 0 {
+		cfg.TaskDelay = 20 * time.Millisecond
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = mrand.Uint64()
+	}
+	s := &Simulator{log: cfg.Logger.With("component", "wallet_sim"), delay: cfg.TaskDelay,
+		devices: map[string]*device{}, cards: map[string]*card{}, tasks: map[string]*task{}, running: map[string]string{},
+		faults: cfg.Faults, rng: mrand.New(mrand.NewPCG(seed, seed+1))}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("POST /sendScript", s.handle("sendScript", s.sendScript))
+	s.mux.HandleFunc("POST /updateCard", s.handle("updateCard", s.updateCard))
+	s.mux.HandleFunc("POST /getTaskStatus", s.handle("getTaskStatus", s.getTaskStatus))
+	s.mux.HandleFunc("POST /admin/devices", s.adminAddDevice)
+	s.mux.HandleFunc("POST /admin/cards", s.adminAddCard)
+	s.mux.HandleFunc("GET /admin/secure-elements/{se_id}", s.adminSecureElement)
+	s.mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Faults()) })
+	s.mux.HandleFunc("PUT /admin/faults", s.adminPutFaults)
+	s.mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) })
+	return s, nil
+}
+
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Wait returns when every started task has finished (for tests and shutdown).
+func (s *Simulator) Wait() { s.wg.Wait() }
+
+// AddDevice registers a device and its secure element.
+func (s *Simulator) AddDevice(seID, deviceID string) error {
+	if !seIDPattern.MatchString(seID) {
+		return fmt.Errorf("seId %q is not 1 to 24 hex bytes", seID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := normalizeSE(seID)
+	if _, ok := s.devices[id]; !ok {
+		s.devices[id] = &device{deviceID: deviceID, se: newSecureElement(id)}
+	}
+	return nil
+}
+
+// AddCard registers a wallet card on a device and installs its applet
+// instance (selectable, not yet personalised) on the secure element.
+func (s *Simulator) AddCard(walletCardID, seID string, instanceAID apdu.AID) error {
+	if walletCardID == "" || len(walletCardID) > 64 || !instanceAID.Valid() {
+		return errors.New("a wallet card needs an id of 1 to 64 characters and a 5 to 16 byte instance AID")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[normalizeSE(seID)]
+	if !ok {
+		return fmt.Errorf("unknown secure element %s", seID)
+	}
+	if _, exists := s.cards[walletCardID]; exists {
+		return fmt.Errorf("wallet card %s exists", walletCardID)
+	}
+	s.cards[walletCardID] = &card{id: walletCardID, seID: normalizeSE(seID), instance: instanceAID}
+	d.se.instances[key(instanceAID)] = &instance{aid: instanceAID, state: apdu.StateSelectable, data: map[uint16][]byte{}}
+	return nil
+}
+
+// InstanceState is what the emulator holds for one applet instance.
+type InstanceState struct {
+	AID    string            `json:"aid"`
+	State  byte              `json:"state"`
+	Locked bool              `json:"locked"`
+	Data   map[string]string `json:"data"` // DGI (hex) -> value (hex)
+}
+
+// SecureElementState is a secure element as the emulator holds it, with
+// the hub pod that last called about it.
+type SecureElementState struct {
+	SEID      string          `json:"se_id"`
+	DeviceID  string          `json:"device_id"`
+	LastPod   string          `json:"last_pod"`
+	Instances []InstanceState `json:"instances"`
+}
+
+// SecureElement returns a copy of a secure element's state.
+func (s *Simulator) SecureElement(seID string) (SecureElementState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[normalizeSE(seID)]
+	if !ok {
+		return SecureElementState{}, false
+	}
+	out := SecureElementState{SEID: d.se.id, DeviceID: d.deviceID, LastPod: d.pod, Instances: []InstanceState{}}
+	for _, inst := range d.se.instances {
+		is := InstanceState{AID: key(inst.aid), State: inst.state, Locked: inst.locked, Data: map[string]string{}}
+		for dgi, v := range inst.data {
+			is.Data[fmt.Sprintf("%04X", dgi)] = hex.EncodeToString(v)
+		}
+		out.Instances = append(out.Instances, is)
+	}
+	sort.Slice(out.Instances, func(i, j int) bool { return out.Instances[i].AID < out.Instances[j].AID })
+	return out, true
+}
+
+// Stats returns the counters.
+func (s *Simulator) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// SetFaults replaces the fault knobs.
+func (s *Simulator) SetFaults(f Faults) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.faults = f
+	s.mu.Unlock()
+	return nil
+}
+
+// Faults returns the knobs as they are.
+func (s *Simulator) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+var seIDPattern = regexp.MustCompile(`^([0-9a-fA-F][0-9a-fA-F]){1,24}$`)
+
+func normalizeSE(id string) string {
+	b, err := hex.DecodeString(id)
+	if err != nil {
+		return id
+	}
+	return key(b)
+}
+
+// reply is an operation's answer: a status code and, for getTaskStatus, the
+// task state.
+type reply struct {
+	code       int
+	message    string
+	taskStatus string
+}
+
+type operation func(pod string, req body) reply
+
+// handle wraps an operation with decoding, fault injection and the answer.
+func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		req, decodeErr := decode(raw)
+		sessionID := req.sessionID()
+		if err != nil {
+			decodeErr = &fieldError{code: ws.StatusBadFormat, msg: "body too large or unreadable"}
+		}
+		s.mu.Lock()
+		f := &s.faults
+		latency := time.Duration(f.LatencyMS) * time.Millisecond
+		hang := time.Duration(f.HangMS) * time.Millisecond
+		var errorNow, busyNow, timeoutNow, malformedNow bool
+		switch {
+		case f.ErrorNext > 0:
+			f.ErrorNext, errorNow = f.ErrorNext-1, true
+		case f.BusyNext > 0:
+			f.BusyNext, busyNow = f.BusyNext-1, true
+		case f.TimeoutNext > 0:
+			f.TimeoutNext, timeoutNow = f.TimeoutNext-1, true
+		case f.MalformedNext > 0:
+			f.MalformedNext, malformedNow = f.MalformedNext-1, true
+		case f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate:
+			errorNow = true
+		}
+		s.mu.Unlock()
+		sleep(r.Context(), latency)
+		if errorNow {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		var rep reply
+		switch {
+		case decodeErr != nil:
+			rep = decodeErr.reply()
+		case busyNow:
+			rep = reply{code: ws.StatusDeviceBusy, message: "another operation is running on this device"}
+		case r.Header.Get("x-pod") == "":
+			rep = reply{code: ws.StatusMissing, message: "x-pod header is missing"}
+		case len(r.Header.Get("x-pod")) > 128:
+			rep = reply{code: ws.StatusBadFormat, message: "x-pod header is longer than 128 characters"}
+		default:
+			rep = op(r.Header.Get("x-pod"), req)
+		}
+		s.log.InfoContext(r.Context(), "wallet call", "operation", name, "status_code", rep.code)
+		if timeoutNow {
+			if hang <= 0 {
+				hang = 30 * time.Second
+			}
+			sleep(r.Context(), hang)
+			w.WriteHeader(http.StatusGatewayTimeout)
+			return
+		}
+		if malformedNow {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"responseHeader": {"statusCode": `))
+			return
+		}
+		hdr := ws.ResponseHeader{ResponseID: newID(), SessionID: sessionID,
+			GenerationDateTime: time.Now().UTC().Format(time.RFC3339), StatusCode: rep.code, StatusMessage: rep.message}
+		if name == "getTaskStatus" {
+			writeJSON(w, http.StatusOK, ws.GetTaskStatusResponse{ResponseHeader: hdr, TaskStatus: rep.taskStatus})
+			return
+		}
+		writeJSON(w, http.StatusOK, ws.HeaderOnlyResponse{ResponseHeader: hdr})
+	}
+}
+
+func (s *Simulator) sendScript(pod string, req body) reply {
+	if e := req.need("requestHeader", "taskId", "walletCardId", "seId", "apduCommands"); e != nil {
+		return e.reply()
+	}
+	var cmds [][]byte
+	var ids []string
+	if e := req.script(&cmds, &ids); e != nil {
+		return e.reply()
+	}
+	seID, taskID, cardID := normalizeSE(req.str("seId")), req.str("taskId"), req.str("walletCardId")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.SendScript++
+	d, c, rep := s.lookup(seID, cardID)
+	if c == nil {
+		return rep
+	}
+	d.pod = pod
+	if t, ok := s.tasks[seID+"/"+taskID]; ok {
+		return s.repeat(t, "sendScript")
+	}
+	if c.deleted {
+		return reply{code: ws.StatusNotAllowed, message: "the card is deleted"}
+	}
+	if rep, busy := s.busy(seID); busy {
+		return rep
+	}
+	t := s.start(seID, taskID, "sendScript")
+	s.later(t, func() {
+		sess := d.se.session()
+		for i, cmd := range cmds {
+			res, _ := apdu.ParseResponse(sess.exec(cmd))
+			if !res.OK() {
+				t.status, t.message = ws.TaskFailed, fmt.Sprintf("command %s failed with SW %04X", ids[i], res.SW)
+				return
+			}
+		}
+		t.status = ws.TaskCompleted
+	})
+	return reply{code: ws.StatusOK}
+}
+
+func (s *Simulator) updateCard(pod string, req body) reply {
+	if e := req.need("requestHeader", "taskId", "walletCardId", "seId", "operation"); e != nil {
+		return e.reply()
+	}
+	op := req.str("operation")
+	switch op {
+	case ws.OpSuspend, ws.OpResume, ws.OpDelete, ws.OpMetadataUpdate, ws.OpRedirect, ws.OpErase:
+	default:
+		return reply{code: ws.StatusBadFormat, message: "operation must be SUSPEND, RESUME, DELETE, METADATA_UPDATE, REDIRECT or ERASE"}
+	}
+	descriptor, hasDescriptor := req["cardDescriptor"]
+	if hasDescriptor && (len(descriptor) == 0 || descriptor[0] != '{') {
+		return reply{code: ws.StatusBadFormat, message: "cardDescriptor must be an object"}
+	}
+	if op == ws.OpMetadataUpdate && !hasDescriptor {
+		return reply{code: ws.StatusMissing, message: "cardDescriptor is required with METADATA_UPDATE"}
+	}
+	seID, taskID, cardID := normalizeSE(req.str("seId")), req.str("taskId"), req.str("walletCardId")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.UpdateCard++
+	d, c, rep := s.lookup(seID, cardID)
+	if c == nil {
+		return rep
+	}
+	d.pod = pod
+	if t, ok := s.tasks[seID+"/"+taskID]; ok {
+		return s.repeat(t, op)
+	}
+	inst := d.se.instances[key(c.instance)]
+	switch {
+	case c.deleted && op != ws.OpErase:
+		return reply{code: ws.StatusNotAllowed, message: "the card is deleted"}
+	case op == ws.OpSuspend && inst != nil && inst.locked:
+		return reply{code: ws.StatusNotAllowed, message: "the card is already suspended"}
+	case op == ws.OpResume && (inst == nil || !inst.locked):
+		return reply{code: ws.StatusNotAllowed, message: "the card is not suspended"}
+	}
+	if rep, busy := s.busy(seID); busy {
+		return rep
+	}
+	t := s.start(seID, taskID, op)
+	s.later(t, func() {
+		inst := d.se.instances[key(c.instance)]
+		switch op {
+		case ws.OpSuspend, ws.OpResume:
+			if inst == nil {
+				t.status, t.message = ws.TaskFailed, "the applet instance is gone"
+				return
+			}
+			inst.locked = op == ws.OpSuspend
+		case ws.OpDelete:
+			delete(d.se.instances, key(c.instance))
+			c.deleted = true
+		case ws.OpErase:
+			delete(d.se.instances, key(c.instance))
+			delete(s.cards, c.id)
+		case ws.OpMetadataUpdate:
+			c.descriptor = descriptor
+		case ws.OpRedirect:
+			c.redirects++
+		}
+		t.status = ws.TaskCompleted
+	})
+	return reply{code: ws.StatusOK}
+}
+
+func (s *Simulator) getTaskStatus(pod string, req body) reply {
+	if e := req.need("requestHeader", "taskId", "seId"); e != nil {
+		return e.reply()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.GetTaskStatus++
+	t, ok := s.tasks[normalizeSE(req.str("seId"))+"/"+req.str("taskId")]
+	if !ok {
+		return reply{code: ws.StatusUnknownTask, message: "no such task on this secure element"}
+	}
+	if d, ok := s.devices[t.seID]; ok {
+		d.pod = pod
+	}
+	return reply{code: ws.StatusOK, taskStatus: t.status, message: t.message}
+}
+
+// lookup finds the device and card; the caller holds mu.
+func (s *Simulator) lookup(seID, cardID string) (*device, *card, reply) {
+	d, ok := s.devices[seID]
+	c, cok := s.cards[cardID]
+	if !ok || !cok || c.seID != seID {
+		return nil, nil, reply{code: ws.StatusUnknownCard, message: "no such virtual card on this secure element"}
+	}
+	return d, c, reply{}
+}
+
+// repeat answers a taskId seen before: the same operation is acknowledged
+// again (the hub retries with the same taskId), another one is refused.
+func (s *Simulator) repeat(t *task, op string) reply {
+	if t.op != op {
+		return reply{code: ws.StatusBadFormat, message: "taskId was used for another operation"}
+	}
+	return reply{code: ws.StatusOK}
+}
+
+// busy refuses a task while another runs on the secure element; the
+// caller holds mu.
+func (s *Simulator) busy(seID string) (reply, bool) {
+	if id, ok := s.running[seID]; ok {
+		s.stats.Busy++
+		return reply{code: ws.StatusDeviceBusy, message: "task " + id + " is running on this secure element"}, true
+	}
+	return reply{}, false
+}
+
+// start records a PROCESSING task; the caller holds mu.
+func (s *Simulator) start(seID, taskID, op string) *task {
+	t := &task{id: taskID, seID: seID, op: op, status: ws.TaskProcessing}
+	s.tasks[seID+"/"+taskID] = t
+	s.running[seID] = taskID
+	return t
+}
+
+// later runs fn under mu after the task delay and ends the task.
+func (s *Simulator) later(t *task, fn func()) {
+	s.wg.Add(1)
+	time.AfterFunc(s.delay, func() {
+		defer s.wg.Done()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		fn()
+		delete(s.running, t.seID)
+		if t.status == ws.TaskFailed {
+			s.stats.Failed++
+		} else {
+			s.stats.Completed++
+		}
+	})
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,298 @@
+package wallet_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provhub/provhub/internal/apdu"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
+	ws "github.com/provhub/provhub/internal/wallet"
+)
+
+var instanceAID = apdu.AID{0xA0, 0x00, 0x00, 0x01, 0x51, 0x53, 0x50, 0x01}
+
+const seID = "0A1B2C3D"
+
+type rig struct {
+	sim    *simwallet.Simulator
+	client *ws.Client
+	url    string
+	n      int
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	sim, err := simwallet.New(simwallet.Config{TaskDelay: 5 * time.Millisecond, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.AddDevice(seID, "device-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.AddCard("wc-1", seID, instanceAID); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() { sim.Wait(); srv.Close() })
+	c, err := ws.NewClient(ws.ClientConfig{BaseURL: srv.URL, Pod: "pod-a", Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{sim: sim, client: c, url: srv.URL}
+}
+
+func (r *rig) taskID() string {
+	r.n++
+	return "task-" + strings.Repeat("x", 0) + string(rune('a'+r.n))
+}
+
+func (r *rig) send(t *testing.T, taskID string, cmds ...apdu.Command) error {
+	t.Helper()
+	script, err := ws.Script(taskID, cmds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.client.SendScript(context.Background(), ws.SendScriptRequest{RequestHeader: r.client.Header("s"),
+		TaskID: taskID, WalletCardID: "wc-1", SEID: seID, APDUCommands: script})
+}
+
+func (r *rig) update(taskID, op string, d *ws.CardDescriptor) error {
+	return r.client.UpdateCard(context.Background(), ws.UpdateCardRequest{RequestHeader: r.client.Header("s"),
+		TaskID: taskID, WalletCardID: "wc-1", SEID: seID, Operation: op, CardDescriptor: d})
+}
+
+// finish polls a task until it leaves PROCESSING.
+func (r *rig) finish(t *testing.T, taskID string) string {
+	t.Helper()
+	for range 500 {
+		st, err := r.client.GetTaskStatus(context.Background(), ws.GetTaskStatusRequest{RequestHeader: r.client.Header("s"), TaskID: taskID, SEID: seID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st != ws.TaskProcessing {
+			return st
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("task %s still PROCESSING", taskID)
+	return ""
+}
+
+func statusCode(err error) int {
+	var se *ws.StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	if err == nil {
+		return 0
+	}
+	return -1
+}
+
+func TestSimulator_PersoScriptPersonalisesTheInstance(t *testing.T) {
+	r := newRig(t)
+	script, err := apdu.PersoScript(instanceAID, []apdu.DGI{{ID: 0x0101, Value: []byte{1, 2, 3}}, {ID: 0x9F01, Value: bytes.Repeat([]byte{7}, 240)}}, ws.MaxStoreDataBlock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.send(t, "perso-1", script...); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.finish(t, "perso-1"); st != ws.TaskCompleted {
+		t.Fatalf("perso task %s", st)
+	}
+	se, _ := r.sim.SecureElement(seID)
+	if len(se.Instances) != 1 || se.Instances[0].State != 0x0F || se.Instances[0].Data["0101"] != "010203" || se.LastPod != "pod-a" {
+		t.Fatalf("secure element %+v", se)
+	}
+	// The same taskId again is the same task: acknowledged, not run twice.
+	if err := r.send(t, "perso-1", script...); err != nil {
+		t.Fatalf("repeated taskId: %v", err)
+	}
+	if st := r.sim.Stats(); st.Completed != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestSimulator_AFailingCommandFailsTheTaskWithItsStatusWord(t *testing.T) {
+	r := newRig(t)
+	sel, _ := apdu.Select(apdu.AID{0xA0, 0, 0, 0, 0x99})
+	if err := r.send(t, "bad-1", sel); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.finish(t, "bad-1"); st != ws.TaskFailed {
+		t.Fatalf("task %s, want FAILED", st)
+	}
+	store, _ := apdu.StoreData(0, true, []byte{1, 1, 1, 9})
+	if err := r.send(t, "bad-2", store); err != nil { // STORE DATA with nothing selected
+		t.Fatal(err)
+	}
+	if st := r.finish(t, "bad-2"); st != ws.TaskFailed {
+		t.Fatalf("task %s, want FAILED", st)
+	}
+}
+
+func TestSimulator_UpdateCardFollowsTheCardsState(t *testing.T) {
+	r := newRig(t)
+	locked := func() bool {
+		se, _ := r.sim.SecureElement(seID)
+		return len(se.Instances) == 1 && se.Instances[0].Locked
+	}
+	steps := []struct {
+		op     string
+		code   int
+		locked bool
+	}{
+		{ws.OpResume, ws.StatusNotAllowed, false},
+		{ws.OpSuspend, 0, true},
+		{ws.OpSuspend, ws.StatusNotAllowed, true},
+		{ws.OpResume, 0, false},
+		{ws.OpRedirect, 0, false},
+	}
+	for i, st := range steps {
+		id := "u" + string(rune('a'+i))
+		if got := statusCode(r.update(id, st.op, nil)); got != st.code {
+			t.Fatalf("%s: status %d, want %d", st.op, got, st.code)
+		}
+		if st.code == 0 && r.finish(t, id) != ws.TaskCompleted {
+			t.Fatalf("%s did not complete", st.op)
+		}
+		if locked() != st.locked {
+			t.Fatalf("after %s locked=%v", st.op, locked())
+		}
+	}
+	if got := statusCode(r.update("m1", ws.OpMetadataUpdate, nil)); got != ws.StatusMissing {
+		t.Errorf("METADATA_UPDATE without descriptor: %d", got)
+	}
+	if err := r.update("m2", ws.OpMetadataUpdate, &ws.CardDescriptor{CardholderName: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	r.finish(t, "m2")
+	if err := r.update("d1", ws.OpDelete, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.finish(t, "d1")
+	if se, _ := r.sim.SecureElement(seID); len(se.Instances) != 0 {
+		t.Errorf("DELETE left %+v", se.Instances)
+	}
+	if got := statusCode(r.update("d2", ws.OpSuspend, nil)); got != ws.StatusNotAllowed {
+		t.Errorf("SUSPEND of a deleted card: %d", got)
+	}
+	if err := r.update("e1", ws.OpErase, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.finish(t, "e1")
+	if got := statusCode(r.update("e2", ws.OpSuspend, nil)); got != ws.StatusUnknownCard {
+		t.Errorf("after ERASE the card should be unknown: %d", got)
+	}
+}
+
+func TestSimulator_OneTaskPerSecureElementAtATime(t *testing.T) {
+	sim, err := simwallet.New(simwallet.Config{TaskDelay: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sim.AddDevice(seID, "d")
+	_ = sim.AddCard("wc-1", seID, instanceAID)
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	defer sim.Wait()
+	c, _ := ws.NewClient(ws.ClientConfig{BaseURL: srv.URL, Pod: "p"})
+	ctx := context.Background()
+	req := func(task string) error {
+		return c.UpdateCard(ctx, ws.UpdateCardRequest{RequestHeader: c.Header("s"), TaskID: task, WalletCardID: "wc-1", SEID: seID, Operation: ws.OpRedirect})
+	}
+	if err := req("t1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := req("t2"); statusCode(err) != ws.StatusDeviceBusy || !ws.Retryable(err) {
+		t.Fatalf("second task on a busy secure element: %v", err)
+	}
+	if st := sim.Stats(); st.Busy != 1 {
+		t.Errorf("busy count %d", st.Busy)
+	}
+}
+
+func TestSimulator_ValidatesLikeTheSpec(t *testing.T) {
+	r := newRig(t)
+	post := func(path, body string, pod bool) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, r.url+path, strings.NewReader(body))
+		if pod {
+			req.Header.Set("x-pod", "p")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			ResponseHeader ws.ResponseHeader `json:"responseHeader"`
+			TaskStatus     string            `json:"taskStatus"`
+		}
+		buf := new(bytes.Buffer)
+		_, _ = buf.ReadFrom(resp.Body)
+		if err := jsonUnmarshal(buf.Bytes(), &out); err != nil {
+			t.Fatalf("%s: %s", path, buf)
+		}
+		return out.ResponseHeader.StatusCode, out.ResponseHeader.SessionID
+	}
+	hdr := `"requestHeader":{"requestId":"r","sessionId":"s1"}`
+	cases := []struct {
+		name, path, body string
+		pod              bool
+		code             int
+	}{
+		{"no x-pod", "/getTaskStatus", `{` + hdr + `,"taskId":"t","seId":"0A"}`, false, 111},
+		{"no taskId", "/sendScript", `{` + hdr + `,"walletCardId":"wc-1","seId":"0A1B2C3D","apduCommands":[]}`, true, 111},
+		{"no requestId", "/getTaskStatus", `{"requestHeader":{"sessionId":"s"},"taskId":"t","seId":"0A"}`, true, 111},
+		{"odd seId", "/getTaskStatus", `{` + hdr + `,"taskId":"t","seId":"0A1"}`, true, 112},
+		{"seId too long", "/getTaskStatus", `{` + hdr + `,"taskId":"t","seId":"` + strings.Repeat("00", 25) + `"}`, true, 112},
+		{"taskId too long", "/getTaskStatus", `{` + hdr + `,"taskId":"` + strings.Repeat("t", 65) + `","seId":"0A"}`, true, 112},
+		{"bad time", "/getTaskStatus", `{"requestHeader":{"requestId":"r","sessionId":"s","generationDateTime":"yesterday"},"taskId":"t","seId":"0A"}`, true, 112},
+		{"apdu not hex", "/sendScript", `{` + hdr + `,"taskId":"t","walletCardId":"wc-1","seId":"0A1B2C3D","apduCommands":[{"data":"0G","messageId":"1"}]}`, true, 112},
+		{"apdu without id", "/sendScript", `{` + hdr + `,"taskId":"t","walletCardId":"wc-1","seId":"0A1B2C3D","apduCommands":[{"data":"00"}]}`, true, 111},
+		{"bad operation", "/updateCard", `{` + hdr + `,"taskId":"t","walletCardId":"wc-1","seId":"0A1B2C3D","operation":"PAUSE"}`, true, 112},
+		{"not JSON", "/updateCard", `{`, true, 112},
+		{"unknown card", "/updateCard", `{` + hdr + `,"taskId":"t","walletCardId":"wc-9","seId":"0A1B2C3D","operation":"SUSPEND"}`, true, 119},
+		{"card on another SE", "/updateCard", `{` + hdr + `,"taskId":"t","walletCardId":"wc-1","seId":"0A1B","operation":"SUSPEND"}`, true, 119},
+		{"unknown task", "/getTaskStatus", `{` + hdr + `,"taskId":"nope","seId":"0A1B2C3D"}`, true, 121},
+	}
+	for _, c := range cases {
+		code, session := post(c.path, c.body, c.pod)
+		if code != c.code {
+			t.Errorf("%s: status %d, want %d", c.name, code, c.code)
+		}
+		if session == "" {
+			t.Errorf("%s: no sessionId in the answer", c.name)
+		}
+	}
+}
+
+func TestSimulator_FaultKnobs(t *testing.T) {
+	r := newRig(t)
+	if err := r.sim.SetFaults(simwallet.Faults{ErrorNext: 1, BusyNext: 1, MalformedNext: 1, TimeoutNext: 1, HangMS: 10}); err != nil {
+		t.Fatal(err)
+	}
+	results := []error{r.update("f1", ws.OpRedirect, nil), r.update("f2", ws.OpRedirect, nil),
+		r.update("f3", ws.OpRedirect, nil), r.update("f4", ws.OpRedirect, nil)}
+	if !errors.Is(results[0], ws.ErrUnavailable) || statusCode(results[1]) != ws.StatusDeviceBusy ||
+		!errors.Is(results[2], ws.ErrUnavailable) || !errors.Is(results[3], ws.ErrUnavailable) {
+		t.Fatalf("error, busy, timeout, malformed: %v", results)
+	}
+	// The timed-out call took effect all the same.
+	if st := r.finish(t, "f3"); st != ws.TaskCompleted {
+		t.Fatalf("timed-out task: %s", st)
+	}
+	if r.sim.Stats().Busy != 0 {
+		t.Error("a forced 321 was counted as a real one")
+	}
+	if err := r.sim.SetFaults(simwallet.Faults{ErrorRate: 3}); err == nil {
+		t.Error("an error rate of 3 was accepted")
+	}
+}
