@@ -20,8 +20,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchEngine(ctx, args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "crm":
 		return benchCRM(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "wallet-sim":
+		return benchWalletSim(ctx, args[1:], stdout, stderr)
 	}
-	fmt.Fprintln(stderr, "usage: provhub bench engine|crm [flags]  (see --help)")
+	fmt.Fprintln(stderr, "usage: provhub bench engine|crm|wallet-sim [flags]  (see --help)")
 	return errUsage
 }
 
