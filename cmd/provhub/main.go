@@ -9,7 +9,10 @@
 //	provhub crm import FILE [--db URL]
 //	provhub crm user add --username U --organisation O [--unit UNIT] [--db URL]  (password on stdin)
 //	provhub sim cas  [--listen ADDR] [--devices FILE] [--latency D] [--error-rate R] ...
+//	provhub sim wallet [--listen ADDR] [--task-delay D] ...
 //	provhub bench engine [--db URL] [--jobs N] [--workers W] [--subjects K]
+//	provhub bench crm [--db URL] [--requests N] [--clients C]
+//	provhub bench wallet-sim --url URL [--requests N] [--clients C]
 //	provhub version
 //
 // Every flag can also be set by an environment variable: --log-level is
