@@ -18,6 +18,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	casURL := fs.String("cas-url", hub.DefaultCASURL, "address of the conditional-access system (provhub's CAS protocol; `provhub sim cas` simulates one)")
 	casTimeout := fs.Duration("cas-timeout", 10*time.Second, "bound on one call to the CAS")
 	tokenIdle := fs.Duration("crm-token-idle", time.Hour, "a CRM token lapses after this long without use")
+	walletURL := fs.String("wallet-url", hub.DefaultWalletURL, "the wallet server (`provhub sim wallet` simulates one)")
+	pod := fs.String("pod", "", "this instance's name in the wallet server's x-pod header (default: the host name)")
 	logf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -29,6 +31,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	h, err := hub.New(ctx, hub.Config{
 		Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,
+		WalletURL: *walletURL, Pod: *pod,
 	})
 	if err != nil {
 		return err

@@ -255,8 +255,16 @@ func TestPersoScript_PacksDGIsIntoBlocks(t *testing.T) {
 	if err != nil || len(back) != 3 || back[2].ID != 0x8000 || len(back[0].Value) != 200 {
 		t.Fatalf("DGIs back: %+v %v", back, err)
 	}
-	if _, err := PersoScript(inst, []DGI{{ID: 1, Value: make([]byte, 300)}}, MaxShortData); err == nil {
-		t.Error("a DGI larger than a block was accepted")
+	split, err := PersoScript(inst, []DGI{{ID: 0x0201, Value: bytes.Repeat([]byte{5}, 300)}}, 100)
+	if err != nil || len(split) != 5 {
+		t.Fatalf("a 305-byte DGI in blocks of 100: %d commands, %v", len(split), err)
+	}
+	var joined []byte
+	for _, c := range split[1:] {
+		joined = append(joined, c.Data...)
+	}
+	if back, err := ParseDGIs(joined); err != nil || len(back) != 1 || len(back[0].Value) != 300 {
+		t.Fatalf("split DGI does not join back: %v", err)
 	}
 	long := DGI{ID: 0x0201, Value: make([]byte, 300)}
 	if enc := long.Bytes(); enc[2] != 0xFF || enc[3] != 0x01 || enc[4] != 0x2C {

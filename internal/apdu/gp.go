@@ -184,13 +184,13 @@ func ParseDGIs(b []byte) ([]DGI, error) {
 }
 
 // PersoScript builds the personalisation script of one application: SELECT
-// of its instance, then the DGIs packed into as few STORE DATA blocks of at
-// most maxBlock bytes as fit (a DGI larger than a block is refused), the
-// last one flagged. maxBlock is at most 255; a transport that carries
+// of its instance, then the DGIs as one stream cut into STORE DATA blocks of
+// at most maxBlock bytes (a DGI may span blocks, as GlobalPlatform allows),
+// the last block flagged. maxBlock is at most 255; a transport that carries
 // commands of at most N bytes needs maxBlock <= N-5.
 func PersoScript(instance AID, dgis []DGI, maxBlock int) ([]Command, error) {
-	if maxBlock < 4 || maxBlock > MaxShortData {
-		return nil, fmt.Errorf("STORE DATA block size %d outside 4..%d", maxBlock, MaxShortData)
+	if maxBlock < 1 || maxBlock > MaxShortData {
+		return nil, fmt.Errorf("STORE DATA block size %d outside 1..%d", maxBlock, MaxShortData)
 	}
 	sel, err := Select(instance)
 	if err != nil {
@@ -199,26 +199,21 @@ func PersoScript(instance AID, dgis []DGI, maxBlock int) ([]Command, error) {
 	if len(dgis) == 0 {
 		return nil, fmt.Errorf("no personalisation data")
 	}
-	var blocks [][]byte
-	var cur []byte
+	var stream []byte
 	for _, d := range dgis {
-		enc := d.Bytes()
-		if len(enc) > maxBlock {
-			return nil, fmt.Errorf("DGI %04X of %d bytes does not fit a STORE DATA block of %d", d.ID, len(enc), maxBlock)
+		if len(d.Value) > 0xFFFF {
+			return nil, fmt.Errorf("DGI %04X of %d bytes is too long", d.ID, len(d.Value))
 		}
-		if len(cur)+len(enc) > maxBlock {
-			blocks = append(blocks, cur)
-			cur = nil
-		}
-		cur = append(cur, enc...)
+		stream = append(stream, d.Bytes()...)
 	}
-	blocks = append(blocks, cur)
-	if len(blocks) > 256 {
-		return nil, fmt.Errorf("personalisation data needs %d blocks, at most 256", len(blocks))
+	blocks := (len(stream) + maxBlock - 1) / maxBlock
+	if blocks > 256 {
+		return nil, fmt.Errorf("personalisation data needs %d blocks, at most 256", blocks)
 	}
 	script := []Command{sel}
-	for i, blk := range blocks {
-		sd, err := StoreData(byte(i), i == len(blocks)-1, blk)
+	for i := range blocks {
+		chunk := stream[i*maxBlock : min((i+1)*maxBlock, len(stream))]
+		sd, err := StoreData(byte(i), i == blocks-1, chunk)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,9 @@ import (
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/transit"
+	"github.com/provhub/provhub/internal/transitapi"
+	"github.com/provhub/provhub/internal/wallet"
 )
 
 // Config sets up a Hub.
@@ -49,14 +53,26 @@ type Config struct {
 	// CRMTokenIdle ends a CRM session unused this long [1h].
 	CRMTokenIdle time.Duration
 
+	// WalletURL is the wallet server; Pod names this instance in its x-pod
+	// header [the host name]; WalletTimeout bounds one call [10s].
+	WalletURL     string
+	Pod           string
+	WalletTimeout time.Duration
+	// TransitTuning adjusts the transit domain's configuration (tests).
+	TransitTuning func(*transit.Config)
+
 	// EngineTuning and PayTVTuning, when set, adjust the engine's and the
 	// pay-TV domain's configuration before use (tests shorten intervals).
 	EngineTuning func(*engine.Config)
 	PayTVTuning  func(*paytv.Config)
 }
 
-// DefaultCASURL is where `provhub sim cas` listens by default.
-const DefaultCASURL = "http://127.0.0.1:9300"
+// DefaultCASURL and DefaultWalletURL are where `provhub sim cas` and
+// `provhub sim wallet` listen by default.
+const (
+	DefaultCASURL    = "http://127.0.0.1:9300"
+	DefaultWalletURL = "http://127.0.0.1:9400"
+)
 
 // Hub is a configured provhub server.
 type Hub struct {
@@ -65,6 +81,7 @@ type Hub struct {
 	db       *store.DB
 	engine   *engine.Engine
 	paytv    *paytv.Service
+	transit  *transit.Service
 	registry *prometheus.Registry
 	handler  http.Handler
 	listener net.Listener
@@ -109,8 +126,32 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
+	if cfg.WalletURL == "" {
+		cfg.WalletURL = DefaultWalletURL
+	}
+	if cfg.Pod == "" {
+		cfg.Pod, _ = os.Hostname()
+		if cfg.Pod == "" {
+			cfg.Pod = "provhub"
+		}
+	}
+	walletClient, err := wallet.NewClient(wallet.ClientConfig{BaseURL: cfg.WalletURL, Pod: cfg.Pod, Timeout: cfg.WalletTimeout, Clock: cfg.Clock})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	trCfg := transit.Config{DB: db, Wallet: walletClient, Logger: cfg.Logger, Clock: cfg.Clock}
+	if cfg.TransitTuning != nil {
+		cfg.TransitTuning(&trCfg)
+	}
+	h.transit, err = transit.New(trCfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	jobs := engine.NewRegistry()
 	h.paytv.RegisterJobs(jobs)
+	h.transit.RegisterJobs(jobs)
 	engCfg := engine.Config{
 		DB: db, Registry: jobs, Logger: cfg.Logger, Metrics: h.registry, MaxWorkers: cfg.MaxWorkers, Clock: cfg.Clock,
 	}
@@ -123,13 +164,20 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	h.paytv.UseEngine(h.engine)
+	h.transit.UseEngine(h.engine)
 	crm, err := crmapi.New(crmapi.Config{Service: h.paytv, Logger: cfg.Logger})
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	tapi, err := transitapi.New(transitapi.Config{Service: h.transit, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
 		h.close()
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	crm.Mount(mux)
+	tapi.Mount(mux)
 	mux.Handle("GET /openapi/", api.Handler())
 	httpapi.MountHealth(mux, h.registry, map[string]httpapi.ReadyCheck{
 		"database": func(ctx context.Context) error {
@@ -169,6 +217,9 @@ func (h *Hub) Engine() *engine.Engine { return h.engine }
 
 // PayTV is the hub's pay-TV domain service.
 func (h *Hub) PayTV() *paytv.Service { return h.paytv }
+
+// Transit is the hub's transit domain service.
+func (h *Hub) Transit() *transit.Service { return h.transit }
 
 // DB is the hub's database.
 func (h *Hub) DB() *store.DB { return h.db }

@@ -25,8 +25,10 @@ import (
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/paytv"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
+	"github.com/provhub/provhub/internal/transit"
 )
 
 // clock is real time moved forward by an offset the test controls, so
@@ -66,15 +68,17 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// env is a running hub with its CAS simulator.
+// env is a running hub with its CAS and wallet-server simulators.
 type env struct {
-	t     *testing.T
-	hub   *hub.Hub
-	sim   *cassim.Simulator
-	clock *clock
-	url   string
-	logs  *syncBuffer
-	crm   *specClient
+	t       *testing.T
+	hub     *hub.Hub
+	sim     *cassim.Simulator
+	wsim    *simwallet.Simulator
+	clock   *clock
+	url     string
+	logs    *syncBuffer
+	crm     *specClient
+	transit *specClient
 }
 
 type envOptions struct {
@@ -96,6 +100,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.sim = sim
 	casSrv := httptest.NewServer(sim)
 	t.Cleanup(casSrv.Close)
+	wsim, err := simwallet.New(simwallet.Config{Logger: logger, TaskDelay: 5 * time.Millisecond, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wsim = wsim
+	walletURL := newSpecProxy(t, wsim, "wallet.yaml")
 	if o.dialect == 0 {
 		o.dialect = store.SQLite
 	}
@@ -111,6 +121,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 	h, err := hub.New(context.Background(), hub.Config{
 		DatabaseURL: storetest.NewURL(t, o.dialect), Migrate: true, Logger: logger, Clock: e.clock.Now,
 		MaxWorkers: o.maxWorkers, CASURL: casSrv.URL, CASTimeout: o.casTimeout,
+		WalletURL: walletURL, Pod: "hub-test-pod", WalletTimeout: o.casTimeout,
+		TransitTuning: func(c *transit.Config) {
+			c.Attempts = o.sendAttempts
+			c.RetryBackoff = func(int) time.Duration { return 50 * time.Millisecond }
+			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
+		},
 		EngineTuning: func(c *engine.Config) {
 			c.FetchPollInterval = 20 * time.Millisecond
 		},
@@ -144,6 +160,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 	})
 	e.loadReferenceData()
 	e.crm = newSpecClient(t, srv.URL, "crm.yaml", "/crmapi/rest/v2")
+	e.transit = newSpecClient(t, srv.URL, "transit.yaml", "")
+	t.Cleanup(wsim.Wait)
 	return e
 }
 
@@ -192,6 +210,71 @@ func (e *env) loadReferenceData() {
 			t.Fatal(err)
 		}
 	}
+}
+
+// newSpecProxy serves h behind a proxy that checks every request it gets,
+// and every HTTP 200 answer, against an OpenAPI document: the hub's calls
+// to a simulator are validated as the tests' own calls are.
+func newSpecProxy(t *testing.T, h http.Handler, doc string) string {
+	t.Helper()
+	raw, err := api.Files.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader := openapi3.NewLoader()
+	spec, err := loader.LoadFromData(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var router routers.Router
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		rt := router
+		mu.Unlock()
+		// A server sees only the path; the router matches whole URLs.
+		full := r.Clone(r.Context())
+		full.URL.Scheme, full.URL.Host = "http", r.Host
+		full.Body = io.NopCloser(bytes.NewReader(body))
+		route, params, err := rt.FindRoute(full)
+		if err != nil {
+			t.Errorf("%s %s: not in %s", r.Method, r.URL.Path, doc)
+			http.Error(w, "not in the document", http.StatusNotFound)
+			return
+		}
+		in := &openapi3filter.RequestValidationInput{Request: full, PathParams: params, Route: route, Options: &openapi3filter.Options{MultiError: true}}
+		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+			t.Errorf("%s %s: the hub's request does not conform to %s: %v", r.Method, r.URL.Path, doc, err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		// Answers broken on purpose by a fault knob are not JSON; every other
+		// HTTP 200 answer must conform.
+		if rec.Code == http.StatusOK && json.Valid(rec.Body.Bytes()) {
+			out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: rec.Code, Header: rec.Header(),
+				Body: io.NopCloser(bytes.NewReader(rec.Body.Bytes())), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+			if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+				t.Errorf("%s %s: the simulator's answer does not conform to %s: %v", r.Method, r.URL.Path, doc, err)
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	spec.Servers = openapi3.Servers{{URL: srv.URL}}
+	rt, err := legacy.NewRouter(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	router = rt
+	mu.Unlock()
+	return srv.URL
 }
 
 // specClient calls one API and checks every request and response against
@@ -248,6 +331,19 @@ type envelope struct {
 
 func (c *specClient) do(rule specRule, method, path, rawQuery string, body []byte) envelope {
 	c.t.Helper()
+	status, raw := c.call(rule, method, path, rawQuery, body)
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		c.t.Fatalf("%s %s: answer is not an envelope (HTTP %d): %s", method, path, status, raw)
+	}
+	env.HTTP, env.Raw = status, string(raw)
+	return env
+}
+
+// call sends one request, checks it and its answer against the document,
+// and returns the HTTP status and body.
+func (c *specClient) call(rule specRule, method, path, rawQuery string, body []byte) (int, []byte) {
+	c.t.Helper()
 	u := c.base + path
 	if rawQuery != "" {
 		u += "?" + rawQuery
@@ -293,12 +389,7 @@ func (c *specClient) do(rule specRule, method, path, rawQuery string, body []byt
 			c.t.Errorf("%s %s: the answer does not conform to the API document: %v\n%s", method, path, err, raw)
 		}
 	}
-	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		c.t.Fatalf("%s %s: answer is not an envelope (HTTP %d): %s", method, path, resp.StatusCode, raw)
-	}
-	env.HTTP, env.Raw = resp.StatusCode, string(raw)
-	return env
+	return resp.StatusCode, raw
 }
 
 func (c *specClient) post(rule specRule, path string, body any) envelope {

@@ -49,7 +49,11 @@ func (s *Simulator) adminAddCard(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, adminError{"instanceAid must be hex"})
 		return
 	}
-	if err := s.AddCard(c.WalletCardID, c.SEID, apdu.AID(aid)); err != nil {
+	var inst apdu.AID
+	if len(aid) > 0 {
+		inst = aid
+	}
+	if err := s.AddCard(c.WalletCardID, c.SEID, inst); err != nil {
 		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
 		return
 	}

@@ -40,6 +40,10 @@ type session struct {
 	se        *secureElement
 	selected  *instance
 	nextBlock int
+	// pending holds the start of a DGI that continues in the next block.
+	pending []byte
+	// installed is the last instance this script installed.
+	installed apdu.AID
 }
 
 func (se *secureElement) session() *session { return &session{se: se} }
@@ -90,7 +94,7 @@ func (s *session) selectAID(c apdu.Command) []byte {
 		s.selected = nil
 		return sw(apdu.SWConditionsNotSatisfied)
 	}
-	s.selected, s.nextBlock = inst, 0
+	s.selected, s.nextBlock, s.pending = inst, 0, nil
 	fci := apdu.TLV{Tag: 0x6F, Value: apdu.EncodeTLVs(apdu.TLV{Tag: 0x84, Value: inst.aid}, apdu.TLV{Tag: 0xA5})}
 	return ok(fci.Bytes())
 }
@@ -200,6 +204,7 @@ func (s *session) install(c apdu.Command) []byte {
 		return sw(apdu.SWConditionsNotSatisfied)
 	}
 	s.se.instances[key(aid)] = &instance{aid: append(apdu.AID(nil), aid...), state: apdu.StateSelectable, data: map[uint16][]byte{}}
+	s.installed = append(apdu.AID(nil), aid...)
 	return ok([]byte{0x00})
 }
 
@@ -210,16 +215,45 @@ func (s *session) storeData(c apdu.Command) []byte {
 	if int(c.P2) != s.nextBlock {
 		return sw(apdu.SWIncorrectP1P2)
 	}
-	dgis, err := apdu.ParseDGIs(c.Data)
-	if err != nil || len(dgis) == 0 {
-		return sw(apdu.SWWrongData)
-	}
+	stream := append(s.pending, c.Data...)
+	dgis, rest := completeDGIs(stream)
 	for _, g := range dgis {
 		s.selected.data[g.ID] = g.Value
+	}
+	s.pending = rest
+	if c.P1&0x80 != 0 && len(rest) > 0 {
+		return sw(apdu.SWWrongData) // the last block ends inside a DGI
 	}
 	s.nextBlock++
 	if c.P1&0x80 != 0 {
 		s.selected.state = statePersonalized
 	}
 	return ok(nil)
+}
+
+// completeDGIs takes the whole DGIs at the start of stream and returns the
+// bytes of an unfinished one.
+func completeDGIs(stream []byte) ([]apdu.DGI, []byte) {
+	var out []apdu.DGI
+	for {
+		if len(stream) < 3 {
+			return out, stream
+		}
+		n, head := int(stream[2]), 3
+		if n == 0xFF {
+			if len(stream) < 5 {
+				return out, stream
+			}
+			n, head = int(stream[3])<<8|int(stream[4]), 5
+		}
+		if len(stream) < head+n {
+			return out, stream
+		}
+		d, err := apdu.ParseDGIs(stream[:head+n])
+		if err != nil || len(d) != 1 {
+			return out, stream
+		}
+		out = append(out, d[0])
+		stream = stream[head+n:]
+	}
 }

@@ -59,6 +59,9 @@ type Stats struct {
 	Busy      int `json:"busy"`
 	Completed int `json:"completed"`
 	Failed    int `json:"failed"`
+	// MaxRunning is the most tasks that ran at once (on different secure
+	// elements).
+	MaxRunning int `json:"max_running"`
 }
 
 // Config sets up a Simulator.
@@ -156,11 +159,13 @@ func (s *Simulator) AddDevice(seID, deviceID string) error {
 	return nil
 }
 
-// AddCard registers a wallet card on a device and installs its applet
-// instance (selectable, not yet personalised) on the secure element.
+// AddCard registers a wallet card on a device. With an instance AID it
+// also installs that applet instance (selectable, not yet personalised);
+// without one, the card's instance is the first one a script sent for the
+// card installs (as when the hub provisions it).
 func (s *Simulator) AddCard(walletCardID, seID string, instanceAID apdu.AID) error {
-	if walletCardID == "" || len(walletCardID) > 64 || !instanceAID.Valid() {
-		return errors.New("a wallet card needs an id of 1 to 64 characters and a 5 to 16 byte instance AID")
+	if walletCardID == "" || len(walletCardID) > 64 || (instanceAID != nil && !instanceAID.Valid()) {
+		return errors.New("a wallet card needs an id of 1 to 64 characters and, if given, a 5 to 16 byte instance AID")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -172,7 +177,9 @@ func (s *Simulator) AddCard(walletCardID, seID string, instanceAID apdu.AID) err
 		return fmt.Errorf("wallet card %s exists", walletCardID)
 	}
 	s.cards[walletCardID] = &card{id: walletCardID, seID: normalizeSE(seID), instance: instanceAID}
-	d.se.instances[key(instanceAID)] = &instance{aid: instanceAID, state: apdu.StateSelectable, data: map[uint16][]byte{}}
+	if instanceAID != nil {
+		d.se.instances[key(instanceAID)] = &instance{aid: instanceAID, state: apdu.StateSelectable, data: map[uint16][]byte{}}
+	}
 	return nil
 }
 
@@ -357,6 +364,11 @@ func (s *Simulator) sendScript(pod string, req body) reply {
 	t := s.start(seID, taskID, "sendScript")
 	s.later(t, func() {
 		sess := d.se.session()
+		defer func() {
+			if c.instance == nil && sess.installed != nil {
+				c.instance = sess.installed
+			}
+		}()
 		for i, cmd := range cmds {
 			res, _ := apdu.ParseResponse(sess.exec(cmd))
 			if !res.OK() {
@@ -487,6 +499,7 @@ func (s *Simulator) start(seID, taskID, op string) *task {
 	t := &task{id: taskID, seID: seID, op: op, status: ws.TaskProcessing}
 	s.tasks[seID+"/"+taskID] = t
 	s.running[seID] = taskID
+	s.stats.MaxRunning = max(s.stats.MaxRunning, len(s.running))
 	return t
 }
 

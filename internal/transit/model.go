@@ -1,0 +1,134 @@
+package transit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// CardState is a digital card's life-cycle state.
+type CardState string
+
+const (
+	PendingPerso CardState = "PENDING_PERSO"
+	Active       CardState = "ACTIVE"
+	Suspended    CardState = "SUSPENDED"
+	Deleted      CardState = "DELETED"
+	Erased       CardState = "ERASED"
+)
+
+// Operation is what a task does to a card.
+type Operation string
+
+const (
+	OpPersonalize    Operation = "PERSONALIZE"
+	OpSuspend        Operation = "SUSPEND"
+	OpResume         Operation = "RESUME"
+	OpDelete         Operation = "DELETE"
+	OpErase          Operation = "ERASE"
+	OpMetadataUpdate Operation = "METADATA_UPDATE"
+)
+
+// TaskStatus is where a task stands.
+type TaskStatus string
+
+const (
+	TaskQueued     TaskStatus = "QUEUED"
+	TaskProcessing TaskStatus = "PROCESSING"
+	TaskCompleted  TaskStatus = "COMPLETED"
+	TaskFailed     TaskStatus = "FAILED"
+)
+
+// Card is a digital card as the hub keeps it.
+type Card struct {
+	CardID        string
+	IssuerID      string
+	CardAccountID string
+	WalletCardID  string
+	SEID          string
+	DeviceID      string
+	InstanceAID   string
+	State         CardState
+	Metadata      json.RawMessage
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Task is one wallet-server task of a card.
+type Task struct {
+	TaskID     string
+	CardID     string
+	SEID       string
+	Operation  Operation
+	Status     TaskStatus
+	StatusCode *int
+	Message    string
+	JobID      int64
+}
+
+// ErrorKind classifies refusals; the API maps them to status codes.
+type ErrorKind int
+
+const (
+	KindMissing ErrorKind = iota + 1
+	KindBadFormat
+	KindUnknownCard
+	KindAlreadyProvisioned
+	KindNotAllowed
+)
+
+// Error is a refusal the caller can act on.
+type Error struct {
+	Kind    ErrorKind
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errorf(kind ErrorKind, format string, args ...any) error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// KindOf returns the kind of a refusal, or 0.
+func KindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return 0
+}
+
+// target is the state a completed operation leaves the card in.
+func target(op Operation, from CardState) CardState {
+	switch op {
+	case OpPersonalize, OpResume:
+		return Active
+	case OpSuspend:
+		return Suspended
+	case OpDelete:
+		return Deleted
+	case OpErase:
+		return Erased
+	}
+	return from // METADATA_UPDATE
+}
+
+// allowed tells whether op may be asked of a card in state s.
+func allowed(op Operation, s CardState) bool {
+	switch op {
+	case OpPersonalize:
+		return s == PendingPerso
+	case OpSuspend:
+		return s == Active
+	case OpResume:
+		return s == Suspended
+	case OpDelete:
+		return s == Active || s == Suspended
+	case OpMetadataUpdate:
+		return s == Active || s == Suspended || s == PendingPerso
+	case OpErase:
+		return s != Erased
+	}
+	return false
+}

@@ -1,0 +1,315 @@
+package transit
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/wallet"
+)
+
+// WalletServer is the port to the wallet server; *wallet.Client is one.
+type WalletServer interface {
+	Header(sessionID string) wallet.RequestHeader
+	SendScript(ctx context.Context, req wallet.SendScriptRequest) error
+	UpdateCard(ctx context.Context, req wallet.UpdateCardRequest) error
+	GetTaskStatus(ctx context.Context, req wallet.GetTaskStatusRequest) (string, error)
+}
+
+// Config sets up a Service.
+type Config struct {
+	DB     *store.DB
+	Wallet WalletServer
+	Logger *slog.Logger
+	Clock  func() time.Time
+	// PackageAID is the load file (and module) of the transit applet; each
+	// card gets an instance AID made of it and four random bytes
+	// [A0000001515350].
+	PackageAID apdu.AID
+	// Attempts bounds the calls of a task while the wallet server is
+	// unavailable or busy [8].
+	Attempts int
+	// RetryBackoff gives the wait before retry n [the engine's].
+	RetryBackoff func(attempt int) time.Duration
+	// PollSchedule is the wait before each getTaskStatus poll; the last
+	// entry repeats [100ms 200ms 500ms 1s 2s 5s].
+	PollSchedule []time.Duration
+	// MaxPolls bounds the polls of one task before it is FAILED [360].
+	MaxPolls int
+}
+
+// Service runs the transit domain.
+type Service struct {
+	cfg    Config
+	db     *store.DB
+	log    *slog.Logger
+	now    func() time.Time
+	engine *engine.Engine
+}
+
+// New returns a Service; register its jobs with RegisterJobs before the
+// engine is built and hand it the engine with UseEngine.
+func New(cfg Config) (*Service, error) {
+	if cfg.DB == nil || cfg.Wallet == nil {
+		return nil, errors.New("transit: Config.DB and Config.Wallet are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.PackageAID == nil {
+		cfg.PackageAID = apdu.AID{0xA0, 0x00, 0x00, 0x01, 0x51, 0x53, 0x50}
+	}
+	if !cfg.PackageAID.Valid() || len(cfg.PackageAID) > 12 {
+		return nil, errors.New("transit: PackageAID must have 5 to 12 bytes")
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 8
+	}
+	if len(cfg.PollSchedule) == 0 {
+		cfg.PollSchedule = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second}
+	}
+	if cfg.MaxPolls <= 0 {
+		cfg.MaxPolls = 360
+	}
+	return &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "transit"), now: cfg.Clock}, nil
+}
+
+// RegisterJobs adds the transit job kinds to reg.
+func (s *Service) RegisterJobs(reg *engine.Registry) {
+	engine.Register(reg, s.runTask, engine.KindOptions{MaxAttempts: s.cfg.Attempts, Timeout: time.Minute, Backoff: s.cfg.RetryBackoff})
+}
+
+// UseEngine gives the service the engine its jobs run on.
+func (s *Service) UseEngine(e *engine.Engine) { s.engine = e }
+
+// ProvisionInput registers a digital card the wallet server is creating.
+type ProvisionInput struct {
+	IssuerID, CardAccountID, WalletCardID, SEID, DeviceID string
+}
+
+// ProvisionCard records a new digital card, PENDING_PERSO, and returns its
+// cardId. The cardId is the card account id (for stored-value transit
+// accounts they are the same). Provisioning the same wallet card again
+// returns the same card.
+func (s *Service) ProvisionCard(ctx context.Context, in ProvisionInput) (*Card, error) {
+	seID := strings.ToUpper(in.SEID)
+	if c, err := s.cardByWalletID(ctx, in.WalletCardID); err == nil {
+		if c.IssuerID != in.IssuerID || c.CardAccountID != in.CardAccountID || c.SEID != seID {
+			return nil, errorf(KindAlreadyProvisioned, "wallet card %s is provisioned for another account or secure element", in.WalletCardID)
+		}
+		return c, nil
+	} else if KindOf(err) != KindUnknownCard {
+		return nil, err
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	instance := append(append(apdu.AID{}, s.cfg.PackageAID...), suffix...)
+	now := s.now().UnixMicro()
+	_, err := s.db.Writer().ExecContext(ctx, `INSERT INTO transit_cards (card_id, issuer_id, card_account_id, wallet_card_id,
+			se_id, device_id, instance_aid, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING_PERSO', $8, $8)`,
+		in.CardAccountID, in.IssuerID, in.CardAccountID, in.WalletCardID, seID, in.DeviceID, instance.String(), now)
+	if err != nil {
+		if _, gerr := s.Card(ctx, in.CardAccountID); gerr == nil {
+			return nil, errorf(KindAlreadyProvisioned, "card %s is already provisioned", in.CardAccountID)
+		}
+		return nil, fmt.Errorf("store card: %w", err)
+	}
+	s.log.InfoContext(ctx, "card provisioned", "card_id", in.CardAccountID, "se_id", seID)
+	return s.Card(ctx, in.CardAccountID)
+}
+
+// SubmitPersoData builds the card's personalisation script (INSTALL of its
+// instance, SELECT, STORE DATA blocks) and queues it for the wallet server.
+func (s *Service) SubmitPersoData(ctx context.Context, issuerID, cardID string, dgis []apdu.DGI) (*Task, error) {
+	if len(dgis) == 0 {
+		return nil, errorf(KindMissing, "personalisation data is empty")
+	}
+	c, err := s.issuerCard(ctx, issuerID, cardID)
+	if err != nil {
+		return nil, err
+	}
+	instance, _ := hex.DecodeString(c.InstanceAID)
+	install, err := apdu.InstallCommand(apdu.Install{LoadFile: s.cfg.PackageAID, Module: s.cfg.PackageAID, Instance: instance, Privileges: []byte{0x00}})
+	if err != nil {
+		return nil, err
+	}
+	perso, err := apdu.PersoScript(instance, dgis, wallet.MaxStoreDataBlock)
+	if err != nil {
+		return nil, errorf(KindBadFormat, "personalisation data: %v", err)
+	}
+	cmds := append([]apdu.Command{install}, perso...)
+	names := []string{"install", "select"}
+	for range perso[1:] {
+		names = append(names, "store data")
+	}
+	return s.queue(ctx, c, OpPersonalize, scriptPayload{Commands: cmds, Names: names})
+}
+
+// UpdateState queues SUSPEND, RESUME, DELETE or ERASE.
+func (s *Service) UpdateState(ctx context.Context, issuerID, cardID string, op Operation) (*Task, error) {
+	switch op {
+	case OpSuspend, OpResume, OpDelete, OpErase:
+	default:
+		return nil, errorf(KindBadFormat, "action must be DELETE, SUSPEND, RESUME or ERASE")
+	}
+	c, err := s.issuerCard(ctx, issuerID, cardID)
+	if err != nil {
+		return nil, err
+	}
+	return s.queue(ctx, c, op, nil)
+}
+
+// UpdateMetadata queues a METADATA_UPDATE carrying descriptor.
+func (s *Service) UpdateMetadata(ctx context.Context, issuerID, cardID string, descriptor wallet.CardDescriptor) (*Task, error) {
+	c, err := s.issuerCard(ctx, issuerID, cardID)
+	if err != nil {
+		return nil, err
+	}
+	return s.queue(ctx, c, OpMetadataUpdate, descriptor)
+}
+
+type scriptPayload struct {
+	Commands []apdu.Command
+	Names    []string
+}
+
+// queue checks op against the state the card will have once its queued
+// tasks are done, and stores the task with its job in one transaction.
+func (s *Service) queue(ctx context.Context, c *Card, op Operation, payload any) (*Task, error) {
+	var raw []byte
+	switch p := payload.(type) {
+	case scriptPayload:
+		script, err := wallet.Script("cmd", p.Commands, p.Names)
+		if err != nil {
+			return nil, errorf(KindBadFormat, "script: %v", err)
+		}
+		raw, _ = json.Marshal(script)
+	case nil:
+	default:
+		raw, _ = json.Marshal(p)
+	}
+	var t *Task
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		projected := c.State
+		rows, err := tx.QueryContext(ctx, `SELECT operation FROM transit_tasks WHERE card_id = $1 AND status IN ('QUEUED', 'PROCESSING') ORDER BY created_at, task_id`, c.CardID)
+		if err != nil {
+			return fmt.Errorf("pending tasks: %w", err)
+		}
+		for rows.Next() {
+			var pending Operation
+			if err := rows.Scan(&pending); err != nil {
+				rows.Close()
+				return err
+			}
+			projected = target(pending, projected)
+		}
+		rows.Close()
+		if !allowed(op, projected) {
+			return errorf(KindNotAllowed, "%s is not allowed for a card that is (or will be) %s", op, projected)
+		}
+		job, err := s.engine.Insert(ctx, tx, TaskArgs{CardID: c.CardID}, &engine.InsertOpts{Subject: "se:" + c.SEID})
+		if err != nil {
+			return err
+		}
+		t = &Task{TaskID: fmt.Sprintf("pvh-%d", job.ID), CardID: c.CardID, SEID: c.SEID, Operation: op, Status: TaskQueued, JobID: job.ID}
+		now := s.now().UnixMicro()
+		_, err = tx.ExecContext(ctx, `INSERT INTO transit_tasks (task_id, card_id, se_id, operation, status, payload, job_id, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $7)`, t.TaskID, c.CardID, c.SEID, string(op), nullBytes(raw), job.ID, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "wallet task queued", "task_id", t.TaskID, "card_id", c.CardID, "operation", op)
+	return t, nil
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+func (s *Service) issuerCard(ctx context.Context, issuerID, cardID string) (*Card, error) {
+	c, err := s.Card(ctx, cardID)
+	if err != nil {
+		return nil, err
+	}
+	if c.IssuerID != issuerID || c.State == Erased {
+		return nil, errorf(KindUnknownCard, "no card %s of issuer %s", cardID, issuerID)
+	}
+	return c, nil
+}
+
+const cardColumns = `card_id, issuer_id, card_account_id, wallet_card_id, se_id, device_id, instance_aid, state, metadata, created_at, updated_at`
+
+func scanCard(row *sql.Row) (*Card, error) {
+	var (
+		c                       Card
+		account, wallet, device sql.NullString
+		meta                    sql.NullString
+		created, updated        int64
+	)
+	err := row.Scan(&c.CardID, &c.IssuerID, &account, &wallet, &c.SEID, &device, &c.InstanceAID, &c.State, &meta, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errorf(KindUnknownCard, "unknown card")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read card: %w", err)
+	}
+	c.CardAccountID, c.WalletCardID, c.DeviceID = account.String, wallet.String, device.String
+	if meta.Valid {
+		c.Metadata = json.RawMessage(meta.String)
+	}
+	c.CreatedAt, c.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
+	return &c, nil
+}
+
+// Card returns a card by its cardId.
+func (s *Service) Card(ctx context.Context, cardID string) (*Card, error) {
+	return scanCard(s.db.ReadRow(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, cardID))
+}
+
+func (s *Service) cardByWalletID(ctx context.Context, walletCardID string) (*Card, error) {
+	return scanCard(s.db.ReadRow(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE wallet_card_id = $1`, walletCardID))
+}
+
+// Tasks returns a card's tasks in the order they were asked.
+func (s *Service) Tasks(ctx context.Context, cardID string) ([]Task, error) {
+	rows, err := s.db.ReadQuery(ctx, `SELECT task_id, card_id, se_id, operation, status, status_code, message, job_id
+		FROM transit_tasks WHERE card_id = $1 ORDER BY created_at, job_id`, cardID)
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	defer rows.Close()
+	var out []Task
+	for rows.Next() {
+		var t Task
+		var code sql.NullInt64
+		var msg sql.NullString
+		if err := rows.Scan(&t.TaskID, &t.CardID, &t.SEID, &t.Operation, &t.Status, &code, &msg, &t.JobID); err != nil {
+			return nil, err
+		}
+		if code.Valid {
+			c := int(code.Int64)
+			t.StatusCode = &c
+		}
+		t.Message = msg.String
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,178 @@
+package transit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/wallet"
+)
+
+// TaskArgs is the job of one wallet task; the task row is found by the
+// taskId derived from the job's id.
+type TaskArgs struct {
+	CardID string `json:"card_id"`
+}
+
+// Kind names the job kind.
+func (TaskArgs) Kind() string { return "transit.wallet_task" }
+
+// runTask drives one wallet task: the first run calls sendScript or
+// updateCard; later runs poll getTaskStatus, snoozing between polls; the
+// end commits the task's outcome, the card's new state and the job's
+// completion together.
+func (s *Service) runTask(ctx context.Context, job *engine.Job[TaskArgs]) error {
+	taskID := fmt.Sprintf("pvh-%d", job.ID)
+	var (
+		op                 Operation
+		status             TaskStatus
+		payload            sql.NullString
+		walletCardID, seID sql.NullString
+		cardID             string
+	)
+	err := s.db.ReadRow(ctx, `SELECT t.operation, t.status, t.payload, c.wallet_card_id, c.se_id, c.card_id
+		FROM transit_tasks t JOIN transit_cards c ON c.card_id = t.card_id WHERE t.task_id = $1`, taskID).
+		Scan(&op, &status, &payload, &walletCardID, &seID, &cardID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return engine.Terminal(fmt.Errorf("task %s does not exist", taskID))
+	}
+	if err != nil {
+		return fmt.Errorf("load task %s: %w", taskID, err)
+	}
+	switch status {
+	case TaskCompleted, TaskFailed:
+		return nil
+	case TaskQueued:
+		return s.startTask(ctx, job, taskID, cardID, op, payload.String, walletCardID.String, seID.String)
+	}
+	st, err := s.cfg.Wallet.GetTaskStatus(ctx, wallet.GetTaskStatusRequest{RequestHeader: s.cfg.Wallet.Header(taskID), TaskID: taskID, SEID: seID.String})
+	var se *wallet.StatusError
+	switch {
+	case errors.As(err, &se) && !se.Retryable():
+		return s.finish(ctx, job, taskID, cardID, op, TaskFailed, &se.Code, se.Error(), nil)
+	case err != nil:
+		return s.retryOrFail(ctx, job, taskID, cardID, op, err)
+	case st == wallet.TaskCompleted:
+		var meta []byte
+		if op == OpMetadataUpdate {
+			meta = []byte(payload.String)
+		}
+		return s.finish(ctx, job, taskID, cardID, op, TaskCompleted, nil, "", meta)
+	case st == wallet.TaskFailed:
+		return s.finish(ctx, job, taskID, cardID, op, TaskFailed, nil, "the wallet server reports the task FAILED", nil)
+	}
+	if job.Snoozes >= s.cfg.MaxPolls {
+		return s.finish(ctx, job, taskID, cardID, op, TaskFailed, nil, fmt.Sprintf("still PROCESSING after %d polls", job.Snoozes), nil)
+	}
+	return engine.Snooze(s.pollWait(job.Snoozes))
+}
+
+func (s *Service) pollWait(polls int) time.Duration {
+	return s.cfg.PollSchedule[min(polls, len(s.cfg.PollSchedule)-1)]
+}
+
+// startTask makes the wallet-server call; the same taskId on every retry
+// makes a repeated call harmless.
+func (s *Service) startTask(ctx context.Context, job *engine.Job[TaskArgs], taskID, cardID string, op Operation, payload, walletCardID, seID string) error {
+	hdr := s.cfg.Wallet.Header(taskID)
+	var err error
+	if op == OpPersonalize {
+		var script []wallet.APDUCommand
+		if jerr := json.Unmarshal([]byte(payload), &script); jerr != nil {
+			return engine.Terminal(fmt.Errorf("task %s: stored script: %w", taskID, jerr))
+		}
+		err = s.cfg.Wallet.SendScript(ctx, wallet.SendScriptRequest{RequestHeader: hdr, TaskID: taskID, WalletCardID: walletCardID, SEID: seID, APDUCommands: script})
+	} else {
+		req := wallet.UpdateCardRequest{RequestHeader: hdr, TaskID: taskID, WalletCardID: walletCardID, SEID: seID, Operation: string(op)}
+		if op == OpMetadataUpdate {
+			req.CardDescriptor = &wallet.CardDescriptor{}
+			if jerr := json.Unmarshal([]byte(payload), req.CardDescriptor); jerr != nil {
+				return engine.Terminal(fmt.Errorf("task %s: stored metadata: %w", taskID, jerr))
+			}
+		}
+		err = s.cfg.Wallet.UpdateCard(ctx, req)
+	}
+	var se *wallet.StatusError
+	switch {
+	case errors.As(err, &se) && !se.Retryable():
+		return s.finish(ctx, job, taskID, cardID, op, TaskFailed, &se.Code, se.Error(), nil)
+	case err != nil:
+		return s.retryOrFail(ctx, job, taskID, cardID, op, err)
+	}
+	if _, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_tasks SET status = 'PROCESSING', updated_at = $2 WHERE task_id = $1 AND status = 'QUEUED'`,
+		taskID, s.now().UnixMicro()); err != nil {
+		return fmt.Errorf("task %s: mark processing: %w", taskID, err)
+	}
+	return engine.Snooze(s.pollWait(0))
+}
+
+// retryOrFail returns err for the engine to retry, or fails the task on
+// the last attempt.
+func (s *Service) retryOrFail(ctx context.Context, job *engine.Job[TaskArgs], taskID, cardID string, op Operation, err error) error {
+	if ctx.Err() != nil || job.Attempt < job.MaxAttempts {
+		s.log.WarnContext(ctx, "wallet server call failed, will retry", "task_id", taskID, "attempt", job.Attempt, "err", err)
+		return err
+	}
+	var code *int
+	var se *wallet.StatusError
+	if errors.As(err, &se) {
+		code = &se.Code
+	}
+	return s.finish(ctx, job, taskID, cardID, op, TaskFailed, code, fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, err), nil)
+}
+
+// finish records a task's end; on success it moves the card's state (and
+// for ERASE removes the card's personal data) in the same transaction that
+// completes the job.
+func (s *Service) finish(ctx context.Context, job *engine.Job[TaskArgs], taskID, cardID string, op Operation, status TaskStatus, code *int, message string, metadata []byte) error {
+	now := s.now().UnixMicro()
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE transit_tasks SET status = $2, status_code = $3, message = $4, payload = NULL, updated_at = $5
+			WHERE task_id = $1 AND status IN ('QUEUED', 'PROCESSING')`, taskID, string(status), code, nullString(message), now)
+		if err != nil {
+			return fmt.Errorf("task %s: record outcome: %w", taskID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		if status == TaskCompleted {
+			switch op {
+			case OpErase:
+				if _, err := tx.ExecContext(ctx, `UPDATE transit_cards SET state = 'ERASED', card_account_id = NULL, wallet_card_id = NULL,
+						metadata = NULL, device_id = NULL, updated_at = $2 WHERE card_id = $1`, cardID, now); err != nil {
+					return fmt.Errorf("erase card %s: %w", cardID, err)
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE transit_tasks SET payload = NULL, message = NULL WHERE card_id = $1`, cardID); err != nil {
+					return fmt.Errorf("erase card %s tasks: %w", cardID, err)
+				}
+			case OpMetadataUpdate:
+				if _, err := tx.ExecContext(ctx, `UPDATE transit_cards SET metadata = $2, updated_at = $3 WHERE card_id = $1`, cardID, string(metadata), now); err != nil {
+					return fmt.Errorf("card %s metadata: %w", cardID, err)
+				}
+			default:
+				if _, err := tx.ExecContext(ctx, `UPDATE transit_cards SET state = $2, updated_at = $3 WHERE card_id = $1`,
+					cardID, string(target(op, "")), now); err != nil {
+					return fmt.Errorf("card %s state: %w", cardID, err)
+				}
+			}
+		}
+		return s.engine.CompleteTx(ctx, tx, job.JobRow)
+	})
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "wallet task finished", "task_id", taskID, "card_id", cardID, "operation", op, "status", status, "status_code", code)
+	return nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,378 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provhub/provhub/internal/apdu"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
+	"github.com/provhub/provhub/internal/transit"
+	"github.com/provhub/provhub/internal/wallet"
+)
+
+const transitBase = "/tsh/transitapi/1/0/"
+
+// transitAnswer is a transit call's answer.
+type transitAnswer struct {
+	ResponseHeader struct {
+		StatusCode    int    `json:"statusCode"`
+		StatusMessage string `json:"statusMessage"`
+		SessionID     string `json:"sessionId"`
+	} `json:"responseHeader"`
+	CardID string `json:"cardId"`
+	TaskID string `json:"taskId"`
+}
+
+func (e *env) transitCall(rule specRule, path string, body map[string]any) transitAnswer {
+	e.t.Helper()
+	if _, ok := body["requestHeader"]; !ok {
+		body["requestHeader"] = map[string]string{"requestId": fmt.Sprintf("r-%d", time.Now().UnixNano()), "sessionId": "sess-transit",
+			"generationDateTime": time.Now().UTC().Format(time.RFC3339)}
+	}
+	raw, _ := json.Marshal(body)
+	_, out := e.transit.call(rule, "POST", path, "", raw)
+	var a transitAnswer
+	if err := json.Unmarshal(out, &a); err != nil {
+		e.t.Fatalf("%s: %s", path, out)
+	}
+	return a
+}
+
+// provision registers a device and wallet card on the simulator and has
+// the wallet server provision it on the hub; it returns the cardId.
+func (e *env) provision(seID, walletCardID, account string) string {
+	e.t.Helper()
+	if err := e.wsim.AddDevice(seID, "dev-"+seID); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.wsim.AddCard(walletCardID, seID, nil); err != nil {
+		e.t.Fatal(err)
+	}
+	a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": account,
+		"walletCardId": walletCardID, "seId": seID, "deviceId": "dev-" + seID})
+	if a.ResponseHeader.StatusCode != 0 || a.CardID != account {
+		e.t.Fatalf("provisionCard: %+v", a)
+	}
+	return a.CardID
+}
+
+func (e *env) perso(cardID string) transitAnswer {
+	e.t.Helper()
+	return e.transitCall(conforming, transitBase+"submitCardPersoData", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+		"cardPersoData": map[string]any{"dgis": []map[string]string{{"dgi": "0101", "data": "0102030405"}, {"dgi": "9F10", "data": strings.Repeat("AB", 300)}}}})
+}
+
+func (e *env) state(cardID, action string) transitAnswer {
+	e.t.Helper()
+	return e.transitCall(conforming, transitBase+"updateCardState", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID, "action": action})
+}
+
+// waitTask waits for a task to end and returns it.
+func (e *env) waitTask(cardID, taskID string) transit.Task {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, err := e.hub.Transit().Tasks(context.Background(), cardID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, t := range tasks {
+			if t.TaskID == taskID && (t.Status == transit.TaskCompleted || t.Status == transit.TaskFailed) {
+				return t
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("task %s did not end", taskID)
+	return transit.Task{}
+}
+
+func (e *env) card(cardID string) *transit.Card {
+	e.t.Helper()
+	c, err := e.hub.Transit().Card(context.Background(), cardID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func instanceOn(e *env, seID string) simwallet.InstanceState {
+	e.t.Helper()
+	se, ok := e.wsim.SecureElement(seID)
+	if !ok || len(se.Instances) != 1 {
+		e.t.Fatalf("secure element %s: %+v", seID, se)
+	}
+	return se.Instances[0]
+}
+
+func TestTransit_ProvisionPersonaliseAndLifeCycle(t *testing.T) {
+	both(t, envOptions{}, func(t *testing.T, e *env) {
+		cardID := e.provision("0A0B0C0D", "wc-100", "ACC-100")
+		if c := e.card(cardID); c.State != transit.PendingPerso {
+			t.Fatalf("new card %s", c.State)
+		}
+		// Provisioning again is idempotent.
+		if a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": "ACC-100",
+			"walletCardId": "wc-100", "seId": "0a0b0c0d"}); a.ResponseHeader.StatusCode != 0 || a.CardID != cardID {
+			t.Fatalf("second provisionCard: %+v", a)
+		}
+		a := e.perso(cardID)
+		if a.ResponseHeader.StatusCode != 0 || a.TaskID == "" || a.ResponseHeader.SessionID != "sess-transit" {
+			t.Fatalf("submitCardPersoData: %+v", a)
+		}
+		if tk := e.waitTask(cardID, a.TaskID); tk.Status != transit.TaskCompleted {
+			t.Fatalf("perso task: %+v", tk)
+		}
+		if c := e.card(cardID); c.State != transit.Active {
+			t.Fatalf("after perso: %s", c.State)
+		}
+		inst := instanceOn(e, "0A0B0C0D")
+		if inst.State != 0x0F || inst.Data["0101"] != "0102030405" || len(inst.Data["9F10"]) != 600 || inst.AID != e.card(cardID).InstanceAID {
+			t.Fatalf("instance after perso: %+v", inst)
+		}
+		if se, _ := e.wsim.SecureElement("0A0B0C0D"); se.LastPod != "hub-test-pod" {
+			t.Errorf("x-pod seen by the wallet server: %q", se.LastPod)
+		}
+		steps := []struct {
+			action string
+			state  transit.CardState
+			locked bool
+		}{
+			{"SUSPEND", transit.Suspended, true},
+			{"RESUME", transit.Active, false},
+		}
+		for _, st := range steps {
+			a := e.state(cardID, st.action)
+			if a.ResponseHeader.StatusCode != 0 {
+				t.Fatalf("%s: %+v", st.action, a)
+			}
+			if tk := e.waitTask(cardID, a.TaskID); tk.Status != transit.TaskCompleted {
+				t.Fatalf("%s task: %+v", st.action, tk)
+			}
+			if c := e.card(cardID); c.State != st.state || instanceOn(e, "0A0B0C0D").Locked != st.locked {
+				t.Fatalf("after %s: %s, locked=%v", st.action, c.State, instanceOn(e, "0A0B0C0D").Locked)
+			}
+		}
+		// Not allowed in the card's state: answered by the hub at once.
+		if a := e.state(cardID, "RESUME"); a.ResponseHeader.StatusCode != 432 {
+			t.Fatalf("RESUME of an ACTIVE card: %+v", a)
+		}
+		a = e.transitCall(conforming, transitBase+"updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+			"cardDescriptor": map[string]any{"cardholderName": "Ada Rider", "labelColor": "rgb12,34,56", "displayCardNumber": "1234"}})
+		if tk := e.waitTask(cardID, a.TaskID); tk.Status != transit.TaskCompleted || !strings.Contains(string(e.card(cardID).Metadata), "Ada Rider") {
+			t.Fatalf("metadata: %+v %s", tk, e.card(cardID).Metadata)
+		}
+		a = e.state(cardID, "DELETE")
+		if tk := e.waitTask(cardID, a.TaskID); tk.Status != transit.TaskCompleted || e.card(cardID).State != transit.Deleted {
+			t.Fatalf("delete: %+v", tk)
+		}
+		if se, _ := e.wsim.SecureElement("0A0B0C0D"); len(se.Instances) != 0 {
+			t.Fatalf("DELETE left the instance: %+v", se.Instances)
+		}
+		a = e.state(cardID, "ERASE")
+		if tk := e.waitTask(cardID, a.TaskID); tk.Status != transit.TaskCompleted {
+			t.Fatalf("erase: %+v", tk)
+		}
+		c := e.card(cardID)
+		if c.State != transit.Erased || c.CardAccountID != "" || c.WalletCardID != "" || c.Metadata != nil || c.DeviceID != "" {
+			t.Fatalf("ERASE kept personal data: %+v", c)
+		}
+		var leftovers int
+		if err := e.hub.DB().Reader().QueryRowContext(context.Background(),
+			`SELECT count(*) FROM transit_tasks WHERE card_id = $1 AND (payload IS NOT NULL OR message IS NOT NULL)`, cardID).Scan(&leftovers); err != nil || leftovers != 0 {
+			t.Fatalf("ERASE left %d task payloads (%v)", leftovers, err)
+		}
+		if a := e.state(cardID, "SUSPEND"); a.ResponseHeader.StatusCode != 119 {
+			t.Fatalf("an erased card should be unknown: %+v", a)
+		}
+	})
+}
+
+func TestTransit_WalletRefusalsEndTheTaskFailedWithTheirCode(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	// 119: the wallet server does not know the wallet card.
+	if err := e.wsim.AddDevice("0B0B", "d"); err != nil {
+		t.Fatal(err)
+	}
+	a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": "ACC-X",
+		"walletCardId": "wc-unknown-to-ws", "seId": "0B0B"})
+	p := e.perso(a.CardID)
+	tk := e.waitTask(a.CardID, p.TaskID)
+	if tk.Status != transit.TaskFailed || tk.StatusCode == nil || *tk.StatusCode != wallet.StatusUnknownCard {
+		t.Fatalf("unknown wallet card: %+v", tk)
+	}
+	if c := e.card(a.CardID); c.State != transit.PendingPerso {
+		t.Fatalf("a failed perso moved the card to %s", c.State)
+	}
+	// 432: the wallet server says the card's state forbids it (the card
+	// was suspended behind the hub's back).
+	cardID := e.provision("0C0C", "wc-200", "ACC-200")
+	e.waitTask(cardID, e.perso(cardID).TaskID)
+	susp := e.state(cardID, "SUSPEND")
+	e.waitTask(cardID, susp.TaskID)
+	resume := e.state(cardID, "RESUME")
+	e.waitTask(cardID, resume.TaskID)
+	// Lock it at the wallet server only, then ask the hub to suspend.
+	if err := e.wsimUpdate("wc-200", "0C0C", wallet.OpSuspend); err != nil {
+		t.Fatal(err)
+	}
+	susp = e.state(cardID, "SUSPEND")
+	tk = e.waitTask(cardID, susp.TaskID)
+	if tk.Status != transit.TaskFailed || tk.StatusCode == nil || *tk.StatusCode != wallet.StatusNotAllowed {
+		t.Fatalf("wallet 432: %+v", tk)
+	}
+	if c := e.card(cardID); c.State != transit.Active {
+		t.Fatalf("a refused SUSPEND moved the card to %s", c.State)
+	}
+	// A script the secure element refuses: FAILED, message keeps the status word.
+	other := e.provision("0D0D", "wc-300", "ACC-300")
+	if err := e.wsimInstall("0D0D", e.card(other).InstanceAID); err != nil {
+		t.Fatal(err)
+	}
+	tk = e.waitTask(other, e.perso(other).TaskID)
+	if tk.Status != transit.TaskFailed {
+		t.Fatalf("a script whose INSTALL the card refuses: %+v", tk)
+	}
+}
+
+// wsimUpdate changes a card at the wallet server directly, as another
+// actor could.
+func (e *env) wsimUpdate(walletCardID, seID, op string) error {
+	srv := newDirect(e.t, e.wsim)
+	return srv.UpdateCard(context.Background(), wallet.UpdateCardRequest{RequestHeader: srv.Header("x"), TaskID: "outside-" + op,
+		WalletCardID: walletCardID, SEID: seID, Operation: op})
+}
+
+// wsimInstall installs an instance on a secure element behind the hub's back.
+func (e *env) wsimInstall(seID, aidHex string) error {
+	aid := apdu.AID(mustHex(aidHex))
+	pkg := apdu.AID{0xA0, 0x00, 0x00, 0x01, 0x51, 0x53, 0x50}
+	cmd, err := apdu.InstallCommand(apdu.Install{LoadFile: pkg, Module: pkg, Instance: aid, Privileges: []byte{0}})
+	if err != nil {
+		return err
+	}
+	if err := e.wsim.AddCard("installer-"+seID, seID, nil); err != nil {
+		return err
+	}
+	srv := newDirect(e.t, e.wsim)
+	script, _ := wallet.Script("i", []apdu.Command{cmd}, nil)
+	if err := srv.SendScript(context.Background(), wallet.SendScriptRequest{RequestHeader: srv.Header("x"), TaskID: "install-" + seID,
+		WalletCardID: "installer-" + seID, SEID: seID, APDUCommands: script}); err != nil {
+		return err
+	}
+	e.wsim.Wait()
+	return nil
+}
+
+func TestTransit_BusyAndTimeoutsAreRetriedThenSucceed(t *testing.T) {
+	e := newEnv(t, envOptions{sendAttempts: 6, casTimeout: 300 * time.Millisecond})
+	cardID := e.provision("0E0E", "wc-400", "ACC-400")
+	if err := e.wsim.SetFaults(simwallet.Faults{BusyNext: 2, TimeoutNext: 1, HangMS: 1000, ErrorNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	a := e.perso(cardID)
+	tk := e.waitTask(cardID, a.TaskID)
+	if tk.Status != transit.TaskCompleted || e.card(cardID).State != transit.Active {
+		t.Fatalf("after 321s, a 500 and a timeout: %+v", tk)
+	}
+	job, err := e.hub.Engine().Get(context.Background(), tk.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(job.Errors) < 3 {
+		t.Errorf("job kept %d errors, want the failed attempts: %v", len(job.Errors), job.Errors)
+	}
+	if st := e.wsim.Stats(); st.Completed != 1 {
+		t.Errorf("the script ran %d times, want once", st.Completed)
+	}
+}
+
+func TestTransit_OneSecureElementRunsTasksInOrderOthersInParallel(t *testing.T) {
+	e := newEnv(t, envOptions{maxWorkers: 16})
+	cardID := e.provision("0F0F", "wc-500", "ACC-500")
+	var tasks []string
+	tasks = append(tasks, e.perso(cardID).TaskID)
+	for range 5 {
+		tasks = append(tasks, e.state(cardID, "SUSPEND").TaskID, e.state(cardID, "RESUME").TaskID)
+	}
+	var others []string
+	var cards []string
+	for i := range 8 {
+		se := fmt.Sprintf("10%02X", i)
+		c := e.provision(se, fmt.Sprintf("wc-6%02d", i), fmt.Sprintf("ACC-6%02d", i))
+		cards = append(cards, c)
+		others = append(others, e.perso(c).TaskID)
+	}
+	for _, id := range tasks {
+		if tk := e.waitTask(cardID, id); tk.Status != transit.TaskCompleted {
+			t.Fatalf("task %s of one secure element: %+v", id, tk)
+		}
+	}
+	for i, id := range others {
+		if tk := e.waitTask(cards[i], id); tk.Status != transit.TaskCompleted {
+			t.Fatalf("task on secure element %d: %+v", i, tk)
+		}
+	}
+	st := e.wsim.Stats()
+	if st.Busy != 0 {
+		t.Errorf("the wallet server answered 321 %d times: the hub sent overlapping tasks to one secure element", st.Busy)
+	}
+	if st.MaxRunning < 2 {
+		t.Errorf("at most %d task ran at once across 9 secure elements", st.MaxRunning)
+	}
+	if c := e.card(cardID); c.State != transit.Active || instanceOn(e, "0F0F").Locked {
+		t.Errorf("after ordered SUSPEND/RESUME pairs: %s", c.State)
+	}
+}
+
+func TestTransit_BadInputGetsTheDocumentedCodes(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cardID := e.provision("1111", "wc-700", "ACC-700")
+	cases := []struct {
+		name string
+		rule specRule
+		path string
+		body map[string]any
+		code int
+	}{
+		{"no requestHeader", nonConforming, transitBase + "updateCardState", map[string]any{"requestHeader": nil, "issuerId": "TRANSIT1", "cardId": cardID, "action": "SUSPEND"}, 111},
+		{"no cardId", nonConforming, transitBase + "updateCardState", map[string]any{"issuerId": "TRANSIT1", "action": "SUSPEND"}, 111},
+		{"bad action", nonConforming, transitBase + "updateCardState", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID, "action": "PAUSE"}, 112},
+		{"issuer too long", nonConforming, transitBase + "updateCardState", map[string]any{"issuerId": strings.Repeat("I", 17), "cardId": cardID, "action": "SUSPEND"}, 112},
+		{"bad seId", nonConforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": "A", "walletCardId": "W", "seId": "XYZ"}, 112},
+		{"bad DGI", nonConforming, transitBase + "submitCardPersoData", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+			"cardPersoData": map[string]any{"dgis": []map[string]string{{"dgi": "01", "data": "00"}}}}, 112},
+		{"unknown card", conforming, transitBase + "updateCardState", map[string]any{"issuerId": "TRANSIT1", "cardId": "NOPE", "action": "SUSPEND"}, 119},
+		{"another issuer's card", conforming, transitBase + "updateCardState", map[string]any{"issuerId": "OTHER", "cardId": cardID, "action": "SUSPEND"}, 119},
+		{"suspend before perso", conforming, transitBase + "updateCardState", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID, "action": "SUSPEND"}, 432},
+		{"wallet card on another account", conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": "ACC-OTHER", "walletCardId": "wc-700", "seId": "1111"}, 167},
+		{"bad label colour", conforming, transitBase + "updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+			"cardDescriptor": map[string]any{"labelColor": "red"}}, 112},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.transit.t = t
+			if c.body["requestHeader"] == nil {
+				if _, present := c.body["requestHeader"]; present {
+					c.body["requestHeader"] = nil
+					raw, _ := json.Marshal(c.body)
+					_, out := e.transit.call(c.rule, "POST", c.path, "", raw)
+					var a transitAnswer
+					_ = json.Unmarshal(out, &a)
+					if a.ResponseHeader.StatusCode != c.code {
+						t.Fatalf("status %d, want %d: %s", a.ResponseHeader.StatusCode, c.code, out)
+					}
+					return
+				}
+			}
+			if a := e.transitCall(c.rule, c.path, c.body); a.ResponseHeader.StatusCode != c.code {
+				t.Fatalf("status %d, want %d (%s)", a.ResponseHeader.StatusCode, c.code, a.ResponseHeader.StatusMessage)
+			}
+		})
+	}
+	e.transit.t = t
+}
