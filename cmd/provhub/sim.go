@@ -33,6 +33,10 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var f simwallet.Faults
 	latency := fs.Duration("latency", 0, "delay of every answer")
 	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "chance of answering HTTP 500 (0..1)")
+	fs.Float64Var(&f.BusyRate, "busy-rate", 0, "chance of answering 321, device busy (0..1)")
+	fs.Float64Var(&f.TimeoutRate, "timeout-rate", 0, "chance of acting and then not answering (0..1)")
+	fs.Float64Var(&f.MalformedRate, "malformed-rate", 0, "chance of acting and then answering with broken JSON (0..1)")
+	hang := fs.Duration("hang", 30*time.Second, "how long an injected timeout holds the answer")
 	logf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -41,13 +45,13 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	f.LatencyMS = int(latency.Milliseconds())
+	f.LatencyMS, f.HangMS = int(latency.Milliseconds()), int(hang.Milliseconds())
 	sim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: *delay, Faults: f})
 	if err != nil {
 		return err
 	}
 	defer sim.Wait()
-	return serveSim(ctx, *listen, sim, log, 40*time.Second, stdout,
+	return serveSim(ctx, *listen, sim, log, *hang+10*time.Second, stdout,
 		"wallet-server simulator on http://%s (admin: /admin/devices, /admin/cards, /admin/secure-elements/{seId}, /admin/faults)\n")
 }
 

@@ -150,7 +150,10 @@ type Engine struct {
 	wakeCh   chan struct{}
 	// peersDue: jobs were inserted in callers' transactions since the
 	// writer last notified the other instances.
-	peersDue   atomic.Bool
+	peersDue atomic.Bool
+	// dueHint is the earliest run_at (Unix micros) of jobs made due later
+	// since the writer last looked; 0 when none.
+	dueHint    atomic.Int64
 	stopWriter chan struct{}
 	writerWG   sync.WaitGroup
 	groups     atomic.Int64 // group commits written, for tests
@@ -304,9 +307,35 @@ func (e *Engine) inserted(rows []insertRow, res []Inserted) {
 	for i, r := range rows {
 		if !res[i].Existing {
 			e.metrics.inserted.WithLabelValues(r.kind).Inc()
+			if r.state == StateScheduled {
+				e.hintDue(r.runAt)
+			}
 		}
 	}
 	e.wake()
+}
+
+// hintDue tells the writer that a job is due at micros (a scheduled
+// insert, a snooze, a retry), so that it promotes the job on time rather
+// than at its next periodic look.
+func (e *Engine) hintDue(micros int64) {
+	for {
+		cur := e.dueHint.Load()
+		if cur != 0 && cur <= micros {
+			return
+		}
+		if e.dueHint.CompareAndSwap(cur, micros) {
+			return
+		}
+	}
+}
+
+// takeDueHint returns and clears the earliest hinted due time.
+func (e *Engine) takeDueHint() time.Time {
+	if us := e.dueHint.Swap(0); us != 0 {
+		return fromMicros(us)
+	}
+	return time.Time{}
 }
 
 // Get reads one job.

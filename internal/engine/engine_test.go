@@ -375,6 +375,32 @@ func TestEngine_SnoozeRunsAgainWithoutUsingAnAttempt(t *testing.T) {
 	})
 }
 
+// With the periodic look for due jobs an hour away, snoozed, retried and
+// scheduled jobs still run: the engine notes when each is due.
+func TestEngine_DueJobsRunWithoutWaitingForThePoll(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var runs atomic.Int64
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			switch n := runs.Add(1); {
+			case job.Args.N == 1 && n <= 2:
+				return engine.Snooze(20 * time.Millisecond)
+			case job.Args.N == 2 && job.Attempt == 1:
+				return errors.New("try again")
+			}
+			return nil
+		}, func(c *engine.Config) {
+			c.FetchPollInterval = time.Hour
+			c.Backoff = func(int) time.Duration { return 20 * time.Millisecond }
+		})
+		snoozer := insert(t, e, 1, nil)
+		waitState(t, e, snoozer, engine.StateCompleted)
+		retried := insert(t, e, 2, nil)
+		waitState(t, e, retried, engine.StateCompleted)
+		later := insert(t, e, 3, &engine.InsertOpts{RunAt: time.Now().Add(30 * time.Millisecond)})
+		waitState(t, e, later, engine.StateCompleted)
+	})
+}
+
 func TestEngine_PanickingHandlerIsRetriedNotFatal(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {

@@ -114,6 +114,9 @@ func (e *Engine) writeLoop() {
 			if promote {
 				lastPromote, nextDue = time.Now(), due
 			}
+			if h := e.takeDueHint(); !h.IsZero() && (nextDue.IsZero() || h.Before(nextDue)) {
+				nextDue = h
+			}
 			t = turn{claim: limit > 0 && len(jobs) == limit} // a full claim: more may wait
 			for _, j := range jobs {
 				e.startJob(rs, j)
@@ -251,6 +254,11 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 		}
 	}
 	if len(t.outcomes) > 0 {
+		for _, o := range t.outcomes {
+			if o.state == StateScheduled || o.state == StateRetryable {
+				e.hintDue(micros(o.runAt))
+			}
+		}
 		e.finished(t.outcomes)
 	}
 	return jobs, due, nil

@@ -86,6 +86,9 @@ type envOptions struct {
 	maxWorkers   int
 	sendAttempts int
 	casTimeout   time.Duration
+	// walletTaskDelay is how long the wallet simulator keeps a task
+	// PROCESSING [5ms].
+	walletTaskDelay time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -100,7 +103,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.sim = sim
 	casSrv := httptest.NewServer(sim)
 	t.Cleanup(casSrv.Close)
-	wsim, err := simwallet.New(simwallet.Config{Logger: logger, TaskDelay: 5 * time.Millisecond, Seed: 7})
+	if o.walletTaskDelay == 0 {
+		o.walletTaskDelay = 5 * time.Millisecond
+	}
+	wsim, err := simwallet.New(simwallet.Config{Logger: logger, TaskDelay: o.walletTaskDelay, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -292,11 +292,14 @@ func TestTransit_BusyAndTimeoutsAreRetriedThenSucceed(t *testing.T) {
 }
 
 func TestTransit_OneSecureElementRunsTasksInOrderOthersInParallel(t *testing.T) {
-	e := newEnv(t, envOptions{maxWorkers: 16})
+	// Each wallet task stays PROCESSING half a second: tasks sent side by
+	// side to different secure elements overlap there for certain, while a
+	// hub that sent them one after the other would never overlap two.
+	e := newEnv(t, envOptions{maxWorkers: 16, walletTaskDelay: 500 * time.Millisecond})
 	cardID := e.provision("0F0F", "wc-500", "ACC-500")
 	var tasks []string
 	tasks = append(tasks, e.perso(cardID).TaskID)
-	for range 5 {
+	for range 2 {
 		tasks = append(tasks, e.state(cardID, "SUSPEND").TaskID, e.state(cardID, "RESUME").TaskID)
 	}
 	var others []string

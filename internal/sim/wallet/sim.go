@@ -28,19 +28,25 @@ type Faults struct {
 	// ErrorRate/ErrorNext answer HTTP 500 without doing anything.
 	ErrorRate float64 `json:"error_rate"`
 	ErrorNext int     `json:"error_next"`
-	// BusyNext answers statusCode 321 without doing anything.
-	BusyNext int `json:"busy_next"`
-	// TimeoutNext holds the answer for HangMS, then drops it (HTTP 504);
-	// the call takes effect all the same.
-	TimeoutNext int `json:"timeout_next"`
-	HangMS      int `json:"hang_ms"`
-	// MalformedNext answers with a body that is not JSON, after acting.
-	MalformedNext int `json:"malformed_next"`
+	// BusyRate/BusyNext answer statusCode 321 without doing anything.
+	BusyRate float64 `json:"busy_rate"`
+	BusyNext int     `json:"busy_next"`
+	// TimeoutRate/TimeoutNext hold the answer for HangMS, then drop it
+	// (HTTP 504); the call takes effect all the same.
+	TimeoutRate float64 `json:"timeout_rate"`
+	TimeoutNext int     `json:"timeout_next"`
+	HangMS      int     `json:"hang_ms"`
+	// MalformedRate/MalformedNext answer with a body that is not JSON,
+	// after acting.
+	MalformedRate float64 `json:"malformed_rate"`
+	MalformedNext int     `json:"malformed_next"`
 }
 
 func (f Faults) validate() error {
-	if f.ErrorRate < 0 || f.ErrorRate > 1 {
-		return errors.New("error_rate must be between 0 and 1")
+	for _, r := range []float64{f.ErrorRate, f.BusyRate, f.TimeoutRate, f.MalformedRate} {
+		if r < 0 || r > 1 {
+			return errors.New("rates must be between 0 and 1")
+		}
 	}
 	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 || f.HangMS < 0 || f.MalformedNext < 0 {
 		return errors.New("knobs must not be negative")
@@ -288,8 +294,17 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 			f.TimeoutNext, timeoutNow = f.TimeoutNext-1, true
 		case f.MalformedNext > 0:
 			f.MalformedNext, malformedNow = f.MalformedNext-1, true
-		case f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate:
-			errorNow = true
+		default:
+			switch x := s.rng.Float64(); {
+			case x < f.ErrorRate:
+				errorNow = true
+			case x < f.ErrorRate+f.BusyRate:
+				busyNow = true
+			case x < f.ErrorRate+f.BusyRate+f.TimeoutRate:
+				timeoutNow = true
+			case x < f.ErrorRate+f.BusyRate+f.TimeoutRate+f.MalformedRate:
+				malformedNow = true
+			}
 		}
 		s.mu.Unlock()
 		sleep(r.Context(), latency)

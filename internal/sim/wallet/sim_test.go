@@ -296,3 +296,22 @@ func TestSimulator_FaultKnobs(t *testing.T) {
 		t.Error("an error rate of 3 was accepted")
 	}
 }
+
+func TestSimulator_FaultRatesApply(t *testing.T) {
+	r := newRig(t)
+	if err := r.sim.SetFaults(simwallet.Faults{BusyRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.update("rate-1", ws.OpRedirect, nil); statusCode(err) != ws.StatusDeviceBusy {
+		t.Fatalf("busy rate 1: %v", err)
+	}
+	if err := r.sim.SetFaults(simwallet.Faults{MalformedRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.update("rate-2", ws.OpRedirect, nil); !errors.Is(err, ws.ErrUnavailable) {
+		t.Fatalf("malformed rate 1: %v", err)
+	}
+	if err := r.sim.SetFaults(simwallet.Faults{TimeoutRate: 2}); err == nil {
+		t.Fatal("a timeout rate of 2 was accepted")
+	}
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/provhub/provhub/internal/hub"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
+	"github.com/provhub/provhub/internal/transit"
+)
+
+// benchWallet measures wallet tasks end to end: concurrent clients call the
+// hub's updateCardMetadata over HTTP, and each queued task runs against an
+// in-process wallet-server simulator (updateCard, then getTaskStatus polls)
+// until COMPLETED.
+func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench wallet", stderr)
+	db := addDBFlag(fs, "")
+	tasks := fs.Int("tasks", 5000, "wallet tasks")
+	ses := fs.Int("secure-elements", 1000, "secure elements (one card each) the tasks spread over")
+	clients := fs.Int("clients", 32, "concurrent HTTP clients")
+	workers := fs.Int("workers", 200, "jobs run at once")
+	taskDelay := fs.Duration("task-delay", time.Millisecond, "how long the simulator keeps a task PROCESSING")
+	poll := fs.Duration("poll", 2*time.Millisecond, "the hub's first getTaskStatus wait (it doubles up to 8x)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *tasks <= 0 || *ses <= 0 || *clients <= 0 {
+		return errors.New("--tasks, --secure-elements and --clients must be positive")
+	}
+	url, cleanup, err := benchDB(*db)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	sim, err := simwallet.New(simwallet.Config{TaskDelay: *taskDelay})
+	if err != nil {
+		return err
+	}
+	simL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	go simSrv.Serve(simL)
+	defer simSrv.Close()
+
+	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
+		WalletURL: "http://" + simL.Addr().String(), Pod: "bench", Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second,
+		TransitTuning: func(c *transit.Config) {
+			c.PollSchedule = []time.Duration{*poll, 2 * *poll, 4 * *poll, 8 * *poll}
+		}})
+	if err != nil {
+		return err
+	}
+	var existing int
+	if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM transit_cards`).Scan(&existing); err != nil || existing > 0 {
+		h.Close()
+		if err == nil {
+			err = errors.New("the database holds transit cards; run the benchmark on a scratch database")
+		}
+		return err
+	}
+	cards := make([]string, *ses)
+	for i := range *ses {
+		se := fmt.Sprintf("%08X", i)
+		if err := sim.AddDevice(se, "dev"); err != nil {
+			h.Close()
+			return err
+		}
+		if err := sim.AddCard(fmt.Sprintf("wc-%d", i), se, []byte{0xA0, 0, 0, 1, 0x51, 0x53, 0x50, byte(i >> 8), byte(i)}); err != nil {
+			h.Close()
+			return err
+		}
+		c, err := h.Transit().ProvisionCard(ctx, transit.ProvisionInput{IssuerID: "BENCH", CardAccountID: fmt.Sprintf("ACC-%d", i),
+			WalletCardID: fmt.Sprintf("wc-%d", i), SEID: se})
+		if err != nil {
+			h.Close()
+			return err
+		}
+		// The card counts as personalised: the benchmark measures tasks.
+		if _, err := h.DB().Writer().ExecContext(ctx, `UPDATE transit_cards SET state = 'ACTIVE' WHERE card_id = $1`, c.CardID); err != nil {
+			h.Close()
+			return err
+		}
+		cards[i] = c.CardID
+	}
+	addr, err := h.Listen()
+	if err != nil {
+		h.Close()
+		return err
+	}
+	runCtx, stopHub := context.WithCancel(ctx)
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- h.Run(runCtx) }()
+	defer func() {
+		stopHub()
+		<-hubDone
+		sim.Wait()
+	}()
+
+	endpoint := "http://" + addr + "/tsh/transitapi/1/0/updateCardMetadata"
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *clients}}
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	for range *clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= *tasks || ctx.Err() != nil {
+					return
+				}
+				body := fmt.Appendf(nil, `{"requestHeader":{"requestId":"r%d","sessionId":"bench"},"issuerId":"BENCH","cardId":%q,"cardDescriptor":{"cardholderName":"Rider %d"}}`,
+					i, cards[i%*ses], i)
+				if code, err := sendOnce(ctx, hc, endpoint, body); err != nil || code != 0 {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("updateCardMetadata: status %d, %v", code, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	accepted := time.Since(start)
+	if firstErr != nil {
+		return firstErr
+	}
+	for {
+		var open int
+		if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM transit_tasks WHERE status IN ('QUEUED', 'PROCESSING')`).Scan(&open); err != nil {
+			return err
+		}
+		if open == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d tasks still open: %w", open, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	completed := time.Since(start)
+	var done int
+	var lat []time.Duration
+	rows, err := h.DB().Reader().QueryContext(ctx, `SELECT status, updated_at - created_at FROM transit_tasks`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var status string
+		var us int64
+		if err := rows.Scan(&status, &us); err != nil {
+			rows.Close()
+			return err
+		}
+		if status == "COMPLETED" {
+			done++
+		}
+		lat = append(lat, time.Duration(us)*time.Microsecond)
+	}
+	rows.Close()
+	p50, p99 := percentiles(lat)
+	fmt.Fprintf(stdout, "wallet tasks db=%s tasks=%d secure-elements=%d clients=%d workers=%d task-delay=%v\n",
+		h.DB().Dialect(), *tasks, *ses, *clients, *workers, *taskDelay)
+	fmt.Fprintf(stdout, "  accepted (queued over HTTP):          %8.0f tasks/s\n", float64(*tasks)/accepted.Seconds())
+	fmt.Fprintf(stdout, "  completed through the wallet server:  %8.0f tasks/s   queued->completed p50 %v p99 %v\n",
+		float64(*tasks)/completed.Seconds(), p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "  outcome: %d COMPLETED of %d; 321 answers from the simulator: %d\n", done, *tasks, sim.Stats().Busy)
+	return nil
+}
