@@ -13,8 +13,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/provhub/provhub/internal/hub"
@@ -124,80 +122,26 @@ func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	var (
-		next      atomic.Int64
-		mu        sync.Mutex
-		latencies = make([]time.Duration, 0, *requests)
-		firstErr  error
-		wg        sync.WaitGroup
-	)
 	start := time.Now()
-	for range *clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= *requests || ctx.Err() != nil {
-					return
-				}
-				body, _ := json.Marshal(map[string]any{"token": token,
-					"subscription_identifier": map[string]string{"number": "BENCH-1"},
-					"service_identifier":      map[string]string{"code": fmt.Sprintf("SVC%d", i / *cards)},
-					"smartcard_identifier":    map[string]string{"serial_number": "SC" + cardIDs[i%*cards]}})
-				t0 := time.Now()
-				err := benchPost(ctx, client, base+"conax_web_services/provisioning_requests/add_subscriptions", body, nil)
-				d := time.Since(t0)
-				mu.Lock()
-				latencies = append(latencies, d)
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	accepted := time.Since(start)
-	if firstErr != nil {
-		return firstErr
-	}
-	for {
-		var left int
-		if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM paytv_requests WHERE life_cycle_state = 'PENDING'`).Scan(&left); err != nil {
-			return err
-		}
-		if left == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d requests still pending: %w", left, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	completed := time.Since(start)
-	var done, rejected int
-	var e2e []time.Duration
-	rows, err := h.DB().Reader().QueryContext(ctx, `SELECT life_cycle_state, executed_at - created_at FROM paytv_requests`)
+	accepted, latencies, err := runClients(ctx, *requests, *clients, func(i int) error {
+		body, _ := json.Marshal(map[string]any{"token": token,
+			"subscription_identifier": map[string]string{"number": "BENCH-1"},
+			"service_identifier":      map[string]string{"code": fmt.Sprintf("SVC%d", i / *cards)},
+			"smartcard_identifier":    map[string]string{"serial_number": "SC" + cardIDs[i%*cards]}})
+		return benchPost(ctx, client, base+"conax_web_services/provisioning_requests/add_subscriptions", body, nil)
+	})
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var state string
-		var us int64
-		if err := rows.Scan(&state, &us); err != nil {
-			rows.Close()
-			return err
-		}
-		if state == "COMPLETED" {
-			done++
-		} else {
-			rejected++
-		}
-		e2e = append(e2e, time.Duration(us)*time.Microsecond)
+	if err := waitNone(ctx, h.DB(), "requests", `SELECT count(*) FROM paytv_requests WHERE life_cycle_state = 'PENDING'`); err != nil {
+		return err
 	}
-	rows.Close()
+	completed := time.Since(start)
+	counts, e2e, err := outcomes(ctx, h.DB(), `SELECT life_cycle_state, executed_at - created_at FROM paytv_requests`)
+	if err != nil {
+		return err
+	}
+	done, rejected := counts["COMPLETED"], counts["REJECTED"]
 	p50, p99 := percentiles(latencies)
 	c50, c99 := percentiles(e2e)
 	fmt.Fprintf(stdout, "crm add_subscriptions db=%s requests=%d clients=%d smartcards=%d workers=%d\n",

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/provhub/provhub/internal/hub"
@@ -113,73 +111,27 @@ func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 	endpoint := "http://" + addr + "/tsh/transitapi/1/0/updateCardMetadata"
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *clients}}
-	var (
-		next     atomic.Int64
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
 	start := time.Now()
-	for range *clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= *tasks || ctx.Err() != nil {
-					return
-				}
-				body := fmt.Appendf(nil, `{"requestHeader":{"requestId":"r%d","sessionId":"bench"},"issuerId":"BENCH","cardId":%q,"cardDescriptor":{"cardholderName":"Rider %d"}}`,
-					i, cards[i%*ses], i)
-				if code, err := sendOnce(ctx, hc, endpoint, body); err != nil || code != 0 {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("updateCardMetadata: status %d, %v", code, err)
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	accepted := time.Since(start)
-	if firstErr != nil {
-		return firstErr
-	}
-	for {
-		var open int
-		if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM transit_tasks WHERE status IN ('QUEUED', 'PROCESSING')`).Scan(&open); err != nil {
-			return err
+	accepted, _, err := runClients(ctx, *tasks, *clients, func(i int) error {
+		body := fmt.Appendf(nil, `{"requestHeader":{"requestId":"r%d","sessionId":"bench"},"issuerId":"BENCH","cardId":%q,"cardDescriptor":{"cardholderName":"Rider %d"}}`,
+			i, cards[i%*ses], i)
+		if code, err := sendOnce(ctx, hc, endpoint, body); err != nil || code != 0 {
+			return fmt.Errorf("updateCardMetadata: status %d, %v", code, err)
 		}
-		if open == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d tasks still open: %w", open, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	completed := time.Since(start)
-	var done int
-	var lat []time.Duration
-	rows, err := h.DB().Reader().QueryContext(ctx, `SELECT status, updated_at - created_at FROM transit_tasks`)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var status string
-		var us int64
-		if err := rows.Scan(&status, &us); err != nil {
-			rows.Close()
-			return err
-		}
-		if status == "COMPLETED" {
-			done++
-		}
-		lat = append(lat, time.Duration(us)*time.Microsecond)
+	if err := waitNone(ctx, h.DB(), "tasks", `SELECT count(*) FROM transit_tasks WHERE status IN ('QUEUED', 'PROCESSING')`); err != nil {
+		return err
 	}
-	rows.Close()
+	completed := time.Since(start)
+	counts, lat, err := outcomes(ctx, h.DB(), `SELECT status, updated_at - created_at FROM transit_tasks`)
+	if err != nil {
+		return err
+	}
+	done := counts["COMPLETED"]
 	p50, p99 := percentiles(lat)
 	fmt.Fprintf(stdout, "wallet tasks db=%s tasks=%d secure-elements=%d clients=%d workers=%d task-delay=%v\n",
 		h.DB().Dialect(), *tasks, *ses, *clients, *workers, *taskDelay)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/provhub/provhub/internal/wallet"
@@ -60,41 +59,17 @@ func benchWalletSim(ctx context.Context, args []string, stdout, stderr io.Writer
 			APDUCommands: []wallet.APDUCommand{{Data: "00A4040008A00000015153500100", MessageID: "1", MessageName: "select"}},
 		})
 	}
-	var (
-		next     atomic.Int64
-		mu       sync.Mutex
-		lat      = make([]time.Duration, 0, *requests)
-		codes    = map[int]int{}
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	start := time.Now()
-	for range *clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= *requests || ctx.Err() != nil {
-					return
-				}
-				t0 := time.Now()
-				code, err := sendOnce(ctx, hc, base+"/sendScript", bodies[i])
-				d := time.Since(t0)
-				mu.Lock()
-				lat = append(lat, d)
-				codes[code]++
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return firstErr
+	var mu sync.Mutex
+	codes := map[int]int{}
+	elapsed, lat, err := runClients(ctx, *requests, *clients, func(i int) error {
+		code, err := sendOnce(ctx, hc, base+"/sendScript", bodies[i])
+		mu.Lock()
+		codes[code]++
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	p50, p99 := percentiles(lat)
 	fmt.Fprintf(stdout, "sendScript %s: %d calls, %d clients, %d secure elements: %.0f calls/s, p50 %v p99 %v, status codes %v\n",
