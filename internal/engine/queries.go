@@ -142,6 +142,8 @@ const insertChunk = 1000
 
 const busySubjects = `SELECT DISTINCT subject FROM jobs WHERE subject IN (%s) AND state IN ('available', 'running', 'retryable')`
 
+const busySubjectOne = `SELECT 1 FROM jobs WHERE subject = $1 AND state IN ('available', 'running', 'retryable') LIMIT 1`
+
 var (
 	busySubjectsPG     = fmt.Sprintf(busySubjects, `SELECT unnest($1::text[])`)
 	busySubjectsSQLite = fmt.Sprintf(busySubjects, `SELECT value FROM json_each($1)`)
@@ -164,6 +166,23 @@ func markHeld(ctx context.Context, tx *store.Tx, rows []insertRow) error {
 		seen[s] = true
 	}
 	if len(first) == 0 {
+		return nil
+	}
+	if len(first) == 1 {
+		// One subject (the common case of a request inserting its job): a
+		// single index probe with a statement parsed once.
+		var one int
+		switch err := tx.QueryRowCached(ctx, busySubjectOne, first[0]).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("find busy subject: %w", err)
+		default:
+			for i := range rows {
+				if rows[i].subject == first[0] {
+					rows[i].held = true
+				}
+			}
+		}
 		return nil
 	}
 	var (
@@ -513,7 +532,7 @@ func finishSQL(errs string) string {
 // sqliteHotQueries are the statements the writer runs every turn; the
 // SQLite writer parses them once.
 var sqliteHotQueries = []string{
-	claimSQLite, promoteSQL, releaseSQLite, completeSQLite, insertUniqueSQL, completeOneSQL,
+	claimSQLite, promoteSQL, releaseSQLite, completeSQLite, insertUniqueSQL, completeOneSQL, busySubjectOne,
 	finishSQL("errors"), finishSQL(appendError(store.SQLite, 8)),
 }
 
