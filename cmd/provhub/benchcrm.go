@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"runtime/pprof"
@@ -61,16 +60,14 @@ func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	simL, err := net.Listen("tcp", "127.0.0.1:0")
+	simURL, stopSim, err := serveLoopback(sim)
 	if err != nil {
 		return err
 	}
-	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
-	go simSrv.Serve(simL)
-	defer simSrv.Close()
+	defer stopSim()
 
 	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
-		CASURL: "http://" + simL.Addr().String(), Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second})
+		CASURL: simURL, Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -107,13 +104,7 @@ func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		h.Close()
 		return err
 	}
-	runCtx, stopHub := context.WithCancel(ctx)
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- h.Run(runCtx) }()
-	defer func() {
-		stopHub()
-		<-hubDone
-	}()
+	defer runHub(ctx, h)()
 
 	base := "http://" + addr + "/crmapi/rest/v2/"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients}, Timeout: time.Minute}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -47,16 +46,14 @@ func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	simL, err := net.Listen("tcp", "127.0.0.1:0")
+	simURL, stopSim, err := serveLoopback(sim)
 	if err != nil {
 		return err
 	}
-	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
-	go simSrv.Serve(simL)
-	defer simSrv.Close()
+	defer stopSim()
 
 	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
-		WalletURL: "http://" + simL.Addr().String(), Pod: "bench", Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second,
+		WalletURL: simURL, Pod: "bench", Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second,
 		TransitTuning: func(c *transit.Config) {
 			c.PollSchedule = []time.Duration{*poll, 2 * *poll, 4 * *poll, 8 * *poll}
 		}})
@@ -100,12 +97,9 @@ func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		h.Close()
 		return err
 	}
-	runCtx, stopHub := context.WithCancel(ctx)
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- h.Run(runCtx) }()
+	stopHub := runHub(ctx, h)
 	defer func() {
 		stopHub()
-		<-hubDone
 		sim.Wait()
 	}()
 

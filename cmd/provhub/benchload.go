@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/store"
 )
 
@@ -84,4 +87,27 @@ func outcomes(ctx context.Context, db *store.DB, query string) (map[string]int, 
 		ds = append(ds, time.Duration(us)*time.Microsecond)
 	}
 	return counts, ds, rows.Err()
+}
+
+// serveLoopback serves h on a free loopback port and returns its URL and
+// what stops it.
+func serveLoopback(h http.Handler) (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
+}
+
+// runHub runs h in the background and returns what stops it and waits.
+func runHub(ctx context.Context, h *hub.Hub) func() {
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.Run(runCtx) }()
+	return func() {
+		stop()
+		<-done
+	}
 }
