@@ -124,7 +124,8 @@ func allowed(op Operation, s CardState) bool {
 	case OpResume:
 		return s == Suspended
 	case OpDelete:
-		return s == Active || s == Suspended
+		// A card whose personalisation never happened can be deleted too.
+		return s == PendingPerso || s == Active || s == Suspended
 	case OpMetadataUpdate:
 		return s == Active || s == Suspended || s == PendingPerso
 	case OpErase:

@@ -203,37 +203,83 @@ func (s *Service) queue(ctx context.Context, c *Card, op Operation, payload any)
 	}
 	var t *Task
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		projected := c.State
-		rows, err := tx.QueryContext(ctx, `SELECT operation FROM transit_tasks WHERE card_id = $1 AND status IN ('QUEUED', 'PROCESSING') ORDER BY created_at, task_id`, c.CardID)
-		if err != nil {
-			return fmt.Errorf("pending tasks: %w", err)
-		}
-		for rows.Next() {
-			var pending Operation
-			if err := rows.Scan(&pending); err != nil {
-				rows.Close()
-				return err
-			}
-			projected = target(pending, projected)
-		}
-		rows.Close()
-		if !allowed(op, projected) {
-			return errorf(KindNotAllowed, "%s is not allowed for a card that is (or will be) %s", op, projected)
-		}
-		job, err := s.engine.Insert(ctx, tx, TaskArgs{CardID: c.CardID}, &engine.InsertOpts{Subject: "se:" + c.SEID})
-		if err != nil {
-			return err
-		}
-		t = &Task{TaskID: fmt.Sprintf("pvh-%d", job.ID), CardID: c.CardID, SEID: c.SEID, Operation: op, Status: TaskQueued, JobID: job.ID}
-		now := s.now().UnixMicro()
-		_, err = tx.ExecContext(ctx, `INSERT INTO transit_tasks (task_id, card_id, se_id, operation, status, payload, job_id, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $7)`, t.TaskID, c.CardID, c.SEID, string(op), nullBytes(raw), job.ID, now)
+		var err error
+		t, err = s.queueTx(ctx, tx, c, op, raw)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "wallet task queued", "task_id", t.TaskID, "card_id", c.CardID, "operation", op)
+	return t, nil
+}
+
+// QueueTx queues SUSPEND, RESUME or DELETE of a card in the caller's
+// transaction (another domain acting on the card: the issuer API), with
+// the same state checks as UpdateState.
+func (s *Service) QueueTx(ctx context.Context, tx *store.Tx, cardID string, op Operation) (*Task, error) {
+	switch op {
+	case OpSuspend, OpResume, OpDelete:
+	default:
+		return nil, errorf(KindBadFormat, "operation must be SUSPEND, RESUME or DELETE")
+	}
+	c, err := scanCard(tx.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, cardID))
+	if err != nil {
+		return nil, err
+	}
+	if c.State == Erased {
+		return nil, errorf(KindUnknownCard, "card %s is erased", cardID)
+	}
+	t, err := s.queueTx(ctx, tx, c, op, nil)
+	if err != nil {
+		return nil, err
+	}
+	tx.AfterCommit(func() {
+		s.log.InfoContext(ctx, "wallet task queued", "task_id", t.TaskID, "card_id", c.CardID, "operation", op)
+	})
+	return t, nil
+}
+
+// projected returns the state a card will have once its queued tasks are
+// done, and how many tasks are queued or running.
+func (s *Service) projected(ctx context.Context, tx *store.Tx, c *Card) (CardState, int, error) {
+	projected := c.State
+	rows, err := tx.QueryContext(ctx, `SELECT operation FROM transit_tasks WHERE card_id = $1 AND status IN ('QUEUED', 'PROCESSING') ORDER BY created_at, task_id`, c.CardID)
+	if err != nil {
+		return "", 0, fmt.Errorf("pending tasks: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var pending Operation
+		if err := rows.Scan(&pending); err != nil {
+			return "", 0, err
+		}
+		projected = target(pending, projected)
+		n++
+	}
+	return projected, n, rows.Err()
+}
+
+func (s *Service) queueTx(ctx context.Context, tx *store.Tx, c *Card, op Operation, raw []byte) (*Task, error) {
+	projected, _, err := s.projected(ctx, tx, c)
+	if err != nil {
+		return nil, err
+	}
+	if !allowed(op, projected) {
+		return nil, errorf(KindNotAllowed, "%s is not allowed for a card that is (or will be) %s", op, projected)
+	}
+	job, err := s.engine.Insert(ctx, tx, TaskArgs{CardID: c.CardID}, &engine.InsertOpts{Subject: "se:" + c.SEID})
+	if err != nil {
+		return nil, err
+	}
+	t := &Task{TaskID: fmt.Sprintf("pvh-%d", job.ID), CardID: c.CardID, SEID: c.SEID, Operation: op, Status: TaskQueued, JobID: job.ID}
+	now := s.now().UnixMicro()
+	_, err = tx.ExecContext(ctx, `INSERT INTO transit_tasks (task_id, card_id, se_id, operation, status, payload, job_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $7)`, t.TaskID, c.CardID, c.SEID, string(op), nullBytes(raw), job.ID, now)
+	if err != nil {
+		return nil, fmt.Errorf("store task: %w", err)
+	}
 	return t, nil
 }
 
@@ -312,4 +358,118 @@ func (s *Service) Tasks(ctx context.Context, cardID string) ([]Task, error) {
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// AccountCard is a card of a card account with its queued or running tasks.
+type AccountCard struct {
+	Card
+	// Projected is the state the card will have once those tasks are done.
+	Projected CardState
+	Pending   int
+}
+
+// CardsOfAccountTx returns the cards (not erased) of an issuer's card
+// account, read in tx.
+func (s *Service) CardsOfAccountTx(ctx context.Context, tx *store.Tx, issuerID, cardAccountID string) ([]AccountCard, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT card_id FROM transit_cards WHERE issuer_id = $1 AND card_account_id = $2 AND state <> 'ERASED' ORDER BY card_id`,
+		issuerID, cardAccountID)
+	if err != nil {
+		return nil, fmt.Errorf("cards of account: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]AccountCard, 0, len(ids))
+	for _, id := range ids {
+		c, err := scanCard(tx.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, id))
+		if err != nil {
+			return nil, err
+		}
+		projected, pending, err := s.projected(ctx, tx, c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, AccountCard{Card: *c, Projected: projected, Pending: pending})
+	}
+	return out, nil
+}
+
+// CardsOfAccount is CardsOfAccountTx in a read transaction of its own.
+func (s *Service) CardsOfAccount(ctx context.Context, issuerID, cardAccountID string) ([]AccountCard, error) {
+	var out []AccountCard
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = s.CardsOfAccountTx(ctx, tx, issuerID, cardAccountID)
+		return err
+	})
+	return out, err
+}
+
+// CardByWalletID returns an issuer's card by its walletCardId.
+func (s *Service) CardByWalletID(ctx context.Context, issuerID, walletCardID string) (*Card, error) {
+	c, err := s.cardByWalletID(ctx, walletCardID)
+	if err != nil {
+		return nil, err
+	}
+	if c.IssuerID != issuerID || c.State == Erased {
+		return nil, errorf(KindUnknownCard, "no card with walletCardId %s", walletCardID)
+	}
+	return c, nil
+}
+
+// TasksByIDTx returns the tasks named, read in tx.
+func (s *Service) TasksByIDTx(ctx context.Context, tx *store.Tx, taskIDs []string) ([]Task, error) {
+	out := make([]Task, 0, len(taskIDs))
+	for _, id := range taskIDs {
+		var t Task
+		var code sql.NullInt64
+		var msg sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT task_id, card_id, se_id, operation, status, status_code, message, job_id
+			FROM transit_tasks WHERE task_id = $1`, id).Scan(&t.TaskID, &t.CardID, &t.SEID, &t.Operation, &t.Status, &code, &msg, &t.JobID)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read task %s: %w", id, err)
+		}
+		if code.Valid {
+			c := int(code.Int64)
+			t.StatusCode = &c
+		}
+		t.Message = msg.String
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// RemoveCardsTx physically removes cards and their tasks (the end of a
+// consumer's deletion: nothing of the person stays). Cards with queued or
+// running tasks are refused.
+func (s *Service) RemoveCardsTx(ctx context.Context, tx *store.Tx, cardIDs []string) error {
+	for _, id := range cardIDs {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM transit_tasks WHERE card_id = $1 AND status IN ('QUEUED', 'PROCESSING')`, id).Scan(&n); err != nil {
+			return fmt.Errorf("pending tasks of %s: %w", id, err)
+		}
+		if n > 0 {
+			return errorf(KindNotAllowed, "card %s still has %d task(s) queued or running", id, n)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM transit_tasks WHERE card_id = $1`, id); err != nil {
+			return fmt.Errorf("remove tasks of %s: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM transit_cards WHERE card_id = $1`, id); err != nil {
+			return fmt.Errorf("remove card %s: %w", id, err)
+		}
+	}
+	return nil
 }
