@@ -87,3 +87,14 @@ const defaultDB = "sqlite:provhub.db"
 func addDBFlag(fs *flag.FlagSet, def string) *string {
 	return fs.String("db", def, "database: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (shared by many instances)")
 }
+
+// splitList reads a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

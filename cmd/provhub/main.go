@@ -8,6 +8,10 @@
 //	provhub migrate  [--db URL]
 //	provhub crm import FILE [--db URL]
 //	provhub crm user add --username U --organisation O [--unit UNIT] [--db URL]  (password on stdin)
+//	provhub issuer keygen --out PREFIX
+//	provhub issuer add --id ISSUERID10 --kid K --public-key FILE [--db URL]
+//	provhub issuer token --url HUB --id ISSUERID10 --kid K --key PREFIX.key
+//	provhub issuer revoke-key --id ISSUERID10 --kid K | issuer rotate-signing-key
 //	provhub sim cas  [--listen ADDR] [--devices FILE] [--latency D] [--error-rate R] ...
 //	provhub sim wallet [--listen ADDR] [--task-delay D] ...
 //	provhub bench engine [--db URL] [--jobs N] [--workers W] [--subjects K]
@@ -42,6 +46,7 @@ func commands(stdin io.Reader) []command {
 		{"crm", "CRM reference data and users: provhub crm import FILE | crm user add", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runCRM(ctx, args, stdin, stdout, stderr)
 		}},
+		{"issuer", "issuers' keys and tokens: provhub issuer keygen | add | token | revoke-key | rotate-signing-key", runIssuer},
 		{"sim", "run a simulator: provhub sim cas --help", runSim},
 		{"bench", "measure the engine: provhub bench engine --help", runBench},
 		{"version", "print the version", runVersion},

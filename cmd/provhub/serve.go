@@ -20,6 +20,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tokenIdle := fs.Duration("crm-token-idle", time.Hour, "a CRM token lapses after this long without use")
 	walletURL := fs.String("wallet-url", hub.DefaultWalletURL, "the wallet server (`provhub sim wallet` simulates one)")
 	pod := fs.String("pod", "", "this instance's name in the wallet server's x-pod header (default: the host name)")
+	audiences := fs.String("issuer-audience", "provhub", "comma-separated aud values an issuer's assertion may carry (one without aud is accepted too)")
+	retention := fs.Duration("operation-retention", 90*24*time.Hour, "how long consumer operations are kept")
 	logf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -31,7 +33,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	h, err := hub.New(ctx, hub.Config{
 		Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,
-		WalletURL: *walletURL, Pod: *pod,
+		WalletURL: *walletURL, Pod: *pod, IssuerAudiences: splitList(*audiences), OperationRetention: *retention,
 	})
 	if err != nil {
 		return err

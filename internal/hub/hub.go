@@ -22,6 +22,9 @@ import (
 	"github.com/provhub/provhub/internal/crmapi"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/httpapi"
+	"github.com/provhub/provhub/internal/issuer"
+	"github.com/provhub/provhub/internal/issuerapi"
+	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/transit"
@@ -61,6 +64,14 @@ type Config struct {
 	// TransitTuning adjusts the transit domain's configuration (tests).
 	TransitTuning func(*transit.Config)
 
+	// IssuerAudiences are the aud values an issuer's assertion may carry
+	// (an assertion without aud is accepted too) ["provhub"].
+	IssuerAudiences []string
+	// OperationRetention is how long consumer operations are kept [90 days].
+	OperationRetention time.Duration
+	// IssuerTuning adjusts the issuer domain's configuration (tests).
+	IssuerTuning func(*issuer.Config)
+
 	// EngineTuning and PayTVTuning, when set, adjust the engine's and the
 	// pay-TV domain's configuration before use (tests shorten intervals).
 	EngineTuning func(*engine.Config)
@@ -82,6 +93,8 @@ type Hub struct {
 	engine   *engine.Engine
 	paytv    *paytv.Service
 	transit  *transit.Service
+	issuer   *issuer.Service
+	oauth    *oauth.Server
 	registry *prometheus.Registry
 	handler  http.Handler
 	listener net.Listener
@@ -149,9 +162,24 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
+	isCfg := issuer.Config{DB: db, Transit: h.transit, Logger: cfg.Logger, Clock: cfg.Clock, OperationRetention: cfg.OperationRetention}
+	if cfg.IssuerTuning != nil {
+		cfg.IssuerTuning(&isCfg)
+	}
+	h.issuer, err = issuer.New(isCfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	h.oauth, err = oauth.New(oauth.Config{DB: db, Logger: cfg.Logger, Clock: cfg.Clock, Audiences: cfg.IssuerAudiences})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	jobs := engine.NewRegistry()
 	h.paytv.RegisterJobs(jobs)
 	h.transit.RegisterJobs(jobs)
+	h.issuer.RegisterJobs(jobs)
 	engCfg := engine.Config{
 		DB: db, Registry: jobs, Logger: cfg.Logger, Metrics: h.registry, MaxWorkers: cfg.MaxWorkers, Clock: cfg.Clock,
 	}
@@ -165,6 +193,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	h.paytv.UseEngine(h.engine)
 	h.transit.UseEngine(h.engine)
+	h.issuer.UseEngine(h.engine)
 	crm, err := crmapi.New(crmapi.Config{Service: h.paytv, Logger: cfg.Logger})
 	if err != nil {
 		h.close()
@@ -175,9 +204,15 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		h.close()
 		return nil, err
 	}
+	iapi, err := issuerapi.New(issuerapi.Config{Service: h.issuer, OAuth: h.oauth, Logger: cfg.Logger})
+	if err != nil {
+		h.close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	crm.Mount(mux)
 	tapi.Mount(mux)
+	iapi.Mount(mux)
 	mux.Handle("GET /openapi/", api.Handler())
 	httpapi.MountHealth(mux, h.registry, map[string]httpapi.ReadyCheck{
 		"database": func(ctx context.Context) error {
@@ -221,6 +256,12 @@ func (h *Hub) PayTV() *paytv.Service { return h.paytv }
 // Transit is the hub's transit domain service.
 func (h *Hub) Transit() *transit.Service { return h.transit }
 
+// Issuer is the hub's issuer domain service.
+func (h *Hub) Issuer() *issuer.Service { return h.issuer }
+
+// OAuth is the hub's authorisation server for the issuer API.
+func (h *Hub) OAuth() *oauth.Server { return h.oauth }
+
 // DB is the hub's database.
 func (h *Hub) DB() *store.DB { return h.db }
 
@@ -250,6 +291,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	if err := h.engine.Start(ctx); err != nil {
 		h.close()
 		return err
+	}
+	if err := h.issuer.SchedulePurge(ctx); err != nil {
+		h.log.Warn("schedule the operation purge", "err", err)
 	}
 	srv := httpapi.NewServer(httpapi.ServerConfig{Handler: h.handler, Logger: h.log})
 	served := make(chan error, 1)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,7 +24,9 @@ import (
 
 	"github.com/provhub/provhub/api"
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/paytv"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
@@ -79,6 +83,7 @@ type env struct {
 	logs    *syncBuffer
 	crm     *specClient
 	transit *specClient
+	issuer  *specClient
 }
 
 type envOptions struct {
@@ -89,12 +94,16 @@ type envOptions struct {
 	// walletTaskDelay is how long the wallet simulator keeps a task
 	// PROCESSING [5ms].
 	walletTaskDelay time.Duration
+	// purgeInterval is how often old consumer operations are removed [1h].
+	purgeInterval time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// As provhub serve logs: every record made with a request's context
+	// carries its correlation id.
+	logger := slog.New(httpapi.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	e := &env{t: t, clock: &clock{}, logs: logs}
 	sim, err := cassim.New(cassim.Config{Logger: logger, Seed: 7, Clock: e.clock.Now})
 	if err != nil {
@@ -133,6 +142,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 			c.RetryBackoff = func(int) time.Duration { return 50 * time.Millisecond }
 			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
 		},
+		IssuerTuning: func(c *issuer.Config) {
+			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
+			c.PurgeInterval = o.purgeInterval
+		},
 		EngineTuning: func(c *engine.Config) {
 			c.FetchPollInterval = 20 * time.Millisecond
 		},
@@ -152,6 +165,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err := h.Engine().Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := h.Issuer().SchedulePurge(ctx); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h.Handler())
 	e.url = srv.URL
 	t.Cleanup(func() {
@@ -167,6 +183,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.loadReferenceData()
 	e.crm = newSpecClient(t, srv.URL, "crm.yaml", "/crmapi/rest/v2")
 	e.transit = newSpecClient(t, srv.URL, "transit.yaml", "")
+	e.issuer = newSpecClient(t, srv.URL, "issuer.yaml", "")
 	t.Cleanup(wsim.Wait)
 	return e
 }
@@ -350,6 +367,17 @@ func (c *specClient) do(rule specRule, method, path, rawQuery string, body []byt
 // and returns the HTTP status and body.
 func (c *specClient) call(rule specRule, method, path, rawQuery string, body []byte) (int, []byte) {
 	c.t.Helper()
+	var hdr http.Header
+	if body != nil {
+		hdr = http.Header{"Content-Type": {"application/json"}}
+	}
+	status, _, raw := c.send(rule, method, path, rawQuery, body, hdr)
+	return status, raw
+}
+
+// send is call with the request's headers given, and the answer's too.
+func (c *specClient) send(rule specRule, method, path, rawQuery string, body []byte, hdr http.Header) (int, http.Header, []byte) {
+	c.t.Helper()
 	u := c.base + path
 	if rawQuery != "" {
 		u += "?" + rawQuery
@@ -358,15 +386,15 @@ func (c *specClient) call(rule specRule, method, path, rawQuery string, body []b
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	ctx := context.Background()
 	route, params, routeErr := c.router.FindRoute(req)
 	var in *openapi3filter.RequestValidationInput
 	if routeErr == nil {
 		in = &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-			Options: &openapi3filter.Options{MultiError: true}}
+			Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: bearerPresent}}
 		valErr := openapi3filter.ValidateRequest(ctx, in)
 		switch {
 		case rule == conforming && valErr != nil:
@@ -395,7 +423,21 @@ func (c *specClient) call(rule specRule, method, path, rawQuery string, body []b
 			c.t.Errorf("%s %s: the answer does not conform to the API document: %v\n%s", method, path, err, raw)
 		}
 	}
-	return resp.StatusCode, raw
+	return resp.StatusCode, resp.Header, raw
+}
+
+// bearerPresent is the document's security check: a bearer scheme needs an
+// Authorization header carrying a bearer token (whether the token is good
+// is the hub's business, not the document's).
+func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	if in.SecurityScheme == nil || in.SecurityScheme.Type != "http" || in.SecurityScheme.Scheme != "bearer" {
+		return fmt.Errorf("unexpected security scheme %s", in.SecuritySchemeName)
+	}
+	scheme, tok, ok := strings.Cut(in.RequestValidationInput.Request.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return errors.New("no bearer token")
+	}
+	return nil
 }
 
 func (c *specClient) post(rule specRule, path string, body any) envelope {

@@ -52,6 +52,9 @@ CREATE TABLE issuer_cards (
     state_reason      TEXT,
     -- DELETE while a card delete waits for its digital cards.
     ongoing_operation TEXT,
+    -- The digital cards (transit card ids, comma-separated) that the card's
+    -- suspension suspended, which its resumption resumes.
+    held_digital_cards TEXT,
     created_at        BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL,
     PRIMARY KEY (issuer_id, card_id)

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/provhub/provhub/internal/oauth"
+	"github.com/provhub/provhub/internal/store"
+)
+
+const issuerUsage = `usage: provhub issuer keygen --out PREFIX
+       provhub issuer add --id ISSUERID10 --kid K --public-key FILE [--db URL]
+       provhub issuer revoke-key --id ISSUERID10 --kid K [--db URL]
+       provhub issuer token --url HUB --id ISSUERID10 --kid K --key PREFIX.key [--aud A]
+       provhub issuer rotate-signing-key [--db URL]`
+
+func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "keygen":
+			return issuerKeygen(args[1:], stdout, stderr)
+		case "add":
+			return issuerAdd(ctx, args[1:], stdout, stderr)
+		case "revoke-key":
+			return issuerRevoke(ctx, args[1:], stdout, stderr)
+		case "token":
+			return issuerToken(ctx, args[1:], stdout, stderr)
+		case "rotate-signing-key":
+			return issuerRotate(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintln(stderr, issuerUsage)
+	return errUsage
+}
+
+func issuerKeygen(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("issuer keygen", stderr)
+	out := fs.String("out", "", "write PREFIX.key (private, PEM) and PREFIX.pub (public, PEM)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		fmt.Fprintln(stderr, "provhub issuer keygen: --out is required")
+		return errUsage
+	}
+	private, public, err := oauth.GenerateKey()
+	if err != nil {
+		return err
+	}
+	// O_EXCL: never overwrite a key someone may depend on.
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{{*out + ".key", private, 0o600}, {*out + ".pub", public, 0o644}} {
+		fh, err := os.OpenFile(f.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
+		if err != nil {
+			return fmt.Errorf("write key: %w", err)
+		}
+		if _, err := fh.Write(f.data); err != nil {
+			fh.Close()
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+		if err := fh.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %s.key (private) and %s.pub (public)\n", *out, *out)
+	return nil
+}
+
+// openOAuth opens and migrates the database for key administration.
+func openOAuth(ctx context.Context, url string) (*oauth.Server, func(), error) {
+	db, err := store.Open(ctx, store.Config{URL: url})
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	srv, err := oauth.New(oauth.Config{DB: db})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return srv, func() { db.Close() }, nil
+}
+
+func issuerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("issuer add", stderr)
+	db := addDBFlag(fs, defaultDB)
+	id := fs.String("id", "", "issuerId: exactly 10 characters")
+	kid := fs.String("kid", "", "key id the issuer puts in its assertions' header")
+	pub := fs.String("public-key", "", "the issuer's EC P-256 public key, PEM")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" || *kid == "" || *pub == "" {
+		fmt.Fprintln(stderr, "provhub issuer add: --id, --kid and --public-key are required")
+		return errUsage
+	}
+	raw, err := os.ReadFile(*pub)
+	if err != nil {
+		return err
+	}
+	srv, closeDB, err := openOAuth(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if err := srv.AddClientKey(ctx, *id, *kid, raw); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "issuer %s may now sign assertions with key %s\n", *id, *kid)
+	return nil
+}
+
+func issuerRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("issuer revoke-key", stderr)
+	db := addDBFlag(fs, defaultDB)
+	id := fs.String("id", "", "issuerId")
+	kid := fs.String("kid", "", "key id to revoke")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" || *kid == "" {
+		fmt.Fprintln(stderr, "provhub issuer revoke-key: --id and --kid are required")
+		return errUsage
+	}
+	srv, closeDB, err := openOAuth(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if err := srv.RevokeClientKey(ctx, *id, *kid); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "key %s of issuer %s revoked; access tokens already issued expire within %s\n", *kid, *id, oauth.TokenLifetime)
+	return nil
+}
+
+func issuerRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("issuer rotate-signing-key", stderr)
+	db := addDBFlag(fs, defaultDB)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	srv, closeDB, err := openOAuth(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	kid, err := srv.RotateSigningKey(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "provhub now signs access tokens with key %s; tokens signed before stay valid until they expire\n", kid)
+	return nil
+}
+
+func issuerToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("issuer token", stderr)
+	hubURL := fs.String("url", "http://127.0.0.1:8080", "the hub's base URL")
+	id := fs.String("id", "", "issuerId")
+	kid := fs.String("kid", "", "key id of the signing key")
+	keyFile := fs.String("key", "", "the issuer's private key, PEM (PREFIX.key of keygen)")
+	aud := fs.String("aud", "", "aud claim to send (none when empty)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" || *kid == "" || *keyFile == "" {
+		fmt.Fprintln(stderr, "provhub issuer token: --id, --kid and --key are required")
+		return errUsage
+	}
+	raw, err := os.ReadFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	key, err := oauth.ParsePrivateKey(raw)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	assertion, err := oauth.SignAssertion(key, oauth.Assertion{IssuerID: *id, Kid: *kid, Audience: *aud, Expires: now.Add(5 * time.Minute), IssuedAt: now})
+	if err != nil {
+		return err
+	}
+	form := url.Values{"grant_type": {oauth.GrantType}, "assertion": {assertion}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(*hubURL, "/")+"/authz/v1/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("call the token endpoint: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return fmt.Errorf("token endpoint answered HTTP %d with no JSON", resp.StatusCode)
+	}
+	if resp.StatusCode != http.StatusOK || out.AccessToken == "" {
+		return errors.New("token refused: " + strings.TrimSpace(out.Error+" "+out.Description))
+	}
+	fmt.Fprintf(stderr, "access token for %s, valid %d s:\n", *id, out.ExpiresIn)
+	fmt.Fprintln(stdout, out.AccessToken)
+	return nil
+}

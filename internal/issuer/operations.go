@@ -1,0 +1,366 @@
+package issuer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/transit"
+)
+
+// OperationArgs is the job that carries an operation to its end: it queues
+// the operation's wallet tasks, waits for them and records the outcome.
+type OperationArgs struct {
+	OperationID string `json:"operation_id"`
+}
+
+// Kind names the job kind.
+func (OperationArgs) Kind() string { return "issuer.operation" }
+
+// insertOperationTx stores op (a new id is set) as asked by by.
+func (s *Service) insertOperationTx(ctx context.Context, tx *store.Tx, op *Operation, by Requestor) error {
+	op.OperationID = newOperationID()
+	op.RequestorType, op.RequestorID, op.CorrelationID = by.Type, by.ID, by.CorrelationID
+	var end any
+	if op.EndTime != nil {
+		end = op.EndTime.UnixMicro()
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO issuer_operations (operation_id, issuer_id, consumer_id, operation, status, requestor_type, requestor_id,
+			reason, reason_code, card_id, digital_card_id, correlation_id, start_time, end_time)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		op.OperationID, op.IssuerID, op.ConsumerID, string(op.Type), string(op.Status), op.RequestorType, op.RequestorID,
+		nullString(op.Reason), nullString(op.ReasonCode), nullString(op.CardID), nullString(op.DigitalCardID), nullString(op.CorrelationID),
+		op.StartTime.UnixMicro(), end)
+	if err != nil {
+		return fmt.Errorf("record operation: %w", err)
+	}
+	return nil
+}
+
+// startOperationTx records a PENDING operation and the job that ends it.
+func (s *Service) startOperationTx(ctx context.Context, tx *store.Tx, op *Operation, by Requestor) error {
+	op.Status, op.StartTime = StatusPending, s.now()
+	if err := s.insertOperationTx(ctx, tx, op, by); err != nil {
+		return err
+	}
+	_, err := s.engine.Insert(ctx, tx, OperationArgs{OperationID: op.OperationID}, &engine.InsertOpts{Subject: "consumer:" + op.IssuerID + "/" + op.ConsumerID})
+	return err
+}
+
+// DeleteConsumer records a DELETE operation, PENDING, and leaves the rest to
+// its job: every digital card of the consumer is deleted through the wallet
+// server, then the consumer's accounts, cards and digital cards are removed
+// for good and the consumerId is burnt. Asking again while the deletion runs
+// returns the same operation.
+func (s *Service) DeleteConsumer(ctx context.Context, issuerID, consumerID string, why Reason, by Requestor) (*Operation, error) {
+	code, err := reasonCode(why.Code, ConsumerDeleteReasons)
+	if err != nil {
+		return nil, err
+	}
+	var op *Operation
+	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		c, err := consumerTx(ctx, tx, issuerID, consumerID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case c == nil:
+			return errorf(KindNotFound, "unknown consumer %s", consumerID)
+		case c.State == ConsumerDeleted:
+			return errorf(KindForbidden, "consumer %s is already deleted", consumerID)
+		case c.State == ConsumerDeleting:
+			op, err = pendingDeleteTx(ctx, tx, issuerID, consumerID)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE issuer_consumers SET state = 'DELETING', updated_at = $3 WHERE issuer_id = $1 AND consumer_id = $2`,
+			issuerID, consumerID, s.now().UnixMicro()); err != nil {
+			return fmt.Errorf("mark consumer deleting: %w", err)
+		}
+		op = &Operation{IssuerID: issuerID, ConsumerID: consumerID, Type: OpDelete, Reason: why.Text, ReasonCode: code}
+		return s.startOperationTx(ctx, tx, op, by)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "consumer deletion accepted", "issuer_id", issuerID, "operation_id", op.OperationID)
+	return op, nil
+}
+
+func pendingDeleteTx(ctx context.Context, tx *store.Tx, issuerID, consumerID string) (*Operation, error) {
+	row := tx.QueryRowContext(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2
+		AND operation = 'DELETE' AND card_id IS NULL AND digital_card_id IS NULL AND status = 'PENDING' ORDER BY seq DESC LIMIT 1`, issuerID, consumerID)
+	op, err := scanOperation(row)
+	if err != nil {
+		return nil, err
+	}
+	if op == nil {
+		return nil, errorf(KindForbidden, "consumer %s is being deleted", consumerID)
+	}
+	return op, nil
+}
+
+// CardOperation suspends, resumes or deletes a card. Suspension and
+// resumption change the card at once and carry the change to its digital
+// cards through the wallet server; deletion deletes the digital cards first
+// and marks the card DELETED when they are gone.
+func (s *Service) CardOperation(ctx context.Context, issuerID, cardID string, typ OperationType, why Reason, by Requestor) (*Operation, error) {
+	var allowed []string
+	switch typ {
+	case OpSuspend:
+		allowed = CardSuspendReasons
+	case OpResume:
+		allowed = CardResumeReasons
+	case OpDelete:
+		allowed = CardDeleteReasons
+	default:
+		return nil, errorf(KindBadInput, "unknown card operation %s", typ)
+	}
+	code, err := reasonCode(why.Code, allowed)
+	if err != nil {
+		return nil, err
+	}
+	var op *Operation
+	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		c, err := cardTx(ctx, tx, issuerID, cardID)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return errorf(KindNotFound, "unknown card %s", cardID)
+		}
+		consumer, err := consumerTx(ctx, tx, issuerID, c.ConsumerID)
+		if err != nil {
+			return err
+		}
+		if err := usable(consumer); err != nil {
+			return err
+		}
+		if c.OngoingOperation != "" {
+			return errorf(KindForbidden, "card %s is being deleted", cardID)
+		}
+		now := s.now().UnixMicro()
+		switch {
+		case c.State == CardDeleted:
+			return errorf(KindForbidden, "card %s is deleted", cardID)
+		case typ == OpSuspend && c.State != CardActive:
+			return errorf(KindForbidden, "only an ACTIVE card can be suspended; card %s is %s", cardID, c.State)
+		case typ == OpResume && c.State != CardSuspended:
+			return errorf(KindForbidden, "card %s is not suspended", cardID)
+		case typ == OpResume && !resumeAllowed(c.StateReason, code):
+			return errorf(KindForbidden, "a card suspended for %s cannot be resumed for %s", c.StateReason, code)
+		case typ == OpSuspend:
+			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET state = 'SUSPENDED', state_reason = $3, updated_at = $4 WHERE issuer_id = $1 AND card_id = $2`,
+				issuerID, cardID, code, now)
+		case typ == OpResume:
+			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET state = 'ACTIVE', state_reason = NULL, updated_at = $3 WHERE issuer_id = $1 AND card_id = $2`,
+				issuerID, cardID, now)
+		case typ == OpDelete:
+			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = 'DELETE', updated_at = $3 WHERE issuer_id = $1 AND card_id = $2`,
+				issuerID, cardID, now)
+		}
+		if err != nil {
+			return fmt.Errorf("update card: %w", err)
+		}
+		op = &Operation{IssuerID: issuerID, ConsumerID: c.ConsumerID, Type: typ, Reason: why.Text, ReasonCode: code, CardID: cardID}
+		return s.startOperationTx(ctx, tx, op, by)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "card operation accepted", "issuer_id", issuerID, "card_id", cardID, "operation", typ, "operation_id", op.OperationID)
+	return op, nil
+}
+
+// DigitalCardOperation suspends, resumes or deletes one digital card
+// through the wallet server. The wallet task is queued with the operation,
+// so a state that forbids it is refused at once.
+func (s *Service) DigitalCardOperation(ctx context.Context, issuerID, digitalCardID string, typ OperationType, why Reason, by Requestor) (*Operation, error) {
+	var walletOp transit.Operation
+	switch typ {
+	case OpSuspend:
+		walletOp = transit.OpSuspend
+	case OpResume:
+		walletOp = transit.OpResume
+	case OpDelete:
+		walletOp = transit.OpDelete
+	default:
+		return nil, errorf(KindBadInput, "unknown digital card operation %s", typ)
+	}
+	if why.Code == "" {
+		why.Code = ReasonIssuerDecision
+	}
+	tc, _, err := s.digitalCard(ctx, issuerID, digitalCardID)
+	if err != nil {
+		return nil, err
+	}
+	var op *Operation
+	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		c, err := cardTx(ctx, tx, issuerID, tc.CardAccountID)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return errorf(KindNotFound, "unknown digital card %s", digitalCardID)
+		}
+		consumer, err := consumerTx(ctx, tx, issuerID, c.ConsumerID)
+		if err != nil {
+			return err
+		}
+		if err := usable(consumer); err != nil {
+			return err
+		}
+		switch {
+		case c.OngoingOperation != "":
+			return errorf(KindForbidden, "the card of digital card %s is being deleted", digitalCardID)
+		case typ == OpResume && c.State != CardActive:
+			return errorf(KindForbidden, "the card of digital card %s is %s", digitalCardID, c.State)
+		}
+		task, err := s.transit.QueueTx(ctx, tx, tc.CardID, walletOp)
+		switch transit.KindOf(err) {
+		case 0:
+		case transit.KindNotAllowed:
+			return errorf(KindForbidden, "digital card %s: %v", digitalCardID, err)
+		case transit.KindUnknownCard:
+			return errorf(KindNotFound, "unknown digital card %s", digitalCardID)
+		default:
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		op = &Operation{IssuerID: issuerID, ConsumerID: c.ConsumerID, Type: typ, Reason: why.Text, ReasonCode: why.Code,
+			CardID: c.CardID, DigitalCardID: digitalCardID}
+		if err := s.startOperationTx(ctx, tx, op, by); err != nil {
+			return err
+		}
+		if err := linkTaskTx(ctx, tx, op.OperationID, task.TaskID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE issuer_operations SET tasks_queued = 1 WHERE operation_id = $1`, op.OperationID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "digital card operation accepted", "issuer_id", issuerID, "operation", typ, "operation_id", op.OperationID)
+	return op, nil
+}
+
+func linkTaskTx(ctx context.Context, tx *store.Tx, operationID, taskID string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO issuer_operation_tasks (operation_id, task_id) VALUES ($1, $2)`, operationID, taskID); err != nil {
+		return fmt.Errorf("link task: %w", err)
+	}
+	return nil
+}
+
+const operationColumns = `operation_id, issuer_id, consumer_id, operation, status, requestor_type, requestor_id, reason, reason_code,
+	card_id, digital_card_id, error_code, error, correlation_id, start_time, end_time, tasks_queued`
+
+type operationRow struct {
+	Operation
+	tasksQueued bool
+}
+
+func scanOperation(row interface{ Scan(...any) error }) (*Operation, error) {
+	r, err := scanOperationRow(row)
+	if r == nil {
+		return nil, err
+	}
+	return &r.Operation, nil
+}
+
+func scanOperationRow(row interface{ Scan(...any) error }) (*operationRow, error) {
+	var (
+		o                                                        operationRow
+		reason, code, card, digital, errCode, errText, correlate sql.NullString
+		start                                                    int64
+		end                                                      sql.NullInt64
+		queued                                                   int
+	)
+	err := row.Scan(&o.OperationID, &o.IssuerID, &o.ConsumerID, &o.Type, &o.Status, &o.RequestorType, &o.RequestorID, &reason, &code,
+		&card, &digital, &errCode, &errText, &correlate, &start, &end, &queued)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read operation: %w", err)
+	}
+	o.Reason, o.ReasonCode, o.CardID, o.DigitalCardID = reason.String, code.String, card.String, digital.String
+	o.ErrorCode, o.Error, o.CorrelationID = errCode.String, errText.String, correlate.String
+	o.StartTime = time.UnixMicro(start).UTC()
+	if end.Valid {
+		t := time.UnixMicro(end.Int64).UTC()
+		o.EndTime = &t
+	}
+	o.tasksQueued = queued != 0
+	return &o, nil
+}
+
+// Operations returns a page of a consumer's operations, newest first,
+// skipping offset. A consumer never registered is unknown; a deleted one
+// keeps its operations until retention removes them.
+func (s *Service) Operations(ctx context.Context, issuerID, consumerID string, offset, limit int) (*Page, error) {
+	if offset < 0 || limit < 1 {
+		return nil, errorf(KindBadInput, "offset must be >= 0 and limit >= 1")
+	}
+	if _, err := s.Consumer(ctx, issuerID, consumerID); err != nil {
+		return nil, err
+	}
+	var total int
+	if err := s.db.ReadRow(ctx, `SELECT COUNT(*) FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2`, issuerID, consumerID).Scan(&total); err != nil {
+		return nil, fmt.Errorf("count operations: %w", err)
+	}
+	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2
+		ORDER BY seq DESC LIMIT $3 OFFSET $4`, issuerID, consumerID, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("list operations: %w", err)
+	}
+	defer rows.Close()
+	page := &Page{Operations: []Operation{}}
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, err
+		}
+		page.Operations = append(page.Operations, *op)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list operations: %w", err)
+	}
+	page.Remaining = max(0, total-offset-len(page.Operations))
+	return page, nil
+}
+
+// Operation returns one operation of a consumer.
+func (s *Service) Operation(ctx context.Context, issuerID, consumerID, operationID string) (*Operation, error) {
+	op, err := scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM issuer_operations
+		WHERE operation_id = $1 AND issuer_id = $2 AND consumer_id = $3`, operationID, issuerID, consumerID))
+	if err != nil {
+		return nil, err
+	}
+	if op == nil {
+		return nil, errorf(KindNotFound, "unknown operation %s for consumer %s", operationID, consumerID)
+	}
+	return op, nil
+}
+
+// errorText keeps what the operation error's published pattern allows
+// (letters, digits and _ /\[],.'#;:{}()?!*-) and at most 256 characters.
+func errorText(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_ /\\[],.'#;:{}()?!*-", c) >= 0
+		if !ok {
+			b[i] = ' '
+		}
+	}
+	if len(b) > 256 {
+		b = b[:256]
+	}
+	return string(b)
+}

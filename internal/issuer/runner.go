@@ -1,0 +1,317 @@
+package issuer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/transit"
+)
+
+// runOperation carries an operation to its end. Each run looks at the
+// operation's wallet tasks: one FAILED fails the operation; any still
+// queued or running means a later look (the job snoozes); when they are all
+// COMPLETED the operation's next step runs. For a deletion that step checks
+// every digital card in scope again and queues a DELETE for any that is
+// not deleted yet (a card provisioned meanwhile, or one whose earlier
+// DELETE by someone else failed), so the deletion converges on "every
+// digital card deleted" before anything is removed.
+func (s *Service) runOperation(ctx context.Context, job *engine.Job[OperationArgs]) error {
+	op, err := scanOperationRow(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE operation_id = $1`, job.Args.OperationID))
+	if err != nil {
+		return err
+	}
+	if op == nil || op.Status != StatusPending {
+		return nil // removed by retention, or already ended
+	}
+	if s.now().Sub(op.StartTime) > s.cfg.WaitLimit {
+		return s.fail(ctx, job, op, "TIMEOUT", fmt.Sprintf("the wallet tasks were not done %s after the operation started", s.cfg.WaitLimit))
+	}
+	tasks, err := s.linkedTasks(ctx, op.OperationID)
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		if t.Status == transit.TaskFailed {
+			return s.failTask(ctx, job, op, t)
+		}
+	}
+	for _, t := range tasks {
+		if t.Status == transit.TaskQueued || t.Status == transit.TaskProcessing {
+			return engine.Snooze(s.pollWait(job.Snoozes))
+		}
+	}
+	if op.Type == OpDelete && op.DigitalCardID == "" {
+		return s.converge(ctx, job, op)
+	}
+	if !op.tasksQueued {
+		queued, err := s.queueCardTasks(ctx, op)
+		if err != nil {
+			return err
+		}
+		if queued > 0 {
+			return engine.Snooze(s.pollWait(0))
+		}
+	}
+	return s.succeed(ctx, job, op)
+}
+
+func (s *Service) pollWait(n int) time.Duration {
+	return s.cfg.PollSchedule[min(n, len(s.cfg.PollSchedule)-1)]
+}
+
+func (s *Service) linkedTasks(ctx context.Context, operationID string) ([]transit.Task, error) {
+	var tasks []transit.Task
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT task_id FROM issuer_operation_tasks WHERE operation_id = $1 ORDER BY task_id`, operationID)
+		if err != nil {
+			return fmt.Errorf("linked tasks: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		tasks, err = s.transit.TasksByIDTx(ctx, tx, ids)
+		return err
+	})
+	return tasks, err
+}
+
+// queueCardTasks carries a card's suspension or resumption to its digital
+// cards: SUSPEND for each that is (or will be) ACTIVE, remembered on the
+// card; RESUME for those its suspension suspended.
+func (s *Service) queueCardTasks(ctx context.Context, op *operationRow) (int, error) {
+	queued := 0
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		queued = 0
+		c, err := cardTx(ctx, tx, op.IssuerID, op.CardID)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			switch op.Type {
+			case OpSuspend:
+				dcs, err := s.transit.CardsOfAccountTx(ctx, tx, op.IssuerID, op.CardID)
+				if err != nil {
+					return err
+				}
+				var held []string
+				for _, dc := range dcs {
+					if dc.Projected != transit.Active {
+						continue
+					}
+					if err := s.queueLinkedTx(ctx, tx, op, dc.CardID, transit.OpSuspend); err != nil {
+						return err
+					}
+					held = append(held, dc.CardID)
+					queued++
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET held_digital_cards = $3 WHERE issuer_id = $1 AND card_id = $2`,
+					op.IssuerID, op.CardID, nullString(strings.Join(held, ","))); err != nil {
+					return fmt.Errorf("remember held digital cards: %w", err)
+				}
+			case OpResume:
+				for _, id := range strings.Split(c.held, ",") {
+					if id == "" {
+						continue
+					}
+					err := s.queueLinkedTx(ctx, tx, op, id, transit.OpResume)
+					switch transit.KindOf(err) {
+					case transit.KindNotAllowed, transit.KindUnknownCard:
+						continue // deleted or resumed meanwhile
+					case 0:
+						queued++
+					default:
+						return err
+					}
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET held_digital_cards = NULL WHERE issuer_id = $1 AND card_id = $2`,
+					op.IssuerID, op.CardID); err != nil {
+					return fmt.Errorf("release held digital cards: %w", err)
+				}
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE issuer_operations SET tasks_queued = 1 WHERE operation_id = $1`, op.OperationID)
+		return err
+	})
+	return queued, err
+}
+
+func (s *Service) queueLinkedTx(ctx context.Context, tx *store.Tx, op *operationRow, transitCardID string, walletOp transit.Operation) error {
+	task, err := s.transit.QueueTx(ctx, tx, transitCardID, walletOp)
+	if err != nil {
+		return err
+	}
+	return linkTaskTx(ctx, tx, op.OperationID, task.TaskID)
+}
+
+// converge moves a consumer or card deletion on: it queues DELETE for every
+// digital card in scope that will not be deleted by the tasks already
+// queued, waits while any task of those cards is queued or running, and
+// when every digital card is deleted ends the operation, removing the
+// consumer's data (consumer deletion) or marking the card DELETED.
+func (s *Service) converge(ctx context.Context, job *engine.Job[OperationArgs], op *operationRow) error {
+	wait := false
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		wait = false
+		cardIDs, err := s.scopeTx(ctx, tx, op)
+		if err != nil {
+			return err
+		}
+		var digital []string
+		for _, cardID := range cardIDs {
+			dcs, err := s.transit.CardsOfAccountTx(ctx, tx, op.IssuerID, cardID)
+			if err != nil {
+				return err
+			}
+			for _, dc := range dcs {
+				digital = append(digital, dc.CardID)
+				if dc.Projected != transit.Deleted {
+					if err := s.queueLinkedTx(ctx, tx, op, dc.CardID, transit.OpDelete); err != nil {
+						return err
+					}
+					wait = true
+				} else if dc.Pending > 0 {
+					wait = true
+				}
+			}
+		}
+		if wait {
+			_, err := tx.ExecContext(ctx, `UPDATE issuer_operations SET tasks_queued = 1 WHERE operation_id = $1`, op.OperationID)
+			return err
+		}
+		if op.CardID != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET state = 'DELETED', state_reason = $3, ongoing_operation = NULL, held_digital_cards = NULL,
+					updated_at = $4 WHERE issuer_id = $1 AND card_id = $2`, op.IssuerID, op.CardID, op.ReasonCode, s.now().UnixMicro()); err != nil {
+				return fmt.Errorf("mark card deleted: %w", err)
+			}
+		} else if err := s.removeConsumerTx(ctx, tx, op, cardIDs, digital); err != nil {
+			return err
+		}
+		return s.endTx(ctx, tx, job, op, StatusSuccessful, "", "")
+	})
+	if err != nil {
+		return err
+	}
+	if wait {
+		return engine.Snooze(s.pollWait(job.Snoozes))
+	}
+	s.log.InfoContext(ctx, "operation successful", "operation_id", op.OperationID, "operation", op.Type, "issuer_id", op.IssuerID)
+	return nil
+}
+
+// scopeTx returns the cards a deletion covers: the operation's card, or
+// every card of the consumer.
+func (s *Service) scopeTx(ctx context.Context, tx *store.Tx, op *operationRow) ([]string, error) {
+	if op.CardID != "" {
+		return []string{op.CardID}, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2 ORDER BY card_id`, op.IssuerID, op.ConsumerID)
+	if err != nil {
+		return nil, fmt.Errorf("cards of consumer: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// removeConsumerTx removes everything of a consumer but its operations and
+// the tombstone that burns its consumerId: digital cards and their wallet
+// tasks, cards, accounts, and the task links of its operations.
+func (s *Service) removeConsumerTx(ctx context.Context, tx *store.Tx, op *operationRow, cardIDs, digital []string) error {
+	if err := s.transit.RemoveCardsTx(ctx, tx, digital); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		`DELETE FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2`,
+		`DELETE FROM issuer_accounts WHERE issuer_id = $1 AND consumer_id = $2`,
+		`DELETE FROM issuer_operation_tasks WHERE operation_id IN (SELECT operation_id FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2)`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, op.IssuerID, op.ConsumerID); err != nil {
+			return fmt.Errorf("remove consumer data: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE issuer_consumers SET state = 'DELETED', updated_at = $3 WHERE issuer_id = $1 AND consumer_id = $2`,
+		op.IssuerID, op.ConsumerID, s.now().UnixMicro()); err != nil {
+		return fmt.Errorf("mark consumer deleted: %w", err)
+	}
+	s.log.InfoContext(ctx, "consumer data removed", "issuer_id", op.IssuerID, "operation_id", op.OperationID, "cards", len(cardIDs), "digital_cards", len(digital))
+	return nil
+}
+
+func (s *Service) succeed(ctx context.Context, job *engine.Job[OperationArgs], op *operationRow) error {
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return s.endTx(ctx, tx, job, op, StatusSuccessful, "", "")
+	})
+	if err == nil {
+		s.log.InfoContext(ctx, "operation successful", "operation_id", op.OperationID, "operation", op.Type, "issuer_id", op.IssuerID)
+	}
+	return err
+}
+
+// failTask fails the operation with the outcome of a wallet task.
+func (s *Service) failTask(ctx context.Context, job *engine.Job[OperationArgs], op *operationRow, t transit.Task) error {
+	code := "WALLET_TASK_FAILED"
+	if t.StatusCode != nil {
+		code = "WALLET_" + strconv.Itoa(*t.StatusCode)
+	}
+	name := t.CardID
+	if c, err := s.transit.Card(ctx, t.CardID); err == nil && c.WalletCardID != "" {
+		name = c.WalletCardID
+	}
+	msg := fmt.Sprintf("%s of digital card %s failed (wallet task %s): %s", t.Operation, name, t.TaskID, t.Message)
+	return s.fail(ctx, job, op, code, msg)
+}
+
+// fail ends the operation FAILED. A consumer being deleted is usable again
+// and a card being deleted keeps its state; digital cards already deleted
+// stay deleted.
+func (s *Service) fail(ctx context.Context, job *engine.Job[OperationArgs], op *operationRow, code, msg string) error {
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if op.Type == OpDelete && op.DigitalCardID == "" {
+			now := s.now().UnixMicro()
+			if op.CardID != "" {
+				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = NULL, updated_at = $3 WHERE issuer_id = $1 AND card_id = $2`,
+					op.IssuerID, op.CardID, now); err != nil {
+					return fmt.Errorf("release card: %w", err)
+				}
+			} else if _, err := tx.ExecContext(ctx, `UPDATE issuer_consumers SET state = 'ACTIVE', updated_at = $3 WHERE issuer_id = $1 AND consumer_id = $2 AND state = 'DELETING'`,
+				op.IssuerID, op.ConsumerID, now); err != nil {
+				return fmt.Errorf("release consumer: %w", err)
+			}
+		}
+		return s.endTx(ctx, tx, job, op, StatusFailed, code, errorText(msg))
+	})
+	if err == nil {
+		s.log.WarnContext(ctx, "operation failed", "operation_id", op.OperationID, "operation", op.Type, "issuer_id", op.IssuerID, "error_code", code)
+	}
+	return err
+}
+
+func (s *Service) endTx(ctx context.Context, tx *store.Tx, job *engine.Job[OperationArgs], op *operationRow, status OperationStatus, code, msg string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE issuer_operations SET status = $2, error_code = $3, error = $4, end_time = $5 WHERE operation_id = $1 AND status = 'PENDING'`,
+		op.OperationID, string(status), nullString(code), nullString(msg), s.now().UnixMicro()); err != nil {
+		return fmt.Errorf("end operation: %w", err)
+	}
+	return s.engine.CompleteTx(ctx, tx, job.JobRow)
+}
