@@ -179,7 +179,8 @@ func (s *Service) converge(ctx context.Context, job *engine.Job[OperationArgs], 
 			}
 			for _, dc := range dcs {
 				digital = append(digital, dc.CardID)
-				if dc.Projected != transit.Deleted {
+				// A card the TES is erasing leaves provhub by itself.
+				if dc.Projected != transit.Deleted && dc.Projected != transit.Erased {
 					if err := s.queueLinkedTx(ctx, tx, op, dc.CardID, transit.OpDelete); err != nil {
 						return err
 					}

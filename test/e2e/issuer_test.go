@@ -246,15 +246,13 @@ func TestIssuer_DeleteConsumerCascadesThroughTheWalletAndBurnsTheID(t *testing.T
 		e.registerCard(tok, "CARD-1", "alice-7", "ACC-1")
 		e.registerCard(tok, "CARD-2", "alice-7", "ACC-1")
 		e.registerCard(tok, "CARD-3", "alice-7", "")
-		// Digital cards on two secure elements: two personalised on A, one on
-		// B, and one on B never personalised.
+		// Digital cards on two secure elements: two on A, one on B.
 		e.digital("0A000001", "wc-alice-1", "CARD-1", true)
 		e.digital("0A000001", "wc-alice-2", "CARD-2", true)
 		e.digital("0B000002", "wc-alice-3", "CARD-3", true)
 		// Another consumer's card on the same secure element must survive.
 		e.registerCard(tok, "CARD-BOB", "bob-1", "")
 		e.digital("0B000002", "wc-bob", "CARD-BOB", true)
-		// Its pending twin of CARD-2's account never got personalised.
 		var card cardOut
 		e.mustBank(http.StatusOK, &card, conforming, tok, "GET", "/issuers/"+issuerA+"/cards/CARD-1", "", nil)
 		if card.ConsumerID != "alice-7" || len(card.DigitalCards) != 1 || card.DigitalCards[0].State != "ACTIVE" {
