@@ -32,6 +32,12 @@ type runState struct {
 	// written (used by tests of the rescuer).
 	crashed atomic.Bool
 
+	// claimMu is held by the writer from a claim until its jobs have
+	// started, and by Stop while it sets stopping: no handler starts once
+	// Stop waits for the handlers (a WaitGroup must not grow from zero
+	// while it is waited on).
+	claimMu sync.Mutex
+
 	mu       sync.Mutex
 	running  map[int64]context.CancelCauseFunc
 	busy     int
@@ -91,9 +97,11 @@ func (e *Engine) Stop(ctx context.Context) error {
 	if rs == nil {
 		return nil
 	}
+	rs.claimMu.Lock()
 	rs.mu.Lock()
 	rs.stopping = true
 	rs.mu.Unlock()
+	rs.claimMu.Unlock()
 
 	drained := make(chan struct{})
 	go func() { rs.handlers.Wait(); close(drained) }()

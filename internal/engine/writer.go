@@ -103,11 +103,17 @@ func (e *Engine) writeLoop() {
 		promote := rs != nil && (time.Since(lastPromote) >= e.cfg.FetchPollInterval || (!nextDue.IsZero() && !now.Before(nextDue)))
 		limit := 0
 		if wantClaim {
-			limit = min(free, e.cfg.FetchBatch)
+			// Held until the claimed jobs have started, so that Stop never
+			// sees a handler start after it began waiting for them.
+			rs.claimMu.Lock()
+			limit = min(rs.freeSlots(e.cfg.MaxWorkers), e.cfg.FetchBatch)
 			lastClaim = time.Now()
 		}
 		jobs, due, err := e.writeTurn(&t, rs, limit, promote, now)
 		if err != nil {
+			if wantClaim {
+				rs.claimMu.Unlock()
+			}
 			e.log.Error("engine write", "err", err)
 			time.Sleep(100 * time.Millisecond)
 		} else {
@@ -120,6 +126,9 @@ func (e *Engine) writeLoop() {
 			t = turn{claim: limit > 0 && len(jobs) == limit} // a full claim: more may wait
 			for _, j := range jobs {
 				e.startJob(rs, j)
+			}
+			if wantClaim {
+				rs.claimMu.Unlock()
 			}
 		}
 		sleep := e.cfg.FetchPollInterval
