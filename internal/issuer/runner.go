@@ -13,9 +13,9 @@ import (
 )
 
 // runOperation carries an operation to its end. Each run looks at the
-// operation's wallet tasks: one FAILED fails the operation; any still
-// queued or running means a later look (the job snoozes); when they are all
-// COMPLETED the operation's next step runs. For a deletion that step checks
+// operation's wallet tasks: any still queued or running means a later look
+// (the job snoozes); once all have ended, one FAILED fails the operation;
+// when they are all COMPLETED the operation's next step runs. For a deletion that step checks
 // every digital card in scope again and queues a DELETE for any that is
 // not deleted yet (a card provisioned meanwhile, or one whose earlier
 // DELETE by someone else failed), so the deletion converges on "every
@@ -35,14 +35,16 @@ func (s *Service) runOperation(ctx context.Context, job *engine.Job[OperationArg
 	if err != nil {
 		return err
 	}
-	for _, t := range tasks {
-		if t.Status == transit.TaskFailed {
-			return s.failTask(ctx, job, op, t)
-		}
-	}
+	// Every task ends before the operation does, so that what a FAILED
+	// operation says about the data is final when the issuer reads it.
 	for _, t := range tasks {
 		if t.Status == transit.TaskQueued || t.Status == transit.TaskProcessing {
 			return engine.Snooze(s.pollWait(job.Snoozes))
+		}
+	}
+	for _, t := range tasks {
+		if t.Status == transit.TaskFailed {
+			return s.failTask(ctx, job, op, t)
 		}
 	}
 	if op.Type == OpDelete && op.DigitalCardID == "" {
