@@ -1,10 +1,10 @@
 package issuer
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 	"time"
+
+	"github.com/provhub/provhub/internal/refusal"
 )
 
 // ConsumerState is where an end user stands.
@@ -177,26 +177,16 @@ const (
 	KindConflict
 )
 
-// Error is a refusal the caller can act on.
-type Error struct {
-	Kind    ErrorKind
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
+// Error is a refusal the caller can act on; Message is safe to show.
+type Error = refusal.Error[ErrorKind]
 
 func errorf(kind ErrorKind, format string, args ...any) error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return refusal.New(kind, format, args...)
 }
 
-// KindOf returns the kind of a refusal, or 0.
-func KindOf(err error) ErrorKind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return 0
-}
+// KindOf returns the kind of a refusal of this domain, or 0 for any other
+// error.
+func KindOf(err error) ErrorKind { return refusal.KindOf[ErrorKind](err) }
 
 // reasonCode applies the default of a call's reason codes and checks the
 // code is one of them.

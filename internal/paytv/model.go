@@ -1,9 +1,9 @@
 package paytv
 
 import (
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/provhub/provhub/internal/refusal"
 )
 
 // Provider is the CRM interface a request came through; requests are
@@ -147,22 +147,12 @@ const (
 )
 
 // Error is a refusal the caller can act on; Message is safe to show.
-type Error struct {
-	Kind    ErrorKind
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
+type Error = refusal.Error[ErrorKind]
 
 func errorf(kind ErrorKind, format string, args ...any) error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return refusal.New(kind, format, args...)
 }
 
-// KindOf returns the kind of a domain refusal, or 0 for any other error.
-func KindOf(err error) ErrorKind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return 0
-}
+// KindOf returns the kind of a refusal of this domain, or 0 for any other
+// error.
+func KindOf(err error) ErrorKind { return refusal.KindOf[ErrorKind](err) }

@@ -2,9 +2,9 @@ package transit
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/provhub/provhub/internal/refusal"
 )
 
 // CardState is a digital card's life-cycle state.
@@ -78,26 +78,16 @@ const (
 	KindNotAllowed
 )
 
-// Error is a refusal the caller can act on.
-type Error struct {
-	Kind    ErrorKind
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
+// Error is a refusal the caller can act on; Message is safe to show.
+type Error = refusal.Error[ErrorKind]
 
 func errorf(kind ErrorKind, format string, args ...any) error {
-	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return refusal.New(kind, format, args...)
 }
 
-// KindOf returns the kind of a refusal, or 0.
-func KindOf(err error) ErrorKind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return 0
-}
+// KindOf returns the kind of a refusal of this domain, or 0 for any other
+// error.
+func KindOf(err error) ErrorKind { return refusal.KindOf[ErrorKind](err) }
 
 // target is the state a completed operation leaves the card in.
 func target(op Operation, from CardState) CardState {
