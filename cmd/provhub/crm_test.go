@@ -17,6 +17,7 @@ import (
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
+	"github.com/provhub/provhub/internal/tes"
 	"github.com/provhub/provhub/internal/wallet"
 )
 
@@ -152,5 +153,38 @@ func TestCLI_SimWalletServesTheWalletAPI(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("sim wallet exited %d", code)
+	}
+}
+
+func TestCLI_SimTESServesTheDeviceGateway(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"sim", "tes", "--listen", "127.0.0.1:0", "--log-level", "error"}, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	base := strings.Fields(line)[3]
+	resp, err := http.Post(base+"/tes/admin/accounts", "application/json", strings.NewReader(`{"cardAccountId":"A1","issuerId":"TRANSIT1","balance":10}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("add account: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	c, err := tes.NewClient(tes.ClientConfig{BaseURL: base + "/tes/devicegtwapi/1/0", Actor: "cli-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.CardCommands(ctx, tes.CardCommandsRequest{RequestHeader: c.Header("s1"), IssuerID: "TRANSIT1", CardID: "A1", DeviceID: "d1", Operation: tes.OpReadBalance})
+	if err != nil || len(res.Commands) != 1 || res.Commands[0].Kind != tes.KindFeliCa {
+		t.Fatalf("first batch: %+v %v", res, err)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("sim tes exited %d", code)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/provhub/provhub/internal/httpapi"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
+	simtes "github.com/provhub/provhub/internal/sim/tes"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 )
 
@@ -21,8 +22,10 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return simCAS(ctx, args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "wallet":
 		return simWallet(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "tes":
+		return simTES(ctx, args[1:], stdout, stderr)
 	}
-	fmt.Fprintln(stderr, "usage: provhub sim cas|wallet [flags]  (see --help)")
+	fmt.Fprintln(stderr, "usage: provhub sim cas|wallet|tes [flags]  (see --help)")
 	return errUsage
 }
 
@@ -53,6 +56,31 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer sim.Wait()
 	return serveSim(ctx, *listen, sim, log, *hang+10*time.Second, stdout,
 		"wallet-server simulator on http://%s (admin: /admin/devices, /admin/cards, /admin/secure-elements/{seId}, /admin/faults)\n")
+}
+
+func simTES(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sim tes", stderr)
+	listen := fs.String("listen", "127.0.0.1:9500", "HTTP listen address")
+	ttl := fs.Duration("session-ttl", 2*time.Minute, "a command loop not finished this long after it started ends with 322")
+	var f simtes.Faults
+	latency := fs.Duration("latency", 0, "delay of every answer")
+	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "chance of answering HTTP 500 without acting (0..1)")
+	fs.Float64Var(&f.LoseRate, "lose-rate", 0, "chance of acting and then answering HTTP 500 (0..1)")
+	logf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := logf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	f.LatencyMS = int(latency.Milliseconds())
+	sim, err := simtes.New(simtes.Config{Logger: log, SessionTTL: *ttl, Faults: f})
+	if err != nil {
+		return err
+	}
+	return serveSim(ctx, *listen, sim, log, 10*time.Second, stdout,
+		"TES simulator on http://%s (device gateway: /tes/devicegtwapi/1/0/; admin: /tes/admin/accounts, /tes/admin/purchases, /tes/admin/external-cards, /tes/admin/faults)\n")
 }
 
 func simCAS(ctx context.Context, args []string, stdout, stderr io.Writer) error {

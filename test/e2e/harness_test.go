@@ -289,7 +289,12 @@ func newSpecProxy(t *testing.T, h http.Handler, doc string) string {
 		_, _ = w.Write(rec.Body.Bytes())
 	}))
 	t.Cleanup(srv.Close)
-	spec.Servers = openapi3.Servers{{URL: srv.URL}}
+	// Keep the document's base path (e.g. /tes/devicegtwapi/1/0).
+	base := ""
+	if len(spec.Servers) > 0 && strings.HasPrefix(spec.Servers[0].URL, "/") {
+		base = strings.TrimRight(spec.Servers[0].URL, "/")
+	}
+	spec.Servers = openapi3.Servers{{URL: srv.URL + base}}
 	rt, err := legacy.NewRouter(spec)
 	if err != nil {
 		t.Fatal(err)
