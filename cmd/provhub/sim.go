@@ -33,6 +33,7 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("sim wallet", stderr)
 	listen := fs.String("listen", "127.0.0.1:9400", "HTTP listen address")
 	delay := fs.Duration("task-delay", 20*time.Millisecond, "how long a task stays PROCESSING")
+	hubURL := fs.String("hub-url", "http://127.0.0.1:8080", "the hub whose device API the simulated devices call after a REDIRECT")
 	var f simwallet.Faults
 	latency := fs.Duration("latency", 0, "delay of every answer")
 	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "chance of answering HTTP 500 (0..1)")
@@ -49,7 +50,7 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	f.LatencyMS, f.HangMS = int(latency.Milliseconds()), int(hang.Milliseconds())
-	sim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: *delay, Faults: f})
+	sim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: *delay, Faults: f, HubURL: *hubURL})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/tes"
 	"github.com/provhub/provhub/internal/transit"
 	"github.com/provhub/provhub/internal/transitapi"
 	"github.com/provhub/provhub/internal/wallet"
@@ -61,6 +62,12 @@ type Config struct {
 	WalletURL     string
 	Pod           string
 	WalletTimeout time.Duration
+	// TESURL is the transit entity server's device gateway
+	// (.../tes/devicegtwapi/1/0); TESTimeout bounds one call [10s];
+	// DeviceOperationTTL bounds a top-up, park or reader-mode loop [2m].
+	TESURL             string
+	TESTimeout         time.Duration
+	DeviceOperationTTL time.Duration
 	// TransitTuning adjusts the transit domain's configuration (tests).
 	TransitTuning func(*transit.Config)
 
@@ -83,6 +90,7 @@ type Config struct {
 const (
 	DefaultCASURL    = "http://127.0.0.1:9300"
 	DefaultWalletURL = "http://127.0.0.1:9400"
+	DefaultTESURL    = "http://127.0.0.1:9500/tes/devicegtwapi/1/0"
 )
 
 // Hub is a configured provhub server.
@@ -153,7 +161,19 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	trCfg := transit.Config{DB: db, Wallet: walletClient, Logger: cfg.Logger, Clock: cfg.Clock}
+	if cfg.TESURL == "" {
+		cfg.TESURL = DefaultTESURL
+	}
+	actor := cfg.Pod
+	if len(actor) > 32 {
+		actor = actor[:32]
+	}
+	tesClient, err := tes.NewClient(tes.ClientConfig{BaseURL: cfg.TESURL, Actor: actor, Timeout: cfg.TESTimeout, Clock: cfg.Clock})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	trCfg := transit.Config{DB: db, Wallet: walletClient, TES: tesClient, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)
 	}

@@ -76,6 +76,16 @@ const (
 	KindUnknownCard
 	KindAlreadyProvisioned
 	KindNotAllowed
+	// KindBusy: another device operation runs on the secure element (321).
+	KindBusy
+	// KindNoOperation: no device operation waits for the secure element (117).
+	KindNoOperation
+	// KindUnknownOperation: no such device operation (118).
+	KindUnknownOperation
+	// KindBadStep: a device call out of order (112).
+	KindBadStep
+	// KindUnavailable: the TES did not answer now; repeat later (921).
+	KindUnavailable
 )
 
 // Error is a refusal the caller can act on; Message is safe to show.

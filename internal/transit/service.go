@@ -46,6 +46,16 @@ type Config struct {
 	PollSchedule []time.Duration
 	// MaxPolls bounds the polls of one task before it is FAILED [360].
 	MaxPolls int
+
+	// TES is the transit entity server's device gateway; without one, the
+	// device operations (top-up, park, reader mode) are refused.
+	TES TES
+	// OperationTTL is how long a device operation may take [2m].
+	OperationTTL time.Duration
+	// TESAttempts bounds the calls of one relay step while the TES is
+	// unavailable [3]; TESRetryWait is the wait between them [200ms].
+	TESAttempts  int
+	TESRetryWait time.Duration
 }
 
 // Service runs the transit domain.
@@ -84,12 +94,22 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxPolls <= 0 {
 		cfg.MaxPolls = 360
 	}
+	if cfg.OperationTTL <= 0 {
+		cfg.OperationTTL = 2 * time.Minute
+	}
+	if cfg.TESAttempts <= 0 {
+		cfg.TESAttempts = 3
+	}
+	if cfg.TESRetryWait <= 0 {
+		cfg.TESRetryWait = 200 * time.Millisecond
+	}
 	return &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "transit"), now: cfg.Clock}, nil
 }
 
 // RegisterJobs adds the transit job kinds to reg.
 func (s *Service) RegisterJobs(reg *engine.Registry) {
 	engine.Register(reg, s.runTask, engine.KindOptions{MaxAttempts: s.cfg.Attempts, Timeout: time.Minute, Backoff: s.cfg.RetryBackoff})
+	engine.Register(reg, s.runOperation, engine.KindOptions{MaxAttempts: s.cfg.Attempts, Timeout: time.Minute, Backoff: s.cfg.RetryBackoff})
 }
 
 // UseEngine gives the service the engine its jobs run on.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/provhub/provhub/internal/apdu"
 	"github.com/provhub/provhub/internal/httpapi"
+	"github.com/provhub/provhub/internal/tes"
 	"github.com/provhub/provhub/internal/transit"
 	"github.com/provhub/provhub/internal/wallet"
 )
@@ -24,6 +25,7 @@ import (
 const (
 	WalletPrefix  = "/tsh/wsapi/1/0/"
 	TransitPrefix = "/tsh/transitapi/1/0/"
+	DevicePrefix  = "/tsh/deviceapi/1/0/"
 )
 
 // Status codes answered.
@@ -35,6 +37,9 @@ const (
 	codeAlreadyProvisioned = 167
 	codeNotAllowed         = 432
 	codeServerError        = 921
+	codeUnknownDevice      = 117
+	codeUnknownOperation   = 118
+	codeBusy               = 321
 )
 
 // Config sets up an API.
@@ -71,6 +76,11 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+TransitPrefix+"submitCardPersoData", a.handle(a.submitPersoData))
 	mux.HandleFunc("POST "+TransitPrefix+"updateCardState", a.handle(a.updateCardState))
 	mux.HandleFunc("POST "+TransitPrefix+"updateCardMetadata", a.handle(a.updateCardMetadata))
+	mux.HandleFunc("POST "+TransitPrefix+"topupCard", a.handle(a.topupCard))
+	mux.HandleFunc("POST "+TransitPrefix+"parkCard", a.handle(a.parkCard))
+	mux.HandleFunc("POST "+TransitPrefix+"getOperationStatus", a.handle(a.operationStatus))
+	mux.HandleFunc("POST "+DevicePrefix+"getDeviceCommands", a.handle(a.deviceCommands))
+	mux.HandleFunc("POST "+DevicePrefix+"startReaderMode", a.handle(a.startReaderMode))
 }
 
 // failure is a refusal with its status code.
@@ -143,6 +153,16 @@ func (a *API) classify(ctx context.Context, err error) (int, string) {
 		return codeAlreadyProvisioned, err.Error()
 	case transit.KindNotAllowed:
 		return codeNotAllowed, err.Error()
+	case transit.KindBusy:
+		return codeBusy, err.Error()
+	case transit.KindUnknownOperation:
+		return codeUnknownOperation, err.Error()
+	case transit.KindNoOperation:
+		return codeUnknownDevice, err.Error()
+	case transit.KindBadStep:
+		return codeBadFormat, err.Error()
+	case transit.KindUnavailable:
+		return codeServerError, err.Error()
 	}
 	a.log.ErrorContext(ctx, "transit call failed", "err", err)
 	return codeServerError, "unexpected server error"
@@ -364,4 +384,178 @@ func checkDescriptor(d wallet.CardDescriptor) error {
 		return badFormat("cardDescriptor.mobileApp.identifier must have 1 to 128 characters")
 	}
 	return nil
+}
+
+func (a *API) topupCard(ctx context.Context, b body) (map[string]any, error) {
+	issuer, card, err := issuerAndCard(b)
+	if err != nil {
+		return nil, err
+	}
+	purchase, err := b.str("", "purchaseId", 1, 64, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	op, err := a.svc.StartTopUp(ctx, issuer, card, purchase)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"operationId": op.OperationID}, nil
+}
+
+func (a *API) parkCard(ctx context.Context, b body) (map[string]any, error) {
+	issuer, card, err := issuerAndCard(b)
+	if err != nil {
+		return nil, err
+	}
+	op, err := a.svc.StartPark(ctx, issuer, card)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"operationId": op.OperationID}, nil
+}
+
+// OperationView is a device operation as getOperationStatus answers it.
+type OperationView struct {
+	OperationID   string `json:"operationId"`
+	Kind          string `json:"kind"`
+	Status        string `json:"status"`
+	CardID        string `json:"cardId,omitempty"`
+	PurchaseID    string `json:"purchaseId,omitempty"`
+	StatusCode    *int   `json:"statusCode,omitempty"`
+	StatusMessage string `json:"statusMessage,omitempty"`
+	Balance       *int64 `json:"balance,omitempty"`
+	CardAccountID string `json:"cardAccountId,omitempty"`
+	Steps         int    `json:"steps"`
+}
+
+func (a *API) operationStatus(ctx context.Context, b body) (map[string]any, error) {
+	issuer, err := b.str("", "issuerId", 1, 16, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	id, err := b.str("", "operationId", 1, 64, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	op, err := a.svc.Operation(ctx, issuer, id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"operation": OperationView{OperationID: op.OperationID, Kind: string(op.Kind), Status: string(op.Status),
+		CardID: op.CardID, PurchaseID: op.PurchaseID, StatusCode: op.StatusCode, StatusMessage: op.Message, Balance: op.Balance,
+		CardAccountID: op.CardAccountID, Steps: op.Step}}, nil
+}
+
+var (
+	idmPattern  = regexp.MustCompile(`^[0-9a-fA-F]{16}$`)
+	codePattern = regexp.MustCompile(`^[0-9a-fA-F]{4}$`)
+)
+
+func (a *API) deviceCommands(ctx context.Context, b body) (map[string]any, error) {
+	var call transit.DeviceCall
+	var err error
+	if call.SEID, err = b.str("", "seId", 1, 48, seIDPattern, true); err != nil {
+		return nil, err
+	}
+	if call.WalletCardID, err = b.str("", "walletCardId", 1, 64, nil, false); err != nil {
+		return nil, err
+	}
+	if call.OperationID, err = b.str("", "operationId", 1, 64, nil, false); err != nil {
+		return nil, err
+	}
+	raw, ok := b["step"]
+	if !ok {
+		return nil, missing("step")
+	}
+	if err := json.Unmarshal(raw, &call.Step); err != nil || call.Step < 0 || call.Step > 1000 {
+		return nil, badFormat("step must be an integer from 0 to 1000")
+	}
+	if raw, ok := b["responses"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &call.Responses); err != nil || len(call.Responses) > 64 {
+			return nil, badFormat("responses must be at most 64 {id, data} items")
+		}
+		for i, r := range call.Responses {
+			if r.ID == "" || len(r.ID) > 64 || len(r.Data) > 512 || (r.Data != "" && !hexPattern.MatchString(r.Data)) {
+				return nil, badFormat("responses[%d] needs an id of 1 to 64 characters and data in hex", i)
+			}
+		}
+	}
+	if raw, ok := b["responseTimeMs"]; ok {
+		var ms float64
+		if err := json.Unmarshal(raw, &ms); err != nil || ms < 0 {
+			return nil, badFormat("responseTimeMs must be a number >= 0")
+		}
+		call.ResponseTimeMs = &ms
+	}
+	if raw, ok := b["statusCode"]; ok {
+		var code int
+		if err := json.Unmarshal(raw, &code); err != nil || (code != 0 && code != 231 && code != 232) {
+			return nil, badFormat("statusCode must be 0, 231 or 232")
+		}
+		call.StatusCode = &code
+	}
+	if call.StatusMessage, err = b.str("", "statusMessage", 0, 256, nil, false); err != nil {
+		return nil, err
+	}
+	ans, err := a.svc.DeviceCommands(ctx, call)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"operationId": ans.OperationID, "done": ans.Done}
+	if ans.Step > 0 {
+		out["step"] = ans.Step
+	}
+	if len(ans.Commands) > 0 {
+		out["commands"] = ans.Commands
+	}
+	if ans.Balance != nil {
+		out["balance"] = *ans.Balance
+	}
+	if ans.CardAccountID != "" {
+		out["cardAccountId"] = ans.CardAccountID
+	}
+	if ans.Done && ans.StatusCode != 0 {
+		return out, &failure{ans.StatusCode, ans.Message}
+	}
+	return out, nil
+}
+
+func (a *API) startReaderMode(ctx context.Context, b body) (map[string]any, error) {
+	se, err := b.str("", "seId", 1, 48, seIDPattern, true)
+	if err != nil {
+		return nil, err
+	}
+	device, err := b.str("", "deviceId", 1, 48, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := b.str("", "issuerId", 1, 16, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := b["cardContents"]
+	if !ok || string(raw) == "null" {
+		return nil, missing("cardContents")
+	}
+	var cc tes.CardContents
+	if err := json.Unmarshal(raw, &cc); err != nil {
+		return nil, badFormat("cardContents must be {systemCode, idm, pmm?, cardServiceId?, areaCodeList?}")
+	}
+	switch {
+	case cc.SystemCode == "" || cc.IDm == "":
+		return nil, missing("cardContents.systemCode and cardContents.idm")
+	case !codePattern.MatchString(cc.SystemCode) || !idmPattern.MatchString(cc.IDm) || (cc.PMm != "" && !idmPattern.MatchString(cc.PMm)) ||
+		len(cc.CardServiceID) > 64 || len(cc.AreaCodeList) > 32:
+		return nil, badFormat("cardContents: systemCode is 4 hex digits, idm and pmm 16, cardServiceId at most 64 characters")
+	}
+	for i, ar := range cc.AreaCodeList {
+		if !codePattern.MatchString(ar.AreaCode) || !codePattern.MatchString(ar.KeyVersion) {
+			return nil, badFormat("cardContents.areaCodeList[%d]: areaCode and keyVersion are 4 hex digits", i)
+		}
+	}
+	op, err := a.svc.StartReaderMode(ctx, se, device, issuer, cc)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"operationId": op.OperationID}, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/paytv"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
+	simtes "github.com/provhub/provhub/internal/sim/tes"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
@@ -84,6 +85,10 @@ type env struct {
 	crm     *specClient
 	transit *specClient
 	issuer  *specClient
+	device  *specClient
+	tsim    *simtes.Simulator
+	hubCfg  hub.Config
+	stop    func()
 }
 
 type envOptions struct {
@@ -96,6 +101,8 @@ type envOptions struct {
 	walletTaskDelay time.Duration
 	// purgeInterval is how often old consumer operations are removed [1h].
 	purgeInterval time.Duration
+	// deviceTTL bounds a device operation, in the hub and the TES [2m].
+	deviceTTL time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -133,14 +140,25 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.casTimeout == 0 {
 		o.casTimeout = 2 * time.Second
 	}
-	h, err := hub.New(context.Background(), hub.Config{
+	if o.deviceTTL == 0 {
+		o.deviceTTL = 2 * time.Minute
+	}
+	tsim, err := simtes.New(simtes.Config{Logger: logger, Clock: e.clock.Now, SessionTTL: o.deviceTTL, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.tsim = tsim
+	tesURL := newSpecProxy(t, tsim, "tes.yaml") + "/tes/devicegtwapi/1/0"
+	e.hubCfg = hub.Config{
 		DatabaseURL: storetest.NewURL(t, o.dialect), Migrate: true, Logger: logger, Clock: e.clock.Now,
 		MaxWorkers: o.maxWorkers, CASURL: casSrv.URL, CASTimeout: o.casTimeout,
 		WalletURL: walletURL, Pod: "hub-test-pod", WalletTimeout: o.casTimeout,
+		TESURL: tesURL, TESTimeout: o.casTimeout, DeviceOperationTTL: o.deviceTTL,
 		TransitTuning: func(c *transit.Config) {
 			c.Attempts = o.sendAttempts
 			c.RetryBackoff = func(int) time.Duration { return 50 * time.Millisecond }
 			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
+			c.TESRetryWait = 20 * time.Millisecond
 		},
 		IssuerTuning: func(c *issuer.Config) {
 			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
@@ -156,7 +174,20 @@ func newEnv(t *testing.T, o envOptions) *env {
 			c.RetryBackoff = func(int) time.Duration { return 50 * time.Millisecond }
 			c.ImmediateWait = 10 * time.Second
 		},
-	})
+	}
+	e.startHub()
+	t.Cleanup(func() { e.stopHub() })
+	e.loadReferenceData()
+	t.Cleanup(wsim.Wait)
+	return e
+}
+
+// startHub starts a hub on the environment's database and points the
+// clients, and the simulated devices, at it.
+func (e *env) startHub() {
+	t := e.t
+	t.Helper()
+	h, err := hub.New(context.Background(), e.hubCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +201,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	srv := httptest.NewServer(h.Handler())
 	e.url = srv.URL
-	t.Cleanup(func() {
+	e.stop = func() {
 		srv.Close()
 		stopCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 		defer stop()
@@ -179,13 +210,28 @@ func newEnv(t *testing.T, o envOptions) *env {
 		}
 		cancel()
 		h.Close()
-	})
-	e.loadReferenceData()
+	}
 	e.crm = newSpecClient(t, srv.URL, "crm.yaml", "/crmapi/rest/v2")
 	e.transit = newSpecClient(t, srv.URL, "transit.yaml", "")
 	e.issuer = newSpecClient(t, srv.URL, "issuer.yaml", "")
-	t.Cleanup(wsim.Wait)
-	return e
+	e.device = newSpecClient(t, srv.URL, "device.yaml", "/tsh/deviceapi/1/0")
+	// The simulated devices reach the hub through a proxy that checks
+	// their calls and the hub's answers against api/device.yaml.
+	e.wsim.SetHubURL(newSpecProxy(t, h.Handler(), "device.yaml"))
+}
+
+// stopHub stops the hub as provhub serve does on SIGTERM.
+func (e *env) stopHub() {
+	if e.stop != nil {
+		e.stop()
+		e.stop = nil
+	}
+}
+
+// restartHub stops the hub and starts a new one on the same database.
+func (e *env) restartHub() {
+	e.stopHub()
+	e.startHub()
 }
 
 // both runs fn on a fresh environment per backend.

@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/felica"
+	"github.com/provhub/provhub/internal/sim/felicacard"
 )
 
 type adminError struct {
@@ -80,4 +82,67 @@ func (s *Simulator) adminPutFaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, f)
+}
+
+// Balance is the body of PUT /admin/cards/{walletCardId}/balance.
+type Balance struct {
+	Balance uint32 `json:"balance"`
+}
+
+func (s *Simulator) adminSetBalance(w http.ResponseWriter, r *http.Request) {
+	var b Balance
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&b); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{"balance: " + err.Error()})
+		return
+	}
+	if err := s.SetCardBalance(r.PathValue("wallet_card_id"), b.Balance); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+// ExternalCard is the body of POST /admin/secure-elements/{seId}/external-card:
+// a physical transit card (IDm in hex) held to the device's reader.
+type ExternalCard struct {
+	IDm     string `json:"idm"`
+	Balance uint32 `json:"balance"`
+}
+
+func (s *Simulator) adminHoldCard(w http.ResponseWriter, r *http.Request) {
+	var c ExternalCard
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&c); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{"card: " + err.Error()})
+		return
+	}
+	raw, err := hex.DecodeString(c.IDm)
+	if err != nil || len(raw) != 8 {
+		writeJSON(w, http.StatusBadRequest, adminError{"idm must be 8 bytes in hex"})
+		return
+	}
+	var id felica.IDm
+	copy(id[:], raw)
+	if err := s.HoldExternalCard(r.PathValue("se_id"), felicacard.Transit(id, c.Balance)); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// ReaderMode is the body of POST /admin/secure-elements/{seId}/reader-mode.
+type ReaderMode struct {
+	IssuerID string `json:"issuerId"`
+}
+
+func (s *Simulator) adminReaderMode(w http.ResponseWriter, r *http.Request) {
+	var m ReaderMode
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&m); err != nil || m.IssuerID == "" {
+		writeJSON(w, http.StatusBadRequest, adminError{"reader mode needs {issuerId}"})
+		return
+	}
+	if err := s.StartReaderMode(r.PathValue("se_id"), m.IssuerID, nil); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, m)
 }

@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/sim/felicacard"
 	ws "github.com/provhub/provhub/internal/wallet"
 )
 
@@ -40,6 +42,9 @@ type Faults struct {
 	// after acting.
 	MalformedRate float64 `json:"malformed_rate"`
 	MalformedNext int     `json:"malformed_next"`
+	// DeviceRepeatNext: the next device calls to the hub are each sent
+	// twice (a device that lost the first answer).
+	DeviceRepeatNext int `json:"device_repeat_next"`
 }
 
 func (f Faults) validate() error {
@@ -48,7 +53,7 @@ func (f Faults) validate() error {
 			return errors.New("rates must be between 0 and 1")
 		}
 	}
-	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 || f.HangMS < 0 || f.MalformedNext < 0 {
+	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 || f.HangMS < 0 || f.MalformedNext < 0 || f.DeviceRepeatNext < 0 {
 		return errors.New("knobs must not be negative")
 	}
 	return nil
@@ -77,6 +82,9 @@ type Config struct {
 	TaskDelay time.Duration
 	Faults    Faults
 	Seed      uint64
+	// HubURL is the hub's base URL, which devices call after a REDIRECT
+	// (the hub's device API); SetHubURL can set it later.
+	HubURL string
 }
 
 type card struct {
@@ -85,6 +93,8 @@ type card struct {
 	deleted    bool
 	descriptor json.RawMessage
 	redirects  int
+	// felica is the transit card the applet holds, for command loops.
+	felica *felicacard.Card
 }
 
 type task struct {
@@ -97,6 +107,9 @@ type device struct {
 	deviceID string
 	se       *secureElement
 	pod      string
+	// external is the physical card held to the reader, for reader mode.
+	external *felicacard.Card
+	runs     []DeviceRun
 }
 
 // Simulator is an in-memory wallet server. It is an http.Handler.
@@ -113,6 +126,9 @@ type Simulator struct {
 	rng     *mrand.Rand
 	stats   Stats
 	wg      sync.WaitGroup
+	// hubURL is where devices call the hub's device API.
+	hubURL string
+	client *http.Client
 }
 
 // New returns a simulator with no devices.
@@ -132,7 +148,8 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	s := &Simulator{log: cfg.Logger.With("component", "wallet_sim"), delay: cfg.TaskDelay,
 		devices: map[string]*device{}, cards: map[string]*card{}, tasks: map[string]*task{}, running: map[string]string{},
-		faults: cfg.Faults, rng: mrand.New(mrand.NewPCG(seed, seed+1))}
+		faults: cfg.Faults, rng: mrand.New(mrand.NewPCG(seed, seed+1)), hubURL: strings.TrimRight(cfg.HubURL, "/"),
+		client: &http.Client{Timeout: 30 * time.Second}}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /sendScript", s.handle("sendScript", s.sendScript))
 	s.mux.HandleFunc("POST /updateCard", s.handle("updateCard", s.updateCard))
@@ -143,6 +160,12 @@ func New(cfg Config) (*Simulator, error) {
 	s.mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Faults()) })
 	s.mux.HandleFunc("PUT /admin/faults", s.adminPutFaults)
 	s.mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) })
+	s.mux.HandleFunc("PUT /admin/cards/{wallet_card_id}/balance", s.adminSetBalance)
+	s.mux.HandleFunc("POST /admin/secure-elements/{se_id}/external-card", s.adminHoldCard)
+	s.mux.HandleFunc("POST /admin/secure-elements/{se_id}/reader-mode", s.adminReaderMode)
+	s.mux.HandleFunc("GET /admin/secure-elements/{se_id}/runs", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Runs(r.PathValue("se_id")))
+	})
 	return s, nil
 }
 
@@ -457,6 +480,7 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 			c.descriptor = descriptor
 		case ws.OpRedirect:
 			c.redirects++
+			s.redirected(d, c)
 		}
 		t.status = ws.TaskCompleted
 	})

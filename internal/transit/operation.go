@@ -1,0 +1,481 @@
+package transit
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/tes"
+	"github.com/provhub/provhub/internal/wallet"
+)
+
+// TES is the port to a transit entity server's device gateway;
+// *tes.Client is one.
+type TES interface {
+	Header(sessionID string) tes.RequestHeader
+	CardCommands(ctx context.Context, req tes.CardCommandsRequest) (*tes.CommandsResponse, error)
+	ParkCardCommands(ctx context.Context, req tes.ParkCardCommandsRequest) (*tes.CommandsResponse, error)
+	ReaderModeCommands(ctx context.Context, req tes.ReaderModeCommandsRequest) (*tes.CommandsResponse, error)
+}
+
+// OperationKind is what a device operation does.
+type OperationKind string
+
+const (
+	KindTopUp      OperationKind = "TOPUP"
+	KindPark       OperationKind = "PARK"
+	KindReaderMode OperationKind = "READER_MODE"
+)
+
+// OperationStatus is where a device operation stands.
+type OperationStatus string
+
+const (
+	OperationPending    OperationStatus = "PENDING"
+	OperationRedirected OperationStatus = "REDIRECTED"
+	OperationRunning    OperationStatus = "RUNNING"
+	OperationCompleted  OperationStatus = "COMPLETED"
+	OperationFailed     OperationStatus = "FAILED"
+)
+
+// Final tells whether the operation has ended.
+func (s OperationStatus) Final() bool { return s == OperationCompleted || s == OperationFailed }
+
+// DeviceOperation is a command loop between the TES and a device.
+type DeviceOperation struct {
+	OperationID                     string
+	Kind                            OperationKind
+	IssuerID, CardID, PurchaseID    string
+	SEID, DeviceID, WalletCardID    string
+	CardContents                    *tes.CardContents
+	Status                          OperationStatus
+	Step                            int
+	StatusCode                      *int
+	Message                         string
+	Balance                         *int64
+	CardAccountID                   string
+	CreatedAt, UpdatedAt, ExpiresAt time.Time
+	EndedAt                         *time.Time
+}
+
+// OperationArgs is the job of a device operation: it sends the REDIRECT
+// that makes the device call in, and ends the operation when its time to
+// live runs out.
+type OperationArgs struct {
+	OperationID string `json:"operation_id"`
+}
+
+// Kind names the job kind.
+func (OperationArgs) Kind() string { return "transit.device_operation" }
+
+func newOperationID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "dop-" + hex.EncodeToString(b[:])
+}
+
+// StartTopUp starts a top-up of a card with a purchase: the device is
+// redirected to the hub and the TES's commands run on the card.
+func (s *Service) StartTopUp(ctx context.Context, issuerID, cardID, purchaseID string) (*DeviceOperation, error) {
+	if purchaseID == "" || len(purchaseID) > 64 {
+		return nil, errorf(KindBadFormat, "purchaseId must have 1 to 64 characters")
+	}
+	return s.startCardOperation(ctx, KindTopUp, issuerID, cardID, purchaseID)
+}
+
+// StartPark starts moving a card's balance to the TES.
+func (s *Service) StartPark(ctx context.Context, issuerID, cardID string) (*DeviceOperation, error) {
+	return s.startCardOperation(ctx, KindPark, issuerID, cardID, "")
+}
+
+func (s *Service) startCardOperation(ctx context.Context, kind OperationKind, issuerID, cardID, purchaseID string) (*DeviceOperation, error) {
+	if s.cfg.TES == nil {
+		return nil, errorf(KindNotAllowed, "this hub has no TES configured")
+	}
+	c, err := s.issuerCard(ctx, issuerID, cardID)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != Active {
+		return nil, errorf(KindNotAllowed, "a %s needs an ACTIVE card; card %s is %s", kind, cardID, c.State)
+	}
+	device := c.DeviceID
+	if device == "" {
+		device = c.SEID
+	}
+	op := &DeviceOperation{Kind: kind, IssuerID: issuerID, CardID: cardID, PurchaseID: purchaseID, SEID: c.SEID, DeviceID: device,
+		WalletCardID: c.WalletCardID, Status: OperationPending}
+	if err := s.insertOperation(ctx, op); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "device operation started", "operation_id", op.OperationID, "kind", kind, "card_id", cardID, "se_id", c.SEID)
+	return op, nil
+}
+
+// StartReaderMode starts ingesting the external card a device holds; the
+// device then fetches the TES's commands itself.
+func (s *Service) StartReaderMode(ctx context.Context, seID, deviceID, issuerID string, contents tes.CardContents) (*DeviceOperation, error) {
+	if s.cfg.TES == nil {
+		return nil, errorf(KindNotAllowed, "this hub has no TES configured")
+	}
+	op := &DeviceOperation{Kind: KindReaderMode, IssuerID: issuerID, SEID: normalizeSE(seID), DeviceID: deviceID, CardContents: &contents,
+		Status: OperationRunning}
+	if err := s.insertOperation(ctx, op); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "reader mode started", "operation_id", op.OperationID, "se_id", op.SEID)
+	return op, nil
+}
+
+func normalizeSE(seID string) string {
+	b, err := hex.DecodeString(seID)
+	if err != nil {
+		return seID
+	}
+	return fmt.Sprintf("%X", b)
+}
+
+// insertOperation stores a new operation with its job, refusing a second
+// operation on a secure element whose operation has not ended.
+func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation) error {
+	now := s.now()
+	op.OperationID, op.CreatedAt, op.UpdatedAt, op.ExpiresAt = newOperationID(), now, now, now.Add(s.cfg.OperationTTL)
+	var contents any
+	if op.CardContents != nil {
+		raw, _ := json.Marshal(op.CardContents)
+		contents = string(raw)
+	}
+	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		var busy string
+		err := tx.QueryRowContext(ctx, `SELECT operation_id FROM transit_operations WHERE se_id = $1
+			AND status IN ('PENDING', 'REDIRECTED', 'RUNNING') AND expires_at > $2 LIMIT 1`, op.SEID, now.UnixMicro()).Scan(&busy)
+		switch {
+		case err == nil:
+			return errorf(KindBusy, "operation %s runs on this device", busy)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("busy check: %w", err)
+		}
+		if _, err := s.engine.Insert(ctx, tx, OperationArgs{OperationID: op.OperationID}, nil); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO transit_operations (operation_id, kind, issuer_id, card_id, purchase_id, se_id, device_id,
+				wallet_card_id, card_contents, status, created_at, updated_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)`,
+			op.OperationID, string(op.Kind), op.IssuerID, nullString(op.CardID), nullString(op.PurchaseID), op.SEID, op.DeviceID,
+			nullString(op.WalletCardID), contents, string(op.Status), now.UnixMicro(), op.ExpiresAt.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("store operation: %w", err)
+		}
+		return nil
+	})
+}
+
+const operationColumns = `operation_id, kind, issuer_id, card_id, purchase_id, se_id, device_id, wallet_card_id, card_contents, status, step,
+	status_code, message, balance, card_account_id, created_at, updated_at, expires_at, ended_at`
+
+func scanOperation(row interface{ Scan(...any) error }) (*DeviceOperation, error) {
+	var (
+		op                                             DeviceOperation
+		card, purchase, wallet, contents, msg, account sql.NullString
+		code, balance, ended                           sql.NullInt64
+		created, updated, expires                      int64
+	)
+	err := row.Scan(&op.OperationID, &op.Kind, &op.IssuerID, &card, &purchase, &op.SEID, &op.DeviceID, &wallet, &contents, &op.Status, &op.Step,
+		&code, &msg, &balance, &account, &created, &updated, &expires, &ended)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errorf(KindUnknownOperation, "unknown operation")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read operation: %w", err)
+	}
+	op.CardID, op.PurchaseID, op.WalletCardID, op.Message, op.CardAccountID = card.String, purchase.String, wallet.String, msg.String, account.String
+	if contents.Valid {
+		op.CardContents = &tes.CardContents{}
+		if err := json.Unmarshal([]byte(contents.String), op.CardContents); err != nil {
+			return nil, fmt.Errorf("operation %s: stored card contents: %w", op.OperationID, err)
+		}
+	}
+	if code.Valid {
+		c := int(code.Int64)
+		op.StatusCode = &c
+	}
+	if balance.Valid {
+		b := balance.Int64
+		op.Balance = &b
+	}
+	op.CreatedAt, op.UpdatedAt, op.ExpiresAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC(), time.UnixMicro(expires).UTC()
+	if ended.Valid {
+		t := time.UnixMicro(ended.Int64).UTC()
+		op.EndedAt = &t
+	}
+	return &op, nil
+}
+
+// Operation returns a device operation of an issuer.
+func (s *Service) Operation(ctx context.Context, issuerID, operationID string) (*DeviceOperation, error) {
+	op, err := s.operation(ctx, operationID)
+	if err != nil {
+		return nil, err
+	}
+	if op.IssuerID != issuerID {
+		return nil, errorf(KindUnknownOperation, "unknown operation %s", operationID)
+	}
+	return op, nil
+}
+
+func (s *Service) operation(ctx context.Context, operationID string) (*DeviceOperation, error) {
+	return scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM transit_operations WHERE operation_id = $1`, operationID))
+}
+
+// end records an operation's outcome unless it has already ended.
+func (s *Service) end(ctx context.Context, op *DeviceOperation, status OperationStatus, code int, msg string) error {
+	now := s.now().UnixMicro()
+	res, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_operations SET status = $2, status_code = $3, message = $4, updated_at = $5, ended_at = $5
+		WHERE operation_id = $1 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`, op.OperationID, string(status), code, nullString(msg), now)
+	if err != nil {
+		return fmt.Errorf("end operation %s: %w", op.OperationID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		s.log.InfoContext(ctx, "device operation ended", "operation_id", op.OperationID, "kind", op.Kind, "status", status, "status_code", code)
+	}
+	return nil
+}
+
+// runOperation redirects the device (top-up and park), then waits for the
+// operation's time to live and fails it with 322 if the loop has not ended
+// by then.
+func (s *Service) runOperation(ctx context.Context, job *engine.Job[OperationArgs]) error {
+	op, err := s.operation(ctx, job.Args.OperationID)
+	if KindOf(err) == KindUnknownOperation {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if op.Status.Final() {
+		return nil
+	}
+	now := s.now()
+	if !now.Before(op.ExpiresAt) {
+		return s.end(ctx, op, OperationFailed, tes.StatusTTLExpired, "the operation's time to live expired")
+	}
+	if op.Status == OperationPending {
+		err := s.cfg.Wallet.UpdateCard(ctx, wallet.UpdateCardRequest{RequestHeader: s.cfg.Wallet.Header(op.OperationID), TaskID: op.OperationID,
+			WalletCardID: op.WalletCardID, SEID: op.SEID, Operation: wallet.OpRedirect})
+		switch {
+		case err != nil && wallet.Retryable(err) && job.Attempt < job.MaxAttempts && ctx.Err() == nil:
+			return err
+		case err != nil:
+			return s.end(ctx, op, OperationFailed, tes.StatusDeviceUnreachable, fmt.Sprintf("the device could not be redirected: %v", err))
+		}
+		if _, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_operations SET status = 'REDIRECTED', updated_at = $2 WHERE operation_id = $1 AND status = 'PENDING'`,
+			op.OperationID, now.UnixMicro()); err != nil {
+			return fmt.Errorf("operation %s: mark redirected: %w", op.OperationID, err)
+		}
+	}
+	// Look again at the expiry, or every few seconds if that is later (the
+	// relay may have ended the operation meanwhile).
+	return engine.Snooze(min(op.ExpiresAt.Sub(now)+time.Millisecond, 5*time.Second))
+}
+
+// DeviceCall is a device's getDeviceCommands.
+type DeviceCall struct {
+	SEID, WalletCardID, OperationID string
+	// Step is the batch the responses answer (0 on the first call).
+	Step           int
+	Responses      []tes.Response
+	ResponseTimeMs *float64
+	// StatusCode reports how the batch went on the device (0, 231, 232).
+	StatusCode    *int
+	StatusMessage string
+}
+
+// DeviceAnswer is the next batch, or the end.
+type DeviceAnswer struct {
+	OperationID   string
+	Step          int
+	Commands      []tes.Command
+	Done          bool
+	StatusCode    int
+	Message       string
+	Balance       *int64
+	CardAccountID string
+}
+
+// stepRecord is one relay step as stored.
+type stepRecord struct {
+	Request tes.Loop              `json:"request"`
+	Answer  *tes.CommandsResponse `json:"answer"`
+}
+
+// DeviceCommands relays one step of a device operation: the device's
+// responses to the TES, the TES's next batch to the device. A call that
+// repeats the last step is answered from the record; a call for a new step
+// asks the TES, which answers a repeated request the same way, so that a
+// step lost anywhere is asked again without any effect applied twice.
+func (s *Service) DeviceCommands(ctx context.Context, call DeviceCall) (*DeviceAnswer, error) {
+	op, err := s.findOperation(ctx, call)
+	if err != nil {
+		return nil, err
+	}
+	if op.Status.Final() {
+		return finalAnswer(op), nil
+	}
+	if !s.now().Before(op.ExpiresAt) {
+		if err := s.end(ctx, op, OperationFailed, tes.StatusTTLExpired, "the operation's time to live expired"); err != nil {
+			return nil, err
+		}
+		return &DeviceAnswer{OperationID: op.OperationID, Done: true, StatusCode: tes.StatusTTLExpired, Message: "the operation's time to live expired"}, nil
+	}
+	switch {
+	case call.Step == op.Step-1 && op.Step > 0:
+		return s.replay(ctx, op)
+	case call.Step != op.Step:
+		return nil, errorf(KindBadStep, "step %d is out of order; the device should answer step %d", call.Step, op.Step)
+	}
+	loop := tes.Loop{Responses: call.Responses, ResponseTimeMs: call.ResponseTimeMs, StatusCode: call.StatusCode, StatusMessage: call.StatusMessage}
+	res, tesErr := s.askTES(ctx, op, loop)
+	var se *tes.StatusError
+	if tesErr != nil && !errors.As(tesErr, &se) {
+		s.log.WarnContext(ctx, "TES did not answer a relay step", "operation_id", op.OperationID, "step", call.Step, "err", tesErr)
+		return nil, errorf(KindUnavailable, "the TES did not answer; repeat the call")
+	}
+	if err := s.record(ctx, op, call.Step, loop, res); err != nil {
+		return nil, err
+	}
+	op, err = s.operation(ctx, op.OperationID)
+	if err != nil {
+		return nil, err
+	}
+	if op.Status.Final() {
+		return finalAnswer(op), nil
+	}
+	return s.replay(ctx, op)
+}
+
+func (s *Service) findOperation(ctx context.Context, call DeviceCall) (*DeviceOperation, error) {
+	seID := normalizeSE(call.SEID)
+	if call.OperationID != "" {
+		op, err := s.operation(ctx, call.OperationID)
+		if err != nil {
+			return nil, err
+		}
+		if op.SEID != seID {
+			return nil, errorf(KindUnknownOperation, "operation %s is not this device's", call.OperationID)
+		}
+		return op, nil
+	}
+	if call.WalletCardID == "" {
+		return nil, errorf(KindMissing, "operationId or walletCardId is required")
+	}
+	op, err := scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM transit_operations WHERE se_id = $1 AND wallet_card_id = $2
+		ORDER BY created_at DESC LIMIT 1`, seID, call.WalletCardID))
+	if KindOf(err) == KindUnknownOperation || (err == nil && op.Status.Final() && call.Step == 0) {
+		return nil, errorf(KindNoOperation, "no operation waits for this device")
+	}
+	return op, err
+}
+
+func finalAnswer(op *DeviceOperation) *DeviceAnswer {
+	a := &DeviceAnswer{OperationID: op.OperationID, Step: op.Step, Done: true, Message: op.Message, Balance: op.Balance, CardAccountID: op.CardAccountID}
+	if op.StatusCode != nil {
+		a.StatusCode = *op.StatusCode
+	}
+	return a
+}
+
+// replay answers with the batch of the operation's current step.
+func (s *Service) replay(ctx context.Context, op *DeviceOperation) (*DeviceAnswer, error) {
+	var raw string
+	if err := s.db.ReadRow(ctx, `SELECT answer FROM transit_operation_steps WHERE operation_id = $1 AND step = $2`, op.OperationID, op.Step).Scan(&raw); err != nil {
+		return nil, fmt.Errorf("operation %s: read step %d: %w", op.OperationID, op.Step, err)
+	}
+	var res tes.CommandsResponse
+	if err := json.Unmarshal([]byte(raw), &res); err != nil {
+		return nil, fmt.Errorf("operation %s: stored step %d: %w", op.OperationID, op.Step, err)
+	}
+	return &DeviceAnswer{OperationID: op.OperationID, Step: op.Step, Commands: res.Commands}, nil
+}
+
+// askTES sends one step to the TES, repeating it while the TES is
+// unavailable (the repeat is the same request, which the TES answers the
+// same way).
+func (s *Service) askTES(ctx context.Context, op *DeviceOperation, loop tes.Loop) (*tes.CommandsResponse, error) {
+	var (
+		res *tes.CommandsResponse
+		err error
+	)
+	for attempt := 1; attempt <= s.cfg.TESAttempts; attempt++ {
+		hdr := s.cfg.TES.Header(op.OperationID)
+		switch op.Kind {
+		case KindTopUp:
+			res, err = s.cfg.TES.CardCommands(ctx, tes.CardCommandsRequest{RequestHeader: hdr, IssuerID: op.IssuerID, CardID: op.CardID,
+				PurchaseID: op.PurchaseID, DeviceID: op.DeviceID, Operation: tes.OpTopUp, Loop: loop})
+		case KindPark:
+			res, err = s.cfg.TES.ParkCardCommands(ctx, tes.ParkCardCommandsRequest{RequestHeader: hdr, IssuerID: op.IssuerID, CardID: op.CardID,
+				DeviceID: op.DeviceID, Operation: tes.OpPark, Loop: loop})
+		case KindReaderMode:
+			req := tes.ReaderModeCommandsRequest{RequestHeader: hdr, IssuerID: op.IssuerID, DeviceID: op.DeviceID, Operation: tes.OpReaderMode, Loop: loop}
+			if op.Step == 0 {
+				req.CardContents = op.CardContents
+			}
+			res, err = s.cfg.TES.ReaderModeCommands(ctx, req)
+		}
+		var se *tes.StatusError
+		retry := errors.Is(err, tes.ErrUnavailable) || (errors.As(err, &se) && se.Code == tes.StatusServerError)
+		if !retry || attempt == s.cfg.TESAttempts || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(s.cfg.TESRetryWait)
+	}
+	var se *tes.StatusError
+	if errors.As(err, &se) && se.Code == tes.StatusServerError {
+		return nil, err // still unavailable: not an outcome
+	}
+	return res, err
+}
+
+// record stores the TES's answer to step and moves the operation on; a
+// concurrent call that recorded the step first wins, and its record is the
+// answer.
+func (s *Service) record(ctx context.Context, op *DeviceOperation, step int, loop tes.Loop, res *tes.CommandsResponse) error {
+	now := s.now().UnixMicro()
+	reqRaw, _ := json.Marshal(loop)
+	ansRaw, _ := json.Marshal(res)
+	hdr := res.ResponseHeader
+	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		var q string
+		var args []any
+		switch {
+		case hdr.StatusCode != tes.StatusOK:
+			q = `UPDATE transit_operations SET step = $2, status = 'FAILED', status_code = $3, message = $4, updated_at = $5, ended_at = $5
+				WHERE operation_id = $1 AND step = $6 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`
+			args = []any{op.OperationID, step + 1, hdr.StatusCode, nullString(hdr.StatusMessage), now, step}
+		case res.Done():
+			q = `UPDATE transit_operations SET step = $2, status = 'COMPLETED', status_code = 0, balance = $3, card_account_id = $4, updated_at = $5, ended_at = $5
+				WHERE operation_id = $1 AND step = $6 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`
+			args = []any{op.OperationID, step + 1, res.Balance, nullString(res.CardAccountID), now, step}
+		default:
+			q = `UPDATE transit_operations SET step = $2, status = 'RUNNING', updated_at = $3
+				WHERE operation_id = $1 AND step = $4 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`
+			args = []any{op.OperationID, step + 1, now, step}
+		}
+		r, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("operation %s: record step %d: %w", op.OperationID, step+1, err)
+		}
+		if n, _ := r.RowsAffected(); n != 1 {
+			return nil // recorded by a concurrent call, or ended meanwhile
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO transit_operation_steps (operation_id, step, request, answer, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			op.OperationID, step+1, string(reqRaw), string(ansRaw), now)
+		return err
+	})
+}
