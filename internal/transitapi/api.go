@@ -452,49 +452,8 @@ var (
 )
 
 func (a *API) deviceCommands(ctx context.Context, b body) (map[string]any, error) {
-	var call transit.DeviceCall
-	var err error
-	if call.SEID, err = b.str("", "seId", 1, 48, seIDPattern, true); err != nil {
-		return nil, err
-	}
-	if call.WalletCardID, err = b.str("", "walletCardId", 1, 64, nil, false); err != nil {
-		return nil, err
-	}
-	if call.OperationID, err = b.str("", "operationId", 1, 64, nil, false); err != nil {
-		return nil, err
-	}
-	raw, ok := b["step"]
-	if !ok {
-		return nil, missing("step")
-	}
-	if err := json.Unmarshal(raw, &call.Step); err != nil || call.Step < 0 || call.Step > 1000 {
-		return nil, badFormat("step must be an integer from 0 to 1000")
-	}
-	if raw, ok := b["responses"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &call.Responses); err != nil || len(call.Responses) > 64 {
-			return nil, badFormat("responses must be at most 64 {id, data} items")
-		}
-		for i, r := range call.Responses {
-			if r.ID == "" || len(r.ID) > 64 || len(r.Data) > 512 || (r.Data != "" && !hexPattern.MatchString(r.Data)) {
-				return nil, badFormat("responses[%d] needs an id of 1 to 64 characters and data in hex", i)
-			}
-		}
-	}
-	if raw, ok := b["responseTimeMs"]; ok {
-		var ms float64
-		if err := json.Unmarshal(raw, &ms); err != nil || ms < 0 {
-			return nil, badFormat("responseTimeMs must be a number >= 0")
-		}
-		call.ResponseTimeMs = &ms
-	}
-	if raw, ok := b["statusCode"]; ok {
-		var code int
-		if err := json.Unmarshal(raw, &code); err != nil || (code != 0 && code != 231 && code != 232) {
-			return nil, badFormat("statusCode must be 0, 231 or 232")
-		}
-		call.StatusCode = &code
-	}
-	if call.StatusMessage, err = b.str("", "statusMessage", 0, 256, nil, false); err != nil {
+	call, err := parseDeviceCall(b)
+	if err != nil {
 		return nil, err
 	}
 	ans, err := a.svc.DeviceCommands(ctx, call)
@@ -520,40 +479,101 @@ func (a *API) deviceCommands(ctx context.Context, b body) (map[string]any, error
 	return out, nil
 }
 
-func (a *API) startReaderMode(ctx context.Context, b body) (map[string]any, error) {
-	se, err := b.str("", "seId", 1, 48, seIDPattern, true)
-	if err != nil {
-		return nil, err
+// parseDeviceCall reads getDeviceCommands' body.
+func parseDeviceCall(b body) (transit.DeviceCall, error) {
+	var call transit.DeviceCall
+	var err error
+	if call.SEID, err = b.str("", "seId", 1, 48, seIDPattern, true); err != nil {
+		return call, err
 	}
-	device, err := b.str("", "deviceId", 1, 48, nil, true)
-	if err != nil {
-		return nil, err
+	if call.WalletCardID, err = b.str("", "walletCardId", 1, 64, nil, false); err != nil {
+		return call, err
 	}
-	issuer, err := b.str("", "issuerId", 1, 16, nil, true)
-	if err != nil {
-		return nil, err
+	if call.OperationID, err = b.str("", "operationId", 1, 64, nil, false); err != nil {
+		return call, err
+	}
+	raw, ok := b["step"]
+	if !ok {
+		return call, missing("step")
+	}
+	if err := json.Unmarshal(raw, &call.Step); err != nil || call.Step < 0 || call.Step > 1000 {
+		return call, badFormat("step must be an integer from 0 to 1000")
+	}
+	if raw, ok := b["responses"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &call.Responses); err != nil || len(call.Responses) > 64 {
+			return call, badFormat("responses must be at most 64 {id, data} items")
+		}
+		for i, r := range call.Responses {
+			if r.ID == "" || len(r.ID) > 64 || len(r.Data) > 512 || (r.Data != "" && !hexPattern.MatchString(r.Data)) {
+				return call, badFormat("responses[%d] needs an id of 1 to 64 characters and data in hex", i)
+			}
+		}
+	}
+	if raw, ok := b["responseTimeMs"]; ok {
+		var ms float64
+		if err := json.Unmarshal(raw, &ms); err != nil || ms < 0 {
+			return call, badFormat("responseTimeMs must be a number >= 0")
+		}
+		call.ResponseTimeMs = &ms
+	}
+	if raw, ok := b["statusCode"]; ok {
+		var code int
+		if err := json.Unmarshal(raw, &code); err != nil || (code != 0 && code != 231 && code != 232) {
+			return call, badFormat("statusCode must be 0, 231 or 232")
+		}
+		call.StatusCode = &code
+	}
+	call.StatusMessage, err = b.str("", "statusMessage", 0, 256, nil, false)
+	return call, err
+}
+
+// readerModeStart is startReaderMode's body.
+type readerModeStart struct {
+	seID, deviceID, issuerID string
+	contents                 tes.CardContents
+}
+
+func parseReaderModeStart(b body) (readerModeStart, error) {
+	var r readerModeStart
+	var err error
+	if r.seID, err = b.str("", "seId", 1, 48, seIDPattern, true); err != nil {
+		return r, err
+	}
+	if r.deviceID, err = b.str("", "deviceId", 1, 48, nil, true); err != nil {
+		return r, err
+	}
+	if r.issuerID, err = b.str("", "issuerId", 1, 16, nil, true); err != nil {
+		return r, err
 	}
 	raw, ok := b["cardContents"]
 	if !ok || string(raw) == "null" {
-		return nil, missing("cardContents")
+		return r, missing("cardContents")
 	}
-	var cc tes.CardContents
-	if err := json.Unmarshal(raw, &cc); err != nil {
-		return nil, badFormat("cardContents must be {systemCode, idm, pmm?, cardServiceId?, areaCodeList?}")
+	cc := &r.contents
+	if err := json.Unmarshal(raw, cc); err != nil {
+		return r, badFormat("cardContents must be {systemCode, idm, pmm?, cardServiceId?, areaCodeList?}")
 	}
 	switch {
 	case cc.SystemCode == "" || cc.IDm == "":
-		return nil, missing("cardContents.systemCode and cardContents.idm")
+		return r, missing("cardContents.systemCode and cardContents.idm")
 	case !codePattern.MatchString(cc.SystemCode) || !idmPattern.MatchString(cc.IDm) || (cc.PMm != "" && !idmPattern.MatchString(cc.PMm)) ||
 		len(cc.CardServiceID) > 64 || len(cc.AreaCodeList) > 32:
-		return nil, badFormat("cardContents: systemCode is 4 hex digits, idm and pmm 16, cardServiceId at most 64 characters")
+		return r, badFormat("cardContents: systemCode is 4 hex digits, idm and pmm 16, cardServiceId at most 64 characters")
 	}
 	for i, ar := range cc.AreaCodeList {
 		if !codePattern.MatchString(ar.AreaCode) || !codePattern.MatchString(ar.KeyVersion) {
-			return nil, badFormat("cardContents.areaCodeList[%d]: areaCode and keyVersion are 4 hex digits", i)
+			return r, badFormat("cardContents.areaCodeList[%d]: areaCode and keyVersion are 4 hex digits", i)
 		}
 	}
-	op, err := a.svc.StartReaderMode(ctx, se, device, issuer, cc)
+	return r, nil
+}
+
+func (a *API) startReaderMode(ctx context.Context, b body) (map[string]any, error) {
+	r, err := parseReaderModeStart(b)
+	if err != nil {
+		return nil, err
+	}
+	op, err := a.svc.StartReaderMode(ctx, r.seID, r.deviceID, r.issuerID, r.contents)
 	if err != nil {
 		return nil, err
 	}
