@@ -24,8 +24,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchWalletSim(ctx, args[1:], stdout, stderr)
 	case len(args) > 0 && args[0] == "wallet":
 		return benchWallet(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "topup":
+		return benchTopUp(ctx, args[1:], stdout, stderr)
 	}
-	fmt.Fprintln(stderr, "usage: provhub bench engine|crm|wallet|wallet-sim [flags]  (see --help)")
+	fmt.Fprintln(stderr, "usage: provhub bench engine|crm|wallet|wallet-sim|topup [flags]  (see --help)")
 	return errUsage
 }
 

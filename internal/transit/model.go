@@ -28,6 +28,8 @@ const (
 	OpDelete         Operation = "DELETE"
 	OpErase          Operation = "ERASE"
 	OpMetadataUpdate Operation = "METADATA_UPDATE"
+	// OpRedirect sends the device to the hub for a command loop.
+	OpRedirect Operation = "REDIRECT"
 )
 
 // TaskStatus is where a task stands.
@@ -111,7 +113,7 @@ func target(op Operation, from CardState) CardState {
 	case OpErase:
 		return Erased
 	}
-	return from // METADATA_UPDATE
+	return from // METADATA_UPDATE, REDIRECT
 }
 
 // allowed tells whether op may be asked of a card in state s.
@@ -130,6 +132,8 @@ func allowed(op Operation, s CardState) bool {
 		return s == Active || s == Suspended || s == PendingPerso
 	case OpErase:
 		return s != Erased
+	case OpRedirect:
+		return s == Active
 	}
 	return false
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/tes"
-	"github.com/provhub/provhub/internal/wallet"
 )
 
 // TES is the port to a transit entity server's device gateway;
@@ -112,7 +111,7 @@ func (s *Service) startCardOperation(ctx context.Context, kind OperationKind, is
 	}
 	op := &DeviceOperation{Kind: kind, IssuerID: issuerID, CardID: cardID, PurchaseID: purchaseID, SEID: c.SEID, DeviceID: device,
 		WalletCardID: c.WalletCardID, Status: OperationPending}
-	if err := s.insertOperation(ctx, op); err != nil {
+	if err := s.insertOperation(ctx, op, c); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "device operation started", "operation_id", op.OperationID, "kind", kind, "card_id", cardID, "se_id", c.SEID)
@@ -127,7 +126,7 @@ func (s *Service) StartReaderMode(ctx context.Context, seID, deviceID, issuerID 
 	}
 	op := &DeviceOperation{Kind: KindReaderMode, IssuerID: issuerID, SEID: normalizeSE(seID), DeviceID: deviceID, CardContents: &contents,
 		Status: OperationRunning}
-	if err := s.insertOperation(ctx, op); err != nil {
+	if err := s.insertOperation(ctx, op, nil); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "reader mode started", "operation_id", op.OperationID, "se_id", op.SEID)
@@ -143,8 +142,10 @@ func normalizeSE(seID string) string {
 }
 
 // insertOperation stores a new operation with its job, refusing a second
-// operation on a secure element whose operation has not ended.
-func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation) error {
+// operation on a secure element whose operation has not ended. With a
+// card, it also queues the REDIRECT wallet task that sends the device to
+// the hub (in the secure element's order of wallet tasks).
+func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation, c *Card) error {
 	now := s.now()
 	op.OperationID, op.CreatedAt, op.UpdatedAt, op.ExpiresAt = newOperationID(), now, now, now.Add(s.cfg.OperationTTL)
 	var contents any
@@ -165,11 +166,19 @@ func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation) erro
 		if _, err := s.engine.Insert(ctx, tx, OperationArgs{OperationID: op.OperationID}, nil); err != nil {
 			return err
 		}
+		var redirect any
+		if c != nil {
+			t, err := s.queueTx(ctx, tx, c, OpRedirect, nil)
+			if err != nil {
+				return err
+			}
+			redirect = t.TaskID
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO transit_operations (operation_id, kind, issuer_id, card_id, purchase_id, se_id, device_id,
-				wallet_card_id, card_contents, status, created_at, updated_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)`,
+				wallet_card_id, redirect_task, card_contents, status, created_at, updated_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)`,
 			op.OperationID, string(op.Kind), op.IssuerID, nullString(op.CardID), nullString(op.PurchaseID), op.SEID, op.DeviceID,
-			nullString(op.WalletCardID), contents, string(op.Status), now.UnixMicro(), op.ExpiresAt.UnixMicro())
+			nullString(op.WalletCardID), redirect, contents, string(op.Status), now.UnixMicro(), op.ExpiresAt.UnixMicro())
 		if err != nil {
 			return fmt.Errorf("store operation: %w", err)
 		}
@@ -248,7 +257,8 @@ func (s *Service) end(ctx context.Context, op *DeviceOperation, status Operation
 	return nil
 }
 
-// runOperation redirects the device (top-up and park), then waits for the
+// runOperation follows the REDIRECT task of a top-up or park (a task that
+// fails for good fails the operation with 221), then waits for the
 // operation's time to live and fails it with 322 if the loop has not ended
 // by then.
 func (s *Service) runOperation(ctx context.Context, job *engine.Job[OperationArgs]) error {
@@ -267,13 +277,23 @@ func (s *Service) runOperation(ctx context.Context, job *engine.Job[OperationArg
 		return s.end(ctx, op, OperationFailed, tes.StatusTTLExpired, "the operation's time to live expired")
 	}
 	if op.Status == OperationPending {
-		err := s.cfg.Wallet.UpdateCard(ctx, wallet.UpdateCardRequest{RequestHeader: s.cfg.Wallet.Header(op.OperationID), TaskID: op.OperationID,
-			WalletCardID: op.WalletCardID, SEID: op.SEID, Operation: wallet.OpRedirect})
-		switch {
-		case err != nil && wallet.Retryable(err) && job.Attempt < job.MaxAttempts && ctx.Err() == nil:
-			return err
-		case err != nil:
-			return s.end(ctx, op, OperationFailed, tes.StatusDeviceUnreachable, fmt.Sprintf("the device could not be redirected: %v", err))
+		var status TaskStatus
+		var code sql.NullInt64
+		var msg sql.NullString
+		err := s.db.ReadRow(ctx, `SELECT t.status, t.status_code, t.message FROM transit_tasks t JOIN transit_operations o ON o.redirect_task = t.task_id
+			WHERE o.operation_id = $1`, op.OperationID).Scan(&status, &code, &msg)
+		if err != nil {
+			return fmt.Errorf("operation %s: redirect task: %w", op.OperationID, err)
+		}
+		switch status {
+		case TaskQueued, TaskProcessing:
+			return engine.Snooze(s.pollWait(job.Snoozes))
+		case TaskFailed:
+			why := "the device could not be redirected"
+			if msg.Valid {
+				why += ": " + msg.String
+			}
+			return s.end(ctx, op, OperationFailed, tes.StatusDeviceUnreachable, why)
 		}
 		if _, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_operations SET status = 'REDIRECTED', updated_at = $2 WHERE operation_id = $1 AND status = 'PENDING'`,
 			op.OperationID, now.UnixMicro()); err != nil {

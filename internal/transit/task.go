@@ -150,6 +150,8 @@ func (s *Service) finish(ctx context.Context, job *engine.Job[TaskArgs], taskID,
 				if _, err := tx.ExecContext(ctx, `UPDATE transit_tasks SET payload = NULL, message = NULL WHERE card_id = $1`, cardID); err != nil {
 					return fmt.Errorf("erase card %s tasks: %w", cardID, err)
 				}
+			case OpRedirect:
+				// The device was told to call the hub; the card is unchanged.
 			case OpMetadataUpdate:
 				if _, err := tx.ExecContext(ctx, `UPDATE transit_cards SET metadata = $2, updated_at = $3 WHERE card_id = $1`, cardID, string(metadata), now); err != nil {
 					return fmt.Errorf("card %s metadata: %w", cardID, err)

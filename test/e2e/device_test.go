@@ -392,6 +392,17 @@ func TestDevice_RefusalsFromTheCardTheTESAndTheClock(t *testing.T) {
 	if a := d.call(0, nil); !a.Done || a.ResponseHeader.StatusCode != tes.StatusTTLExpired {
 		t.Errorf("a device calling after the time to live: %+v", a)
 	}
+	// A wallet server that refuses the REDIRECT for good: 221.
+	gone, goneWC, goneSE := e.transitCard(7, 50)
+	if err := e.wsimUpdate(goneWC, goneSE, "DELETE"); err != nil {
+		t.Fatal(err)
+	}
+	e.wsim.Wait()
+	_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-GONE", CardAccountID: gone, Amount: 5})
+	if st := e.waitOp(e.startTopUp(gone, "P-GONE").OperationID); st.Status != "FAILED" || code(st) != tes.StatusDeviceUnreachable ||
+		!strings.Contains(st.StatusMessage, "redirected") {
+		t.Errorf("refused redirect: %+v", st)
+	}
 	// Northbound refusals.
 	for name, c := range map[string]struct {
 		body map[string]any

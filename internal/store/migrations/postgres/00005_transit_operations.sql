@@ -4,6 +4,11 @@
 -- repeated device call is answered from the record and a crash between
 -- steps resumes without asking the TES anything twice. Times are Unix
 -- microseconds.
+-- A device operation starts with a REDIRECT wallet task: allow it.
+ALTER TABLE transit_tasks DROP CONSTRAINT transit_tasks_operation_check;
+ALTER TABLE transit_tasks ADD CONSTRAINT transit_tasks_operation_check
+    CHECK (operation IN ('PERSONALIZE', 'SUSPEND', 'RESUME', 'DELETE', 'ERASE', 'METADATA_UPDATE', 'REDIRECT'));
+
 CREATE TABLE transit_operations (
     operation_id    TEXT PRIMARY KEY,
     kind            TEXT NOT NULL CHECK (kind IN ('TOPUP', 'PARK', 'READER_MODE')),
@@ -13,6 +18,8 @@ CREATE TABLE transit_operations (
     se_id           TEXT NOT NULL,
     device_id       TEXT NOT NULL,
     wallet_card_id  TEXT,
+    -- The REDIRECT wallet task that sends the device to the hub.
+    redirect_task   TEXT,
     card_contents   TEXT,
     status          TEXT NOT NULL CHECK (status IN ('PENDING', 'REDIRECTED', 'RUNNING', 'COMPLETED', 'FAILED')),
     -- How many batches the TES has given (the device answers batch step).
@@ -41,3 +48,7 @@ CREATE TABLE transit_operation_steps (
 -- +goose Down
 DROP TABLE transit_operation_steps;
 DROP TABLE transit_operations;
+DELETE FROM transit_tasks WHERE operation = 'REDIRECT';
+ALTER TABLE transit_tasks DROP CONSTRAINT transit_tasks_operation_check;
+ALTER TABLE transit_tasks ADD CONSTRAINT transit_tasks_operation_check
+    CHECK (operation IN ('PERSONALIZE', 'SUSPEND', 'RESUME', 'DELETE', 'ERASE', 'METADATA_UPDATE'));

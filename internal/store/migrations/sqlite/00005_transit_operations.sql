@@ -4,6 +4,26 @@
 -- repeated device call is answered from the record and a crash between
 -- steps resumes without asking the TES anything twice. Times are Unix
 -- microseconds.
+-- A device operation starts with a REDIRECT wallet task: allow it (SQLite
+-- changes a CHECK by rebuilding the table).
+CREATE TABLE transit_tasks_next (
+    task_id     TEXT PRIMARY KEY,
+    card_id     TEXT NOT NULL REFERENCES transit_cards (card_id),
+    se_id       TEXT NOT NULL,
+    operation   TEXT NOT NULL CHECK (operation IN ('PERSONALIZE', 'SUSPEND', 'RESUME', 'DELETE', 'ERASE', 'METADATA_UPDATE', 'REDIRECT')),
+    status      TEXT NOT NULL CHECK (status IN ('QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED')),
+    status_code INTEGER,
+    message     TEXT,
+    payload     TEXT,
+    job_id      BIGINT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+INSERT INTO transit_tasks_next SELECT task_id, card_id, se_id, operation, status, status_code, message, payload, job_id, created_at, updated_at FROM transit_tasks;
+DROP TABLE transit_tasks;
+ALTER TABLE transit_tasks_next RENAME TO transit_tasks;
+CREATE INDEX transit_tasks_card ON transit_tasks (card_id, created_at);
+
 CREATE TABLE transit_operations (
     operation_id    TEXT PRIMARY KEY,
     kind            TEXT NOT NULL CHECK (kind IN ('TOPUP', 'PARK', 'READER_MODE')),
@@ -13,6 +33,8 @@ CREATE TABLE transit_operations (
     se_id           TEXT NOT NULL,
     device_id       TEXT NOT NULL,
     wallet_card_id  TEXT,
+    -- The REDIRECT wallet task that sends the device to the hub.
+    redirect_task   TEXT,
     card_contents   TEXT,
     status          TEXT NOT NULL CHECK (status IN ('PENDING', 'REDIRECTED', 'RUNNING', 'COMPLETED', 'FAILED')),
     -- How many batches the TES has given (the device answers batch step).
@@ -41,3 +63,20 @@ CREATE TABLE transit_operation_steps (
 -- +goose Down
 DROP TABLE transit_operation_steps;
 DROP TABLE transit_operations;
+CREATE TABLE transit_tasks_prev (
+    task_id     TEXT PRIMARY KEY,
+    card_id     TEXT NOT NULL REFERENCES transit_cards (card_id),
+    se_id       TEXT NOT NULL,
+    operation   TEXT NOT NULL CHECK (operation IN ('PERSONALIZE', 'SUSPEND', 'RESUME', 'DELETE', 'ERASE', 'METADATA_UPDATE')),
+    status      TEXT NOT NULL CHECK (status IN ('QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED')),
+    status_code INTEGER,
+    message     TEXT,
+    payload     TEXT,
+    job_id      BIGINT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+INSERT INTO transit_tasks_prev SELECT * FROM transit_tasks WHERE operation <> 'REDIRECT';
+DROP TABLE transit_tasks;
+ALTER TABLE transit_tasks_prev RENAME TO transit_tasks;
+CREATE INDEX transit_tasks_card ON transit_tasks (card_id, created_at);

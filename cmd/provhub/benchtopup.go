@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/provhub/provhub/internal/hub"
+	simtes "github.com/provhub/provhub/internal/sim/tes"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
+	"github.com/provhub/provhub/internal/transit"
+)
+
+// benchTopUp measures top-ups end to end: for each device, one after the
+// other (one operation per device at a time), the hub starts a top-up,
+// redirects the device through an in-process wallet-server simulator, and
+// relays the FeliCa command loop between the device and an in-process TES
+// simulator until the TES has applied the purchase.
+func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench topup", stderr)
+	db := addDBFlag(fs, "")
+	devices := fs.Int("devices", 100, "devices, one transit card each, topped up in parallel")
+	perDevice := fs.Int("topups", 20, "top-ups per device, one after the other")
+	workers := fs.Int("workers", 200, "jobs run at once")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *devices <= 0 || *perDevice <= 0 {
+		return errors.New("--devices and --topups must be positive")
+	}
+	url, cleanup, err := benchDB(*db)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	wsim, err := simwallet.New(simwallet.Config{TaskDelay: time.Millisecond})
+	if err != nil {
+		return err
+	}
+	walletURL, stopWallet, err := serveLoopback(wsim)
+	if err != nil {
+		return err
+	}
+	defer stopWallet()
+	tsim, err := simtes.New(simtes.Config{})
+	if err != nil {
+		return err
+	}
+	tesURL, stopTES, err := serveLoopback(tsim)
+	if err != nil {
+		return err
+	}
+	defer stopTES()
+
+	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
+		WalletURL: walletURL, TESURL: tesURL + "/tes/devicegtwapi/1/0", Pod: "bench", Logger: slog.New(slog.DiscardHandler),
+		ShutdownTimeout: 30 * time.Second, TransitTuning: func(c *transit.Config) { c.TESRetryWait = 5 * time.Millisecond }})
+	if err != nil {
+		return err
+	}
+	var existing int
+	if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM transit_cards`).Scan(&existing); err != nil || existing > 0 {
+		h.Close()
+		if err == nil {
+			err = errors.New("the database holds transit cards; run the benchmark on a scratch database")
+		}
+		return err
+	}
+	cards := make([]string, *devices)
+	for i := range *devices {
+		se, wc, acc := fmt.Sprintf("%08X", i), fmt.Sprintf("wc-%d", i), fmt.Sprintf("ACC-%d", i)
+		if err := errors.Join(wsim.AddDevice(se, "dev-"+se), wsim.AddCard(wc, se, nil), wsim.SetCardBalance(wc, 0),
+			tsim.AddAccount(simtes.Account{ID: acc, IssuerID: "BENCH", DeviceID: "dev-" + se})); err != nil {
+			h.Close()
+			return err
+		}
+		c, err := h.Transit().ProvisionCard(ctx, transit.ProvisionInput{IssuerID: "BENCH", CardAccountID: acc, WalletCardID: wc, SEID: se, DeviceID: "dev-" + se})
+		if err != nil {
+			h.Close()
+			return err
+		}
+		// The card counts as personalised: the benchmark measures top-ups.
+		if _, err := h.DB().Writer().ExecContext(ctx, `UPDATE transit_cards SET state = 'ACTIVE' WHERE card_id = $1`, c.CardID); err != nil {
+			h.Close()
+			return err
+		}
+		cards[i] = c.CardID
+	}
+	addr, err := h.Listen()
+	if err != nil {
+		h.Close()
+		return err
+	}
+	wsim.SetHubURL("http://" + addr)
+	stopHub := runHub(ctx, h)
+	defer func() {
+		stopHub()
+		wsim.Wait()
+	}()
+
+	var (
+		mu       sync.Mutex
+		lat      []time.Duration
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	for i := range *devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range *perDevice {
+				purchase := fmt.Sprintf("P-%d-%d", i, k)
+				t0 := time.Now()
+				err := tsim.AddPurchase(simtes.Purchase{ID: purchase, CardAccountID: cards[i], Amount: 10})
+				if err == nil {
+					err = topUpOnce(ctx, h.Transit(), cards[i], purchase)
+				}
+				mu.Lock()
+				lat = append(lat, time.Since(t0))
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return firstErr
+	}
+	n := *devices * *perDevice
+	p50, p99 := percentiles(lat)
+	applied := tsim.Stats().PurchasesApplied
+	fmt.Fprintf(stdout, "top-ups db=%s devices=%d top-ups=%d workers=%d\n", h.DB().Dialect(), *devices, n, *workers)
+	fmt.Fprintf(stdout, "  completed end to end:  %8.0f top-ups/s   start->COMPLETED p50 %v p99 %v\n",
+		float64(n)/elapsed.Seconds(), p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "  purchases applied by the TES: %d of %d; relay steps per top-up: 4\n", applied, n)
+	if applied != n {
+		return fmt.Errorf("the TES applied %d purchases, want %d", applied, n)
+	}
+	return nil
+}
+
+// topUpOnce starts a top-up and waits until it has ended.
+func topUpOnce(ctx context.Context, svc *transit.Service, cardID, purchase string) error {
+	op, err := svc.StartTopUp(ctx, "BENCH", cardID, purchase)
+	if err != nil {
+		return err
+	}
+	for {
+		cur, err := svc.Operation(ctx, "BENCH", op.OperationID)
+		if err != nil {
+			return err
+		}
+		switch cur.Status {
+		case transit.OperationCompleted:
+			return nil
+		case transit.OperationFailed:
+			return fmt.Errorf("top-up %s failed: %v %s", op.OperationID, cur.StatusCode, cur.Message)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
