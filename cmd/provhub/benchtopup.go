@@ -26,6 +26,7 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	devices := fs.Int("devices", 100, "devices, one transit card each, topped up in parallel")
 	perDevice := fs.Int("topups", 20, "top-ups per device, one after the other")
 	workers := fs.Int("workers", 200, "jobs run at once")
+	poll := fs.Duration("poll", 2*time.Millisecond, "the hub's first getTaskStatus wait for the REDIRECT task (it doubles up to 8x)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -62,7 +63,10 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
 		WalletURL: walletURL, TESURL: tesURL + "/tes/devicegtwapi/1/0", Pod: "bench", Logger: slog.New(slog.DiscardHandler),
-		ShutdownTimeout: 30 * time.Second, TransitTuning: func(c *transit.Config) { c.TESRetryWait = 5 * time.Millisecond }})
+		ShutdownTimeout: 30 * time.Second, TransitTuning: func(c *transit.Config) {
+			c.TESRetryWait = 5 * time.Millisecond
+			c.PollSchedule = []time.Duration{*poll, 2 * *poll, 4 * *poll, 8 * *poll}
+		}})
 	if err != nil {
 		return err
 	}
@@ -144,7 +148,7 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	n := *devices * *perDevice
 	p50, p99 := percentiles(lat)
 	applied := tsim.Stats().PurchasesApplied
-	fmt.Fprintf(stdout, "top-ups db=%s devices=%d top-ups=%d workers=%d\n", h.DB().Dialect(), *devices, n, *workers)
+	fmt.Fprintf(stdout, "top-ups db=%s devices=%d top-ups=%d workers=%d poll=%v\n", h.DB().Dialect(), *devices, n, *workers, *poll)
 	fmt.Fprintf(stdout, "  completed end to end:  %8.0f top-ups/s   start->COMPLETED p50 %v p99 %v\n",
 		float64(n)/elapsed.Seconds(), p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "  purchases applied by the TES: %d of %d; relay steps per top-up: 4\n", applied, n)

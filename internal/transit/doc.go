@@ -6,5 +6,7 @@
 // order asked; its taskId is derived from the job and is the same on every
 // retry. The job calls sendScript or updateCard, then polls getTaskStatus by
 // snoozing (no worker waits), and moves the card's state in the transaction
-// that completes it. HTTP lives in package transitapi.
+// that completes it. Device operations (top-up, park, reader mode) relay a
+// TES's command loop to a device, step by recorded step, after a REDIRECT
+// task sends the device to the hub. HTTP lives in package transitapi.
 package transit

@@ -229,7 +229,7 @@ func TestDevice_ATopUpResumesAcrossAHubRestartWithoutApplyingTwice(t *testing.T)
 		cardID, wc, se := e.transitCard(3, 70)
 		_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-3", CardAccountID: cardID, Amount: 30})
 		// This phone plays itself: the simulated one only counts the REDIRECT.
-		e.wsim.SetHubURL("")
+		e.wsim.SetPodURL(e.hubCfg.Pod, "")
 		d := &device{e: e, se: se, wc: wc, card: felicacard.Transit(felica.IDm{0x01, 0xD3}, 70)}
 		a := e.startTopUp(cardID, "P-3")
 		if a.ResponseHeader.StatusCode != 0 {
@@ -245,7 +245,7 @@ func TestDevice_ATopUpResumesAcrossAHubRestartWithoutApplyingTwice(t *testing.T)
 		r3 := d.run(b3.Commands) // the card is written...
 		callsBefore := e.tsim.Stats().Calls
 		e.restartHub() // ...and the hub goes down before the device reports it
-		e.wsim.SetHubURL("")
+		e.wsim.SetPodURL(e.hubCfg.Pod, "")
 		// The device repeats its last call to the new hub: answered from the
 		// record, without asking the TES.
 		again := d.call(2, r2)
@@ -371,7 +371,7 @@ func TestDevice_RefusalsFromTheCardTheTESAndTheClock(t *testing.T) {
 		t.Errorf("blacklisted: %+v", st)
 	}
 	// One operation at a time per device, and a time to live.
-	e.wsim.SetHubURL("") // the phone never calls in
+	e.wsim.SetPodURL(e.hubCfg.Pod, "") // the phone never calls in
 	_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-OK", CardAccountID: cardID, Amount: 1})
 	first := e.startTopUp(cardID, "P-OK")
 	if first.ResponseHeader.StatusCode != 0 {

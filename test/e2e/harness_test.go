@@ -215,9 +215,12 @@ func (e *env) startHub() {
 	e.transit = newSpecClient(t, srv.URL, "transit.yaml", "")
 	e.issuer = newSpecClient(t, srv.URL, "issuer.yaml", "")
 	e.device = newSpecClient(t, srv.URL, "device.yaml", "/tsh/deviceapi/1/0")
-	// The simulated devices reach the hub through a proxy that checks
-	// their calls and the hub's answers against api/device.yaml.
-	e.wsim.SetHubURL(newSpecProxy(t, h.Handler(), "device.yaml"))
+	// The simulated devices call back the pod that redirected them, here
+	// through a proxy that checks their calls and the hub's answers
+	// against api/device.yaml.
+	deviceURL := newSpecProxy(t, h.Handler(), "device.yaml")
+	e.wsim.SetPodURL(e.hubCfg.Pod, deviceURL)
+	e.wsim.SetHubURL(deviceURL) // for a device no pod has called yet (reader mode)
 }
 
 // stopHub stops the hub as provhub serve does on SIGTERM.

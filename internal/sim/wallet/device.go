@@ -44,6 +44,27 @@ func (s *Simulator) SetHubURL(url string) {
 	s.hubURL = strings.TrimRight(url, "/")
 }
 
+// SetPodURL tells the simulated devices where the hub instance that names
+// itself pod (in x-pod) is: a device redirected by that instance calls it
+// back there, as the published API asks of the pod's routing.
+func (s *Simulator) SetPodURL(pod, url string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.podURLs == nil {
+		s.podURLs = map[string]string{}
+	}
+	s.podURLs[pod] = strings.TrimRight(url, "/")
+}
+
+// hubFor is the hub a device calls: its pod's address when known.
+// Called with s.mu held.
+func (s *Simulator) hubFor(d *device) string {
+	if u, ok := s.podURLs[d.pod]; ok {
+		return u
+	}
+	return s.hubURL
+}
+
 // felicaOf returns the FeliCa card of a wallet card, made on first use
 // (a transit card with balance 0 and an IDm derived from the card's id).
 // Called with s.mu held.
@@ -113,7 +134,10 @@ func (s *Simulator) Runs(seID string) []DeviceRun {
 func (s *Simulator) StartReaderMode(seID, issuerID string, contents *tes.CardContents) error {
 	s.mu.Lock()
 	d, ok := s.devices[normalizeSE(seID)]
-	hub := s.hubURL
+	var hub string
+	if ok {
+		hub = s.hubFor(d)
+	}
 	s.mu.Unlock()
 	switch {
 	case !ok:
@@ -156,10 +180,11 @@ func (s *Simulator) StartReaderMode(seID, issuerID string, contents *tes.CardCon
 // redirected runs the command loop a REDIRECT asks for. Called with s.mu
 // held; the loop runs on its own goroutine.
 func (s *Simulator) redirected(d *device, c *card) {
-	if s.hubURL == "" {
+	hub := s.hubFor(d)
+	if hub == "" {
 		return
 	}
-	hub, fc, seID := s.hubURL, s.felicaOf(c), c.seID
+	fc, seID := s.felicaOf(c), c.seID
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

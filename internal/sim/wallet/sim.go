@@ -127,8 +127,9 @@ type Simulator struct {
 	stats   Stats
 	wg      sync.WaitGroup
 	// hubURL is where devices call the hub's device API.
-	hubURL string
-	client *http.Client
+	hubURL  string
+	podURLs map[string]string
+	client  *http.Client
 }
 
 // New returns a simulator with no devices.
