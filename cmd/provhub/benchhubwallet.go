@@ -60,37 +60,12 @@ func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	var existing int
-	if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM transit_cards`).Scan(&existing); err != nil || existing > 0 {
+	cards, err := benchCards(ctx, h, *ses, func(i int, se, wc, _ string) error {
+		return errors.Join(sim.AddDevice(se, "dev"), sim.AddCard(wc, se, []byte{0xA0, 0, 0, 1, 0x51, 0x53, 0x50, byte(i >> 8), byte(i)}))
+	})
+	if err != nil {
 		h.Close()
-		if err == nil {
-			err = errors.New("the database holds transit cards; run the benchmark on a scratch database")
-		}
 		return err
-	}
-	cards := make([]string, *ses)
-	for i := range *ses {
-		se := fmt.Sprintf("%08X", i)
-		if err := sim.AddDevice(se, "dev"); err != nil {
-			h.Close()
-			return err
-		}
-		if err := sim.AddCard(fmt.Sprintf("wc-%d", i), se, []byte{0xA0, 0, 0, 1, 0x51, 0x53, 0x50, byte(i >> 8), byte(i)}); err != nil {
-			h.Close()
-			return err
-		}
-		c, err := h.Transit().ProvisionCard(ctx, transit.ProvisionInput{IssuerID: "BENCH", CardAccountID: fmt.Sprintf("ACC-%d", i),
-			WalletCardID: fmt.Sprintf("wc-%d", i), SEID: se})
-		if err != nil {
-			h.Close()
-			return err
-		}
-		// The card counts as personalised: the benchmark measures tasks.
-		if _, err := h.DB().Writer().ExecContext(ctx, `UPDATE transit_cards SET state = 'ACTIVE' WHERE card_id = $1`, c.CardID); err != nil {
-			h.Close()
-			return err
-		}
-		cards[i] = c.CardID
 	}
 	addr, err := h.Listen()
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/transit"
 )
 
 // runClients makes n calls, call(0) to call(n-1), from clients goroutines,
@@ -110,4 +112,34 @@ func runHub(ctx context.Context, h *hub.Hub) func() {
 		stop()
 		<-done
 	}
+}
+
+// benchCards provisions n transit cards on a scratch hub, one per secure
+// element, and marks them personalised (the benchmarks measure what comes
+// after); register adds each card's device and wallet card to the
+// simulators first. It refuses a database that holds transit cards.
+func benchCards(ctx context.Context, h *hub.Hub, n int, register func(i int, se, wc, acc string) error) ([]string, error) {
+	var existing int
+	if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM transit_cards`).Scan(&existing); err != nil {
+		return nil, err
+	}
+	if existing > 0 {
+		return nil, errors.New("the database holds transit cards; run the benchmark on a scratch database")
+	}
+	cards := make([]string, n)
+	for i := range n {
+		se, wc, acc := fmt.Sprintf("%08X", i), fmt.Sprintf("wc-%d", i), fmt.Sprintf("ACC-%d", i)
+		if err := register(i, se, wc, acc); err != nil {
+			return nil, err
+		}
+		c, err := h.Transit().ProvisionCard(ctx, transit.ProvisionInput{IssuerID: "BENCH", CardAccountID: acc, WalletCardID: wc, SEID: se, DeviceID: "dev-" + se})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := h.DB().Writer().ExecContext(ctx, `UPDATE transit_cards SET state = 'ACTIVE' WHERE card_id = $1`, c.CardID); err != nil {
+			return nil, err
+		}
+		cards[i] = c.CardID
+	}
+	return cards, nil
 }

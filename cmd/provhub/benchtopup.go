@@ -70,33 +70,13 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	var existing int
-	if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM transit_cards`).Scan(&existing); err != nil || existing > 0 {
+	cards, err := benchCards(ctx, h, *devices, func(_ int, se, wc, acc string) error {
+		return errors.Join(wsim.AddDevice(se, "dev-"+se), wsim.AddCard(wc, se, nil), wsim.SetCardBalance(wc, 0),
+			tsim.AddAccount(simtes.Account{ID: acc, IssuerID: "BENCH", DeviceID: "dev-" + se}))
+	})
+	if err != nil {
 		h.Close()
-		if err == nil {
-			err = errors.New("the database holds transit cards; run the benchmark on a scratch database")
-		}
 		return err
-	}
-	cards := make([]string, *devices)
-	for i := range *devices {
-		se, wc, acc := fmt.Sprintf("%08X", i), fmt.Sprintf("wc-%d", i), fmt.Sprintf("ACC-%d", i)
-		if err := errors.Join(wsim.AddDevice(se, "dev-"+se), wsim.AddCard(wc, se, nil), wsim.SetCardBalance(wc, 0),
-			tsim.AddAccount(simtes.Account{ID: acc, IssuerID: "BENCH", DeviceID: "dev-" + se})); err != nil {
-			h.Close()
-			return err
-		}
-		c, err := h.Transit().ProvisionCard(ctx, transit.ProvisionInput{IssuerID: "BENCH", CardAccountID: acc, WalletCardID: wc, SEID: se, DeviceID: "dev-" + se})
-		if err != nil {
-			h.Close()
-			return err
-		}
-		// The card counts as personalised: the benchmark measures top-ups.
-		if _, err := h.DB().Writer().ExecContext(ctx, `UPDATE transit_cards SET state = 'ACTIVE' WHERE card_id = $1`, c.CardID); err != nil {
-			h.Close()
-			return err
-		}
-		cards[i] = c.CardID
 	}
 	addr, err := h.Listen()
 	if err != nil {
