@@ -4,6 +4,7 @@
 //
 // Usage:
 //
+//	provhub demo     [--listen ADDR] [--data DIR] [--scenario]
 //	provhub serve    [--listen ADDR] [--db URL] [--migrate=true] ...
 //	provhub migrate  [--db URL]
 //	provhub crm import FILE [--db URL]
@@ -41,6 +42,7 @@ type command struct {
 
 func commands(stdin io.Reader) []command {
 	return []command{
+		{"demo", "run the hub with every simulator and sample data, and print a tour", runDemo},
 		{"serve", "run the hub: HTTP APIs and job workers", runServe},
 		{"migrate", "apply pending database migrations and exit", runMigrate},
 		{"crm", "CRM reference data and users: provhub crm import FILE | crm user add", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -1,0 +1,399 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/issuer"
+	"github.com/provhub/provhub/internal/oauth"
+	"github.com/provhub/provhub/internal/paytv"
+	cassim "github.com/provhub/provhub/internal/sim/cas"
+	simtes "github.com/provhub/provhub/internal/sim/tes"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
+	"github.com/provhub/provhub/internal/transit"
+)
+
+//go:embed demodata/crm.json
+var demoCRM []byte
+
+// The demo's fixed names.
+const (
+	demoIssuer   = "DEMOBANK01"
+	demoKid      = "demo-key"
+	demoCRMUser  = "demo"
+	demoCRMOrg   = "CRMDEMO"
+	demoPod      = "demo"
+	demoPurchase = "P-DEMO-1"
+)
+
+// demoCard is one transit card of the sample data: an issuer card with a
+// digital card on a simulated phone and a TES account.
+type demoCard struct {
+	consumer, card, wallet, se, device string
+	balance                            uint32
+}
+
+var demoCards = []demoCard{
+	{"alice", "CARD-ALICE-1", "wc-alice-1", "0A11CE01", "phone-alice", 1200},
+	{"alice", "CARD-ALICE-2", "wc-alice-2", "0A11CE02", "watch-alice", 300},
+	{"bob", "CARD-BOB-1", "wc-bob-1", "0B0B0001", "phone-bob", 1000},
+}
+
+// readyLine is the demo's first line of output, for programs.
+type readyLine struct {
+	Ready     bool   `json:"ready"`
+	Hub       string `json:"hub"`
+	Data      string `json:"data"`
+	WalletSim string `json:"wallet_sim"`
+	TESSim    string `json:"tes_sim"`
+	CASSim    string `json:"cas_sim"`
+	Issuer    struct {
+		ID             string `json:"id"`
+		Kid            string `json:"kid"`
+		PrivateKeyFile string `json:"private_key_file"`
+	} `json:"issuer"`
+	CRM struct {
+		Username     string `json:"username"`
+		Password     string `json:"password"`
+		Organisation string `json:"organisation"`
+	} `json:"crm"`
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "the hub's HTTP address (127.0.0.1:0 picks a free port)")
+	data := fs.String("data", "", "folder for the database and the issuer's key (default: a new temporary folder)")
+	scenario := fs.Bool("scenario", false, "run the tour and print each step's outcome, then keep serving")
+	logf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if logf.level == "info" {
+		logf.level = "warn" // the demo's own output is the tour
+	}
+	log, err := logf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	dir := *data
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "provhub-demo-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+
+	// The systems provhub drives, each on a loopback port of its own.
+	cas, err := cassim.New(cassim.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	casURL, stopCAS, err := serveLoopback(cas)
+	if err != nil {
+		return err
+	}
+	defer stopCAS()
+	wsim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: 10 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	walletURL, stopWallet, err := serveLoopback(wsim)
+	if err != nil {
+		return err
+	}
+	defer stopWallet()
+	tsim, err := simtes.New(simtes.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	tesURL, stopTES, err := serveLoopback(tsim)
+	if err != nil {
+		return err
+	}
+	defer stopTES()
+
+	h, err := hub.New(ctx, hub.Config{Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
+		Logger: log, CASURL: casURL, WalletURL: walletURL, TESURL: tesURL + "/tes/devicegtwapi/1/0", Pod: demoPod})
+	if err != nil {
+		return err
+	}
+	addr, err := h.Listen()
+	if err != nil {
+		h.Close()
+		return err
+	}
+	hubURL := "http://" + addr
+	wsim.SetPodURL(demoPod, hubURL)
+	wsim.SetHubURL(hubURL)
+	stopHub := runHub(ctx, h)
+	defer func() {
+		stopHub()
+		wsim.Wait()
+	}()
+
+	ready := readyLine{Ready: true, Hub: hubURL, Data: dir, WalletSim: walletURL, TESSim: tesURL, CASSim: casURL}
+	ready.Issuer.ID, ready.Issuer.Kid, ready.Issuer.PrivateKeyFile = demoIssuer, demoKid, filepath.Join(dir, "issuer.key")
+	ready.CRM.Username, ready.CRM.Organisation = demoCRMUser, demoCRMOrg
+	if ready.CRM.Password, err = seedDemo(ctx, h, cas, wsim, tsim, ready.Issuer.PrivateKeyFile); err != nil {
+		return fmt.Errorf("load the sample data: %w", err)
+	}
+	line, _ := json.Marshal(ready)
+	fmt.Fprintf(stdout, "%s\n", line)
+	fmt.Fprint(stdout, demoTour(ready))
+	if *scenario {
+		if err := runScenario(ctx, ready, stdout); err != nil {
+			fmt.Fprintf(stdout, "scenario stopped: %v\n", err)
+		}
+	}
+	fmt.Fprintf(stdout, "\nprovhub demo is serving on %s; Ctrl-C stops it.\n", hubURL)
+	<-ctx.Done()
+	return nil
+}
+
+// seedDemo loads the sample data and returns the CRM user's password.
+func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simwallet.Simulator, tsim *simtes.Simulator, keyFile string) (string, error) {
+	// Pay-TV: reference data, the CAS's devices, a CRM user.
+	var ref paytv.ReferenceData
+	if err := json.Unmarshal(demoCRM, &ref); err != nil {
+		return "", err
+	}
+	if _, err := h.PayTV().Import(ctx, ref); err != nil {
+		return "", err
+	}
+	var cards, stbs []string
+	for _, c := range ref.Smartcards {
+		cards = append(cards, c.CAID)
+	}
+	for _, b := range ref.STBs {
+		stbs = append(stbs, b.CAID)
+	}
+	cas.AddDevices(cards, stbs)
+	var pw [9]byte
+	_, _ = rand.Read(pw[:])
+	password := hex.EncodeToString(pw[:])
+	if err := h.PayTV().AddUser(ctx, paytv.NewUser{Organisation: demoCRMOrg, Username: demoCRMUser, Password: password, PersonName: "Demo operator"}); err != nil {
+		return "", err
+	}
+
+	// The issuer: a fresh key pair, the private half in the data folder.
+	private, public, err := oauth.GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(keyFile, private, 0o600); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(strings.TrimSuffix(keyFile, ".key")+".pub", public, 0o644); err != nil {
+		return "", err
+	}
+	if err := h.OAuth().AddClientKey(ctx, demoIssuer, demoKid, public); err != nil && !errors.Is(err, oauth.ErrKeyExists) {
+		return "", err
+	}
+
+	// Consumers, cards, digital cards on simulated phones, TES accounts.
+	by := issuer.Requestor{Type: issuer.RequestorIssuer, ID: demoIssuer}
+	for i, c := range demoCards {
+		if err := h.Issuer().RegisterCard(ctx, demoIssuer, c.card, issuer.CardInput{ConsumerID: c.consumer, CardProductID: "DEMO_TRANSIT"}, by); err != nil {
+			return "", err
+		}
+		if err := errors.Join(wsim.AddDevice(c.se, c.device), wsim.AddCard(c.wallet, c.se, nil)); err != nil && !strings.Contains(err.Error(), "exists") {
+			return "", err
+		}
+		if _, err := h.Transit().ProvisionCard(ctx, transit.ProvisionInput{IssuerID: demoIssuer, CardAccountID: c.card, WalletCardID: c.wallet,
+			SEID: c.se, DeviceID: c.device}); err != nil {
+			return "", err
+		}
+		if card, err := h.Transit().Card(ctx, c.card); err == nil && card.State == transit.PendingPerso {
+			dgis := []apdu.DGI{{ID: 0x0101, Value: []byte(c.card)}, {ID: 0x9F10, Value: []byte{byte(i), 0x01, 0x02, 0x03}}}
+			if _, err := h.Transit().SubmitPersoData(ctx, demoIssuer, c.card, dgis); err != nil {
+				return "", err
+			}
+		}
+		if err := wsim.SetCardBalance(c.wallet, c.balance); err != nil {
+			return "", err
+		}
+		if err := tsim.AddAccount(simtes.Account{ID: c.card, IssuerID: demoIssuer, DeviceID: c.device, Balance: int64(c.balance)}); err != nil {
+			return "", err
+		}
+	}
+	if err := tsim.AddPurchase(simtes.Purchase{ID: demoPurchase, CardAccountID: "CARD-BOB-1", Amount: 500}); err != nil {
+		return "", err
+	}
+	// Wait until the wallet server has personalised every card.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, c := range demoCards {
+		for {
+			card, err := h.Transit().Card(ctx, c.card)
+			if err != nil {
+				return "", err
+			}
+			if card.State == transit.Active {
+				break
+			}
+			if time.Now().After(deadline) {
+				return "", fmt.Errorf("card %s is still %s", c.card, card.State)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return password, nil
+}
+
+// demoTour is the printed tour: shell commands that work as printed, run
+// from the repository's root.
+func demoTour(r readyLine) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("")
+	w("provhub demo: hub %s, database and issuer key in %s", r.Hub, r.Data)
+	w("Simulators: wallet server %s, TES %s, CAS %s", r.WalletSim, r.TESSim, r.CASSim)
+	w("")
+	w("# 1. CRM: log in, then add a subscription; it is COMPLETED once the CAS has applied it.")
+	w(`$ TOKEN=$(curl -s -X POST %s/crmapi/rest/v2/authentication/token -H 'Content-Type: application/json' -d '{"username":"%s","password":"%s","organisation":"%s"}' | sed -E 's/.*"token":"([0-9A-F]+)".*/\1/')`,
+		r.Hub, r.CRM.Username, r.CRM.Password, r.CRM.Organisation)
+	w(`$ curl -s -X POST %s/crmapi/rest/v2/conax_web_services/provisioning_requests/add_subscriptions -H 'Content-Type: application/json' -d '{"token":"'$TOKEN'","subscription_identifier":{"number":"S60058"},"service_identifier":{"code":"SPORTS"},"smartcard_identifier":{"serial_number":"S60058"},"process_immediately":true}'`, r.Hub)
+	w("")
+	w("# 2. Issuer: mint an access token, delete consumer alice (her two digital cards are deleted through the wallet server), read her operations.")
+	w(`$ ITOKEN=$(go run ./cmd/provhub issuer token --url %s --id %s --kid %s --key %s | tail -1)`, r.Hub, r.Issuer.ID, r.Issuer.Kid, r.Issuer.PrivateKeyFile)
+	w(`$ curl -s -X POST %s/banking/v1/issuers/%s/consumers/alice/operations:delete -H "Authorization: Bearer $ITOKEN" -H 'Content-Type: application/json' -d '{"reason":"customer asked","reasonCode":"USER_DECISION"}'`, r.Hub, r.Issuer.ID)
+	w(`$ sleep 1; curl -s %s/banking/v1/issuers/%s/consumers/alice/operations -H "Authorization: Bearer $ITOKEN"`, r.Hub, r.Issuer.ID)
+	w("")
+	w("# 3. Transit: top up bob's card with purchase %s; his phone runs the TES's FeliCa commands.", demoPurchase)
+	w(`$ OP=$(curl -s -X POST %s/tsh/transitapi/1/0/topupCard -H 'Content-Type: application/json' -d '{"requestHeader":{"requestId":"demo-1","sessionId":"demo"},"issuerId":"%s","cardId":"CARD-BOB-1","purchaseId":"%s"}' | sed -E 's/.*"operationId":"([^"]+)".*/\1/')`,
+		r.Hub, r.Issuer.ID, demoPurchase)
+	w(`$ sleep 1; curl -s -X POST %s/tsh/transitapi/1/0/getOperationStatus -H 'Content-Type: application/json' -d '{"requestHeader":{"requestId":"demo-2","sessionId":"demo"},"issuerId":"%s","operationId":"'$OP'"}'`, r.Hub, r.Issuer.ID)
+	return b.String()
+}
+
+// runScenario takes the tour itself, over HTTP, printing each step's
+// outcome with a progress bar.
+func runScenario(ctx context.Context, r readyLine, out io.Writer) error {
+	hc := &http.Client{Timeout: 30 * time.Second}
+	post := func(path string, hdr map[string]string, body any) (map[string]any, error) {
+		raw, _ := json.Marshal(body)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Hub+path, bytes.NewReader(raw))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			return nil, fmt.Errorf("%s: HTTP %d without JSON", path, resp.StatusCode)
+		}
+		return m, nil
+	}
+	steps := []struct {
+		name string
+		run  func() (string, error)
+	}{}
+	var crmToken, itoken, op string
+	steps = append(steps,
+		struct {
+			name string
+			run  func() (string, error)
+		}{"CRM login", func() (string, error) {
+			m, err := post("/crmapi/rest/v2/authentication/token", nil, map[string]string{"username": r.CRM.Username, "password": r.CRM.Password, "organisation": r.CRM.Organisation})
+			if err != nil {
+				return "", err
+			}
+			data, _ := m["data"].(map[string]any)
+			crmToken, _ = data["token"].(string)
+			if crmToken == "" {
+				return "", fmt.Errorf("no token: %v", m)
+			}
+			return "token issued", nil
+		}},
+		struct {
+			name string
+			run  func() (string, error)
+		}{"add a subscription", func() (string, error) {
+			m, err := post("/crmapi/rest/v2/conax_web_services/provisioning_requests/add_subscriptions", nil, map[string]any{"token": crmToken,
+				"subscription_identifier": map[string]string{"number": "S60059"}, "service_identifier": map[string]string{"code": "MOVIES"},
+				"smartcard_identifier": map[string]string{"serial_number": "sc20000002"}, "process_immediately": true})
+			if err != nil {
+				return "", err
+			}
+			data, _ := m["data"].(map[string]any)
+			return fmt.Sprintf("request %v is %v", data["number"], data["life_cycle_state"]), nil
+		}},
+		struct {
+			name string
+			run  func() (string, error)
+		}{"issuer token", func() (string, error) {
+			tok, _, err := issuerAccessToken(ctx, r.Hub, r.Issuer.ID, r.Issuer.Kid, r.Issuer.PrivateKeyFile, "")
+			itoken = tok
+			return "access token for " + r.Issuer.ID, err
+		}},
+		struct {
+			name string
+			run  func() (string, error)
+		}{"delete consumer alice", func() (string, error) {
+			m, err := post("/banking/v1/issuers/"+r.Issuer.ID+"/consumers/alice/operations:delete", map[string]string{"Authorization": "Bearer " + itoken},
+				map[string]string{"reasonCode": "USER_DECISION"})
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("operation %v %v", m["operationId"], m["status"]), nil
+		}},
+		struct {
+			name string
+			run  func() (string, error)
+		}{"top up bob's card", func() (string, error) {
+			m, err := post("/tsh/transitapi/1/0/topupCard", nil, map[string]any{"requestHeader": map[string]string{"requestId": "sc-1", "sessionId": "scenario"},
+				"issuerId": r.Issuer.ID, "cardId": "CARD-BOB-1", "purchaseId": demoPurchase})
+			if err != nil {
+				return "", err
+			}
+			op, _ = m["operationId"].(string)
+			for range 100 {
+				s, err := post("/tsh/transitapi/1/0/getOperationStatus", nil, map[string]any{"requestHeader": map[string]string{"requestId": "sc-2", "sessionId": "scenario"},
+					"issuerId": r.Issuer.ID, "operationId": op})
+				if err != nil {
+					return "", err
+				}
+				o, _ := s["operation"].(map[string]any)
+				if st, _ := o["status"].(string); st == "COMPLETED" || st == "FAILED" {
+					return fmt.Sprintf("%s, balance %v", st, o["balance"]), nil
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			return "", errors.New("the top-up did not end")
+		}},
+	)
+	for i, s := range steps {
+		msg, err := s.run()
+		bar := strings.Repeat("#", i+1) + strings.Repeat(".", len(steps)-i-1)
+		if err != nil {
+			fmt.Fprintf(out, "[%s] %-20s FAILED: %v\n", bar, s.name, err)
+			return err
+		}
+		fmt.Fprintf(out, "[%s] %-20s %s\n", bar, s.name, msg)
+	}
+	return nil
+}

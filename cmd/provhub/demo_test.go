@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startDemo runs provhub demo in the background and returns its ready line
+// and the lines printed up to "is serving".
+func startDemo(t *testing.T, extra ...string) (readyLine, []string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	args := append([]string{"demo", "--listen", "127.0.0.1:0", "--data", t.TempDir()}, extra...)
+	go func() {
+		done <- run(ctx, args, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("demo exited %d", code)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("demo did not stop")
+		}
+	})
+	sc := bufio.NewScanner(pr)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if strings.Contains(sc.Text(), "is serving on") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if len(lines) == 0 {
+		t.Fatal("the demo printed nothing")
+	}
+	var r readyLine
+	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil || !r.Ready || r.Hub == "" || r.CRM.Password == "" {
+		t.Fatalf("first line is not the ready line: %q (%v)", lines[0], err)
+	}
+	return r, lines
+}
+
+// TestDemo_EveryPrintedCommandWorks runs the tour's commands as printed, in
+// one shell from the repository's root, and checks their answers.
+func TestDemo_EveryPrintedCommandWorks(t *testing.T) {
+	_, lines := startDemo(t)
+	var script strings.Builder
+	script.WriteString("set -eu\n")
+	n := 0
+	for _, l := range lines {
+		if cmd, ok := strings.CutPrefix(l, "$ "); ok {
+			n++
+			script.WriteString("echo '### step'\n" + cmd + "\necho\n")
+		}
+	}
+	if n != 7 {
+		t.Fatalf("%d commands in the tour, want 7", n)
+	}
+	sh := exec.Command("bash", "-c", script.String())
+	sh.Dir = filepath.Join("..", "..")
+	out, err := sh.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the tour failed: %v\n%s", err, out)
+	}
+	var results []string
+	for _, part := range strings.Split(string(out), "### step\n")[1:] {
+		results = append(results, strings.TrimSpace(part))
+	}
+	checks := map[int][]string{
+		1: {`"code":"OK"`, `"type":"ADD_SUBSCRIPTIONS"`, `"life_cycle_state":"COMPLETED"`},
+		3: {`"operationId":"op-`, `"status":"PENDING"`},
+		4: {`"operation":"DELETE"`, `"status":"SUCCESSFUL"`, `"operation":"REGISTER"`},
+		6: {`"statusCode":0`, `"status":"COMPLETED"`, `"balance":1500`},
+	}
+	for i, want := range checks {
+		for _, w := range want {
+			if !strings.Contains(results[i], w) {
+				t.Errorf("step %d answered %s; want %s in it", i+1, results[i], w)
+			}
+		}
+	}
+}
+
+func TestDemo_ScenarioTakesTheTourItself(t *testing.T) {
+	_, lines := startDemo(t, "--scenario")
+	var steps []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "[") {
+			steps = append(steps, l)
+		}
+	}
+	if len(steps) != 5 {
+		t.Fatalf("scenario steps: %q", steps)
+	}
+	for _, s := range steps {
+		if strings.Contains(s, "FAILED") {
+			t.Errorf("step failed: %s", s)
+		}
+	}
+	if !strings.Contains(steps[4], "COMPLETED, balance 1500") || !strings.HasPrefix(steps[4], "[#####]") {
+		t.Errorf("last step: %s", steps[4])
+	}
+}
