@@ -13,6 +13,7 @@
 //	provhub issuer add --id ISSUERID10 --kid K --public-key FILE [--db URL]
 //	provhub issuer token --url HUB --id ISSUERID10 --kid K --key PREFIX.key
 //	provhub issuer revoke-key --id ISSUERID10 --kid K | issuer rotate-signing-key
+//	provhub operator add --username U [--db URL]  (password on stdin)
 //	provhub sim cas  [--listen ADDR] [--devices FILE] [--latency D] [--error-rate R] ...
 //	provhub sim wallet [--listen ADDR] [--task-delay D] ...
 //	provhub bench engine [--db URL] [--jobs N] [--workers W] [--subjects K]
@@ -49,6 +50,9 @@ func commands(stdin io.Reader) []command {
 			return runCRM(ctx, args, stdin, stdout, stderr)
 		}},
 		{"issuer", "issuers' keys and tokens: provhub issuer keygen | add | token | revoke-key | rotate-signing-key", runIssuer},
+		{"operator", "console accounts: provhub operator add --username U (password on stdin)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return runOperator(ctx, args, stdin, stdout, stderr)
+		}},
 		{"sim", "run a simulator: provhub sim cas --help", runSim},
 		{"bench", "measure the engine: provhub bench engine --help", runBench},
 		{"version", "print the version", runVersion},

@@ -54,7 +54,7 @@ func TestCLI_MigrateTakesTheDatabaseFromTheEnvironment(t *testing.T) {
 		t.Run(d.String(), func(t *testing.T) {
 			url := storetest.NewURL(t, d)
 			code, out, stderr := runCLI(t, map[string]string{"PROVHUB_DB": url}, "migrate")
-			if code != 0 || !strings.Contains(out, "applied 5 migration(s); schema at version 5") {
+			if code != 0 || !strings.Contains(out, "applied 6 migration(s); schema at version 6") {
 				t.Fatalf("code %d out %q stderr %q", code, out, stderr)
 			}
 			code, out, _ = runCLI(t, map[string]string{"PROVHUB_DB": url}, "migrate")

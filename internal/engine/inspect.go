@@ -109,3 +109,38 @@ func (e *Engine) Throughput(ctx context.Context, n int, width time.Duration) ([]
 	}
 	return out, rows.Err()
 }
+
+// KindHealth sums up the jobs of a kind that finished since a time.
+type KindHealth struct {
+	Kind string
+	// Finished jobs, of which Failed ended failed or cancelled.
+	Finished, Failed int
+	// Attempts is every run of those jobs; each beyond the first was a
+	// failed call that was retried.
+	Attempts int
+	// MeanTime is the mean time from insert to the end.
+	MeanTime time.Duration
+}
+
+// Health returns KindHealth per kind for the jobs finished since since.
+func (e *Engine) Health(ctx context.Context, since time.Time) ([]KindHealth, error) {
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT kind, count(*), sum(CASE WHEN state = 'completed' THEN 0 ELSE 1 END), sum(attempt),
+			sum(finalized_at - created_at) FROM jobs WHERE finalized_at IS NOT NULL AND finalized_at >= $1 GROUP BY kind ORDER BY kind`, micros(since))
+	if err != nil {
+		return nil, fmt.Errorf("job health: %w", err)
+	}
+	defer rows.Close()
+	var out []KindHealth
+	for rows.Next() {
+		var h KindHealth
+		var total int64
+		if err := rows.Scan(&h.Kind, &h.Finished, &h.Failed, &h.Attempts, &total); err != nil {
+			return nil, err
+		}
+		if h.Finished > 0 {
+			h.MeanTime = time.Duration(total/int64(h.Finished)) * time.Microsecond
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/provhub/provhub/api"
 	"github.com/provhub/provhub/internal/cas"
+	"github.com/provhub/provhub/internal/console"
 	"github.com/provhub/provhub/internal/crmapi"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/httpapi"
@@ -78,6 +79,8 @@ type Config struct {
 	OperationRetention time.Duration
 	// IssuerTuning adjusts the issuer domain's configuration (tests).
 	IssuerTuning func(*issuer.Config)
+	// ConsoleTuning adjusts the operator console's configuration (tests).
+	ConsoleTuning func(*console.Config)
 
 	// EngineTuning and PayTVTuning, when set, adjust the engine's and the
 	// pay-TV domain's configuration before use (tests shorten intervals).
@@ -103,6 +106,7 @@ type Hub struct {
 	transit  *transit.Service
 	issuer   *issuer.Service
 	oauth    *oauth.Server
+	console  *console.Console
 	registry *prometheus.Registry
 	handler  http.Handler
 	listener net.Listener
@@ -229,7 +233,17 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		h.close()
 		return nil, err
 	}
+	conCfg := console.Config{DB: db, Engine: h.engine, PayTV: h.paytv, Logger: cfg.Logger, Clock: cfg.Clock}
+	if cfg.ConsoleTuning != nil {
+		cfg.ConsoleTuning(&conCfg)
+	}
+	h.console, err = console.New(conCfg)
+	if err != nil {
+		h.close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
+	h.console.Mount(mux)
 	crm.Mount(mux)
 	tapi.Mount(mux)
 	iapi.Mount(mux)
@@ -278,6 +292,9 @@ func (h *Hub) Transit() *transit.Service { return h.transit }
 
 // Issuer is the hub's issuer domain service.
 func (h *Hub) Issuer() *issuer.Service { return h.issuer }
+
+// Console is the hub's operator console.
+func (h *Hub) Console() *console.Console { return h.console }
 
 // OAuth is the hub's authorisation server for the issuer API.
 func (h *Hub) OAuth() *oauth.Server { return h.oauth }

@@ -490,3 +490,23 @@ func scanRequest(sc scanner) (*Request, error) {
 	}
 	return &r, nil
 }
+
+// Recent returns the newest requests of every organisation, optionally in
+// one life-cycle state, for the operator console.
+func (s *Service) Recent(ctx context.Context, state LifeCycleState, limit int) ([]*Request, error) {
+	limit = min(max(limit, 1), 500)
+	rows, err := s.db.ReadQuery(ctx, requestSelect+` WHERE ($1 = '' OR r.life_cycle_state = $1) ORDER BY r.number DESC LIMIT $2`, string(state), limit)
+	if err != nil {
+		return nil, fmt.Errorf("recent provisioning requests: %w", err)
+	}
+	defer rows.Close()
+	out := []*Request{}
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

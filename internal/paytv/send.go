@@ -31,9 +31,10 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 		state      LifeCycleState
 		commandRaw string
 		pin        sql.NullString
+		scheduled  int64
 	)
-	err := s.db.ReadRow(ctx, `SELECT life_cycle_state, command, pin FROM paytv_requests WHERE id = $1`, id).
-		Scan(&state, &commandRaw, &pin)
+	err := s.db.ReadRow(ctx, `SELECT life_cycle_state, command, pin, scheduled_at FROM paytv_requests WHERE id = $1`, id).
+		Scan(&state, &commandRaw, &pin, &scheduled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return engine.Terminal(fmt.Errorf("provisioning request %s does not exist", id))
 	}
@@ -42,6 +43,10 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 	}
 	if state != Pending {
 		return nil // an earlier attempt recorded the outcome
+	}
+	// A job retried by an operator before its request's date waits for it.
+	if wait := time.UnixMicro(scheduled).Sub(s.now()); wait > 0 {
+		return engine.Snooze(wait)
 	}
 	var cmd cas.Command
 	if err := json.Unmarshal([]byte(commandRaw), &cmd); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/provhub/provhub/api"
+	"github.com/provhub/provhub/internal/console"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/hub"
@@ -163,6 +164,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 		IssuerTuning: func(c *issuer.Config) {
 			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
 			c.PurgeInterval = o.purgeInterval
+		},
+		ConsoleTuning: func(c *console.Config) {
+			c.PasswordCost = 4
 		},
 		EngineTuning: func(c *engine.Config) {
 			c.FetchPollInterval = 20 * time.Millisecond

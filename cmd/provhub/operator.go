@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/provhub/provhub/internal/hub"
+)
+
+func runOperator(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		fmt.Fprintln(stderr, "usage: provhub operator add --username U [--db URL]  (password on standard input)")
+		return errUsage
+	}
+	fs := newFlagSet("operator add", stderr)
+	db := addDBFlag(fs, defaultDB)
+	user := fs.String("username", "", "the operator's login name")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if *user == "" {
+		fmt.Fprintln(stderr, "provhub operator add: --username is required; the password is read from standard input")
+		return errUsage
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	h, err := hub.New(ctx, hub.Config{DatabaseURL: *db, Migrate: true})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := h.Console().AddOperator(ctx, *user, password); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "operator %s can log in to the console at /console/\n", *user)
+	return nil
+}

@@ -1,0 +1,464 @@
+// Package console is the operator console at /console: server-rendered
+// pages (html/template, embedded assets, no third-party script) for the
+// people who run a hub. Operators log in with accounts of their own (not
+// API clients); sessions live in HttpOnly, SameSite=Strict cookies whose
+// token is stored hashed; every action is a POST carrying the session's
+// CSRF token, and is recorded. Pages: a dashboard (jobs by kind and state,
+// what finished minute by minute, health per downstream system), engine
+// jobs with every attempt and error (retry a failed job, cancel a queued
+// one) and CRM provisioning requests. A page marked live refreshes its
+// content every two seconds with a few lines of JavaScript.
+package console
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/provhub/provhub/internal/auth"
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/store"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Prefix is where the console lives.
+const Prefix = "/console/"
+
+const cookieName = "provhub_console"
+
+// Config sets up a Console.
+type Config struct {
+	DB     *store.DB
+	Engine *engine.Engine
+	PayTV  *paytv.Service
+	Logger *slog.Logger
+	Clock  func() time.Time
+	// PasswordCost is bcrypt's cost for operator passwords [11].
+	PasswordCost int
+	// SessionIdle ends a session unused this long [8h].
+	SessionIdle time.Duration
+	// SecureCookie marks the session cookie Secure (set it behind TLS).
+	SecureCookie bool
+}
+
+// Console serves the operator console.
+type Console struct {
+	cfg     Config
+	db      *store.DB
+	log     *slog.Logger
+	now     func() time.Time
+	pages   map[string]*template.Template
+	limiter *auth.Limiter
+}
+
+// New returns a Console.
+func New(cfg Config) (*Console, error) {
+	if cfg.DB == nil || cfg.Engine == nil || cfg.PayTV == nil {
+		return nil, errors.New("console: Config.DB, Engine and PayTV are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = 11
+	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 8 * time.Hour
+	}
+	c := &Console{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "console"), now: cfg.Clock, pages: map[string]*template.Template{},
+		limiter: auth.NewLimiter(5, 15*time.Minute, cfg.Clock)}
+	funcs := template.FuncMap{
+		"ts": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.UTC().Format("2006-01-02 15:04:05")
+		},
+		"lastError": func(errs []engine.AttemptError) string {
+			if len(errs) == 0 {
+				return ""
+			}
+			return errs[len(errs)-1].Error
+		},
+		"str": func(p *string) string {
+			if p == nil {
+				return ""
+			}
+			return *p
+		},
+	}
+	for _, name := range []string{"login", "dashboard", "jobs", "job", "crm"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("console: template %s: %w", name, err)
+		}
+		c.pages[name] = t
+	}
+	return c, nil
+}
+
+// Mount adds the console's routes to mux.
+func (c *Console) Mount(mux *http.ServeMux) {
+	static, _ := fs.Sub(assets, "static")
+	mux.Handle("GET "+Prefix+"static/", http.StripPrefix(Prefix+"static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET "+Prefix+"login", c.loginPage)
+	mux.HandleFunc("POST "+Prefix+"login", c.loginPost)
+	mux.HandleFunc("POST "+Prefix+"logout", c.authed(c.logoutPost))
+	mux.HandleFunc("GET "+Prefix+"{$}", c.authed(c.dashboard))
+	mux.HandleFunc("GET "+Prefix+"jobs", c.authed(c.jobs))
+	mux.HandleFunc("GET "+Prefix+"jobs/{id}", c.authed(c.job))
+	mux.HandleFunc("POST "+Prefix+"jobs/{id}/retry", c.authed(c.jobAction("retry")))
+	mux.HandleFunc("POST "+Prefix+"jobs/{id}/cancel", c.authed(c.jobAction("cancel")))
+	mux.HandleFunc("GET "+Prefix+"crm", c.authed(c.crm))
+	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix, http.StatusSeeOther) })
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, s *session)
+
+// authed sends a visitor without a session to the login page, and checks
+// the CSRF token (and the Origin, when sent) of every POST.
+func (c *Console) authed(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w)
+		var token string
+		if ck, err := r.Cookie(cookieName); err == nil {
+			token = ck.Value
+		}
+		s, err := c.session(r.Context(), token)
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if s == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, Prefix+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "log in first", http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r) {
+				http.Error(w, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
+			if !s.validCSRF(r.PostFormValue("csrf")) {
+				http.Error(w, "the form is stale: reload the page", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, s)
+	}
+}
+
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
+}
+
+func securityHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+}
+
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
+	c.log.ErrorContext(r.Context(), "console page failed", "path", r.URL.Path, "err", err)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+// page is what every template gets.
+type page struct {
+	Title    string
+	Operator string
+	CSRF     string
+	Live     bool
+	Nav      string
+	Data     any
+	Error    string
+}
+
+// render writes a page, or only its content when the page's own script
+// asks for a refresh.
+func (c *Console) render(w http.ResponseWriter, r *http.Request, name string, p page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	tmpl := "layout"
+	if r.Header.Get("X-Console-Partial") == "1" {
+		tmpl = "content"
+	}
+	if err := c.pages[name].ExecuteTemplate(w, tmpl, p); err != nil {
+		c.log.ErrorContext(r.Context(), "render console page", "page", name, "err", err)
+	}
+}
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w)
+	c.render(w, r, "login", page{Title: "Log in", Data: safeNext(r.URL.Query().Get("next"))})
+}
+
+// safeNext keeps a redirect target inside the console.
+func safeNext(next string) string {
+	if strings.HasPrefix(next, Prefix) && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
+		return next
+	}
+	return Prefix
+}
+
+func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
+	securityHeaders(w)
+	user, password := r.PostFormValue("username"), r.PostFormValue("password")
+	next := safeNext(r.PostFormValue("next"))
+	key := "console:" + user
+	if blocked, wait := c.limiter.Blocked(key); blocked {
+		w.WriteHeader(http.StatusTooManyRequests)
+		c.render(w, r, "login", page{Title: "Log in", Data: next, Error: fmt.Sprintf("Too many failed logins; try again in %s.", wait.Round(time.Second))})
+		return
+	}
+	token, err := c.login(r.Context(), user, password)
+	if errors.Is(err, errBadLogin) {
+		c.limiter.Fail(key)
+		c.log.WarnContext(r.Context(), "console login failed", "username", user)
+		w.WriteHeader(http.StatusUnauthorized)
+		c.render(w, r, "login", page{Title: "Log in", Data: next, Error: "Unknown operator or wrong password."})
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.limiter.Reset(key)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/console", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: c.cfg.SecureCookie})
+	c.log.InfoContext(r.Context(), "console login", "username", user)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (c *Console) logoutPost(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := c.logout(r.Context(), s); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
+}
+
+func (c *Console) base(s *session, title, nav string, live bool, data any) page {
+	return page{Title: title, Operator: s.Username, CSRF: s.csrf, Live: live, Nav: nav, Data: data}
+}
+
+// systems names the downstream system behind each job kind.
+var systems = map[string]string{
+	"paytv.send_request":       "CAS",
+	"transit.wallet_task":      "wallet server",
+	"transit.device_operation": "TES and devices",
+	"issuer.operation":         "wallet server (through wallet tasks)",
+	"issuer.purge_operations":  "provhub (housekeeping)",
+}
+
+type dashboardData struct {
+	Kinds  []string
+	States []engine.State
+	Counts map[string]map[engine.State]int
+	Chart  chart
+	Health []healthRow
+}
+
+type healthRow struct {
+	engine.KindHealth
+	System    string
+	ErrorRate string
+}
+
+func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	counts, err := c.cfg.Engine.Counts(ctx)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := dashboardData{States: engine.States, Counts: map[string]map[engine.State]int{}}
+	for _, k := range counts {
+		if d.Counts[k.Kind] == nil {
+			d.Counts[k.Kind] = map[engine.State]int{}
+			d.Kinds = append(d.Kinds, k.Kind)
+		}
+		d.Counts[k.Kind][k.State] = k.Count
+	}
+	buckets, err := c.cfg.Engine.Throughput(ctx, 15, time.Minute)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d.Chart = newChart(buckets)
+	health, err := c.cfg.Engine.Health(ctx, c.now().Add(-15*time.Minute))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, h := range health {
+		row := healthRow{KindHealth: h, System: systems[h.Kind]}
+		if row.System == "" {
+			row.System = "-"
+		}
+		if h.Attempts > 0 {
+			row.ErrorRate = fmt.Sprintf("%.1f%%", 100*float64(h.Attempts-h.Finished+h.Failed)/float64(h.Attempts))
+		}
+		d.Health = append(d.Health, row)
+	}
+	c.render(w, r, "dashboard", c.base(s, "Dashboard", "dashboard", true, d))
+}
+
+// chart is a bar chart of finished jobs per minute, drawn as SVG.
+type chart struct {
+	Bars []bar
+	Max  int
+}
+
+type bar struct {
+	X, Y, H, FY, FH int
+	Label           string
+	Completed       int
+	Failed          int
+}
+
+func newChart(bs []engine.Bucket) chart {
+	ch := chart{Max: 1}
+	for _, b := range bs {
+		ch.Max = max(ch.Max, b.Completed+b.Failed)
+	}
+	const height = 100
+	for i, b := range bs {
+		h := b.Completed * height / ch.Max
+		fh := b.Failed * height / ch.Max
+		ch.Bars = append(ch.Bars, bar{X: i * 20, Y: height - h - fh, H: h, FY: height - fh, FH: fh,
+			Label: b.Start.UTC().Format("15:04"), Completed: b.Completed, Failed: b.Failed})
+	}
+	return ch
+}
+
+type jobsData struct {
+	Jobs   []*engine.JobRow
+	State  string
+	Kind   string
+	States []engine.State
+	Kinds  []string
+}
+
+func (c *Console) jobs(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
+	f := engine.ListFilter{State: engine.State(q.Get("state")), Kind: q.Get("kind"), Limit: 100}
+	jobs, err := c.cfg.Engine.List(r.Context(), f)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	var kinds []string
+	for k := range systems {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	c.render(w, r, "jobs", c.base(s, "Jobs", "jobs", true, jobsData{Jobs: jobs, State: q.Get("state"), Kind: q.Get("kind"), States: engine.States, Kinds: kinds}))
+}
+
+type jobData struct {
+	Job       *engine.JobRow
+	Actions   []Action
+	Retryable bool
+	Cancel    bool
+	Flash     string
+}
+
+func (c *Console) job(w http.ResponseWriter, r *http.Request, s *session) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	j, err := c.cfg.Engine.Get(r.Context(), id)
+	if errors.Is(err, engine.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	acts, err := c.actions(r.Context(), id)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := jobData{Job: j, Actions: acts, Flash: r.URL.Query().Get("done"),
+		Retryable: j.State == engine.StateFailed || j.State == engine.StateCancelled,
+		Cancel:    !j.State.Terminal()}
+	c.render(w, r, "job", c.base(s, fmt.Sprintf("Job %d", id), "jobs", true, d))
+}
+
+// jobAction retries or cancels a job and records who did it and how it went.
+func (c *Console) jobAction(action string) handler {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		ctx := r.Context()
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		switch action {
+		case "retry":
+			err = c.cfg.Engine.Retry(ctx, id)
+		case "cancel":
+			err = c.cfg.Engine.Cancel(ctx, id)
+		}
+		outcome := "done"
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			http.NotFound(w, r)
+			return
+		case errors.Is(err, engine.ErrNotRetryable), errors.Is(err, engine.ErrNotCancelable):
+			outcome = "refused: " + err.Error()
+		case err != nil:
+			c.fail(w, r, err)
+			return
+		}
+		if err := c.recordAction(context.WithoutCancel(ctx), s.Username, action, id, outcome); err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		c.log.InfoContext(ctx, "console action", "username", s.Username, "action", action, "job_id", id, "outcome", outcome)
+		http.Redirect(w, r, fmt.Sprintf("%sjobs/%d?done=%s", Prefix, id, url.QueryEscape(action+": "+outcome)), http.StatusSeeOther)
+	}
+}
+
+type crmData struct {
+	Requests []*paytv.Request
+	State    string
+	States   []string
+}
+
+func (c *Console) crm(w http.ResponseWriter, r *http.Request, s *session) {
+	state := r.URL.Query().Get("state")
+	reqs, err := c.cfg.PayTV.Recent(r.Context(), paytv.LifeCycleState(state), 100)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "crm", c.base(s, "CRM requests", "crm", true, crmData{Requests: reqs, State: state, States: []string{"PENDING", "COMPLETED", "REJECTED"}}))
+}

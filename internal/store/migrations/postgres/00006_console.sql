@@ -1,0 +1,30 @@
+-- +goose Up
+-- The operator console: operator accounts (not API clients), their
+-- sessions, and the actions they took. Times are Unix microseconds.
+CREATE TABLE console_operators (
+    username      TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+CREATE TABLE console_sessions (
+    -- SHA-256 of the session cookie's token.
+    token_hash TEXT PRIMARY KEY,
+    username   TEXT NOT NULL,
+    csrf       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_seen  BIGINT NOT NULL
+);
+CREATE TABLE console_actions (
+    id       TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    job_id   BIGINT NOT NULL,
+    outcome  TEXT NOT NULL,
+    at       BIGINT NOT NULL
+);
+CREATE INDEX console_actions_job ON console_actions (job_id, at);
+
+-- +goose Down
+DROP TABLE console_actions;
+DROP TABLE console_sessions;
+DROP TABLE console_operators;

@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provhub/provhub/internal/engine"
+)
+
+// operator logs an operator in to the console and returns a client that
+// carries the session cookie.
+type operator struct {
+	e    *env
+	http *http.Client
+}
+
+func (e *env) operatorClient(t *testing.T) *operator {
+	t.Helper()
+	if err := e.hub.Console().AddOperator(context.Background(), "olga", "operator-pass"); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	o := &operator{e: e, http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	status, body := o.post(t, "/console/login", url.Values{"username": {"olga"}, "password": {"operator-pass"}, "next": {"/console/"}})
+	if status != http.StatusOK || !strings.Contains(body, "Jobs by kind and state") {
+		t.Fatalf("login: HTTP %d\n%s", status, body)
+	}
+	return o
+}
+
+func (o *operator) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := o.http.Get(o.e.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (o *operator) post(t *testing.T, path string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := o.http.PostForm(o.e.url+path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9A-Fa-f]+)"`)
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page:\n%s", page)
+	}
+	return m[1]
+}
+
+func TestConsole_LoginSessionsAndCSRF(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := anon.Get(e.url + "/console/jobs?state=failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/console/login?next=") {
+		t.Fatalf("anonymous visitor: HTTP %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if err := e.hub.Console().AddOperator(context.Background(), "olga", "operator-pass"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = anon.PostForm(e.url+"/console/login", url.Values{"username": {"olga"}, "password": {"wrong-password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "wrong password") || len(resp.Cookies()) != 0 {
+		t.Fatalf("wrong password: HTTP %d %v", resp.StatusCode, resp.Cookies())
+	}
+	resp, err = anon.PostForm(e.url+"/console/login", url.Values{"username": {"olga"}, "password": {"operator-pass"}, "next": {"https://evil.example/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ck := resp.Cookies()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/" || len(ck) != 1 || !ck[0].HttpOnly ||
+		ck[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login: HTTP %d to %q, cookies %+v", resp.StatusCode, resp.Header.Get("Location"), ck)
+	}
+	// The session cookie's token is stored hashed only.
+	if n := e.count(`SELECT COUNT(*) FROM console_sessions WHERE token_hash = $1`, ck[0].Value); n != 0 {
+		t.Error("the session token is stored in clear")
+	}
+	o := e.operatorClient(t)
+	status, page := o.get(t, "/console/jobs")
+	if status != http.StatusOK || !strings.Contains(page, "Content-Security-Policy") && resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("jobs page: HTTP %d", status)
+	}
+	// An action without the page's CSRF token, or from another origin, is refused.
+	if status, _ := o.post(t, "/console/jobs/1/cancel", url.Values{}); status != http.StatusForbidden {
+		t.Errorf("action without CSRF token: HTTP %d", status)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/console/jobs/1/cancel", strings.NewReader("csrf="+csrfOf(t, page)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	resp, err = o.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin action: HTTP %d", resp.StatusCode)
+	}
+	// A live page asks for its content only.
+	req, _ = http.NewRequest(http.MethodGet, e.url+"/console/", nil)
+	req.Header.Set("X-Console-Partial", "1")
+	resp, err = o.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(b), "<html") || !strings.Contains(string(b), "Jobs by kind and state") {
+		t.Errorf("partial page: %s", b)
+	}
+	// Logging out ends the session.
+	if status, _ := o.post(t, "/console/logout", url.Values{"csrf": {csrfOf(t, page)}}); status != http.StatusOK {
+		t.Errorf("logout: HTTP %d", status)
+	}
+	if status, page := o.get(t, "/console/jobs"); status != http.StatusOK || !strings.Contains(page, "Operator log in") {
+		t.Errorf("after logout the console still opens")
+	}
+}
+
+func TestConsole_CancelAndRetryAJobAreRecorded(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.login("mpadministrator", "1234")
+	tomorrow := e.clock.Now().Add(24 * time.Hour).UTC().Format("2006-01-02T15:04:05")
+	r := e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
+		"service_identifier": map[string]string{"code": "MOVIES"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000004"},
+		"scheduled_date": tomorrow})
+	job := e.jobOf(r.ID)
+	if job.State != engine.StateScheduled {
+		t.Fatalf("job %+v", job)
+	}
+	o := e.operatorClient(t)
+	path := fmt.Sprintf("/console/jobs/%d", job.ID)
+	_, page := o.get(t, path)
+	if !strings.Contains(page, `id="cancel"`) || strings.Contains(page, `id="retry"`) {
+		t.Fatalf("a scheduled job's page should offer cancel only:\n%s", page)
+	}
+	status, page := o.post(t, path+"/cancel", url.Values{"csrf": {csrfOf(t, page)}})
+	if status != http.StatusOK || !strings.Contains(page, "cancel: done") || !strings.Contains(page, `id="retry"`) {
+		t.Fatalf("cancel: HTTP %d\n%s", status, page)
+	}
+	if j, _ := e.hub.Engine().Get(context.Background(), job.ID); j.State != engine.StateCancelled {
+		t.Fatalf("job after cancel: %s", j.State)
+	}
+	status, page = o.post(t, path+"/retry", url.Values{"csrf": {csrfOf(t, page)}})
+	if status != http.StatusOK || !strings.Contains(page, "retry: done") {
+		t.Fatalf("retry: HTTP %d\n%s", status, page)
+	}
+	for _, want := range []string{"<td>olga</td><td>cancel</td><td>done</td>", "<td>olga</td><td>retry</td><td>done</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the job page does not show %q", want)
+		}
+	}
+	// Retried before its date, the request still waits for it.
+	time.Sleep(300 * time.Millisecond)
+	if got := e.show(ws, tok, r.ID); got.LifeCycleState != "PENDING" {
+		t.Errorf("retried early, the request is %s", got.LifeCycleState)
+	}
+	e.clock.Advance(25 * time.Hour)
+	tok = e.login("mpadministrator", "1234") // the first session lapsed meanwhile
+	if got := e.waitFinal(ws, tok, r.ID); got.LifeCycleState != "COMPLETED" {
+		t.Errorf("after its date: %+v", got)
+	}
+	// The operator's session lapsed over the day too: it logs in again.
+	if _, page := o.get(t, path); !strings.Contains(page, "Operator log in") {
+		t.Error("a session idle for a day still opens the console")
+	}
+	o = e.operatorClient(t)
+	// A second cancel of a finished job is refused, and recorded as such.
+	_, page = o.get(t, path)
+	if strings.Contains(page, `id="cancel"`) {
+		t.Error("a finished job offers cancel")
+	}
+	_, page = o.post(t, path+"/cancel", url.Values{"csrf": {csrfOf(t, page)}})
+	if !strings.Contains(page, "cancel: refused") {
+		t.Errorf("cancelling a finished job:\n%s", page)
+	}
+	// The lists show it.
+	if _, page := o.get(t, "/console/crm?state=COMPLETED"); !strings.Contains(page, fmt.Sprintf(`data-number="%s" data-state="COMPLETED"`, r.Number)) {
+		t.Errorf("CRM list:\n%s", page)
+	}
+	if _, page := o.get(t, "/console/"); !strings.Contains(page, "paytv.send_request") || !strings.Contains(page, "CAS") {
+		t.Errorf("dashboard:\n%s", page)
+	}
+}
