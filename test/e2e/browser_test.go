@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts Debian's Chromium, headless, for one test. It fails the
+// test, never skips it, when Chromium cannot start: .ci/run installs it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is not installed (apt-get install chromium; .ci/run does it): %v", err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("chromium did not start: %v", err)
+	}
+	return ctx
+}
+
+// screenshot saves the page as a test artifact, in $PROVHUB_TEST_ARTIFACTS
+// (default: a folder under the system's temporary folder).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("PROVHUB_TEST_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "provhub-test-artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	file := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", file)
+}
+
+// steps runs browser actions with a deadline.
+func steps(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, actions...); err != nil {
+		screenshot(t, ctx, "failed-"+strings.ReplaceAll(what, " ", "-"))
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// value runs one browser action that answers a value, with a deadline.
+func value[T any](t *testing.T, ctx context.Context, what string, action chromedp.Action[T]) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, action)
+	if err != nil {
+		screenshot(t, ctx, "failed-"+strings.ReplaceAll(what, " ", "-"))
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func loginInBrowser(t *testing.T, e *env, ctx context.Context) {
+	t.Helper()
+	if err := e.hub.Console().AddOperator(context.Background(), "olga", "operator-pass"); err != nil {
+		t.Fatal(err)
+	}
+	steps(t, ctx, "log in",
+		chromedp.Navigate(e.url+"/console/crm"),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "olga"),
+		chromedp.SendKeys(chromedp.ID("password"), "operator-pass"),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("requests")),
+	)
+}
+
+// TestBrowser_ARequestTurnsCompletedWithoutAReload logs in, adds a
+// subscription through the CRM API, due a few seconds later, and watches
+// the console's list show it PENDING, then COMPLETED, without the page
+// being reloaded.
+func TestBrowser_ARequestTurnsCompletedWithoutAReload(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := browser(t)
+	loginInBrowser(t, e, ctx)
+	screenshot(t, ctx, "crm-list-empty")
+	// Due in a few seconds, so that the page shows it PENDING first.
+	tok := e.login("mpadministrator", "1234")
+	due := e.clock.Now().Add(6 * time.Second).UTC().Format("2006-01-02T15:04:05")
+	r := e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
+		"service_identifier": map[string]string{"code": "SPORTS"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000005"},
+		"scheduled_date": due})
+	if r.LifeCycleState != "PENDING" {
+		t.Fatalf("request %+v", r)
+	}
+	row := fmt.Sprintf(`tr[data-number="%s"]`, r.Number)
+	steps(t, ctx, "see it PENDING", chromedp.WaitVisible(chromedp.CSS(row+`[data-state="PENDING"]`)))
+	value(t, ctx, "mark the page", chromedp.Evaluate[bool](`window.__stillThisPage = true`))
+	screenshot(t, ctx, "crm-request-pending")
+	steps(t, ctx, "see it COMPLETED", chromedp.WaitVisible(chromedp.CSS(row+`[data-state="COMPLETED"]`)))
+	marked := value(t, ctx, "read the mark", chromedp.Evaluate[bool](`window.__stillThisPage === true`))
+	screenshot(t, ctx, "crm-request-completed")
+	if !marked {
+		t.Error("the page was reloaded to show the change")
+	}
+}
+
+// TestBrowser_CancelAndRetryAJobFromTheConsole cancels a queued job from its
+// page, retries it, and watches it complete.
+func TestBrowser_CancelAndRetryAJobFromTheConsole(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := browser(t)
+	loginInBrowser(t, e, ctx)
+	tok := e.login("mpadministrator", "1234")
+	soon := e.clock.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05")
+	r := e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
+		"service_identifier": map[string]string{"code": "MOVIES"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000006"},
+		"scheduled_date": soon})
+	job := e.jobOf(r.ID)
+	steps(t, ctx, "cancel",
+		chromedp.Navigate(fmt.Sprintf("%s/console/jobs/%d", e.url, job.ID)),
+		chromedp.WaitVisible(chromedp.ID("cancel")),
+		chromedp.Click(chromedp.ID("cancel")),
+		chromedp.WaitVisible(chromedp.ID("retry")),
+	)
+	if flash := value(t, ctx, "read the message", chromedp.Text(chromedp.CSS(".flash"))); !strings.Contains(flash, "cancel: done") {
+		t.Errorf("after cancel: %q", flash)
+	}
+	screenshot(t, ctx, "job-cancelled")
+	steps(t, ctx, "retry", chromedp.Click(chromedp.ID("retry")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if flash := value(t, ctx, "read the message", chromedp.Text(chromedp.CSS(".flash"))); !strings.Contains(flash, "retry: done") {
+		t.Errorf("after retry: %q", flash)
+	}
+	e.clock.Advance(2 * time.Hour) // the request's date comes
+	value(t, ctx, "see it completed",
+		chromedp.Poll[bool](`document.getElementById("job-state").textContent === "completed"`, chromedp.WithPollingTimeout(20*time.Second)))
+	state := value(t, ctx, "read the state", chromedp.Text(chromedp.ID("job-state")))
+	screenshot(t, ctx, "job-completed")
+	if state != "completed" {
+		t.Errorf("job state %q", state)
+	}
+}
