@@ -27,8 +27,10 @@ import (
 
 	"github.com/provhub/provhub/internal/auth"
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/transit"
 )
 
 //go:embed templates/*.html static/*
@@ -41,11 +43,13 @@ const cookieName = "provhub_console"
 
 // Config sets up a Console.
 type Config struct {
-	DB     *store.DB
-	Engine *engine.Engine
-	PayTV  *paytv.Service
-	Logger *slog.Logger
-	Clock  func() time.Time
+	DB      *store.DB
+	Engine  *engine.Engine
+	PayTV   *paytv.Service
+	Issuer  *issuer.Service
+	Transit *transit.Service
+	Logger  *slog.Logger
+	Clock   func() time.Time
 	// PasswordCost is bcrypt's cost for operator passwords [11].
 	PasswordCost int
 	// SessionIdle ends a session unused this long [8h].
@@ -66,8 +70,8 @@ type Console struct {
 
 // New returns a Console.
 func New(cfg Config) (*Console, error) {
-	if cfg.DB == nil || cfg.Engine == nil || cfg.PayTV == nil {
-		return nil, errors.New("console: Config.DB, Engine and PayTV are required")
+	if cfg.DB == nil || cfg.Engine == nil || cfg.PayTV == nil || cfg.Issuer == nil || cfg.Transit == nil {
+		return nil, errors.New("console: Config.DB, Engine, PayTV, Issuer and Transit are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -103,7 +107,7 @@ func New(cfg Config) (*Console, error) {
 			return *p
 		},
 	}
-	for _, name := range []string{"login", "dashboard", "jobs", "job", "crm"} {
+	for _, name := range []string{"login", "dashboard", "jobs", "job", "crm", "issuer", "transit", "devices"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
@@ -126,6 +130,10 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+Prefix+"jobs/{id}/retry", c.authed(c.jobAction("retry")))
 	mux.HandleFunc("POST "+Prefix+"jobs/{id}/cancel", c.authed(c.jobAction("cancel")))
 	mux.HandleFunc("GET "+Prefix+"crm", c.authed(c.crm))
+	mux.HandleFunc("GET "+Prefix+"issuer", c.authed(c.issuerOps))
+	mux.HandleFunc("GET "+Prefix+"transit", c.authed(c.transit))
+	mux.HandleFunc("POST "+Prefix+"tasks/{id}/resend", c.authed(c.resendTask))
+	mux.HandleFunc("GET "+Prefix+"devices", c.authed(c.devices))
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix, http.StatusSeeOther) })
 }
 
@@ -401,7 +409,7 @@ func (c *Console) job(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, r, err)
 		return
 	}
-	acts, err := c.actions(r.Context(), id)
+	acts, err := c.actions(r.Context(), fmt.Sprintf("job:%d", id))
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -438,7 +446,7 @@ func (c *Console) jobAction(action string) handler {
 			c.fail(w, r, err)
 			return
 		}
-		if err := c.recordAction(context.WithoutCancel(ctx), s.Username, action, id, outcome); err != nil {
+		if err := c.recordAction(context.WithoutCancel(ctx), s.Username, action, fmt.Sprintf("job:%d", id), outcome); err != nil {
 			c.fail(w, r, err)
 			return
 		}
@@ -461,4 +469,98 @@ func (c *Console) crm(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	c.render(w, r, "crm", c.base(s, "CRM requests", "crm", true, crmData{Requests: reqs, State: state, States: []string{"PENDING", "COMPLETED", "REJECTED"}}))
+}
+
+type issuerData struct {
+	Operations []issuer.Operation
+	Status     string
+	Statuses   []string
+}
+
+func (c *Console) issuerOps(w http.ResponseWriter, r *http.Request, s *session) {
+	status := r.URL.Query().Get("status")
+	ops, err := c.cfg.Issuer.RecentOperations(r.Context(), issuer.OperationStatus(status), 100)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "issuer", c.base(s, "Issuer operations", "issuer", true,
+		issuerData{Operations: ops, Status: status, Statuses: []string{"PENDING", "SUCCESSFUL", "FAILED"}}))
+}
+
+type transitData struct {
+	Operations []*transit.DeviceOperation
+	Tasks      []transit.TaskView
+	Status     string
+	Statuses   []string
+	Flash      string
+	Actions    map[string][]Action
+	// Resent marks the FAILED tasks already sent again.
+	Resent map[string]bool
+}
+
+func (c *Console) transit(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	status := r.URL.Query().Get("status")
+	ops, err := c.cfg.Transit.RecentOperations(ctx, 50)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	tasks, err := c.cfg.Transit.RecentTasks(ctx, transit.TaskStatus(status), 100)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := transitData{Operations: ops, Tasks: tasks, Status: status, Statuses: []string{"QUEUED", "PROCESSING", "COMPLETED", "FAILED"},
+		Flash: r.URL.Query().Get("done"), Actions: map[string][]Action{}, Resent: map[string]bool{}}
+	for _, t := range tasks {
+		if t.Status == transit.TaskFailed {
+			acts, err := c.actions(ctx, "task:"+t.TaskID)
+			if err != nil {
+				c.fail(w, r, err)
+				return
+			}
+			d.Actions[t.TaskID] = acts
+			for _, a := range acts {
+				d.Resent[t.TaskID] = d.Resent[t.TaskID] || strings.HasPrefix(a.Outcome, "sent again")
+			}
+		}
+	}
+	c.render(w, r, "transit", c.base(s, "Transit", "transit", true, d))
+}
+
+// resendTask sends a FAILED wallet task again, as a new task, and records it.
+func (c *Console) resendTask(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	outcome := "done"
+	t, err := c.cfg.Transit.ResendTask(ctx, id)
+	switch kind := transit.KindOf(err); {
+	case err == nil:
+		outcome = "sent again as " + t.TaskID
+	case kind == transit.KindUnknownCard:
+		http.NotFound(w, r)
+		return
+	case kind != 0:
+		outcome = "refused: " + err.Error()
+	default:
+		c.fail(w, r, err)
+		return
+	}
+	if err := c.recordAction(context.WithoutCancel(ctx), s.Username, "resend", "task:"+id, outcome); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.log.InfoContext(ctx, "console action", "username", s.Username, "action", "resend", "task_id", id, "outcome", outcome)
+	http.Redirect(w, r, Prefix+"transit?done="+url.QueryEscape("resend "+id+": "+outcome), http.StatusSeeOther)
+}
+
+func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) {
+	ses, err := c.cfg.Transit.SecureElements(r.Context(), 1000)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "devices", c.base(s, "Devices", "devices", true, ses))
 }

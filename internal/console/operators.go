@@ -23,11 +23,11 @@ type session struct {
 	csrf      string
 }
 
-// Action is one thing an operator did to a job.
+// Action is one thing an operator did: to a job (target job:<id>) or a
+// wallet task (task:<taskId>).
 type Action struct {
-	Username, Action, Outcome string
-	JobID                     int64
-	At                        time.Time
+	Username, Action, Outcome, Target string
+	At                                time.Time
 }
 
 var errBadLogin = errors.New("unknown operator or wrong password")
@@ -120,17 +120,17 @@ func (s *session) validCSRF(token string) bool {
 	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.csrf)) == 1
 }
 
-func (c *Console) recordAction(ctx context.Context, username, action string, jobID int64, outcome string) error {
-	_, err := c.db.Writer().ExecContext(ctx, `INSERT INTO console_actions (id, username, action, job_id, outcome, at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		auth.NewToken(), username, action, jobID, outcome, c.now().UnixMicro())
+func (c *Console) recordAction(ctx context.Context, username, action, target, outcome string) error {
+	_, err := c.db.Writer().ExecContext(ctx, `INSERT INTO console_actions (id, username, action, target, outcome, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		auth.NewToken(), username, action, target, outcome, c.now().UnixMicro())
 	if err != nil {
 		return fmt.Errorf("record action: %w", err)
 	}
 	return nil
 }
 
-func (c *Console) actions(ctx context.Context, jobID int64) ([]Action, error) {
-	rows, err := c.db.ReadQuery(ctx, `SELECT username, action, outcome, job_id, at FROM console_actions WHERE job_id = $1 ORDER BY at`, jobID)
+func (c *Console) actions(ctx context.Context, target string) ([]Action, error) {
+	rows, err := c.db.ReadQuery(ctx, `SELECT username, action, outcome, target, at FROM console_actions WHERE target = $1 ORDER BY at`, target)
 	if err != nil {
 		return nil, fmt.Errorf("read actions: %w", err)
 	}
@@ -139,7 +139,7 @@ func (c *Console) actions(ctx context.Context, jobID int64) ([]Action, error) {
 	for rows.Next() {
 		var a Action
 		var at int64
-		if err := rows.Scan(&a.Username, &a.Action, &a.Outcome, &a.JobID, &at); err != nil {
+		if err := rows.Scan(&a.Username, &a.Action, &a.Outcome, &a.Target, &at); err != nil {
 			return nil, err
 		}
 		a.At = time.UnixMicro(at).UTC()

@@ -233,7 +233,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		h.close()
 		return nil, err
 	}
-	conCfg := console.Config{DB: db, Engine: h.engine, PayTV: h.paytv, Logger: cfg.Logger, Clock: cfg.Clock}
+	conCfg := console.Config{DB: db, Engine: h.engine, PayTV: h.paytv, Issuer: h.issuer, Transit: h.transit, Logger: cfg.Logger, Clock: cfg.Clock}
 	if cfg.ConsoleTuning != nil {
 		cfg.ConsoleTuning(&conCfg)
 	}

@@ -364,3 +364,24 @@ func errorText(s string) string {
 	}
 	return string(b)
 }
+
+// RecentOperations returns the newest operations of every issuer,
+// optionally in one status, for the operator console.
+func (s *Service) RecentOperations(ctx context.Context, status OperationStatus, limit int) ([]Operation, error) {
+	limit = min(max(limit, 1), 500)
+	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE ($1 = '' OR status = $1) ORDER BY seq DESC LIMIT $2`,
+		string(status), limit)
+	if err != nil {
+		return nil, fmt.Errorf("recent operations: %w", err)
+	}
+	defer rows.Close()
+	var out []Operation
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *op)
+	}
+	return out, rows.Err()
+}

@@ -323,7 +323,9 @@ func (s *Service) issuerCard(ctx context.Context, issuerID, cardID string) (*Car
 
 const cardColumns = `card_id, issuer_id, card_account_id, wallet_card_id, se_id, device_id, instance_aid, state, metadata, created_at, updated_at`
 
-func scanCard(row *sql.Row) (*Card, error) {
+func scanCard(row *sql.Row) (*Card, error) { return scanCardRow(row) }
+
+func scanCardRow(row interface{ Scan(...any) error }) (*Card, error) {
 	var (
 		c                       Card
 		account, wallet, device sql.NullString
@@ -492,4 +494,131 @@ func (s *Service) RemoveCardsTx(ctx context.Context, tx *store.Tx, cardIDs []str
 		}
 	}
 	return nil
+}
+
+// TaskView is a wallet task with its card, for the operator console.
+type TaskView struct {
+	Task
+	WalletCardID string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// RecentTasks returns the newest wallet tasks, optionally in one status.
+func (s *Service) RecentTasks(ctx context.Context, status TaskStatus, limit int) ([]TaskView, error) {
+	limit = min(max(limit, 1), 500)
+	rows, err := s.db.ReadQuery(ctx, `SELECT t.task_id, t.card_id, t.se_id, t.operation, t.status, t.status_code, t.message, t.job_id,
+			c.wallet_card_id, t.created_at, t.updated_at
+		FROM transit_tasks t JOIN transit_cards c ON c.card_id = t.card_id
+		WHERE ($1 = '' OR t.status = $1) ORDER BY t.created_at DESC, t.task_id DESC LIMIT $2`, string(status), limit)
+	if err != nil {
+		return nil, fmt.Errorf("recent tasks: %w", err)
+	}
+	defer rows.Close()
+	var out []TaskView
+	for rows.Next() {
+		var v TaskView
+		var code sql.NullInt64
+		var msg, wallet sql.NullString
+		var created, updated int64
+		if err := rows.Scan(&v.TaskID, &v.CardID, &v.SEID, &v.Operation, &v.Status, &code, &msg, &v.JobID, &wallet, &created, &updated); err != nil {
+			return nil, err
+		}
+		if code.Valid {
+			c := int(code.Int64)
+			v.StatusCode = &c
+		}
+		v.Message, v.WalletCardID = msg.String, wallet.String
+		v.CreatedAt, v.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// RecentOperations returns the newest device operations.
+func (s *Service) RecentOperations(ctx context.Context, limit int) ([]*DeviceOperation, error) {
+	limit = min(max(limit, 1), 500)
+	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM transit_operations ORDER BY created_at DESC, operation_id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("recent operations: %w", err)
+	}
+	defer rows.Close()
+	var out []*DeviceOperation
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, op)
+	}
+	return out, rows.Err()
+}
+
+// SecureElement is a secure element with the cards on it.
+type SecureElement struct {
+	SEID, DeviceID string
+	Cards          []Card
+}
+
+// SecureElements returns every secure element that holds a card (erased
+// cards aside), with its cards.
+func (s *Service) SecureElements(ctx context.Context, limit int) ([]SecureElement, error) {
+	limit = min(max(limit, 1), 2000)
+	rows, err := s.db.ReadQuery(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE state <> 'ERASED' ORDER BY se_id, card_id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("secure elements: %w", err)
+	}
+	defer rows.Close()
+	var out []SecureElement
+	for rows.Next() {
+		c, err := scanCardRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].SEID != c.SEID {
+			out = append(out, SecureElement{SEID: c.SEID, DeviceID: c.DeviceID})
+		}
+		last := &out[len(out)-1]
+		last.Cards = append(last.Cards, *c)
+	}
+	return out, rows.Err()
+}
+
+// ResendTask asks again what a FAILED wallet task asked (an operator's
+// retry, once the cause is fixed), as a new task: a new taskId, so the
+// wallet server carries it out rather than answer with the old task, and
+// the FAILED one stays on record. Only state changes that carry no payload
+// can be sent again (SUSPEND, RESUME, DELETE, ERASE, REDIRECT): a
+// personalisation script and metadata are not kept once a task has ended.
+func (s *Service) ResendTask(ctx context.Context, taskID string) (*Task, error) {
+	var t *Task
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		var op Operation
+		var status TaskStatus
+		var cardID string
+		err := tx.QueryRowContext(ctx, `SELECT operation, status, card_id FROM transit_tasks WHERE task_id = $1`, taskID).Scan(&op, &status, &cardID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errorf(KindUnknownCard, "unknown task %s", taskID)
+		}
+		if err != nil {
+			return fmt.Errorf("read task %s: %w", taskID, err)
+		}
+		switch {
+		case status != TaskFailed:
+			return errorf(KindNotAllowed, "task %s is %s; only a FAILED task can be sent again", taskID, status)
+		case op == OpPersonalize || op == OpMetadataUpdate:
+			return errorf(KindNotAllowed, "a %s task cannot be sent again: its payload is not kept; ask the TES again", op)
+		}
+		c, err := scanCard(tx.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, cardID))
+		if err != nil {
+			return err
+		}
+		t, err = s.queueTx(ctx, tx, c, op, nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "wallet task sent again", "failed_task_id", taskID, "task_id", t.TaskID)
+	return t, nil
 }

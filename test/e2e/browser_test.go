@@ -162,3 +162,58 @@ func TestBrowser_CancelAndRetryAJobFromTheConsole(t *testing.T) {
 		t.Errorf("job state %q", state)
 	}
 }
+
+// TestBrowser_AWalletTaskFailedByAFaultIsSentAgainFromTheConsole makes the
+// wallet server fail every call (a fault knob), so that a SUSPEND task
+// fails after its retries; the operator fixes nothing but the knob, sends
+// the task again from the console, and watches the new task complete.
+func TestBrowser_AWalletTaskFailedByAFaultIsSentAgainFromTheConsole(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cardID := e.provision("0F0F0F01", "wc-console", "ACC-CONSOLE")
+	if task := e.waitTask(cardID, e.perso(cardID).TaskID); task.Status != "COMPLETED" {
+		t.Fatalf("perso: %+v", task)
+	}
+	f := e.wsim.Faults()
+	f.ErrorRate = 1
+	if err := e.wsim.SetFaults(f); err != nil {
+		t.Fatal(err)
+	}
+	failed := e.waitTask(cardID, e.state(cardID, "SUSPEND").TaskID)
+	if failed.Status != "FAILED" {
+		t.Fatalf("task under the fault: %+v", failed)
+	}
+	f.ErrorRate = 0
+	if err := e.wsim.SetFaults(f); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t)
+	loginInBrowser(t, e, ctx)
+	steps(t, ctx, "open the failed task",
+		chromedp.Navigate(e.url+"/console/transit?status=FAILED"),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-id="%s"][data-status="FAILED"] button.resend`, failed.TaskID))),
+	)
+	screenshot(t, ctx, "task-failed")
+	steps(t, ctx, "send it again",
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`button.resend[data-task="%s"]`, failed.TaskID))),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	)
+	flash := value(t, ctx, "read the message", chromedp.Text(chromedp.CSS(".flash")))
+	if !strings.Contains(flash, "sent again as pvh-") {
+		t.Fatalf("after sending again: %q", flash)
+	}
+	newTask := strings.TrimSpace(flash[strings.LastIndex(flash, "pvh-"):])
+	steps(t, ctx, "see the new task complete",
+		chromedp.Navigate(e.url+"/console/transit"),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-id="%s"][data-status="COMPLETED"]`, newTask))),
+	)
+	screenshot(t, ctx, "task-sent-again")
+	if !instanceOn(e, "0F0F0F01").Locked {
+		t.Error("the card was not suspended on the secure element")
+	}
+	if c := e.card(cardID); c.State != "SUSPENDED" {
+		t.Errorf("card state %s", c.State)
+	}
+	if n := e.count(`SELECT COUNT(*) FROM console_actions WHERE target = $1 AND action = 'resend' AND username = 'olga'`, "task:"+failed.TaskID); n != 1 {
+		t.Errorf("%d recorded resend actions", n)
+	}
+}

@@ -212,3 +212,36 @@ func TestConsole_CancelAndRetryAJobAreRecorded(t *testing.T) {
 		t.Errorf("dashboard:\n%s", page)
 	}
 }
+
+func TestConsole_ListsShowIssuerOperationsTransitAndDevices(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	keys, _ := e.issuerKeys()
+	tok := e.accessToken(keys[issuerA], issuerA)
+	e.registerCard(tok, "CARD-CON", "connie", "")
+	e.digital("0C0C0C01", "wc-connie", "CARD-CON", true)
+	var res opResult
+	e.mustBank(http.StatusOK, &res, conforming, tok, "POST", "/issuers/"+issuerA+"/consumers/connie/operations:delete", "", nil)
+	e.waitOperation(tok, "connie", res.OperationID)
+	cardID, _, se := e.transitCard(9, 10)
+	o := e.operatorClient(t)
+	for path, wants := range map[string][]string{
+		"/console/issuer?status=SUCCESSFUL":   {fmt.Sprintf(`data-id="%s" data-status="SUCCESSFUL"`, res.OperationID), "connie", "DELETE"},
+		"/console/transit":                    {"PERSONALIZE", cardID},
+		"/console/devices":                    {fmt.Sprintf(`data-se="%s"`, se), cardID, "ACTIVE"},
+		"/console/jobs?kind=issuer.operation": {"issuer.operation", "completed"},
+	} {
+		status, page := o.get(t, path)
+		if status != http.StatusOK {
+			t.Errorf("%s: HTTP %d", path, status)
+		}
+		for _, w := range wants {
+			if !strings.Contains(page, w) {
+				t.Errorf("%s does not show %q", path, w)
+			}
+		}
+	}
+	// The deleted consumer's digital card is gone from the devices page.
+	if _, page := o.get(t, "/console/devices"); strings.Contains(page, "wc-connie") {
+		t.Error("the devices page shows a deleted consumer's digital card")
+	}
+}

@@ -18,11 +18,12 @@ CREATE TABLE console_actions (
     id       TEXT PRIMARY KEY,
     username TEXT NOT NULL,
     action   TEXT NOT NULL,
-    job_id   BIGINT NOT NULL,
+    -- What the action was on: job:<id> or task:<taskId>.
+    target   TEXT NOT NULL,
     outcome  TEXT NOT NULL,
     at       BIGINT NOT NULL
 );
-CREATE INDEX console_actions_job ON console_actions (job_id, at);
+CREATE INDEX console_actions_target ON console_actions (target, at);
 
 -- +goose Down
 DROP TABLE console_actions;
