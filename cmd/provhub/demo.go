@@ -57,6 +57,7 @@ var demoCards = []demoCard{
 type readyLine struct {
 	Ready     bool   `json:"ready"`
 	Hub       string `json:"hub"`
+	Console   string `json:"console"`
 	Data      string `json:"data"`
 	WalletSim string `json:"wallet_sim"`
 	TESSim    string `json:"tes_sim"`
@@ -71,6 +72,10 @@ type readyLine struct {
 		Password     string `json:"password"`
 		Organisation string `json:"organisation"`
 	} `json:"crm"`
+	Operator struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	} `json:"operator"`
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -149,11 +154,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		wsim.Wait()
 	}()
 
-	ready := readyLine{Ready: true, Hub: hubURL, Data: dir, WalletSim: walletURL, TESSim: tesURL, CASSim: casURL}
+	ready := readyLine{Ready: true, Hub: hubURL, Console: hubURL + "/console/", Data: dir, WalletSim: walletURL, TESSim: tesURL, CASSim: casURL}
 	ready.Issuer.ID, ready.Issuer.Kid, ready.Issuer.PrivateKeyFile = demoIssuer, demoKid, filepath.Join(dir, "issuer.key")
 	ready.CRM.Username, ready.CRM.Organisation = demoCRMUser, demoCRMOrg
 	if ready.CRM.Password, err = seedDemo(ctx, h, cas, wsim, tsim, ready.Issuer.PrivateKeyFile); err != nil {
 		return fmt.Errorf("load the sample data: %w", err)
+	}
+	ready.Operator.Username, ready.Operator.Password = "operator", randomPassword()
+	if err := h.Console().AddOperator(ctx, ready.Operator.Username, ready.Operator.Password); err != nil {
+		return fmt.Errorf("add the console operator: %w", err)
 	}
 	line, _ := json.Marshal(ready)
 	fmt.Fprintf(stdout, "%s\n", line)
@@ -186,9 +195,7 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 		stbs = append(stbs, b.CAID)
 	}
 	cas.AddDevices(cards, stbs)
-	var pw [9]byte
-	_, _ = rand.Read(pw[:])
-	password := hex.EncodeToString(pw[:])
+	password := randomPassword()
 	if err := h.PayTV().AddUser(ctx, paytv.NewUser{Organisation: demoCRMOrg, Username: demoCRMUser, Password: password, PersonName: "Demo operator"}); err != nil {
 		return "", err
 	}
@@ -257,6 +264,12 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 	return password, nil
 }
 
+func randomPassword() string {
+	var pw [9]byte
+	_, _ = rand.Read(pw[:])
+	return hex.EncodeToString(pw[:])
+}
+
 // demoTour is the printed tour: shell commands that work as printed, run
 // from the repository's root.
 func demoTour(r readyLine) string {
@@ -265,6 +278,7 @@ func demoTour(r readyLine) string {
 	w("")
 	w("provhub demo: hub %s, database and issuer key in %s", r.Hub, r.Data)
 	w("Simulators: wallet server %s, TES %s, CAS %s", r.WalletSim, r.TESSim, r.CASSim)
+	w("Operator console: %s (log in as %s / %s)", r.Console, r.Operator.Username, r.Operator.Password)
 	w("")
 	w("# 1. CRM: log in, then add a subscription; it is COMPLETED once the CAS has applied it.")
 	w(`$ TOKEN=$(curl -s -X POST %s/crmapi/rest/v2/authentication/token -H 'Content-Type: application/json' -d '{"username":"%s","password":"%s","organisation":"%s"}' | sed -E 's/.*"token":"([0-9A-F]+)".*/\1/')`,

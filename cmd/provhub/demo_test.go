@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -92,6 +95,26 @@ func TestDemo_EveryPrintedCommandWorks(t *testing.T) {
 				t.Errorf("step %d answered %s; want %s in it", i+1, results[i], w)
 			}
 		}
+	}
+}
+
+// TestDemo_TheConsoleOpensWithThePrintedOperator logs in to the console
+// with the ready line's operator.
+func TestDemo_TheConsoleOpensWithThePrintedOperator(t *testing.T) {
+	r, _ := startDemo(t)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := c.PostForm(r.Hub+"/console/login", url.Values{"username": {r.Operator.Username}, "password": {r.Operator.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Jobs by kind and state") || !strings.Contains(string(body), "transit.wallet_task") {
+		t.Fatalf("console after login: HTTP %d\n%s", resp.StatusCode, body)
+	}
+	if r.Console != r.Hub+"/console/" {
+		t.Errorf("console URL %q", r.Console)
 	}
 }
 
