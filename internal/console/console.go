@@ -107,7 +107,7 @@ func New(cfg Config) (*Console, error) {
 			return *p
 		},
 	}
-	for _, name := range []string{"login", "dashboard", "jobs", "job", "crm", "issuer", "transit", "devices"} {
+	for _, name := range []string{"login", "dashboard", "jobs", "job", "crm", "crm_request", "issuer", "issuer_operation", "transit", "transit_operation", "devices"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
@@ -130,7 +130,10 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+Prefix+"jobs/{id}/retry", c.authed(c.jobAction("retry")))
 	mux.HandleFunc("POST "+Prefix+"jobs/{id}/cancel", c.authed(c.jobAction("cancel")))
 	mux.HandleFunc("GET "+Prefix+"crm", c.authed(c.crm))
+	mux.HandleFunc("GET "+Prefix+"crm/{number}", c.authed(c.crmRequest))
 	mux.HandleFunc("GET "+Prefix+"issuer", c.authed(c.issuerOps))
+	mux.HandleFunc("GET "+Prefix+"issuer/{id}", c.authed(c.issuerOperation))
+	mux.HandleFunc("GET "+Prefix+"transit/operations/{id}", c.authed(c.transitOperation))
 	mux.HandleFunc("GET "+Prefix+"transit", c.authed(c.transit))
 	mux.HandleFunc("POST "+Prefix+"tasks/{id}/resend", c.authed(c.resendTask))
 	mux.HandleFunc("GET "+Prefix+"devices", c.authed(c.devices))
@@ -563,4 +566,53 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	c.render(w, r, "devices", c.base(s, "Devices", "devices", true, ses))
+}
+
+func (c *Console) crmRequest(w http.ResponseWriter, r *http.Request, s *session) {
+	n, err := strconv.ParseInt(r.PathValue("number"), 10, 64)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	req, err := c.cfg.PayTV.RequestByNumber(r.Context(), n)
+	if paytv.KindOf(err) == paytv.KindNotFound {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "crm_request", c.base(s, fmt.Sprintf("CRM request %d", n), "crm", true, req))
+}
+
+func (c *Console) issuerOperation(w http.ResponseWriter, r *http.Request, s *session) {
+	op, err := c.cfg.Issuer.OperationByID(r.Context(), r.PathValue("id"))
+	if issuer.KindOf(err) == issuer.KindNotFound {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "issuer_operation", c.base(s, "Operation "+op.OperationID, "issuer", true, op))
+}
+
+type transitOperationData struct {
+	Op    *transit.DeviceOperation
+	Steps []transit.OperationStep
+}
+
+func (c *Console) transitOperation(w http.ResponseWriter, r *http.Request, s *session) {
+	op, steps, err := c.cfg.Transit.OperationDetail(r.Context(), r.PathValue("id"))
+	if transit.KindOf(err) == transit.KindUnknownOperation {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.render(w, r, "transit_operation", c.base(s, "Operation "+op.OperationID, "transit", true, transitOperationData{Op: op, Steps: steps}))
 }

@@ -385,3 +385,15 @@ func (s *Service) RecentOperations(ctx context.Context, status OperationStatus, 
 	}
 	return out, rows.Err()
 }
+
+// OperationByID returns any issuer's operation, for the operator console.
+func (s *Service) OperationByID(ctx context.Context, operationID string) (*Operation, error) {
+	op, err := scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE operation_id = $1`, operationID))
+	if err != nil {
+		return nil, err
+	}
+	if op == nil {
+		return nil, errorf(KindNotFound, "unknown operation %s", operationID)
+	}
+	return op, nil
+}

@@ -510,3 +510,13 @@ func (s *Service) Recent(ctx context.Context, state LifeCycleState, limit int) (
 	}
 	return out, rows.Err()
 }
+
+// RequestByNumber returns a request of any organisation by its number, for
+// the operator console.
+func (s *Service) RequestByNumber(ctx context.Context, number int64) (*Request, error) {
+	r, err := scanRequest(s.db.ReadRow(ctx, requestSelect+` WHERE r.number = $1`, number))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errorf(KindNotFound, "no provisioning request number %d", number)
+	}
+	return r, err
+}

@@ -499,3 +499,35 @@ func (s *Service) record(ctx context.Context, op *DeviceOperation, step int, loo
 		return err
 	})
 }
+
+// OperationStep is one recorded relay step.
+type OperationStep struct {
+	Step            int
+	Request, Answer string
+	At              time.Time
+}
+
+// OperationDetail returns any device operation with its recorded steps,
+// for the operator console.
+func (s *Service) OperationDetail(ctx context.Context, operationID string) (*DeviceOperation, []OperationStep, error) {
+	op, err := s.operation(ctx, operationID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.db.ReadQuery(ctx, `SELECT step, request, answer, created_at FROM transit_operation_steps WHERE operation_id = $1 ORDER BY step`, operationID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("operation steps: %w", err)
+	}
+	defer rows.Close()
+	var steps []OperationStep
+	for rows.Next() {
+		var st OperationStep
+		var at int64
+		if err := rows.Scan(&st.Step, &st.Request, &st.Answer, &at); err != nil {
+			return nil, nil, err
+		}
+		st.At = time.UnixMicro(at).UTC()
+		steps = append(steps, st)
+	}
+	return op, steps, rows.Err()
+}

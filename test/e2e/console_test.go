@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/engine"
+	simtes "github.com/provhub/provhub/internal/sim/tes"
 )
 
 // operator logs an operator in to the console and returns a client that
@@ -238,6 +239,34 @@ func TestConsole_ListsShowIssuerOperationsTransitAndDevices(t *testing.T) {
 			if !strings.Contains(page, w) {
 				t.Errorf("%s does not show %q", path, w)
 			}
+		}
+	}
+	// Detail pages.
+	tokCRM := e.login("mpadministrator", "1234")
+	req := e.create(ws, "add_subscriptions", map[string]any{"token": tokCRM, "subscription_identifier": map[string]string{"number": "S60058"},
+		"service_identifier": map[string]string{"code": "BASIC"}, "smartcard_identifier": map[string]string{"serial_number": "S60058"},
+		"process_immediately": true})
+	_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-CON", CardAccountID: cardID, Amount: 5})
+	top := e.startTopUp(cardID, "P-CON")
+	e.waitOp(top.OperationID)
+	for path, wants := range map[string][]string{
+		"/console/crm/" + req.Number:                     {`id="request-state">COMPLETED`, "service_ca_id=1001", "ADD_SUBSCRIPTIONS"},
+		"/console/issuer/" + res.OperationID:             {`id="operation-status">SUCCESSFUL`, "connie", "ISSUER_DECISION"},
+		"/console/transit/operations/" + top.OperationID: {`id="operation-status">COMPLETED`, "P-CON", "Relay steps", "poll"},
+	} {
+		status, page := o.get(t, path)
+		if status != http.StatusOK {
+			t.Errorf("%s: HTTP %d", path, status)
+		}
+		for _, w := range wants {
+			if !strings.Contains(page, w) {
+				t.Errorf("%s does not show %q", path, w)
+			}
+		}
+	}
+	for _, path := range []string{"/console/crm/999999", "/console/issuer/op-none", "/console/transit/operations/dop-none", "/console/crm/x"} {
+		if status, _ := o.get(t, path); status != http.StatusNotFound {
+			t.Errorf("%s: HTTP %d, want 404", path, status)
 		}
 	}
 	// The deleted consumer's digital card is gone from the devices page.
