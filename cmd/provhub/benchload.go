@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/hub"
+	simtes "github.com/provhub/provhub/internal/sim/tes"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/transit"
 )
@@ -142,4 +144,38 @@ func benchCards(ctx context.Context, h *hub.Hub, n int, register func(i int, se,
 		cards[i] = c.CardID
 	}
 	return cards, nil
+}
+
+// loopbackSims is a wallet-server and a TES simulator served on loopback
+// ports, for the commands that run the hub with its transit peers in one
+// process.
+type loopbackSims struct {
+	wallet    *simwallet.Simulator
+	tes       *simtes.Simulator
+	walletURL string
+	// tesURL is the TES's device gateway base.
+	tesURL string
+	stop   func()
+}
+
+func startLoopbackSims(w simwallet.Config, t simtes.Config) (*loopbackSims, error) {
+	wsim, err := simwallet.New(w)
+	if err != nil {
+		return nil, err
+	}
+	tsim, err := simtes.New(t)
+	if err != nil {
+		return nil, err
+	}
+	walletURL, stopWallet, err := serveLoopback(wsim)
+	if err != nil {
+		return nil, err
+	}
+	tesURL, stopTES, err := serveLoopback(tsim)
+	if err != nil {
+		stopWallet()
+		return nil, err
+	}
+	return &loopbackSims{wallet: wsim, tes: tsim, walletURL: walletURL, tesURL: tesURL + "/tes/devicegtwapi/1/0",
+		stop: func() { stopTES(); stopWallet() }}, nil
 }

@@ -42,27 +42,15 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	wsim, err := simwallet.New(simwallet.Config{TaskDelay: time.Millisecond})
+	sims, err := startLoopbackSims(simwallet.Config{TaskDelay: time.Millisecond}, simtes.Config{})
 	if err != nil {
 		return err
 	}
-	walletURL, stopWallet, err := serveLoopback(wsim)
-	if err != nil {
-		return err
-	}
-	defer stopWallet()
-	tsim, err := simtes.New(simtes.Config{})
-	if err != nil {
-		return err
-	}
-	tesURL, stopTES, err := serveLoopback(tsim)
-	if err != nil {
-		return err
-	}
-	defer stopTES()
+	defer sims.stop()
+	wsim, tsim := sims.wallet, sims.tes
 
 	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
-		WalletURL: walletURL, TESURL: tesURL + "/tes/devicegtwapi/1/0", Pod: "bench", Logger: slog.New(slog.DiscardHandler),
+		WalletURL: sims.walletURL, TESURL: sims.tesURL, Pod: "bench", Logger: slog.New(slog.DiscardHandler),
 		ShutdownTimeout: 30 * time.Second, TransitTuning: func(c *transit.Config) {
 			c.TESRetryWait = 5 * time.Millisecond
 			c.PollSchedule = []time.Duration{*poll, 2 * *poll, 4 * *poll, 8 * *poll}

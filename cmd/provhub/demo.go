@@ -116,27 +116,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer stopCAS()
-	wsim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: 10 * time.Millisecond})
+	sims, err := startLoopbackSims(simwallet.Config{Logger: log, TaskDelay: 10 * time.Millisecond}, simtes.Config{Logger: log})
 	if err != nil {
 		return err
 	}
-	walletURL, stopWallet, err := serveLoopback(wsim)
-	if err != nil {
-		return err
-	}
-	defer stopWallet()
-	tsim, err := simtes.New(simtes.Config{Logger: log})
-	if err != nil {
-		return err
-	}
-	tesURL, stopTES, err := serveLoopback(tsim)
-	if err != nil {
-		return err
-	}
-	defer stopTES()
+	defer sims.stop()
+	wsim, tsim, walletURL, tesURL := sims.wallet, sims.tes, sims.walletURL, sims.tesURL
 
 	h, err := hub.New(ctx, hub.Config{Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
-		Logger: log, CASURL: casURL, WalletURL: walletURL, TESURL: tesURL + "/tes/devicegtwapi/1/0", Pod: demoPod})
+		Logger: log, CASURL: casURL, WalletURL: walletURL, TESURL: tesURL, Pod: demoPod})
 	if err != nil {
 		return err
 	}
@@ -154,7 +142,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		wsim.Wait()
 	}()
 
-	ready := readyLine{Ready: true, Hub: hubURL, Console: hubURL + "/console/", Data: dir, WalletSim: walletURL, TESSim: tesURL, CASSim: casURL}
+	ready := readyLine{Ready: true, Hub: hubURL, Console: hubURL + "/console/", Data: dir, WalletSim: walletURL,
+		TESSim: strings.TrimSuffix(tesURL, "/tes/devicegtwapi/1/0"), CASSim: casURL}
 	ready.Issuer.ID, ready.Issuer.Kid, ready.Issuer.PrivateKeyFile = demoIssuer, demoKid, filepath.Join(dir, "issuer.key")
 	ready.CRM.Username, ready.CRM.Organisation = demoCRMUser, demoCRMOrg
 	if ready.CRM.Password, err = seedDemo(ctx, h, cas, wsim, tsim, ready.Issuer.PrivateKeyFile); err != nil {
