@@ -325,6 +325,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	for _, h := range health {
+		h.MeanTime = h.MeanTime.Round(time.Millisecond)
 		row := healthRow{KindHealth: h, System: systems[h.Kind]}
 		if row.System == "" {
 			row.System = "-"

@@ -125,6 +125,11 @@ func TestBrowser_ARequestTurnsCompletedWithoutAReload(t *testing.T) {
 	if !marked {
 		t.Error("the page was reloaded to show the change")
 	}
+	steps(t, ctx, "open the dashboard", chromedp.Navigate(e.url+"/console/"), chromedp.WaitVisible(chromedp.ID("counts")))
+	if got := value(t, ctx, "read the counts", chromedp.Text(chromedp.ID("counts"))); !strings.Contains(got, "paytv.send_request") {
+		t.Errorf("dashboard counts: %q", got)
+	}
+	screenshot(t, ctx, "dashboard")
 }
 
 // TestBrowser_CancelAndRetryAJobFromTheConsole cancels a queued job from its
