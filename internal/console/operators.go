@@ -75,6 +75,12 @@ func (c *Console) login(ctx context.Context, username, password string) (string,
 	}
 	token, csrf := auth.NewToken(), auth.NewToken()
 	now := c.now().UnixMicro()
+	// Sessions that lapsed are removed here, so the table never grows
+	// beyond the sessions of the last idle period.
+	if _, err := c.db.Writer().ExecContext(ctx, `DELETE FROM console_sessions WHERE last_seen < $1`,
+		c.now().Add(-c.cfg.SessionIdle).UnixMicro()); err != nil {
+		return "", fmt.Errorf("remove lapsed sessions: %w", err)
+	}
 	if _, err := c.db.Writer().ExecContext(ctx, `INSERT INTO console_sessions (token_hash, username, csrf, created_at, last_seen) VALUES ($1, $2, $3, $4, $4)`,
 		auth.HashToken(token), username, csrf, now); err != nil {
 		return "", fmt.Errorf("open session: %w", err)

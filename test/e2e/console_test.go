@@ -146,6 +146,24 @@ func TestConsole_LoginSessionsAndCSRF(t *testing.T) {
 	if status, page := o.get(t, "/console/jobs"); status != http.StatusOK || !strings.Contains(page, "Operator log in") {
 		t.Errorf("after logout the console still opens")
 	}
+	// Lapsed sessions do not pile up: a login removes them.
+	login := func() {
+		t.Helper()
+		resp, err := anon.PostForm(e.url+"/console/login", url.Values{"username": {"olga"}, "password": {"operator-pass"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	login()
+	if n := e.count(`SELECT COUNT(*) FROM console_sessions`); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+	e.clock.Advance(9 * time.Hour)
+	login()
+	if n := e.count(`SELECT COUNT(*) FROM console_sessions`); n != 1 {
+		t.Errorf("%d sessions after a login past the idle time, want 1", n)
+	}
 }
 
 func TestConsole_CancelAndRetryAJobAreRecorded(t *testing.T) {
