@@ -23,6 +23,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tesURL := fs.String("tes-url", hub.DefaultTESURL, "the transit entity server's device gateway (`provhub sim tes` simulates one)")
 	tesTimeout := fs.Duration("tes-timeout", 10*time.Second, "bound on one call to the TES")
 	opTTL := fs.Duration("device-operation-ttl", 2*time.Minute, "how long a top-up, park or reader-mode loop may take")
+	secureCookie := fs.Bool("console-secure-cookie", false, "mark the console's session cookie Secure (when the hub is reached over HTTPS)")
 	audiences := fs.String("issuer-audience", "provhub", "comma-separated aud values an issuer's assertion may carry (one without aud is accepted too)")
 	retention := fs.Duration("operation-retention", 90*24*time.Hour, "how long consumer operations are kept")
 	logf := addLogFlags(fs)
@@ -37,7 +38,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,
 		WalletURL: *walletURL, Pod: *pod, IssuerAudiences: splitList(*audiences), OperationRetention: *retention,
-		TESURL: *tesURL, TESTimeout: *tesTimeout, DeviceOperationTTL: *opTTL,
+		TESURL: *tesURL, TESTimeout: *tesTimeout, DeviceOperationTTL: *opTTL, ConsoleSecureCookie: *secureCookie,
 	})
 	if err != nil {
 		return err

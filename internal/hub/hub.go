@@ -79,6 +79,9 @@ type Config struct {
 	OperationRetention time.Duration
 	// IssuerTuning adjusts the issuer domain's configuration (tests).
 	IssuerTuning func(*issuer.Config)
+	// ConsoleSecureCookie marks the console's session cookie Secure (set it
+	// when the hub is reached over HTTPS).
+	ConsoleSecureCookie bool
 	// ConsoleTuning adjusts the operator console's configuration (tests).
 	ConsoleTuning func(*console.Config)
 
@@ -233,7 +236,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		h.close()
 		return nil, err
 	}
-	conCfg := console.Config{DB: db, Engine: h.engine, PayTV: h.paytv, Issuer: h.issuer, Transit: h.transit, Logger: cfg.Logger, Clock: cfg.Clock}
+	conCfg := console.Config{DB: db, Engine: h.engine, PayTV: h.paytv, Issuer: h.issuer, Transit: h.transit, Logger: cfg.Logger, Clock: cfg.Clock,
+		SecureCookie: cfg.ConsoleSecureCookie}
 	if cfg.ConsoleTuning != nil {
 		cfg.ConsoleTuning(&conCfg)
 	}
