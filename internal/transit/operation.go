@@ -367,9 +367,22 @@ func (s *Service) DeviceCommands(ctx context.Context, call DeviceCall) (*DeviceA
 		s.log.WarnContext(ctx, "TES did not answer a relay step", "operation_id", op.OperationID, "step", call.Step, "err", tesErr)
 		return nil, errorf(KindUnavailable, "the TES did not answer; repeat the call")
 	}
-	if err := s.record(ctx, op, call.Step, loop, res); err != nil {
+	won, err := s.record(ctx, op, call.Step, loop, res)
+	if err != nil {
 		return nil, err
 	}
+	if won {
+		ans := &DeviceAnswer{OperationID: op.OperationID, Step: call.Step + 1, Commands: res.Commands}
+		if hdr := res.ResponseHeader; hdr.StatusCode != tes.StatusOK || res.Done() {
+			ans.Commands, ans.Done, ans.StatusCode, ans.Message = nil, true, hdr.StatusCode, hdr.StatusMessage
+			ans.Balance, ans.CardAccountID = res.Balance, res.CardAccountID
+			if hdr.StatusCode == tes.StatusOK {
+				ans.Message = ""
+			}
+		}
+		return ans, nil
+	}
+	// A concurrent call recorded this step first: its record is the answer.
 	op, err = s.operation(ctx, op.OperationID)
 	if err != nil {
 		return nil, err
@@ -462,15 +475,17 @@ func (s *Service) askTES(ctx context.Context, op *DeviceOperation, loop tes.Loop
 	return res, err
 }
 
-// record stores the TES's answer to step and moves the operation on; a
-// concurrent call that recorded the step first wins, and its record is the
-// answer.
-func (s *Service) record(ctx context.Context, op *DeviceOperation, step int, loop tes.Loop, res *tes.CommandsResponse) error {
+// record stores the TES's answer to step and moves the operation on. It
+// reports false when a concurrent call recorded the step first (or the
+// operation ended meanwhile): that record is then the answer.
+func (s *Service) record(ctx context.Context, op *DeviceOperation, step int, loop tes.Loop, res *tes.CommandsResponse) (bool, error) {
 	now := s.now().UnixMicro()
 	reqRaw, _ := json.Marshal(loop)
 	ansRaw, _ := json.Marshal(res)
 	hdr := res.ResponseHeader
-	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+	won := false
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		won = false
 		var q string
 		var args []any
 		switch {
@@ -496,8 +511,10 @@ func (s *Service) record(ctx context.Context, op *DeviceOperation, step int, loo
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO transit_operation_steps (operation_id, step, request, answer, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			op.OperationID, step+1, string(reqRaw), string(ansRaw), now)
+		won = err == nil
 		return err
 	})
+	return won, err
 }
 
 // OperationStep is one recorded relay step.
