@@ -233,7 +233,10 @@ func TestConsole_CancelAndRetryAJobAreRecorded(t *testing.T) {
 }
 
 func TestConsole_ListsShowIssuerOperationsTransitAndDevices(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	both(t, envOptions{}, consoleLists)
+}
+
+func consoleLists(t *testing.T, e *env) {
 	keys, _ := e.issuerKeys()
 	tok := e.accessToken(keys[issuerA], issuerA)
 	e.registerCard(tok, "CARD-CON", "connie", "")
@@ -248,6 +251,7 @@ func TestConsole_ListsShowIssuerOperationsTransitAndDevices(t *testing.T) {
 		"/console/transit":                    {"PERSONALIZE", cardID},
 		"/console/devices":                    {fmt.Sprintf(`data-se="%s"`, se), cardID, "ACTIVE"},
 		"/console/jobs?kind=issuer.operation": {"issuer.operation", "completed"},
+		"/console/":                           {"issuer.operation", "wallet server (through wallet tasks)", "transit.wallet_task"},
 	} {
 		status, page := o.get(t, path)
 		if status != http.StatusOK {
