@@ -102,14 +102,13 @@ func genCommand(t *rapid.T) Command {
 	if write {
 		c.Code = CodeWriteWithoutEnc
 	}
-	for i := range n {
+	for range n {
 		c.Blocks = append(c.Blocks, BlockElement{ServiceIndex: rapid.IntRange(0, len(services)-1).Draw(t, "svc"), Block: rapid.Uint16().Draw(t, "block")})
 		if write {
 			var d [BlockSize]byte
 			copy(d[:], rapid.SliceOfN(rapid.Byte(), BlockSize, BlockSize).Draw(t, "data"))
 			c.Data = append(c.Data, d)
 		}
-		_ = i
 	}
 	return c
 }
