@@ -775,3 +775,33 @@ func TestEngine_GroupCommitWritesConcurrentInsertsTogether(t *testing.T) {
 		}
 	})
 }
+
+// TestEngine_MaxWorkersBoundsTheHandlersRunningAtOnce holds every handler
+// for a while and records how many ran at the same moment: never more than
+// MaxWorkers, however fast the writer claims. (The bound holds whatever the
+// machine's speed; the pause only gives an unbounded engine the chance to
+// show itself.)
+func TestEngine_MaxWorkersBoundsTheHandlersRunningAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		const workers, jobs = 2, 12
+		var now, most atomic.Int32
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			n := now.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(20 * time.Millisecond)
+			now.Add(-1)
+			return nil
+		}, func(c *engine.Config) { c.MaxWorkers = workers })
+		var ids []int64
+		for i := range jobs {
+			ids = append(ids, insert(t, e, i, nil))
+		}
+		for _, id := range ids {
+			waitState(t, e, id, engine.StateCompleted)
+		}
+		if m := most.Load(); m > workers {
+			t.Fatalf("%d handlers ran at once with MaxWorkers %d", m, workers)
+		}
+	})
+}

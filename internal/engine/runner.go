@@ -141,6 +141,7 @@ func (e *Engine) startJob(rs *runState, j *JobRow) {
 	ctx, cancel := context.WithCancelCause(rs.jobsCtx)
 	rs.mu.Lock()
 	rs.running[j.ID] = cancel
+	rs.busy++ // freed when the handler returns; freeSlots bounds the claims by it
 	rs.mu.Unlock()
 	rs.handlers.Add(1)
 	if !j.AttemptedAt.IsZero() {
