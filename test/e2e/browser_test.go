@@ -37,25 +37,51 @@ func browser(t *testing.T) context.Context {
 }
 
 // screenshot saves the page as a test artifact, in $PROVHUB_TEST_ARTIFACTS
-// (default: a folder under the system's temporary folder).
+// (default: a folder under the system's temporary folder). It waits for a
+// loaded, laid-out document first: a page caught between two documents has
+// no size to capture.
 func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if err := saveScreenshot(t, ctx, name); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+}
+
+func saveScreenshot(t *testing.T, ctx context.Context, name string) error {
 	t.Helper()
 	dir := os.Getenv("PROVHUB_TEST_ARTIFACTS")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "provhub-test-artifacts")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(tctx, chromedp.Poll[bool](`document.readyState === "complete" && document.documentElement.scrollWidth > 0`)); err != nil {
+		return fmt.Errorf("wait for a laid-out page: %w", err)
+	}
+	png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
 	if err != nil {
-		t.Fatalf("screenshot: %v", err)
+		return err
 	}
 	file := filepath.Join(dir, name+".png")
 	if err := os.WriteFile(file, png, 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	t.Logf("screenshot: %s", file)
+	return nil
+}
+
+// stepFailed reports a failed browser step with a screenshot of the page; a
+// screenshot that cannot be taken is logged, so that it never hides the
+// step's own error.
+func stepFailed(t *testing.T, ctx context.Context, what string, err error) {
+	t.Helper()
+	if serr := saveScreenshot(t, ctx, "failed-"+strings.ReplaceAll(what, " ", "-")); serr != nil {
+		t.Logf("no screenshot of the failure: %v", serr)
+	}
+	t.Fatalf("%s: %v", what, err)
 }
 
 // steps runs browser actions with a deadline.
@@ -64,9 +90,35 @@ func steps(t *testing.T, ctx context.Context, what string, actions ...chromedp.A
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(tctx, actions...); err != nil {
-		screenshot(t, ctx, "failed-"+strings.ReplaceAll(what, " ", "-"))
-		t.Fatalf("%s: %v", what, err)
+		stepFailed(t, ctx, what, err)
 	}
+}
+
+// submit clicks a form's button and waits for the document the form's
+// answer loads (not the one it leaves, which may show the same elements),
+// then for ready. The old document is marked before the click; the new one
+// is the first loaded document without the mark. While the browser is
+// between the two, a probe fails ("context destroyed") and is asked again.
+func submit(t *testing.T, ctx context.Context, what string, button string, ready chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	steps(t, ctx, what+": click",
+		chromedp.Evaluate[chromedp.Void](`window.__provhubLeft = true`),
+		chromedp.Click(chromedp.CSS(button)),
+	)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		arrived, err := chromedp.Run(pctx, chromedp.Evaluate[bool](`window.__provhubLeft !== true && document.readyState === "complete"`))
+		cancel()
+		if err == nil && arrived {
+			break
+		}
+		if time.Now().After(deadline) {
+			stepFailed(t, ctx, what, fmt.Errorf("the form's answer did not load (last probe: %v)", err))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	steps(t, ctx, what, ready)
 }
 
 // value runs one browser action that answers a value, with a deadline.
@@ -76,8 +128,7 @@ func value[T any](t *testing.T, ctx context.Context, what string, action chromed
 	defer cancel()
 	v, err := chromedp.Run(tctx, action)
 	if err != nil {
-		screenshot(t, ctx, "failed-"+strings.ReplaceAll(what, " ", "-"))
-		t.Fatalf("%s: %v", what, err)
+		stepFailed(t, ctx, what, err)
 	}
 	return v
 }
@@ -92,9 +143,8 @@ func loginInBrowser(t *testing.T, e *env, ctx context.Context) {
 		chromedp.WaitVisible(chromedp.ID("username")),
 		chromedp.SendKeys(chromedp.ID("username"), "olga"),
 		chromedp.SendKeys(chromedp.ID("password"), "operator-pass"),
-		chromedp.Click(chromedp.ID("login")),
-		chromedp.WaitVisible(chromedp.ID("requests")),
 	)
+	submit(t, ctx, "log in", "#login", chromedp.WaitVisible(chromedp.ID("requests")))
 }
 
 // TestBrowser_ARequestTurnsCompletedWithoutAReload logs in, adds a
@@ -144,17 +194,18 @@ func TestBrowser_CancelAndRetryAJobFromTheConsole(t *testing.T) {
 		"service_identifier": map[string]string{"code": "MOVIES"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000006"},
 		"scheduled_date": soon})
 	job := e.jobOf(r.ID)
-	steps(t, ctx, "cancel",
+	steps(t, ctx, "open the job",
 		chromedp.Navigate(fmt.Sprintf("%s/console/jobs/%d", e.url, job.ID)),
 		chromedp.WaitVisible(chromedp.ID("cancel")),
-		chromedp.Click(chromedp.ID("cancel")),
-		chromedp.WaitVisible(chromedp.ID("retry")),
 	)
+	submit(t, ctx, "cancel", "#cancel", chromedp.WaitVisible(chromedp.ID("retry")))
 	if flash := value(t, ctx, "read the message", chromedp.Text(chromedp.CSS(".flash"))); !strings.Contains(flash, "cancel: done") {
 		t.Errorf("after cancel: %q", flash)
 	}
 	screenshot(t, ctx, "job-cancelled")
-	steps(t, ctx, "retry", chromedp.Click(chromedp.ID("retry")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	// The page left behind shows a flash too ("cancel: done"): submit waits
+	// for the retry's own answer.
+	submit(t, ctx, "retry", "#retry", chromedp.WaitVisible(chromedp.CSS(".flash")))
 	if flash := value(t, ctx, "read the message", chromedp.Text(chromedp.CSS(".flash"))); !strings.Contains(flash, "retry: done") {
 		t.Errorf("after retry: %q", flash)
 	}
@@ -198,10 +249,7 @@ func TestBrowser_AWalletTaskFailedByAFaultIsSentAgainFromTheConsole(t *testing.T
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-id="%s"][data-status="FAILED"] button.resend`, failed.TaskID))),
 	)
 	screenshot(t, ctx, "task-failed")
-	steps(t, ctx, "send it again",
-		chromedp.Click(chromedp.CSS(fmt.Sprintf(`button.resend[data-task="%s"]`, failed.TaskID))),
-		chromedp.WaitVisible(chromedp.CSS(".flash")),
-	)
+	submit(t, ctx, "send it again", fmt.Sprintf(`button.resend[data-task="%s"]`, failed.TaskID), chromedp.WaitVisible(chromedp.CSS(".flash")))
 	flash := value(t, ctx, "read the message", chromedp.Text(chromedp.CSS(".flash")))
 	if !strings.Contains(flash, "sent again as pvh-") {
 		t.Fatalf("after sending again: %q", flash)
