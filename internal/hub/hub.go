@@ -336,6 +336,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	if err := h.issuer.SchedulePurge(ctx); err != nil {
 		h.log.Warn("schedule the operation purge", "err", err)
 	}
+	go h.checkpointLoop(ctx)
 	srv := httpapi.NewServer(httpapi.ServerConfig{Handler: h.handler, Logger: h.log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(h.listener) }()
@@ -361,6 +362,29 @@ func (h *Hub) Run(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("serve: %w", serveErr))
 	}
 	return errors.Join(errs...)
+}
+
+// checkpointEvery is how often SQLite's write-ahead log is folded into the
+// database and truncated: the longest an erased PIN's old page image stays
+// in the -wal file.
+const checkpointEvery = 30 * time.Second
+
+func (h *Hub) checkpointLoop(ctx context.Context) {
+	if h.db.Dialect() != store.SQLite {
+		return
+	}
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := h.db.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				h.log.Warn("checkpoint the write-ahead log", "err", err)
+			}
+		}
+	}
 }
 
 // Close stops the engine's writer and closes the database, for a hub whose

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -103,8 +105,13 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 	if readers <= 0 {
 		readers = 4
 	}
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	base := "file:" + (&url.URL{Path: path}).EscapedPath()
-	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)", busy.Milliseconds())
+	// secure_delete overwrites deleted content (an erased PIN, a revoked
+	// key) with zeros instead of leaving it in free pages.
+	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=secure_delete(1)", busy.Milliseconds())
 
 	// The writer keeps savepoint journals in memory (grouped transactions use
 	// a savepoint per caller) and a large page cache, so a big transaction
@@ -121,6 +128,14 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// SQLite gives its -wal and -shm files the database file's mode; files
+	// left by an earlier version of provhub are narrowed here.
+	for _, side := range []string{path + "-wal", path + "-shm"} {
+		if err := os.Chmod(side, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			write.Close()
+			return nil, fmt.Errorf("open sqlite: restrict %s: %w", side, err)
+		}
+	}
 	read, err := sql.Open("sqlite", base+"?"+common+"&_pragma=query_only(1)")
 	if err != nil {
 		write.Close()
@@ -129,6 +144,36 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
 	return &DB{dialect: SQLite, write: write, read: read, display: "sqlite:" + path, stmts: map[string]*sql.Stmt{}}, nil
+}
+
+// ownerOnly creates the database file if missing, and makes it readable and
+// writable by its owner alone, whatever the umask: it holds PIN hashes,
+// token hashes and sealed keys.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("open sqlite: restrict %s: %w", path, err)
+	}
+	return nil
+}
+
+// Checkpoint copies SQLite's write-ahead log into the database file and
+// truncates the log, so that the old page images it holds (a PIN before its
+// erasure) do not stay on disk. It does nothing on PostgreSQL.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	if db.dialect != SQLite {
+		return nil
+	}
+	if _, err := db.write.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("checkpoint sqlite: %w", err)
+	}
+	return nil
 }
 
 func openPostgres(ctx context.Context, cfg Config) (*DB, error) {

@@ -1,11 +1,15 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/provhub/provhub/internal/store"
@@ -211,4 +215,59 @@ func TestStore_InGroupTxCommitsEachCallersWritesOrNone(t *testing.T) {
 			t.Errorf("cancelled caller: err %v ran %v", err, ran)
 		}
 	})
+}
+
+// TestStore_SQLiteFilesAreOwnerOnlyAndErasedDataLeavesTheDisk opens a
+// database under a permissive umask, over files an older release left
+// world-readable, writes a secret, erases it and checkpoints: the database
+// and its -wal and -shm files are 0600, and the secret's bytes are in none
+// of them.
+func TestStore_SQLiteFilesAreOwnerOnlyAndErasedDataLeavesTheDisk(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hub.db")
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := store.Open(ctx, store.Config{URL: "sqlite:" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var secureDelete int
+	if err := db.Writer().QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&secureDelete); err != nil || secureDelete != 1 {
+		t.Fatalf("secure_delete = %d (%v), want 1", secureDelete, err)
+	}
+	const secret = "PIN-4711-never-on-disk"
+	for _, q := range []string{
+		`CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)`,
+		`INSERT INTO kv (k, v) VALUES ('pin', '` + secret + `')`,
+		`UPDATE kv SET v = NULL WHERE k = 'pin'`,
+	} {
+		if _, err := db.Writer().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := st.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s has mode %o, want 600", filepath.Base(f), mode)
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("the erased secret is still readable in %s", filepath.Base(f))
+		}
+	}
 }
