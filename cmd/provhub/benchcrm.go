@@ -16,6 +16,7 @@ import (
 
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/sealed"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
 )
 
@@ -66,7 +67,7 @@ func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer stopSim()
 
-	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
+	h, err := hub.New(ctx, hub.Config{SecretKey: sealed.NewKey(), Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
 		CASURL: simURL, Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/sealed"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 	"github.com/provhub/provhub/internal/transit"
 )
@@ -52,7 +53,7 @@ func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer stopSim()
 
-	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
+	h, err := hub.New(ctx, hub.Config{SecretKey: sealed.NewKey(), Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
 		WalletURL: simURL, Pod: "bench", Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second,
 		TransitTuning: func(c *transit.Config) {
 			c.PollSchedule = []time.Duration{*poll, 2 * *poll, 4 * *poll, 8 * *poll}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/sealed"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 	"github.com/provhub/provhub/internal/transit"
@@ -49,7 +50,7 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer sims.stop()
 	wsim, tsim := sims.wallet, sims.tes
 
-	h, err := hub.New(ctx, hub.Config{Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
+	h, err := hub.New(ctx, hub.Config{SecretKey: sealed.NewKey(), Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
 		WalletURL: sims.walletURL, TESURL: sims.tesURL, Pod: "bench", Logger: slog.New(slog.DiscardHandler),
 		ShutdownTimeout: 30 * time.Second, TransitTuning: func(c *transit.Config) {
 			c.TESRetryWait = 5 * time.Millisecond

@@ -21,6 +21,7 @@ import (
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/sealed"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
@@ -123,7 +124,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer sims.stop()
 	wsim, tsim, walletURL, tesURL := sims.wallet, sims.tes, sims.walletURL, sims.tesURL
 
-	h, err := hub.New(ctx, hub.Config{Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
+	// The secret key that seals the hub's keys lives beside the database,
+	// as provhub serve makes it for a SQLite database.
+	key, _, err := sealed.EnsureKeyFile(filepath.Join(dir, "provhub.db.secret"))
+	if err != nil {
+		return err
+	}
+	h, err := hub.New(ctx, hub.Config{SecretKey: key, Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
 		Logger: log, CASURL: casURL, WalletURL: walletURL, TESURL: tesURL, Pod: demoPod})
 	if err != nil {
 		return err
@@ -197,7 +204,7 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 	if err := os.WriteFile(keyFile, private, 0o600); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(strings.TrimSuffix(keyFile, ".key")+".pub", public, 0o644); err != nil {
+	if err := os.WriteFile(strings.TrimSuffix(keyFile, ".key")+".pub", public, 0o600); err != nil {
 		return "", err
 	}
 	if err := h.OAuth().AddClientKey(ctx, demoIssuer, demoKid, public); err != nil && !errors.Is(err, oauth.ErrKeyExists) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/provhub/provhub/internal/httpapi"
+	"github.com/provhub/provhub/internal/sealed"
 )
 
 // newFlagSet returns a flag set whose errors and help go to stderr.
@@ -83,6 +84,42 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 const defaultDB = "sqlite:provhub.db"
+
+// addSecretKeyFlag adds --secret-key-file, the key that seals provhub's
+// signing keys and partners' secrets in the database.
+func addSecretKeyFlag(fs *flag.FlagSet) *string {
+	return fs.String("secret-key-file", "", "file holding the secret key that seals keys and secrets in the database (base64 of 32 bytes, mode 0600); PROVHUB_SECRET_KEY may hold the key itself; on SQLite the default is the database path + .secret, created if missing; required on PostgreSQL")
+}
+
+// secretKey finds the hub's secret key: PROVHUB_SECRET_KEY, else the file
+// given, else (SQLite only) a file beside the database, created on first
+// use. On PostgreSQL a missing key stops the command: the database is shared
+// and its copy must not mint tokens.
+func secretKey(file, dbURL string, stderr io.Writer) (*sealed.Key, error) {
+	if text, ok := os.LookupEnv("PROVHUB_SECRET_KEY"); ok && text != "" {
+		k, err := sealed.ParseKey(text)
+		if err != nil {
+			return nil, fmt.Errorf("PROVHUB_SECRET_KEY: %w", err)
+		}
+		return k, nil
+	}
+	if file != "" {
+		return sealed.LoadKeyFile(file)
+	}
+	path, ok := strings.CutPrefix(dbURL, "sqlite:")
+	if !ok {
+		return nil, errors.New("a PostgreSQL database needs the hub's secret key: give --secret-key-file FILE or PROVHUB_SECRET_KEY (make one with `provhub secret-key --out FILE`)")
+	}
+	path = strings.TrimPrefix(path, "//")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	k, created, err := sealed.EnsureKeyFile(path + ".secret")
+	if created {
+		fmt.Fprintf(stderr, "created the secret key %s.secret (mode 0600): keep it with the database's backups, apart from them\n", path)
+	}
+	return k, err
+}
 
 func addDBFlag(fs *flag.FlagSet, def string) *string {
 	return fs.String("db", def, "database: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (shared by many instances)")

@@ -60,7 +60,7 @@ func issuerKeygen(args []string, stdout, stderr io.Writer) error {
 		name string
 		data []byte
 		mode os.FileMode
-	}{{*out + ".key", private, 0o600}, {*out + ".pub", public, 0o644}} {
+	}{{*out + ".key", private, 0o600}, {*out + ".pub", public, 0o600}} {
 		fh, err := os.OpenFile(f.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
 		if err != nil {
 			return fmt.Errorf("write key: %w", err)
@@ -78,7 +78,11 @@ func issuerKeygen(args []string, stdout, stderr io.Writer) error {
 }
 
 // openOAuth opens and migrates the database for key administration.
-func openOAuth(ctx context.Context, url string) (*oauth.Server, func(), error) {
+func openOAuth(ctx context.Context, url, secretFile string, stderr io.Writer) (*oauth.Server, func(), error) {
+	key, err := secretKey(secretFile, url, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
 	db, err := store.Open(ctx, store.Config{URL: url})
 	if err != nil {
 		return nil, nil, err
@@ -87,7 +91,7 @@ func openOAuth(ctx context.Context, url string) (*oauth.Server, func(), error) {
 		db.Close()
 		return nil, nil, err
 	}
-	srv, err := oauth.New(oauth.Config{DB: db})
+	srv, err := oauth.New(oauth.Config{DB: db, SecretKey: key})
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -98,6 +102,7 @@ func openOAuth(ctx context.Context, url string) (*oauth.Server, func(), error) {
 func issuerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("issuer add", stderr)
 	db := addDBFlag(fs, defaultDB)
+	secretFile := addSecretKeyFlag(fs)
 	id := fs.String("id", "", "issuerId: exactly 10 characters")
 	kid := fs.String("kid", "", "key id the issuer puts in its assertions' header")
 	pub := fs.String("public-key", "", "the issuer's EC P-256 public key, PEM")
@@ -112,7 +117,7 @@ func issuerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	srv, closeDB, err := openOAuth(ctx, *db)
+	srv, closeDB, err := openOAuth(ctx, *db, *secretFile, stderr)
 	if err != nil {
 		return err
 	}
@@ -127,6 +132,7 @@ func issuerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func issuerRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("issuer revoke-key", stderr)
 	db := addDBFlag(fs, defaultDB)
+	secretFile := addSecretKeyFlag(fs)
 	id := fs.String("id", "", "issuerId")
 	kid := fs.String("kid", "", "key id to revoke")
 	if err := parse(fs, args); err != nil {
@@ -136,7 +142,7 @@ func issuerRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "provhub issuer revoke-key: --id and --kid are required")
 		return errUsage
 	}
-	srv, closeDB, err := openOAuth(ctx, *db)
+	srv, closeDB, err := openOAuth(ctx, *db, *secretFile, stderr)
 	if err != nil {
 		return err
 	}
@@ -151,10 +157,11 @@ func issuerRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func issuerRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("issuer rotate-signing-key", stderr)
 	db := addDBFlag(fs, defaultDB)
+	secretFile := addSecretKeyFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	srv, closeDB, err := openOAuth(ctx, *db)
+	srv, closeDB, err := openOAuth(ctx, *db, *secretFile, stderr)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
 )
@@ -42,6 +43,37 @@ func TestCLI_UnknownCommandAndHelp(t *testing.T) {
 	}
 }
 
+// TestCLI_ServeOnPostgresRefusesToStartWithoutASecretKey: a shared
+// database whose copy could mint tokens is not started.
+func TestCLI_ServeOnPostgresRefusesToStartWithoutASecretKey(t *testing.T) {
+	code, _, stderr := runCLI(t, map[string]string{"PROVHUB_SECRET_KEY": ""}, "serve", "--db", storetest.NewURL(t, store.Postgres), "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(stderr, "needs the hub's secret key") {
+		t.Fatalf("code %d stderr %q", code, stderr)
+	}
+}
+
+// TestCLI_SecretKeyWritesAnOwnerOnlyFileAndNeverOverwritesIt.
+func TestCLI_SecretKeyWritesAnOwnerOnlyFileAndNeverOverwritesIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.secret")
+	if code, _, stderr := runCLI(t, nil, "secret-key", "--out", path); code != 0 {
+		t.Fatalf("code %d: %s", code, stderr)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", st, err)
+	}
+	before, _ := os.ReadFile(path)
+	if code, _, _ := runCLI(t, nil, "secret-key", "--out", path); code == 0 {
+		t.Fatal("an existing key file was overwritten")
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Fatal("the key file changed")
+	}
+	if _, err := sealed.LoadKeyFile(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCLI_VersionPrintsTheToolchain(t *testing.T) {
 	code, out, _ := runCLI(t, nil, "version")
 	if code != 0 || !strings.HasPrefix(out, "provhub ") || !strings.Contains(out, "go1.") {
@@ -54,7 +86,7 @@ func TestCLI_MigrateTakesTheDatabaseFromTheEnvironment(t *testing.T) {
 		t.Run(d.String(), func(t *testing.T) {
 			url := storetest.NewURL(t, d)
 			code, out, stderr := runCLI(t, map[string]string{"PROVHUB_DB": url}, "migrate")
-			if code != 0 || !strings.Contains(out, "applied 6 migration(s); schema at version 6") {
+			if code != 0 || !strings.Contains(out, "applied 7 migration(s); schema at version 7") {
 				t.Fatalf("code %d out %q stderr %q", code, out, stderr)
 			}
 			code, out, _ = runCLI(t, map[string]string{"PROVHUB_DB": url}, "migrate")
@@ -108,7 +140,7 @@ func TestServe_AnswersHealthAndExitsZeroOnSIGTERM(t *testing.T) {
 		t.Run(d.String(), func(t *testing.T) {
 			addr := freeAddr(t)
 			cmd := exec.Command(bin, "serve", "--listen", addr, "--log-format", "json")
-			cmd.Env = append(os.Environ(), "PROVHUB_DB="+storetest.NewURL(t, d))
+			cmd.Env = append(os.Environ(), "PROVHUB_DB="+storetest.NewURL(t, d), "PROVHUB_SECRET_KEY="+sealed.NewKeyText())
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
 				t.Fatal(err)

@@ -18,6 +18,7 @@ func runOperator(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	fs := newFlagSet("operator add", stderr)
 	db := addDBFlag(fs, defaultDB)
+	secretFile := addSecretKeyFlag(fs)
 	user := fs.String("username", "", "the operator's login name")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -31,7 +32,11 @@ func runOperator(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return fmt.Errorf("read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	h, err := hub.New(ctx, hub.Config{DatabaseURL: *db, Migrate: true})
+	key, err := secretKey(*secretFile, *db, stderr)
+	if err != nil {
+		return err
+	}
+	h, err := hub.New(ctx, hub.Config{DatabaseURL: *db, Migrate: true, SecretKey: key})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	secureCookie := fs.Bool("console-secure-cookie", false, "mark the console's session cookie Secure (when the hub is reached over HTTPS)")
 	audiences := fs.String("issuer-audience", "provhub", "comma-separated aud values an issuer's assertion may carry (one without aud is accepted too)")
 	retention := fs.Duration("operation-retention", 90*24*time.Hour, "how long consumer operations are kept")
+	secretFile := addSecretKeyFlag(fs)
 	logf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -34,8 +35,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	key, err := secretKey(*secretFile, *db, stderr)
+	if err != nil {
+		return err
+	}
 	h, err := hub.New(ctx, hub.Config{
-		Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
+		SecretKey: key, Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,
 		WalletURL: *walletURL, Pod: *pod, IssuerAudiences: splitList(*audiences), OperationRetention: *retention,
 		TESURL: *tesURL, TESTimeout: *tesTimeout, DeviceOperationTTL: *opTTL, ConsoleSecureCookie: *secureCookie,

@@ -27,6 +27,7 @@ import (
 	"github.com/provhub/provhub/internal/issuerapi"
 	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/tes"
 	"github.com/provhub/provhub/internal/transit"
@@ -85,6 +86,10 @@ type Config struct {
 	// ConsoleTuning adjusts the operator console's configuration (tests).
 	ConsoleTuning func(*console.Config)
 
+	// SecretKey seals the keys and secrets provhub keeps in its database
+	// (required): its signing keys, partners' request-signing secrets.
+	SecretKey *sealed.Key
+
 	// EngineTuning and PayTVTuning, when set, adjust the engine's and the
 	// pay-TV domain's configuration before use (tests shorten intervals).
 	EngineTuning func(*engine.Config)
@@ -123,6 +128,9 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if cfg.SecretKey == nil {
+		return nil, errors.New("hub: Config.SecretKey is required")
 	}
 	db, err := store.Open(ctx, store.Config{URL: cfg.DatabaseURL})
 	if err != nil {
@@ -198,7 +206,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	h.oauth, err = oauth.New(oauth.Config{DB: db, Logger: cfg.Logger, Clock: cfg.Clock, Audiences: cfg.IssuerAudiences})
+	h.oauth, err = oauth.New(oauth.Config{DB: db, Logger: cfg.Logger, Clock: cfg.Clock, Audiences: cfg.IssuerAudiences,
+		SecretKey: cfg.SecretKey})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/oauth"
+	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
 	"github.com/provhub/provhub/internal/transit"
@@ -94,7 +95,7 @@ func fuzzAPI(f *testing.F) (http.Handler, string, *oauth.Server) {
 	f.Cleanup(eng.Close)
 	tr.UseEngine(eng)
 	svc.UseEngine(eng)
-	srv, err := oauth.New(oauth.Config{DB: db})
+	srv, err := oauth.New(oauth.Config{DB: db, SecretKey: sealed.NewKey()})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -96,8 +97,11 @@ type Assertion struct {
 	Audience string
 	// Expires is the exp claim.
 	Expires time.Time
-	// IssuedAt, when not zero, is sent as iat.
+	// IssuedAt is sent as iat [now].
 	IssuedAt time.Time
+	// ID is sent as jti [16 random bytes in hex]; the token endpoint takes
+	// an assertion once.
+	ID string
 }
 
 // SignAssertion returns the compact ES256 JWT of a: iss = sub = IssuerID,
@@ -111,9 +115,16 @@ func SignAssertion(key *ecdsa.PrivateKey, a Assertion) (string, error) {
 	if a.Audience != "" {
 		claims.Audience = jwt.ClaimStrings{a.Audience}
 	}
-	if !a.IssuedAt.IsZero() {
-		claims.IssuedAt = jwt.NewNumericDate(a.IssuedAt)
+	if a.IssuedAt.IsZero() {
+		a.IssuedAt = time.Now()
 	}
+	claims.IssuedAt = jwt.NewNumericDate(a.IssuedAt)
+	if a.ID == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		a.ID = hex.EncodeToString(b[:])
+	}
+	claims.ID = a.ID
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	tok.Header["kid"] = a.Kid
 	s, err := tok.SignedString(key)

@@ -4,18 +4,25 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
 )
 
@@ -57,6 +64,9 @@ type Config struct {
 	// KeyRefresh is how often signing keys are re-read, so that a rotation
 	// made by another instance is seen [1m].
 	KeyRefresh time.Duration
+	// SecretKey seals provhub's signing keys in the database (required): a
+	// copy of the database without it mints no token.
+	SecretKey *sealed.Key
 }
 
 // Server issues and verifies access tokens.
@@ -65,6 +75,9 @@ type Server struct {
 	db  *store.DB
 	log *slog.Logger
 	now func() time.Time
+
+	// usedPurgedAt is when expired used-assertion records were last removed.
+	usedPurgedAt time.Time
 
 	mu       sync.Mutex
 	keys     map[string]*signingKey
@@ -84,6 +97,9 @@ type signingKey struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.DB == nil {
 		return nil, errors.New("oauth: Config.DB is required")
+	}
+	if cfg.SecretKey == nil {
+		return nil, errors.New("oauth: Config.SecretKey is required (it seals the signing keys)")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -240,6 +256,9 @@ func (s *Server) Exchange(ctx context.Context, grantType, assertion string) (*To
 	case len(assertion) > maxJWT:
 		return nil, refuse(CodeInvalidRequest, "assertion is longer than %d characters", maxJWT)
 	}
+	if err := checkAssertionShape(assertion); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	claims := &jwt.RegisteredClaims{}
 	var keyErr error
@@ -263,6 +282,8 @@ func (s *Server) Exchange(ctx context.Context, grantType, assertion string) (*To
 		return nil, s.assertionError(err, keyErr)
 	}
 	switch {
+	case claims.IssuedAt == nil:
+		return nil, refuse(CodeInvalidGrant, "the assertion has no iat")
 	case claims.Subject != claims.Issuer:
 		return nil, refuse(CodeInvalidGrant, "the assertion's sub must equal its iss (the issuerId)")
 	case claims.ExpiresAt.Time.After(now.Add(TokenLifetime + s.cfg.Skew)):
@@ -270,7 +291,81 @@ func (s *Server) Exchange(ctx context.Context, grantType, assertion string) (*To
 	case len(claims.Audience) > 0 && !slices.ContainsFunc(claims.Audience, func(a string) bool { return slices.Contains(s.cfg.Audiences, a) }):
 		return nil, refuse(CodeInvalidGrant, "the assertion's aud is not this server")
 	}
+	if err := s.useOnce(ctx, claims, assertion, now); err != nil {
+		return nil, err
+	}
 	return s.issue(ctx, claims.Issuer, now)
+}
+
+// checkAssertionShape refuses, before any signature work, an assertion
+// whose header names critical extensions (none is understood here) or
+// whose time claims are not JSON numbers (the JWT library would take a
+// numeric string).
+func checkAssertionShape(assertion string) error {
+	parts := strings.Split(assertion, ".")
+	if len(parts) != 3 {
+		return refuse(CodeInvalidGrant, "the assertion is not a well-formed JWT")
+	}
+	var header map[string]json.RawMessage
+	if raw, err := base64.RawURLEncoding.DecodeString(parts[0]); err != nil || json.Unmarshal(raw, &header) != nil {
+		return refuse(CodeInvalidGrant, "the assertion is not a well-formed JWT")
+	}
+	if _, ok := header["crit"]; ok {
+		return refuse(CodeInvalidGrant, "the assertion's header names critical extensions, which this server does not support")
+	}
+	var claims map[string]json.RawMessage
+	if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(raw, &claims) != nil {
+		return refuse(CodeInvalidGrant, "the assertion is not a well-formed JWT")
+	}
+	for _, name := range []string{"exp", "iat", "nbf"} {
+		raw, ok := claims[name]
+		if !ok {
+			continue
+		}
+		var n float64
+		if len(raw) == 0 || raw[0] == '"' || json.Unmarshal(raw, &n) != nil {
+			return refuse(CodeInvalidGrant, "the assertion's %s must be a number of seconds", name)
+		}
+	}
+	return nil
+}
+
+// useOnce records the assertion as used until it expires; a second use,
+// on any instance sharing the database, is refused. The key is the jti, or
+// the assertion's SHA-256 when it carries none.
+func (s *Server) useOnce(ctx context.Context, claims *jwt.RegisteredClaims, assertion string, now time.Time) error {
+	key := "jti:" + claims.ID
+	if claims.ID == "" {
+		sum := sha256.Sum256([]byte(assertion))
+		key = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	if len(key) > 200 {
+		return refuse(CodeInvalidGrant, "the assertion's jti is longer than 190 characters")
+	}
+	expires := claims.ExpiresAt.Time.Add(s.cfg.Skew)
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		s.mu.Lock()
+		purge := now.Sub(s.usedPurgedAt) >= time.Minute
+		if purge {
+			s.usedPurgedAt = now
+		}
+		s.mu.Unlock()
+		if purge {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_used_assertions WHERE expires_at < $1`, now.UnixMicro()); err != nil {
+				return fmt.Errorf("purge used assertions: %w", err)
+			}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO oauth_used_assertions (issuer_id, used_key, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (issuer_id, used_key) DO NOTHING`, claims.Issuer, key, expires.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("record used assertion: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return refuse(CodeInvalidGrant, "the assertion was already used; sign a new one (with a new jti)")
+		}
+		return nil
+	})
+	return err
 }
 
 // assertionError turns a parse failure into a refusal; internal errors
@@ -369,6 +464,11 @@ func (s *Server) Verify(ctx context.Context, token string) (*Principal, error) {
 		}
 		return nil, refuse(CodeInvalidToken, "the access token is not valid")
 	}
+	// A token provhub signed lives TokenLifetime; one that claims longer
+	// was not made by this code, whatever its signature.
+	if claims.IssuedAt == nil || claims.ExpiresAt.Time.Sub(claims.IssuedAt.Time) > TokenLifetime+s.cfg.Skew {
+		return nil, refuse(CodeInvalidToken, "the access token's lifetime is not one this server gives")
+	}
 	if !ValidClientID(claims.Subject) {
 		return nil, refuse(CodeInvalidToken, "the access token names no issuer")
 	}
@@ -431,13 +531,22 @@ func (s *Server) loadLocked(ctx context.Context) error {
 	defer rows.Close()
 	keys := map[string]*signingKey{}
 	var active *signingKey
+	var clear []string // kept in clear by a release before sealing
 	for rows.Next() {
 		var kid, raw string
 		var retired sql.NullInt64
 		if err := rows.Scan(&kid, &raw, &retired); err != nil {
 			return fmt.Errorf("read signing keys: %w", err)
 		}
-		priv, err := ParsePrivateKey([]byte(raw))
+		pemText, err := s.cfg.SecretKey.Open(raw, kid)
+		switch {
+		case errors.Is(err, sealed.ErrNotSealed):
+			pemText = []byte(raw)
+			clear = append(clear, kid)
+		case err != nil:
+			return fmt.Errorf("signing key %s: %w (is this the hub's secret key?)", kid, err)
+		}
+		priv, err := ParsePrivateKey(pemText)
 		if err != nil {
 			return fmt.Errorf("signing key %s: %w", kid, err)
 		}
@@ -450,7 +559,28 @@ func (s *Server) loadLocked(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read signing keys: %w", err)
 	}
+	rows.Close()
+	for _, kid := range clear {
+		if err := s.sealInPlace(ctx, keys[kid]); err != nil {
+			return err
+		}
+	}
 	s.keys, s.active, s.loadedAt = keys, active, now
+	return nil
+}
+
+// sealInPlace replaces a signing key kept in clear by its sealed form.
+func (s *Server) sealInPlace(ctx context.Context, k *signingKey) error {
+	der, err := x509.MarshalPKCS8PrivateKey(k.private)
+	if err != nil {
+		return fmt.Errorf("signing key %s: %w", k.kid, err)
+	}
+	pemText := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if _, err := s.db.Writer().ExecContext(ctx, `UPDATE oauth_signing_keys SET private_key = $2 WHERE kid = $1`,
+		k.kid, s.cfg.SecretKey.Seal(pemText, k.kid)); err != nil {
+		return fmt.Errorf("seal signing key %s: %w", k.kid, err)
+	}
+	s.log.InfoContext(ctx, "signing key sealed with the secret key", "kid", k.kid)
 	return nil
 }
 
@@ -479,7 +609,8 @@ func (s *Server) rotateLocked(ctx context.Context) (string, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_signing_keys WHERE retired_at < $1`, now.Add(-s.keyGrace()).UnixMicro()); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, private_key, created_at) VALUES ($1, $2, $3)`, kid, string(private), now.UnixMicro())
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, private_key, created_at) VALUES ($1, $2, $3)`,
+			kid, s.cfg.SecretKey.Seal(private, kid), now.UnixMicro())
 		return err
 	})
 	if err != nil {

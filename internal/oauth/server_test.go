@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/provhub/provhub/internal/oauth"
+	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
 )
@@ -27,6 +29,16 @@ type fixture struct {
 	key    *ecdsa.PrivateKey
 	pubPEM []byte
 	clock  *clock
+	secret *sealed.Key
+}
+
+func testSecretKey(t *testing.T) *sealed.Key {
+	t.Helper()
+	k, err := sealed.ParseKey(sealed.NewKeyText())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 type clock struct {
@@ -53,7 +65,8 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 		t.Fatal(err)
 	}
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	srv, err := oauth.New(oauth.Config{DB: db, Clock: c.Now, Audiences: []string{"https://hub.example"}})
+	secret := testSecretKey(t)
+	srv, err := oauth.New(oauth.Config{DB: db, Clock: c.Now, Audiences: []string{"https://hub.example"}, SecretKey: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,12 +81,12 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	if err := srv.AddClientKey(ctx, issuerID, "k1", pubPEM); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, key: key, pubPEM: pubPEM, clock: c}
+	return &fixture{srv: srv, key: key, pubPEM: pubPEM, clock: c, secret: secret}
 }
 
 func (f *fixture) assertion(t *testing.T, mod func(*oauth.Assertion)) string {
 	t.Helper()
-	a := oauth.Assertion{IssuerID: issuerID, Kid: "k1", Expires: f.clock.Now().Add(10 * time.Minute)}
+	a := oauth.Assertion{IssuerID: issuerID, Kid: "k1", Expires: f.clock.Now().Add(10 * time.Minute), IssuedAt: f.clock.Now()}
 	if mod != nil {
 		mod(&a)
 	}
@@ -267,7 +280,7 @@ func TestRotateSigningKey_OldTokensVerifyUntilTheyExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second instance over the same database rotates the key.
-	other, err := oauth.New(oauth.Config{DB: db, Clock: f.clock.Now})
+	other, err := oauth.New(oauth.Config{DB: db, Clock: f.clock.Now, SecretKey: f.secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,4 +311,163 @@ func TestRotateSigningKey_OldTokensVerifyUntilTheyExpire(t *testing.T) {
 	if !strings.Contains(string(mustHeader(t, next.AccessToken)), kid) {
 		t.Error("the first instance still signs with the retired key")
 	}
+}
+
+// rawJWT signs header and claims as given (ES256 with key), for assertions
+// the library would not make.
+func rawJWT(t *testing.T, key *ecdsa.PrivateKey, header, claims map[string]any) string {
+	t.Helper()
+	input := b64(t, header) + "." + b64(t, claims)
+	sig, err := jwt.SigningMethodES256.Sign(input, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func TestExchange_RefusesAnAssertionWithoutIatWithCritOrWithStringTimesAndAReplay(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		now := f.clock.Now().Unix()
+		good := map[string]any{"iss": issuerID, "sub": issuerID, "exp": now + 600, "iat": now, "jti": "j-1"}
+		with := func(k string, v any) map[string]any {
+			c := map[string]any{}
+			for n, x := range good {
+				c[n] = x
+			}
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+			return c
+		}
+		hdr := map[string]any{"alg": "ES256", "typ": "JWT", "kid": "k1"}
+		for name, a := range map[string]string{
+			"no iat":        rawJWT(t, f.key, hdr, with("iat", nil)),
+			"exp a string":  rawJWT(t, f.key, hdr, with("exp", fmt.Sprint(now+600))),
+			"iat a string":  rawJWT(t, f.key, hdr, with("iat", fmt.Sprint(now))),
+			"crit header":   rawJWT(t, f.key, map[string]any{"alg": "ES256", "kid": "k1", "crit": []string{"exp"}}, good),
+			"exp an object": rawJWT(t, f.key, hdr, with("exp", map[string]any{"n": 1})),
+		} {
+			t.Run(name, func(t *testing.T) {
+				_, err := f.srv.Exchange(ctx, oauth.GrantType, a)
+				var oe *oauth.Error
+				if !errors.As(err, &oe) || oe.Code != oauth.CodeInvalidGrant {
+					t.Fatalf("got %v, want invalid_grant", err)
+				}
+			})
+		}
+		// One assertion, two exchanges: the second is refused, with or
+		// without a jti.
+		for name, a := range map[string]string{
+			"with jti":    rawJWT(t, f.key, hdr, good),
+			"without jti": rawJWT(t, f.key, hdr, with("jti", nil)),
+		} {
+			t.Run("replay "+name, func(t *testing.T) {
+				if _, err := f.srv.Exchange(ctx, oauth.GrantType, a); err != nil {
+					t.Fatalf("first use: %v", err)
+				}
+				_, err := f.srv.Exchange(ctx, oauth.GrantType, a)
+				var oe *oauth.Error
+				if !errors.As(err, &oe) || !strings.Contains(oe.Description, "already used") {
+					t.Fatalf("replay: %v", err)
+				}
+			})
+		}
+		// A new assertion reusing a jti is a replay too.
+		_, err := f.srv.Exchange(ctx, oauth.GrantType, rawJWT(t, f.key, hdr, with("exp", now+700)))
+		if err == nil {
+			t.Fatal("an assertion reusing a jti was accepted")
+		}
+	})
+}
+
+// TestSigningKeys_AreSealedAndATokenMadeFromTheDatabaseAloneIsRefused plays
+// an attacker with a copy of the database: the signing key column holds no
+// PEM, and the key does not open without the secret key; and a token that
+// claims a lifetime of ten years, signed with the real key, is refused.
+func TestSigningKeys_AreSealedAndATokenMadeFromTheDatabaseAloneIsRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		tok, err := f.srv.Exchange(ctx, oauth.GrantType, f.assertion(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kid, stored string
+		if err := db.Writer().QueryRowContext(ctx, `SELECT kid, private_key FROM oauth_signing_keys`).Scan(&kid, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(stored, "PRIVATE KEY") || !sealed.IsSealed(stored) {
+			t.Fatalf("the signing key is readable in the database: %.40s...", stored)
+		}
+		if _, err := oauth.ParsePrivateKey([]byte(stored)); err == nil {
+			t.Fatal("the stored signing key parses as a private key")
+		}
+		if _, err := testSecretKey(t).Open(stored, kid); err == nil {
+			t.Fatal("the stored signing key opens with another secret key")
+		}
+		// With the real key (as if stolen from memory), a ten-year token.
+		plain, err := f.secret.Open(stored, kid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		real, err := oauth.ParsePrivateKey(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := f.clock.Now().Unix()
+		for name, claims := range map[string]map[string]any{
+			"ten years": {"iss": "provhub", "sub": issuerID, "aud": "provhub:issuer-api", "iat": now, "exp": now + 10*365*24*3600},
+			"no iat":    {"iss": "provhub", "sub": issuerID, "aud": "provhub:issuer-api", "exp": now + 600},
+		} {
+			forged := rawJWT(t, real, map[string]any{"alg": "ES256", "typ": "at+jwt", "kid": kid}, claims)
+			if _, err := f.srv.Verify(ctx, forged); err == nil {
+				t.Errorf("%s: a token with a lifetime this server never gives was accepted", name)
+			}
+		}
+		if _, err := f.srv.Verify(ctx, tok.AccessToken); err != nil {
+			t.Fatalf("the real token: %v", err)
+		}
+		// A hub started with another secret key refuses to use the keys.
+		other, err := oauth.New(oauth.Config{DB: db, Clock: f.clock.Now, SecretKey: testSecretKey(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Verify(ctx, tok.AccessToken); err == nil || !strings.Contains(err.Error(), "secret key") {
+			t.Fatalf("another secret key: %v", err)
+		}
+	})
+}
+
+// TestSigningKeys_KeptInClearByAnOlderReleaseAreSealedOnLoad upgrades a
+// database whose signing key is PEM in clear.
+func TestSigningKeys_KeptInClearByAnOlderReleaseAreSealedOnLoad(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		private, _, err := oauth.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Writer().ExecContext(ctx, `INSERT INTO oauth_signing_keys (kid, private_key, created_at) VALUES ('legacy', $1, 1)`, string(private)); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := f.srv.Exchange(ctx, oauth.GrantType, f.assertion(t, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored string
+		if err := db.Writer().QueryRowContext(ctx, `SELECT private_key FROM oauth_signing_keys WHERE kid = 'legacy'`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if !sealed.IsSealed(stored) {
+			t.Fatal("the key kept in clear was not sealed")
+		}
+		if _, err := f.srv.Verify(ctx, tok.AccessToken); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/sealed"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
@@ -151,6 +152,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.tsim = tsim
 	tesURL := newSpecProxy(t, tsim, "tes.yaml") + "/tes/devicegtwapi/1/0"
 	e.hubCfg = hub.Config{
+		SecretKey:   sealed.NewKey(),
 		DatabaseURL: storetest.NewURL(t, o.dialect), Migrate: true, Logger: logger, Clock: e.clock.Now,
 		MaxWorkers: o.maxWorkers, CASURL: casSrv.URL, CASTimeout: o.casTimeout,
 		WalletURL: walletURL, Pod: "hub-test-pod", WalletTimeout: o.casTimeout,
