@@ -1,0 +1,340 @@
+package partner
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/provhub/provhub/internal/sealed"
+	"github.com/provhub/provhub/internal/store"
+)
+
+// Role is what a partner is, and so which calls it may make.
+type Role string
+
+// Roles.
+const (
+	// RoleTES is a transit entity server: topupCard, parkCard,
+	// getOperationStatus, submitCardPersoData, updateCardState,
+	// updateCardMetadata.
+	RoleTES Role = "tes"
+	// RoleWallet is a wallet server: provisionCard, and startReaderMode on
+	// behalf of its devices.
+	RoleWallet Role = "wallet"
+)
+
+// Partner is a registered caller.
+type Partner struct {
+	ID      string
+	Role    Role
+	Issuers []string
+	// CertSHA256 is the fingerprint (hex, lower case) of the client
+	// certificate that identifies the partner, if any.
+	CertSHA256 string
+	// Signs tells whether the partner has a request-signing secret.
+	Signs     bool
+	CreatedAt time.Time
+	RevokedAt *time.Time
+	secret    []byte
+}
+
+// Serves reports whether p may act for issuerID.
+func (p *Partner) Serves(issuerID string) bool { return slices.Contains(p.Issuers, issuerID) }
+
+// Config sets up a Registry.
+type Config struct {
+	DB *store.DB
+	// SecretKey seals the partners' signing secrets in the database.
+	SecretKey *sealed.Key
+	Logger    *slog.Logger
+	Clock     func() time.Time
+	// Window is how far a signed request's timestamp may be from now [5m].
+	Window time.Duration
+	// CacheFor is how long a partner read from the database is reused,
+	// which bounds how late another instance sees a revocation [10s].
+	CacheFor time.Duration
+}
+
+// Registry stores partners and authenticates their requests.
+type Registry struct {
+	cfg Config
+	db  *store.DB
+	log *slog.Logger
+	now func() time.Time
+
+	mu       sync.Mutex
+	cache    map[string]cached // by "id:" + id and "cert:" + fingerprint
+	purgedAt time.Time
+}
+
+type cached struct {
+	p  *Partner // nil: known not to exist
+	at time.Time
+}
+
+// New returns a Registry.
+func New(cfg Config) (*Registry, error) {
+	if cfg.DB == nil || cfg.SecretKey == nil {
+		return nil, errors.New("partner: Config.DB and Config.SecretKey are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 5 * time.Minute
+	}
+	if cfg.CacheFor <= 0 {
+		cfg.CacheFor = 10 * time.Second
+	}
+	return &Registry{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "partner"), now: cfg.Clock, cache: map[string]cached{}}, nil
+}
+
+var (
+	idPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	issuerPattern = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
+)
+
+// NewPartner is what Add registers.
+type NewPartner struct {
+	ID      string
+	Role    Role
+	Issuers []string
+	// Certificate is the partner's client certificate, PEM; its SHA-256
+	// fingerprint identifies the partner on a mutual-TLS connection.
+	Certificate []byte
+	// Signing makes a request-signing secret, returned once by Add.
+	Signing bool
+}
+
+// Add registers a partner and returns its signing secret (empty unless
+// np.Signing). The secret is shown this once; the database keeps it sealed.
+func (r *Registry) Add(ctx context.Context, np NewPartner) (string, error) {
+	switch {
+	case !idPattern.MatchString(np.ID):
+		return "", errors.New("partner id: 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
+	case np.Role != RoleTES && np.Role != RoleWallet:
+		return "", fmt.Errorf("role %q: want tes or wallet", np.Role)
+	case len(np.Issuers) == 0:
+		return "", errors.New("a partner acts for at least one issuer")
+	case np.Certificate == nil && !np.Signing:
+		return "", errors.New("a partner needs a client certificate, a signing secret, or both")
+	}
+	for _, is := range np.Issuers {
+		if !issuerPattern.MatchString(is) {
+			return "", fmt.Errorf("issuer id %q: 1 to 16 letters and digits", is)
+		}
+	}
+	var fingerprint any
+	if np.Certificate != nil {
+		fp, err := CertificateFingerprint(np.Certificate)
+		if err != nil {
+			return "", err
+		}
+		fingerprint = fp
+	}
+	var secret string
+	var sealedSecret any
+	if np.Signing {
+		raw := make([]byte, 32)
+		_, _ = rand.Read(raw)
+		secret = "phs_" + base64.RawURLEncoding.EncodeToString(raw)
+		sealedSecret = r.cfg.SecretKey.Seal([]byte(secret), np.ID)
+	}
+	now := r.now().UnixMicro()
+	err := r.db.InTx(ctx, func(tx *store.Tx) error {
+		var exists int
+		switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM partners WHERE partner_id = $1`, np.ID).Scan(&exists); {
+		case err == nil:
+			return fmt.Errorf("partner %s exists (revoke it and add it under another id)", np.ID)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO partners (partner_id, role, cert_sha256, signing_secret, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			np.ID, string(np.Role), fingerprint, sealedSecret, now); err != nil {
+			return fmt.Errorf("store partner: %w", err)
+		}
+		for _, is := range dedupe(np.Issuers) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO partner_issuers (partner_id, issuer_id) VALUES ($1, $2)`, np.ID, is); err != nil {
+				return fmt.Errorf("store partner issuers: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	r.forget()
+	r.log.InfoContext(ctx, "partner added", "partner_id", np.ID, "role", np.Role, "issuers", np.Issuers, "certificate", np.Certificate != nil, "signing", np.Signing)
+	return secret, nil
+}
+
+func dedupe(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Revoke stops a partner from calling at once on this instance, and within
+// CacheFor on the others.
+func (r *Registry) Revoke(ctx context.Context, id string) error {
+	res, err := r.db.Writer().ExecContext(ctx, `UPDATE partners SET revoked_at = $2 WHERE partner_id = $1 AND revoked_at IS NULL`, id, r.now().UnixMicro())
+	if err != nil {
+		return fmt.Errorf("revoke partner: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("no active partner %s", id)
+	}
+	r.forget()
+	r.log.InfoContext(ctx, "partner revoked", "partner_id", id)
+	return nil
+}
+
+func (r *Registry) forget() {
+	r.mu.Lock()
+	r.cache = map[string]cached{}
+	r.mu.Unlock()
+}
+
+// List returns every partner, revoked ones included, by id.
+func (r *Registry) List(ctx context.Context) ([]Partner, error) {
+	rows, err := r.db.ReadQuery(ctx, `SELECT partner_id FROM partners ORDER BY partner_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list partners: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Partner, 0, len(ids))
+	for _, id := range ids {
+		p, err := r.read(ctx, `p.partner_id = $1`, id, true)
+		if err != nil {
+			return nil, err
+		}
+		q := *p
+		q.secret = nil
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// byID returns the active partner id (nil when unknown or revoked).
+func (r *Registry) byID(ctx context.Context, id string) (*Partner, error) {
+	return r.cached(ctx, "id:"+id, `p.partner_id = $1`, id)
+}
+
+// byCertificate returns the active partner whose certificate has the
+// fingerprint (nil when none).
+func (r *Registry) byCertificate(ctx context.Context, fingerprint string) (*Partner, error) {
+	return r.cached(ctx, "cert:"+fingerprint, `p.cert_sha256 = $1`, fingerprint)
+}
+
+func (r *Registry) cached(ctx context.Context, key, where, arg string) (*Partner, error) {
+	now := r.now()
+	r.mu.Lock()
+	c, ok := r.cache[key]
+	r.mu.Unlock()
+	if ok && now.Sub(c.at) < r.cfg.CacheFor {
+		return c.p, nil
+	}
+	p, err := r.read(ctx, where, arg, false)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if len(r.cache) > 10_000 { // forged ids must not grow it without bound
+		r.cache = map[string]cached{}
+	}
+	r.cache[key] = cached{p: p, at: now}
+	r.mu.Unlock()
+	return p, nil
+}
+
+// read loads one partner with its issuers; nil when none matches (or, with
+// revoked false, when it is revoked).
+func (r *Registry) read(ctx context.Context, where, arg string, revoked bool) (*Partner, error) {
+	var (
+		p            Partner
+		cert, secret sql.NullString
+		created      int64
+		revokedAt    sql.NullInt64
+	)
+	err := r.db.ReadRow(ctx, `SELECT p.partner_id, p.role, p.cert_sha256, p.signing_secret, p.created_at, p.revoked_at FROM partners p WHERE `+where, arg).
+		Scan(&p.ID, &p.Role, &cert, &secret, &created, &revokedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read partner: %w", err)
+	}
+	if revokedAt.Valid {
+		if !revoked {
+			return nil, nil
+		}
+		t := time.UnixMicro(revokedAt.Int64).UTC()
+		p.RevokedAt = &t
+	}
+	p.CertSHA256, p.CreatedAt = cert.String, time.UnixMicro(created).UTC()
+	if secret.Valid {
+		plain, err := r.cfg.SecretKey.Open(secret.String, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("partner %s: signing secret: %w (is this the hub's secret key?)", p.ID, err)
+		}
+		p.secret, p.Signs = plain, true
+	}
+	rows, err := r.db.ReadQuery(ctx, `SELECT issuer_id FROM partner_issuers WHERE partner_id = $1 ORDER BY issuer_id`, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read partner issuers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var is string
+		if err := rows.Scan(&is); err != nil {
+			return nil, err
+		}
+		p.Issuers = append(p.Issuers, is)
+	}
+	return &p, rows.Err()
+}
+
+// CertificateFingerprint is the SHA-256 (hex, lower case) of the first
+// certificate in a PEM file.
+func CertificateFingerprint(pemData []byte) (string, error) {
+	block, _ := pem.Decode(pemData)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", errors.New("the certificate file holds no PEM CERTIFICATE")
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return "", fmt.Errorf("parse certificate: %w", err)
+	}
+	return fingerprint(block.Bytes), nil
+}
+
+func fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
