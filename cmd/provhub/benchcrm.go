@@ -96,7 +96,7 @@ func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	sim.AddDevices(cardIDs, nil)
-	if err := h.PayTV().AddUser(ctx, paytv.NewUser{Organisation: "BENCH", Username: "bench", Password: "bench"}); err != nil {
+	if err := h.PayTV().AddUser(ctx, paytv.NewUser{Organisation: "BENCH", Username: "bench", Password: "bench-password"}); err != nil {
 		h.Close()
 		return err
 	}
@@ -156,7 +156,7 @@ func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
 
 func benchLogin(ctx context.Context, client *http.Client, base string) (string, error) {
 	var data struct{ Token string }
-	body, _ := json.Marshal(map[string]string{"username": "bench", "password": "bench", "organisation": "BENCH"})
+	body, _ := json.Marshal(map[string]string{"username": "bench", "password": "bench-password", "organisation": "BENCH"})
 	if err := benchPost(ctx, client, base+"authentication/token", body, &data); err != nil {
 		return "", err
 	}

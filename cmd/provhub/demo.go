@@ -20,7 +20,9 @@ import (
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/oauth"
+	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/reqsign"
 	"github.com/provhub/provhub/internal/sealed"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
@@ -77,7 +79,19 @@ type readyLine struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
 	} `json:"operator"`
+	// TES is the demo's transit entity server as a partner of the hub:
+	// its id and the file holding its signing secret.
+	TES struct {
+		PartnerID  string `json:"partner_id"`
+		SecretFile string `json:"secret_file"`
+	} `json:"tes"`
 }
+
+// The demo's partners, registered for the demo issuer.
+const (
+	demoTESPartner    = "demo-tes"
+	demoWalletPartner = "demo-wallet"
+)
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
@@ -153,6 +167,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		TESSim: strings.TrimSuffix(tesURL, "/tes/devicegtwapi/1/0"), CASSim: casURL}
 	ready.Issuer.ID, ready.Issuer.Kid, ready.Issuer.PrivateKeyFile = demoIssuer, demoKid, filepath.Join(dir, "issuer.key")
 	ready.CRM.Username, ready.CRM.Organisation = demoCRMUser, demoCRMOrg
+	// The TES and the wallet server call the hub as registered partners,
+	// with signing secrets kept in the data folder (mode 0600).
+	ready.TES.PartnerID, ready.TES.SecretFile = demoTESPartner, filepath.Join(dir, "tes-partner.secret")
+	if _, err := ensureDemoPartner(ctx, h.Partners(), partner.NewPartner{ID: demoTESPartner, Role: partner.RoleTES, Issuers: []string{demoIssuer}},
+		ready.TES.SecretFile); err != nil {
+		return fmt.Errorf("register the TES partner: %w", err)
+	}
+	walletSecret, err := ensureDemoPartner(ctx, h.Partners(), partner.NewPartner{ID: demoWalletPartner, Role: partner.RoleWallet, Issuers: []string{demoIssuer}},
+		filepath.Join(dir, "wallet-partner.secret"))
+	if err != nil {
+		return fmt.Errorf("register the wallet partner: %w", err)
+	}
+	wsim.SetPartner(demoWalletPartner, walletSecret)
 	if ready.CRM.Password, err = seedDemo(ctx, h, cas, wsim, tsim, ready.Issuer.PrivateKeyFile); err != nil {
 		return fmt.Errorf("load the sample data: %w", err)
 	}
@@ -286,10 +313,11 @@ func demoTour(r readyLine) string {
 	w(`$ curl -s -X POST %s/banking/v1/issuers/%s/consumers/alice/operations:delete -H "Authorization: Bearer $ITOKEN" -H 'Content-Type: application/json' -d '{"reason":"customer asked","reasonCode":"USER_DECISION"}'`, r.Hub, r.Issuer.ID)
 	w(`$ sleep 1; curl -s %s/banking/v1/issuers/%s/consumers/alice/operations -H "Authorization: Bearer $ITOKEN"`, r.Hub, r.Issuer.ID)
 	w("")
-	w("# 3. Transit: top up bob's card with purchase %s; his phone runs the TES's FeliCa commands.", demoPurchase)
-	w(`$ OP=$(curl -s -X POST %s/tsh/transitapi/1/0/topupCard -H 'Content-Type: application/json' -d '{"requestHeader":{"requestId":"demo-1","sessionId":"demo"},"issuerId":"%s","cardId":"CARD-BOB-1","purchaseId":"%s"}' | sed -E 's/.*"operationId":"([^"]+)".*/\1/')`,
-		r.Hub, r.Issuer.ID, demoPurchase)
-	w(`$ sleep 1; curl -s -X POST %s/tsh/transitapi/1/0/getOperationStatus -H 'Content-Type: application/json' -d '{"requestHeader":{"requestId":"demo-2","sessionId":"demo"},"issuerId":"%s","operationId":"'$OP'"}'`, r.Hub, r.Issuer.ID)
+	w("# 3. Transit: the TES (a partner of the hub, signing its calls) tops up bob's card with purchase %s; his phone runs the TES's FeliCa commands.", demoPurchase)
+	w(`$ OP=$(go run ./cmd/provhub partner call --url %s --id %s --secret-file %s /tsh/transitapi/1/0/topupCard '{"requestHeader":{"requestId":"demo-1","sessionId":"demo"},"issuerId":"%s","cardId":"CARD-BOB-1","purchaseId":"%s"}' | sed -E 's/.*"operationId":"([^"]+)".*/\1/')`,
+		r.Hub, r.TES.PartnerID, r.TES.SecretFile, r.Issuer.ID, demoPurchase)
+	w(`$ sleep 1; go run ./cmd/provhub partner call --url %s --id %s --secret-file %s /tsh/transitapi/1/0/getOperationStatus '{"requestHeader":{"requestId":"demo-2","sessionId":"demo"},"issuerId":"%s","operationId":"'$OP'"}'`,
+		r.Hub, r.TES.PartnerID, r.TES.SecretFile, r.Issuer.ID)
 	return b.String()
 }
 
@@ -297,6 +325,10 @@ func demoTour(r readyLine) string {
 // outcome with a progress bar.
 func runScenario(ctx context.Context, r readyLine, out io.Writer) error {
 	hc := &http.Client{Timeout: 30 * time.Second}
+	tesSecret, err := os.ReadFile(r.TES.SecretFile)
+	if err != nil {
+		return err
+	}
 	post := func(path string, hdr map[string]string, body any) (map[string]any, error) {
 		raw, _ := json.Marshal(body)
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Hub+path, bytes.NewReader(raw))
@@ -306,6 +338,9 @@ func runScenario(ctx context.Context, r readyLine, out io.Writer) error {
 		req.Header.Set("Content-Type", "application/json")
 		for k, v := range hdr {
 			req.Header.Set(k, v)
+		}
+		if strings.HasPrefix(path, "/tsh/transitapi/") {
+			reqsign.Sign(req, raw, r.TES.PartnerID, strings.TrimSpace(string(tesSecret)), time.Now())
 		}
 		resp, err := hc.Do(req)
 		if err != nil {

@@ -53,6 +53,7 @@ func commands(stdin io.Reader) []command {
 		{"operator", "console accounts: provhub operator add --username U (password on stdin)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runOperator(ctx, args, stdin, stdout, stderr)
 		}},
+		{"partner", "TES and wallet-server partners: provhub partner add | list | revoke | call", runPartner},
 		{"secret-key", "make the key that seals secrets in the database: provhub secret-key --out FILE", runSecretKey},
 		{"sim", "run a simulator: provhub sim cas --help", runSim},
 		{"bench", "measure the engine: provhub bench engine --help", runBench},

@@ -12,6 +12,16 @@ import (
 // match the hash.
 var ErrWrongPassword = errors.New("wrong password")
 
+// MinPasswordLength is the shortest password provhub accepts for a new
+// account (CRM users and console operators alike); MaxPasswordLength is
+// bcrypt's limit, and bounds what a login reads at all.
+const (
+	MinPasswordLength = 8
+	MaxPasswordLength = 72
+	// MaxUsernameLength bounds user names, before any lookup or log line.
+	MaxUsernameLength = 64
+)
+
 // DefaultPasswordCost is bcrypt's work factor for new hashes (about 0.1 s
 // a check on one core).
 const DefaultPasswordCost = 11

@@ -58,7 +58,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		// rather than dialling anew when the default two idle ones are taken.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
-		hc = &http.Client{Timeout: cfg.Timeout, Transport: tr}
+		// A redirect is a failed call, never followed: it would re-post a
+		// PIN to an address nobody configured.
+		hc = &http.Client{Timeout: cfg.Timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	return &Client{url: strings.TrimRight(cfg.BaseURL, "/") + "/cas/v1/commands", http: hc}, nil
 }

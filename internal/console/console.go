@@ -18,6 +18,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -66,6 +67,9 @@ type Console struct {
 	now     func() time.Time
 	pages   map[string]*template.Template
 	limiter *auth.Limiter
+	// addrLimiter counts failed logins per client address, so that names
+	// sprayed from one address are blocked too.
+	addrLimiter *auth.Limiter
 }
 
 // New returns a Console.
@@ -86,7 +90,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.SessionIdle = 8 * time.Hour
 	}
 	c := &Console{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "console"), now: cfg.Clock, pages: map[string]*template.Template{},
-		limiter: auth.NewLimiter(5, 15*time.Minute, cfg.Clock)}
+		limiter: auth.NewLimiter(5, 15*time.Minute, cfg.Clock), addrLimiter: auth.NewLimiter(20, 15*time.Minute, cfg.Clock)}
 	funcs := template.FuncMap{
 		"ts": func(t time.Time) string {
 			if t.IsZero() {
@@ -178,6 +182,16 @@ func (c *Console) authed(h handler) http.HandlerFunc {
 	}
 }
 
+// clientAddress is the connection's IP address (a proxy in front is one
+// address for all: see docs/security.md).
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 func sameOrigin(origin string, r *http.Request) bool {
 	u, err := url.Parse(origin)
 	return err == nil && u.Host == r.Host
@@ -235,18 +249,37 @@ func safeNext(next string) string {
 
 func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w)
+	// A login from another site's page is refused like any other
+	// cross-origin form (login CSRF would put the victim in our session).
+	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r) {
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+		return
+	}
+	formErr := r.ParseForm()
 	user, password := r.PostFormValue("username"), r.PostFormValue("password")
 	next := safeNext(r.PostFormValue("next"))
-	key := "console:" + user
-	if blocked, wait := c.limiter.Blocked(key); blocked {
-		w.WriteHeader(http.StatusTooManyRequests)
-		c.render(w, r, "login", page{Title: "Log in", Data: next, Error: fmt.Sprintf("Too many failed logins; try again in %s.", wait.Round(time.Second))})
+	// Cut before any limiter lookup or log line.
+	if formErr != nil || len(user) > auth.MaxUsernameLength || len(password) > auth.MaxPasswordLength {
+		w.WriteHeader(http.StatusBadRequest)
+		c.render(w, r, "login", page{Title: "Log in", Data: next, Error: "Unknown operator or wrong password."})
 		return
+	}
+	key, addrKey := "console:"+user, "console-address:"+clientAddress(r)
+	for _, l := range []struct {
+		lim *auth.Limiter
+		key string
+	}{{c.limiter, key}, {c.addrLimiter, addrKey}} {
+		if blocked, wait := l.lim.Blocked(l.key); blocked {
+			w.WriteHeader(http.StatusTooManyRequests)
+			c.render(w, r, "login", page{Title: "Log in", Data: next, Error: fmt.Sprintf("Too many failed logins; try again in %s.", wait.Round(time.Second))})
+			return
+		}
 	}
 	token, err := c.login(r.Context(), user, password)
 	if errors.Is(err, errBadLogin) {
 		c.limiter.Fail(key)
-		c.log.WarnContext(r.Context(), "console login failed", "username", user)
+		c.addrLimiter.Fail(addrKey)
+		c.log.WarnContext(r.Context(), "console login failed", "username", user, "client", clientAddress(r))
 		w.WriteHeader(http.StatusUnauthorized)
 		c.render(w, r, "login", page{Title: "Log in", Data: next, Error: "Unknown operator or wrong password."})
 		return

@@ -35,7 +35,7 @@ var errBadLogin = errors.New("unknown operator or wrong password")
 // AddOperator creates an operator, or sets the password of one that
 // exists.
 func (c *Console) AddOperator(ctx context.Context, username, password string) error {
-	if username == "" || len(username) > 64 || len(password) < 8 {
+	if username == "" || len(username) > auth.MaxUsernameLength || len(password) < auth.MinPasswordLength || len(password) > auth.MaxPasswordLength {
 		return errors.New("an operator needs a username of 1 to 64 characters and a password of at least 8")
 	}
 	hash, err := auth.HashPassword(password, c.cfg.PasswordCost)

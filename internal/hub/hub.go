@@ -26,6 +26,7 @@ import (
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/issuerapi"
 	"github.com/provhub/provhub/internal/oauth"
+	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
@@ -114,6 +115,7 @@ type Hub struct {
 	transit  *transit.Service
 	issuer   *issuer.Service
 	oauth    *oauth.Server
+	partners *partner.Registry
 	console  *console.Console
 	registry *prometheus.Registry
 	handler  http.Handler
@@ -188,7 +190,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	trCfg := transit.Config{DB: db, Wallet: walletClient, TES: tesClient, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL}
+	trCfg := transit.Config{DB: db, Wallet: walletClient, TES: tesClient, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL,
+		DeviceTokenKey: cfg.SecretKey.Derive("device-token")}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)
 	}
@@ -235,7 +238,12 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		h.close()
 		return nil, err
 	}
-	tapi, err := transitapi.New(transitapi.Config{Service: h.transit, Logger: cfg.Logger, Clock: cfg.Clock})
+	h.partners, err = partner.New(partner.Config{DB: db, SecretKey: cfg.SecretKey, Logger: cfg.Logger, Clock: cfg.Clock})
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	tapi, err := transitapi.New(transitapi.Config{Service: h.transit, Partners: h.partners, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
 		h.close()
 		return nil, err
@@ -311,6 +319,9 @@ func (h *Hub) Console() *console.Console { return h.console }
 
 // OAuth is the hub's authorisation server for the issuer API.
 func (h *Hub) OAuth() *oauth.Server { return h.oauth }
+
+// Partners is the hub's registry of TES and wallet-server partners.
+func (h *Hub) Partners() *partner.Registry { return h.partners }
 
 // DB is the hub's database.
 func (h *Hub) DB() *store.DB { return h.db }

@@ -6,9 +6,7 @@
 // secret (for deployments where TLS ends at a proxy). A partner acts only
 // for the issuers it is registered for.
 //
-// The signature is ours, in the spirit of Standard Webhooks: HMAC-SHA256
-// over a version, the partner id, a timestamp, a nonce, the method, the
-// path and the SHA-256 of the body. A timestamp outside the window, or a
+// The signature is package reqsign's. A timestamp outside the window, or a
 // nonce already seen in it (by any instance: nonces are kept in the
 // database), is refused. The standard library has every primitive; no
 // library implements this exact scheme.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/partner"
+	"github.com/provhub/provhub/internal/reqsign"
 	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
@@ -71,7 +72,7 @@ func TestPartner_SignedRequestsVerifyOnceAndNothingElseDoes(t *testing.T) {
 		}
 		body := `{"issuerId":"ISSUERA"}`
 		signed := request(body)
-		partner.Sign(signed, []byte(body), "tes-a", secret, c.Now())
+		reqsign.Sign(signed, []byte(body), "tes-a", secret, c.Now())
 		p, err := r.Authenticate(signed, []byte(body))
 		if err != nil || p.ID != "tes-a" || p.Role != partner.RoleTES || !p.Serves("ISSUERB") || p.Serves("ISSUERC") {
 			t.Fatalf("authenticate: %+v %v", p, err)
@@ -83,34 +84,34 @@ func TestPartner_SignedRequestsVerifyOnceAndNothingElseDoes(t *testing.T) {
 			"no credential": func() (*http.Request, []byte) { return request(body), []byte(body) },
 			"another body": func() (*http.Request, []byte) {
 				q := request(body)
-				partner.Sign(q, []byte(body), "tes-a", secret, c.Now())
+				reqsign.Sign(q, []byte(body), "tes-a", secret, c.Now())
 				return q, []byte(`{"issuerId":"ISSUERC"}`)
 			},
 			"another path": func() (*http.Request, []byte) {
 				q := request(body)
-				partner.Sign(q, []byte(body), "tes-a", secret, c.Now())
+				reqsign.Sign(q, []byte(body), "tes-a", secret, c.Now())
 				q.URL.Path = "/tsh/transitapi/1/0/parkCard"
 				return q, []byte(body)
 			},
 			"wrong secret": func() (*http.Request, []byte) {
 				q := request(body)
-				partner.Sign(q, []byte(body), "tes-a", "phs_guessed", c.Now())
+				reqsign.Sign(q, []byte(body), "tes-a", "phs_guessed", c.Now())
 				return q, []byte(body)
 			},
 			"unknown partner": func() (*http.Request, []byte) {
 				q := request(body)
-				partner.Sign(q, []byte(body), "tes-z", secret, c.Now())
+				reqsign.Sign(q, []byte(body), "tes-z", secret, c.Now())
 				return q, []byte(body)
 			},
 			"ten minutes old": func() (*http.Request, []byte) {
 				q := request(body)
-				partner.Sign(q, []byte(body), "tes-a", secret, c.Now().Add(-10*time.Minute))
+				reqsign.Sign(q, []byte(body), "tes-a", secret, c.Now().Add(-10*time.Minute))
 				return q, []byte(body)
 			},
 			"a header missing": func() (*http.Request, []byte) {
 				q := request(body)
-				partner.Sign(q, []byte(body), "tes-a", secret, c.Now())
-				q.Header.Del(partner.HeaderNonce)
+				reqsign.Sign(q, []byte(body), "tes-a", secret, c.Now())
+				q.Header.Del(reqsign.HeaderNonce)
 				return q, []byte(body)
 			},
 			"a client-certificate header": func() (*http.Request, []byte) {
@@ -134,7 +135,7 @@ func TestPartner_SignedRequestsVerifyOnceAndNothingElseDoes(t *testing.T) {
 			t.Fatal(err)
 		}
 		q := request(body)
-		partner.Sign(q, []byte(body), "tes-a", secret, c.Now())
+		reqsign.Sign(q, []byte(body), "tes-a", secret, c.Now())
 		if _, err := r.Authenticate(q, []byte(body)); err == nil {
 			t.Fatal("a revoked partner was accepted")
 		}
@@ -233,7 +234,7 @@ func TestPartner_SignerSignsWhatItSends(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	client := &http.Client{Transport: &partner.Signer{ID: "tes-a", Secret: secret, Clock: c.Now}}
+	client := &http.Client{Transport: &reqsign.Signer{ID: "tes-a", Secret: secret, Clock: c.Now}}
 	resp, err := client.Post(srv.URL+"/tsh/transitapi/1/0/parkCard?x=1", "application/json", strings.NewReader(`{"a":1}`))
 	if err != nil {
 		t.Fatal(err)
@@ -260,10 +261,10 @@ func FuzzAuthenticateHeaders(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, id, ts, nonce, sig, body string) {
 		q := request(body)
-		q.Header.Set(partner.HeaderPartner, id)
-		q.Header.Set(partner.HeaderTimestamp, ts)
-		q.Header.Set(partner.HeaderNonce, nonce)
-		q.Header.Set(partner.HeaderSignature, sig)
+		q.Header.Set(reqsign.HeaderPartner, id)
+		q.Header.Set(reqsign.HeaderTimestamp, ts)
+		q.Header.Set(reqsign.HeaderNonce, nonce)
+		q.Header.Set(reqsign.HeaderSignature, sig)
 		if p, err := r.Authenticate(q, []byte(body)); err == nil || p != nil {
 			t.Fatalf("forged headers authenticated as %+v", p)
 		}

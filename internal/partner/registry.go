@@ -109,6 +109,10 @@ var (
 	issuerPattern = regexp.MustCompile(`^[A-Za-z0-9]{1,16}$`)
 )
 
+// ErrExists is returned by Add for a partner id already registered (also
+// one revoked: ids are never reused).
+var ErrExists = errors.New("partner exists")
+
 // NewPartner is what Add registers.
 type NewPartner struct {
 	ID      string
@@ -160,7 +164,7 @@ func (r *Registry) Add(ctx context.Context, np NewPartner) (string, error) {
 		var exists int
 		switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM partners WHERE partner_id = $1`, np.ID).Scan(&exists); {
 		case err == nil:
-			return fmt.Errorf("partner %s exists (revoke it and add it under another id)", np.ID)
+			return fmt.Errorf("partner %s: %w (ids are never reused: add it under another id)", np.ID, ErrExists)
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}

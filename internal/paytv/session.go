@@ -35,6 +35,9 @@ func (s *Service) AddUser(ctx context.Context, u NewUser) error {
 	if u.Organisation == "" || u.Username == "" || u.Password == "" {
 		return errorf(KindMissing, "organisation, username and password are required")
 	}
+	if len(u.Username) > auth.MaxUsernameLength || len(u.Password) < auth.MinPasswordLength || len(u.Password) > auth.MaxPasswordLength {
+		return errorf(KindInvalid, "a user name has at most %d characters and a password %d to %d", auth.MaxUsernameLength, auth.MinPasswordLength, auth.MaxPasswordLength)
+	}
 	hash, err := auth.HashPassword(u.Password, s.cfg.PasswordCost)
 	if err != nil {
 		return err
@@ -87,6 +90,11 @@ type Credentials struct {
 func (s *Service) Login(ctx context.Context, c Credentials) (string, error) {
 	if c.Username == "" || c.Password == "" || c.Organisation == "" {
 		return "", errorf(KindMissing, "username, password and organisation are required")
+	}
+	// Cut before any limiter lookup or log line: a megabyte of name costs
+	// nothing to refuse.
+	if len(c.Username) > auth.MaxUsernameLength || len(c.Password) > auth.MaxPasswordLength || len(c.Organisation) > 128 || len(c.Unit) > 128 {
+		return "", errorf(KindInvalid, "username has at most %d characters, password %d, organisation and unit 128", auth.MaxUsernameLength, auth.MaxPasswordLength)
 	}
 	userKey := strings.ToLower(c.Organisation) + "\x00" + c.Username
 	for _, l := range []struct {

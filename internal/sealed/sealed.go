@@ -14,7 +14,9 @@ package sealed
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -32,6 +34,7 @@ const prefix = "sealed:v1:"
 // ParseKey, LoadKeyFile or EnsureKeyFile.
 type Key struct {
 	aead cipher.AEAD
+	raw  []byte
 }
 
 // ErrNotSealed is returned by Open for a value that was stored in clear
@@ -67,7 +70,18 @@ func newKey(raw []byte) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
-	return &Key{aead: aead}, nil
+	return &Key{aead: aead, raw: raw}, nil
+}
+
+// Derive returns a 32-byte key for one purpose (HKDF-SHA256 of the secret
+// key with the purpose as info): keys for other jobs (device tokens) that
+// change when the secret key does, and reveal nothing of it.
+func (k *Key) Derive(purpose string) []byte {
+	out, err := hkdf.Key(sha256.New, k.raw, nil, "provhub "+purpose, KeySize)
+	if err != nil {
+		panic(err) // 32 bytes of SHA-256 output are always available
+	}
+	return out
 }
 
 // NewKeyText returns a fresh random key as the text ParseKey reads.

@@ -92,3 +92,14 @@ func FuzzOpen(f *testing.F) {
 		_, _ = k.Open(value, owner) // never panics
 	})
 }
+
+func TestSealed_DerivedKeysDependOnPurposeAndKey(t *testing.T) {
+	k, _ := sealed.ParseKey(sealed.NewKeyText())
+	a, b := k.Derive("device-token"), k.Derive("device-token")
+	if len(a) != sealed.KeySize || string(a) != string(b) {
+		t.Fatal("a derived key is not stable")
+	}
+	if string(k.Derive("other")) == string(a) || string(sealed.NewKey().Derive("device-token")) == string(a) {
+		t.Fatal("derived keys do not depend on purpose and key")
+	}
+}

@@ -86,8 +86,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	// Relay steps run concurrently: keep a connection per loop rather than
+	// dialling anew past the default two idle ones. A redirect is a failed
+	// call, never followed.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
 	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), actor: cfg.Actor, now: cfg.Clock,
-		http: &http.Client{Timeout: cfg.Timeout}}, nil
+		http: &http.Client{Timeout: cfg.Timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
 
 // Header builds a request header for one call of the loop sessionID.

@@ -2,8 +2,11 @@ package transit
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -78,6 +81,28 @@ func newOperationID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return "dop-" + hex.EncodeToString(b[:])
+}
+
+// DeviceToken is the secret a device presents on every call of operation
+// id's command loop: 192 bits of HMAC-SHA256 under the hub's device-token
+// key. It is sent to the device in the REDIRECT (or to the wallet server
+// that starts reader mode) and never stored; the operation keeps its
+// SHA-256 to find the operation by.
+func (s *Service) DeviceToken(operationID string) string {
+	mac := hmac.New(sha256.New, s.cfg.DeviceTokenKey)
+	mac.Write([]byte("device-token\n" + operationID))
+	return "pdt_" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:24])
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// redirectPayload is what a REDIRECT task keeps: the operation it opens
+// (the token is derived again on every attempt).
+type redirectPayload struct {
+	OperationID string `json:"operation_id"`
 }
 
 // StartTopUp starts a top-up of a card with a purchase: the device is
@@ -163,22 +188,32 @@ func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation, c *C
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("busy check: %w", err)
 		}
+		var recent int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM transit_operations WHERE se_id = $1 AND created_at > $2`,
+			op.SEID, now.Add(-s.cfg.OperationsWindow).UnixMicro()).Scan(&recent); err != nil {
+			return fmt.Errorf("rate check: %w", err)
+		}
+		if recent >= s.cfg.OperationsPerSE {
+			return errorf(KindBusy, "%d operations were started on this device within %s; try again later", recent, s.cfg.OperationsWindow)
+		}
 		if _, err := s.engine.Insert(ctx, tx, OperationArgs{OperationID: op.OperationID}, nil); err != nil {
 			return err
 		}
 		var redirect any
 		if c != nil {
-			t, err := s.queueTx(ctx, tx, c, OpRedirect, nil)
+			payload, _ := json.Marshal(redirectPayload{OperationID: op.OperationID})
+			t, err := s.queueTx(ctx, tx, c, OpRedirect, payload)
 			if err != nil {
 				return err
 			}
 			redirect = t.TaskID
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO transit_operations (operation_id, kind, issuer_id, card_id, purchase_id, se_id, device_id,
-				wallet_card_id, redirect_task, card_contents, status, created_at, updated_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)`,
+				wallet_card_id, redirect_task, card_contents, status, created_at, updated_at, expires_at, device_token_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)`,
 			op.OperationID, string(op.Kind), op.IssuerID, nullString(op.CardID), nullString(op.PurchaseID), op.SEID, op.DeviceID,
-			nullString(op.WalletCardID), redirect, contents, string(op.Status), now.UnixMicro(), op.ExpiresAt.UnixMicro())
+			nullString(op.WalletCardID), redirect, contents, string(op.Status), now.UnixMicro(), op.ExpiresAt.UnixMicro(),
+			hashToken(s.DeviceToken(op.OperationID)))
 		if err != nil {
 			return fmt.Errorf("store operation: %w", err)
 		}
@@ -307,6 +342,9 @@ func (s *Service) runOperation(ctx context.Context, job *engine.Job[OperationArg
 
 // DeviceCall is a device's getDeviceCommands.
 type DeviceCall struct {
+	// Token is the operation's device token, from the REDIRECT (or the
+	// answer to startReaderMode); without it the call learns nothing.
+	Token                           string
 	SEID, WalletCardID, OperationID string
 	// Step is the batch the responses answer (0 on the first call).
 	Step           int
@@ -393,27 +431,25 @@ func (s *Service) DeviceCommands(ctx context.Context, call DeviceCall) (*DeviceA
 	return s.replay(ctx, op)
 }
 
+// findOperation finds the operation by its device token. A token that
+// names no operation, or an operation of another secure element, wallet
+// card or id than the call says, gets one answer: the caller learns
+// nothing of which operations exist.
 func (s *Service) findOperation(ctx context.Context, call DeviceCall) (*DeviceOperation, error) {
-	seID := normalizeSE(call.SEID)
-	if call.OperationID != "" {
-		op, err := s.operation(ctx, call.OperationID)
-		if err != nil {
-			return nil, err
-		}
-		if op.SEID != seID {
-			return nil, errorf(KindUnknownOperation, "operation %s is not this device's", call.OperationID)
-		}
-		return op, nil
+	if call.Token == "" {
+		return nil, errorf(KindMissing, "deviceToken is missing")
 	}
-	if call.WalletCardID == "" {
-		return nil, errorf(KindMissing, "operationId or walletCardId is required")
-	}
-	op, err := scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM transit_operations WHERE se_id = $1 AND wallet_card_id = $2
-		ORDER BY created_at DESC LIMIT 1`, seID, call.WalletCardID))
-	if KindOf(err) == KindUnknownOperation || (err == nil && op.Status.Final() && call.Step == 0) {
+	op, err := scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM transit_operations WHERE device_token_hash = $1`, hashToken(call.Token)))
+	switch {
+	case KindOf(err) == KindUnknownOperation:
+		return nil, errorf(KindNoOperation, "no operation waits for this device")
+	case err != nil:
+		return nil, err
+	case op.SEID != normalizeSE(call.SEID), call.OperationID != "" && call.OperationID != op.OperationID,
+		call.WalletCardID != "" && call.WalletCardID != op.WalletCardID:
 		return nil, errorf(KindNoOperation, "no operation waits for this device")
 	}
-	return op, err
+	return op, nil
 }
 
 func finalAnswer(op *DeviceOperation) *DeviceAnswer {

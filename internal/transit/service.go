@@ -56,6 +56,15 @@ type Config struct {
 	// unavailable [3]; TESRetryWait is the wait between them [200ms].
 	TESAttempts  int
 	TESRetryWait time.Duration
+	// DeviceTokenKey makes each device operation's token (HMAC-SHA256 of
+	// the operation id): the same on every instance and every retry of the
+	// REDIRECT, never stored (required with a TES).
+	DeviceTokenKey []byte
+	// OperationsPerSE bounds the device operations started on one secure
+	// element within OperationsWindow [10 per 10m]: a caller allowed to
+	// start them cannot keep a device busy for good.
+	OperationsPerSE  int
+	OperationsWindow time.Duration
 }
 
 // Service runs the transit domain.
@@ -102,6 +111,15 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.TESRetryWait <= 0 {
 		cfg.TESRetryWait = 200 * time.Millisecond
+	}
+	if cfg.TES != nil && len(cfg.DeviceTokenKey) < 16 {
+		return nil, errors.New("transit: Config.DeviceTokenKey (at least 16 bytes) is required with a TES")
+	}
+	if cfg.OperationsPerSE <= 0 {
+		cfg.OperationsPerSE = 10
+	}
+	if cfg.OperationsWindow <= 0 {
+		cfg.OperationsWindow = 10 * time.Minute
 	}
 	return &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "transit"), now: cfg.Clock}, nil
 }

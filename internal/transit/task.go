@@ -89,11 +89,18 @@ func (s *Service) startTask(ctx context.Context, job *engine.Job[TaskArgs], task
 		err = s.cfg.Wallet.SendScript(ctx, wallet.SendScriptRequest{RequestHeader: hdr, TaskID: taskID, WalletCardID: walletCardID, SEID: seID, APDUCommands: script})
 	} else {
 		req := wallet.UpdateCardRequest{RequestHeader: hdr, TaskID: taskID, WalletCardID: walletCardID, SEID: seID, Operation: string(op)}
-		if op == OpMetadataUpdate {
+		switch op {
+		case OpMetadataUpdate:
 			req.CardDescriptor = &wallet.CardDescriptor{}
 			if jerr := json.Unmarshal([]byte(payload), req.CardDescriptor); jerr != nil {
 				return engine.Terminal(fmt.Errorf("task %s: stored metadata: %w", taskID, jerr))
 			}
+		case OpRedirect:
+			var rp redirectPayload
+			if jerr := json.Unmarshal([]byte(payload), &rp); jerr != nil || rp.OperationID == "" {
+				return engine.Terminal(fmt.Errorf("task %s: the REDIRECT names no operation", taskID))
+			}
+			req.RedirectData = &wallet.RedirectData{OperationID: rp.OperationID, DeviceToken: s.DeviceToken(rp.OperationID)}
 		}
 		err = s.cfg.Wallet.UpdateCard(ctx, req)
 	}

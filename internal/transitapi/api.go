@@ -16,6 +16,7 @@ import (
 
 	"github.com/provhub/provhub/internal/apdu"
 	"github.com/provhub/provhub/internal/httpapi"
+	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/tes"
 	"github.com/provhub/provhub/internal/transit"
 	"github.com/provhub/provhub/internal/wallet"
@@ -39,27 +40,43 @@ const (
 	codeServerError        = 921
 	codeUnknownDevice      = 117
 	codeUnknownOperation   = 118
+	codeUnknownIssuer      = 113
 	codeBusy               = 321
 )
 
 // Config sets up an API.
 type Config struct {
 	Service *transit.Service
-	Logger  *slog.Logger
-	Clock   func() time.Time
+	// Partners authenticates the TES and wallet-server calls (required).
+	Partners *partner.Registry
+	Logger   *slog.Logger
+	Clock    func() time.Time
+	// StartsPerSecond and StartsBurst bound, per partner and per instance,
+	// the device operations a partner starts (topupCard, parkCard,
+	// startReaderMode) [20/s, burst 40].
+	StartsPerSecond float64
+	StartsBurst     int
 }
 
 // API serves the transit calls.
 type API struct {
-	svc *transit.Service
-	log *slog.Logger
-	now func() time.Time
+	svc      *transit.Service
+	partners *partner.Registry
+	starts   *startLimiter
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // New returns the API over cfg.Service.
 func New(cfg Config) (*API, error) {
-	if cfg.Service == nil {
-		return nil, errors.New("transitapi: Config.Service is required")
+	if cfg.Service == nil || cfg.Partners == nil {
+		return nil, errors.New("transitapi: Config.Service and Config.Partners are required")
+	}
+	if cfg.StartsPerSecond <= 0 {
+		cfg.StartsPerSecond = 20
+	}
+	if cfg.StartsBurst <= 0 {
+		cfg.StartsBurst = 40
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -67,20 +84,32 @@ func New(cfg Config) (*API, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &API{svc: cfg.Service, log: cfg.Logger.With("component", "transitapi"), now: cfg.Clock}, nil
+	return &API{svc: cfg.Service, partners: cfg.Partners, log: cfg.Logger.With("component", "transitapi"), now: cfg.Clock,
+		starts: newStartLimiter(cfg.StartsPerSecond, cfg.StartsBurst, cfg.Clock)}, nil
 }
 
 // Mount adds the routes to mux.
 func (a *API) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+WalletPrefix+"provisionCard", a.handle(a.provisionCard))
-	mux.HandleFunc("POST "+TransitPrefix+"submitCardPersoData", a.handle(a.submitPersoData))
-	mux.HandleFunc("POST "+TransitPrefix+"updateCardState", a.handle(a.updateCardState))
-	mux.HandleFunc("POST "+TransitPrefix+"updateCardMetadata", a.handle(a.updateCardMetadata))
-	mux.HandleFunc("POST "+TransitPrefix+"topupCard", a.handle(a.topupCard))
-	mux.HandleFunc("POST "+TransitPrefix+"parkCard", a.handle(a.parkCard))
-	mux.HandleFunc("POST "+TransitPrefix+"getOperationStatus", a.handle(a.operationStatus))
-	mux.HandleFunc("POST "+DevicePrefix+"getDeviceCommands", a.handle(a.deviceCommands))
-	mux.HandleFunc("POST "+DevicePrefix+"startReaderMode", a.handle(a.startReaderMode))
+	mux.HandleFunc("POST "+WalletPrefix+"provisionCard", a.handle(partner.RoleWallet, a.provisionCard))
+	mux.HandleFunc("POST "+TransitPrefix+"submitCardPersoData", a.handle(partner.RoleTES, a.submitPersoData))
+	mux.HandleFunc("POST "+TransitPrefix+"updateCardState", a.handle(partner.RoleTES, a.updateCardState))
+	mux.HandleFunc("POST "+TransitPrefix+"updateCardMetadata", a.handle(partner.RoleTES, a.updateCardMetadata))
+	mux.HandleFunc("POST "+TransitPrefix+"topupCard", a.handle(partner.RoleTES, a.topupCard))
+	mux.HandleFunc("POST "+TransitPrefix+"parkCard", a.handle(partner.RoleTES, a.parkCard))
+	mux.HandleFunc("POST "+TransitPrefix+"getOperationStatus", a.handle(partner.RoleTES, a.operationStatus))
+	// A device proves its calls with the operation's device token instead.
+	mux.HandleFunc("POST "+DevicePrefix+"getDeviceCommands", a.handle("", a.deviceCommands))
+	mux.HandleFunc("POST "+DevicePrefix+"startReaderMode", a.handle(partner.RoleWallet, a.startReaderMode))
+}
+
+// actFor refuses, with 113 (unknown issuer), an issuer the calling partner
+// is not registered for: from its side, that issuer does not exist.
+func actFor(ctx context.Context, issuerID string) error {
+	p := partner.FromContext(ctx)
+	if p == nil || !p.Serves(issuerID) {
+		return &failure{codeUnknownIssuer, "unknown issuer " + issuerID + " (not one this partner is registered for)"}
+	}
+	return nil
 }
 
 // failure is a refusal with its status code.
@@ -102,13 +131,24 @@ type body map[string]json.RawMessage
 
 type handler func(ctx context.Context, b body) (extra map[string]any, err error)
 
-// handle decodes, validates the request header, runs h and answers.
-func (a *API) handle(h handler) http.HandlerFunc {
+// handle authenticates the partner of role (none for the device API, whose
+// calls carry a device token), decodes, validates the request header, runs
+// h and answers. A call that is not authenticated is answered HTTP 401 (a
+// partner of another role 403) before its body is looked at.
+func (a *API) handle(role partner.Role, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		raw, err := io.ReadAll(r.Body)
 		sessionID := "unknown"
 		var extra map[string]any
+		if err == nil && role != "" {
+			p, aerr := a.partners.Authenticate(r, raw)
+			if status, code, msg, refused := a.refusal(ctx, r, role, p, aerr); refused {
+				httpapi.WriteJSON(w, status, map[string]any{"responseHeader": httpapi.NewResponseHeader(sessionID, code, msg, a.now())})
+				return
+			}
+			ctx = partner.WithPartner(ctx, p)
+		}
 		if err != nil {
 			err = badFormat("the body is too large or unreadable")
 		} else {
@@ -135,6 +175,28 @@ func (a *API) handle(h handler) http.HandlerFunc {
 		}
 		httpapi.WriteJSON(w, http.StatusOK, out)
 	}
+}
+
+// refusal says how to answer a partner call that authentication refused or
+// whose partner has another role.
+func (a *API) refusal(ctx context.Context, r *http.Request, role partner.Role, p *partner.Partner, err error) (status, code int, msg string, refused bool) {
+	var ae *partner.AuthError
+	switch {
+	case errors.As(err, &ae):
+		code = codeBadFormat
+		if ae.Missing {
+			code = codeMissing
+		}
+		a.log.WarnContext(ctx, "partner call refused", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", ae.Msg)
+		return http.StatusUnauthorized, code, ae.Msg, true
+	case err != nil:
+		a.log.ErrorContext(ctx, "authenticate partner", "err", err)
+		return http.StatusInternalServerError, codeServerError, "unexpected server error", true
+	case p.Role != role:
+		a.log.WarnContext(ctx, "partner call of another role refused", "path", r.URL.Path, "partner_id", p.ID, "role", p.Role)
+		return http.StatusForbidden, codeBadFormat, fmt.Sprintf("partner %s is registered as %s; this call is for %s partners", p.ID, p.Role, role), true
+	}
+	return 0, 0, "", false
 }
 
 func (a *API) classify(ctx context.Context, err error) (int, string) {
@@ -227,14 +289,18 @@ var (
 	dgiPattern  = regexp.MustCompile(`^[0-9a-fA-F]{4}$`)
 )
 
-// issuerAndCard reads the two members every TES call names a card with.
-func issuerAndCard(b body) (string, string, error) {
+// issuerAndCard reads the two members every TES call names a card with,
+// and checks the partner acts for the issuer.
+func issuerAndCard(ctx context.Context, b body) (string, string, error) {
 	issuer, err := b.str("", "issuerId", 1, 16, nil, true)
 	if err != nil {
 		return "", "", err
 	}
 	card, err := b.str("", "cardId", 1, 48, nil, true)
-	return issuer, card, err
+	if err != nil {
+		return "", "", err
+	}
+	return issuer, card, actFor(ctx, issuer)
 }
 
 func (a *API) provisionCard(ctx context.Context, b body) (map[string]any, error) {
@@ -258,6 +324,9 @@ func (a *API) provisionCard(ctx context.Context, b body) (map[string]any, error)
 			return nil, err
 		}
 	}
+	if err := actFor(ctx, in.IssuerID); err != nil {
+		return nil, err
+	}
 	c, err := a.svc.ProvisionCard(ctx, in)
 	if err != nil {
 		return nil, err
@@ -274,7 +343,7 @@ type persoData struct {
 }
 
 func (a *API) submitPersoData(ctx context.Context, b body) (map[string]any, error) {
-	issuer, card, err := issuerAndCard(b)
+	issuer, card, err := issuerAndCard(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +375,7 @@ func (a *API) submitPersoData(ctx context.Context, b body) (map[string]any, erro
 }
 
 func (a *API) updateCardState(ctx context.Context, b body) (map[string]any, error) {
-	issuer, card, err := issuerAndCard(b)
+	issuer, card, err := issuerAndCard(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +396,7 @@ func (a *API) updateCardState(ctx context.Context, b body) (map[string]any, erro
 }
 
 func (a *API) updateCardMetadata(ctx context.Context, b body) (map[string]any, error) {
-	issuer, card, err := issuerAndCard(b)
+	issuer, card, err := issuerAndCard(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -387,12 +456,15 @@ func checkDescriptor(d wallet.CardDescriptor) error {
 }
 
 func (a *API) topupCard(ctx context.Context, b body) (map[string]any, error) {
-	issuer, card, err := issuerAndCard(b)
+	issuer, card, err := issuerAndCard(ctx, b)
 	if err != nil {
 		return nil, err
 	}
 	purchase, err := b.str("", "purchaseId", 1, 64, nil, true)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.starts.allow(ctx); err != nil {
 		return nil, err
 	}
 	op, err := a.svc.StartTopUp(ctx, issuer, card, purchase)
@@ -403,8 +475,11 @@ func (a *API) topupCard(ctx context.Context, b body) (map[string]any, error) {
 }
 
 func (a *API) parkCard(ctx context.Context, b body) (map[string]any, error) {
-	issuer, card, err := issuerAndCard(b)
+	issuer, card, err := issuerAndCard(ctx, b)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.starts.allow(ctx); err != nil {
 		return nil, err
 	}
 	op, err := a.svc.StartPark(ctx, issuer, card)
@@ -435,6 +510,9 @@ func (a *API) operationStatus(ctx context.Context, b body) (map[string]any, erro
 	}
 	id, err := b.str("", "operationId", 1, 64, nil, true)
 	if err != nil {
+		return nil, err
+	}
+	if err := actFor(ctx, issuer); err != nil {
 		return nil, err
 	}
 	op, err := a.svc.Operation(ctx, issuer, id)
@@ -483,6 +561,9 @@ func (a *API) deviceCommands(ctx context.Context, b body) (map[string]any, error
 func parseDeviceCall(b body) (transit.DeviceCall, error) {
 	var call transit.DeviceCall
 	var err error
+	if call.Token, err = b.str("", "deviceToken", 1, 128, nil, true); err != nil {
+		return call, err
+	}
 	if call.SEID, err = b.str("", "seId", 1, 48, seIDPattern, true); err != nil {
 		return call, err
 	}
@@ -573,9 +654,17 @@ func (a *API) startReaderMode(ctx context.Context, b body) (map[string]any, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := actFor(ctx, r.issuerID); err != nil {
+		return nil, err
+	}
+	if err := a.starts.allow(ctx); err != nil {
+		return nil, err
+	}
 	op, err := a.svc.StartReaderMode(ctx, r.seID, r.deviceID, r.issuerID, r.contents)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"operationId": op.OperationID}, nil
+	// The wallet server hands the token to its device, which presents it
+	// on every getDeviceCommands.
+	return map[string]any{"operationId": op.OperationID, "deviceToken": a.svc.DeviceToken(op.OperationID)}, nil
 }

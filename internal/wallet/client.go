@@ -88,7 +88,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
 	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), pod: cfg.Pod, now: cfg.Clock,
-		http: &http.Client{Timeout: cfg.Timeout, Transport: tr}}, nil
+		// A redirect is a failed call, never followed.
+		http: &http.Client{Timeout: cfg.Timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
 
 // Header builds a request header for one call of the use case sessionID.

@@ -129,6 +129,16 @@ type UpdateCardRequest struct {
 	SEID           string          `json:"seId"`
 	Operation      string          `json:"operation"`
 	CardDescriptor *CardDescriptor `json:"cardDescriptor,omitempty"`
+	// RedirectData goes with REDIRECT (assumed member): what the device
+	// needs to call the hub.
+	RedirectData *RedirectData `json:"redirectData,omitempty"`
+}
+
+// RedirectData tells a redirected device which operation to run and the
+// secret that proves each of its calls (assumed member).
+type RedirectData struct {
+	OperationID string `json:"operationId"`
+	DeviceToken string `json:"deviceToken"`
 }
 
 // GetTaskStatusRequest is the body of getTaskStatus.

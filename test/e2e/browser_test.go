@@ -157,7 +157,7 @@ func TestBrowser_ARequestTurnsCompletedWithoutAReload(t *testing.T) {
 	loginInBrowser(t, e, ctx)
 	screenshot(t, ctx, "crm-list-empty")
 	// Due in a few seconds, so that the page shows it PENDING first.
-	tok := e.login("mpadministrator", "1234")
+	tok := e.login("mpadministrator", "mp-admin-1234")
 	due := e.clock.Now().Add(6 * time.Second).UTC().Format("2006-01-02T15:04:05")
 	r := e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
 		"service_identifier": map[string]string{"code": "SPORTS"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000005"},
@@ -188,7 +188,7 @@ func TestBrowser_CancelAndRetryAJobFromTheConsole(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := browser(t)
 	loginInBrowser(t, e, ctx)
-	tok := e.login("mpadministrator", "1234")
+	tok := e.login("mpadministrator", "mp-admin-1234")
 	soon := e.clock.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05")
 	r := e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
 		"service_identifier": map[string]string{"code": "MOVIES"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000006"},

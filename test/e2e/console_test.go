@@ -168,7 +168,7 @@ func TestConsole_LoginSessionsAndCSRF(t *testing.T) {
 
 func TestConsole_CancelAndRetryAJobAreRecorded(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	tok := e.login("mpadministrator", "1234")
+	tok := e.login("mpadministrator", "mp-admin-1234")
 	tomorrow := e.clock.Now().Add(24 * time.Hour).UTC().Format("2006-01-02T15:04:05")
 	r := e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
 		"service_identifier": map[string]string{"code": "MOVIES"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000004"},
@@ -205,7 +205,7 @@ func TestConsole_CancelAndRetryAJobAreRecorded(t *testing.T) {
 		t.Errorf("retried early, the request is %s", got.LifeCycleState)
 	}
 	e.clock.Advance(25 * time.Hour)
-	tok = e.login("mpadministrator", "1234") // the first session lapsed meanwhile
+	tok = e.login("mpadministrator", "mp-admin-1234") // the first session lapsed meanwhile
 	if got := e.waitFinal(ws, tok, r.ID); got.LifeCycleState != "COMPLETED" {
 		t.Errorf("after its date: %+v", got)
 	}
@@ -264,7 +264,7 @@ func consoleLists(t *testing.T, e *env) {
 		}
 	}
 	// Detail pages.
-	tokCRM := e.login("mpadministrator", "1234")
+	tokCRM := e.login("mpadministrator", "mp-admin-1234")
 	req := e.create(ws, "add_subscriptions", map[string]any{"token": tokCRM, "subscription_identifier": map[string]string{"number": "S60058"},
 		"service_identifier": map[string]string{"code": "BASIC"}, "smartcard_identifier": map[string]string{"serial_number": "S60058"},
 		"process_immediately": true})

@@ -30,7 +30,7 @@ func TestCRM_LoginReleaseAndIdleExpiry(t *testing.T) {
 		if len(data.Token) != 32 {
 			t.Fatalf("token %q is not 32 hex digits", data.Token)
 		}
-		token := e.login("mpadministrator", "1234")
+		token := e.login("mpadministrator", "mp-admin-1234")
 		if token == data.Token {
 			t.Fatal("two logins got the same token")
 		}
@@ -49,7 +49,7 @@ func TestCRM_LoginReleaseAndIdleExpiry(t *testing.T) {
 		list(data.Token).code(t, "INVALID_TOKEN")
 
 		// Release kills a token at once; releasing it again is refused.
-		token = e.login("mpadministrator", "1234")
+		token = e.login("mpadministrator", "mp-admin-1234")
 		e.crm.post(conforming, "/authentication/token/release", map[string]string{"token": token}).ok(t, nil)
 		list(token).code(t, "INVALID_TOKEN")
 		e.crm.post(conforming, "/authentication/token/release", map[string]string{"token": token}).code(t, "INVALID_TOKEN")
@@ -63,7 +63,7 @@ func TestCRM_LoginReleaseAndIdleExpiry(t *testing.T) {
 
 		// The same user name in another organisation is another user.
 		e.crm.post(conforming, "/authentication/token", map[string]string{
-			"username": "mpadministrator", "password": "other", "organisation": "OTHERORG"}).ok(t, nil)
+			"username": "mpadministrator", "password": "other-org-pass", "organisation": "OTHERORG"}).ok(t, nil)
 		e.crm.post(conforming, "/authentication/token", map[string]string{
 			"username": "mpadministrator", "password": "other", "organisation": "CRMDEMO"}).code(t, "LOGIN_FAILED")
 	})
@@ -79,13 +79,13 @@ func TestCRM_FailedLoginsAreRateLimited(t *testing.T) {
 	e.crm.post(conforming, "/authentication/token", map[string]string{
 		"username": "operator", "password": "op-secret", "organisation": "CRMDEMO"}).code(t, "TOO_MANY_LOGIN_ATTEMPTS")
 	// Another user from the same address still may, until the address's limit.
-	e.login("mpadministrator", "1234")
+	e.login("mpadministrator", "mp-admin-1234")
 	for i := range 15 {
 		e.crm.post(conforming, "/authentication/token", map[string]string{
 			"username": fmt.Sprintf("nobody%d", i), "password": "x", "organisation": "CRMDEMO"}).code(t, "LOGIN_FAILED")
 	}
 	e.crm.post(conforming, "/authentication/token", map[string]string{
-		"username": "mpadministrator", "password": "1234", "organisation": "CRMDEMO"}).code(t, "TOO_MANY_LOGIN_ATTEMPTS")
+		"username": "mpadministrator", "password": "mp-admin-1234", "organisation": "CRMDEMO"}).code(t, "TOO_MANY_LOGIN_ATTEMPTS")
 	// The window ends.
 	e.clock.Advance(16 * time.Minute)
 	e.login("operator", "op-secret")
@@ -93,7 +93,7 @@ func TestCRM_FailedLoginsAreRateLimited(t *testing.T) {
 
 func TestCRM_EveryMethodReachesTheCAS(t *testing.T) {
 	both(t, envOptions{}, func(t *testing.T, e *env) {
-		tok := e.login("mpadministrator", "1234")
+		tok := e.login("mpadministrator", "mp-admin-1234")
 		base := func(extra map[string]any) map[string]any {
 			m := map[string]any{"token": tok}
 			for k, v := range extra {
@@ -205,7 +205,7 @@ func TestCRM_EveryMethodReachesTheCAS(t *testing.T) {
 
 func TestCRM_ListFiltersPagingAndFieldsSet(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	tok := e.login("mpadministrator", "1234")
+	tok := e.login("mpadministrator", "mp-admin-1234")
 	var ids []string
 	future := e.clock.Now().Add(24 * time.Hour).UTC().Format("2006-01-02T15:04:05")
 	for i := range 5 {
@@ -275,7 +275,7 @@ func TestCRM_ListFiltersPagingAndFieldsSet(t *testing.T) {
 	}
 	// Another organisation sees none of these.
 	var other struct{ Token string }
-	e.crm.post(conforming, "/authentication/token", map[string]string{"username": "mpadministrator", "password": "other", "organisation": "OTHERORG"}).ok(t, &other)
+	e.crm.post(conforming, "/authentication/token", map[string]string{"username": "mpadministrator", "password": "other-org-pass", "organisation": "OTHERORG"}).ok(t, &other)
 	var none []request
 	e.crm.get(conforming, "/"+ws+"/provisioning_requests/list", url.Values{"token": {other.Token}, "life_cycle_state": {"PENDING"}}).ok(t, &none)
 	if len(none) != 0 {
@@ -287,7 +287,7 @@ func TestCRM_ListFiltersPagingAndFieldsSet(t *testing.T) {
 
 func TestCRM_EveryDocumentedErrorCode(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	tok := e.login("mpadministrator", "1234")
+	tok := e.login("mpadministrator", "mp-admin-1234")
 	path := "/" + ws + "/provisioning_requests/"
 	good := func(over map[string]any) map[string]any {
 		m := map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
@@ -420,7 +420,7 @@ func TestCRM_ExpressOvertakesRegularAndScheduledWaitsForItsTime(t *testing.T) {
 	// A generous CAS timeout: a send retried after a spurious timeout on a
 	// loaded machine would rightly let later requests pass it.
 	both(t, envOptions{maxWorkers: 1, casTimeout: 30 * time.Second}, func(t *testing.T, e *env) {
-		tok := e.login("mpadministrator", "1234")
+		tok := e.login("mpadministrator", "mp-admin-1234")
 		when := e.clock.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05")
 		mk := func(serial, priority string) request {
 			return e.create(ws, "add_subscriptions", map[string]any{"token": tok,
@@ -447,7 +447,7 @@ func TestCRM_ExpressOvertakesRegularAndScheduledWaitsForItsTime(t *testing.T) {
 			t.Fatalf("the CAS got %d commands before the scheduled time", st.Commands)
 		}
 		e.clock.Advance(time.Hour + time.Second)
-		tok = e.login("mpadministrator", "1234") // the hour idle ended the first session
+		tok = e.login("mpadministrator", "mp-admin-1234") // the hour idle ended the first session
 		var maxExpress, minRegular int64 = 0, 1 << 62
 		for _, r := range express {
 			f := e.waitFinal(ws, tok, r.ID)
@@ -473,7 +473,7 @@ func TestCRM_ExpressOvertakesRegularAndScheduledWaitsForItsTime(t *testing.T) {
 
 func TestCRM_OneSmartcardsRequestsRunInOrder(t *testing.T) {
 	e := newEnv(t, envOptions{maxWorkers: 8})
-	tok := e.login("mpadministrator", "1234")
+	tok := e.login("mpadministrator", "mp-admin-1234")
 	// Add then cancel then add again: only the creation order makes all three succeed.
 	var rs []request
 	for i, typ := range []string{"add_subscriptions", "cancel_subscriptions", "add_subscriptions", "cancel_subscriptions"} {
@@ -500,7 +500,7 @@ func TestCRM_OneSmartcardsRequestsRunInOrder(t *testing.T) {
 
 func TestCRM_CASFaultsAreRetriedThenRejected(t *testing.T) {
 	both(t, envOptions{sendAttempts: 3, casTimeout: 300 * time.Millisecond}, func(t *testing.T, e *env) {
-		tok := e.login("mpadministrator", "1234")
+		tok := e.login("mpadministrator", "mp-admin-1234")
 		add := func(serial, code string) request {
 			return e.create(ws, "add_subscriptions", map[string]any{"token": tok,
 				"subscription_identifier": map[string]string{"number": "S60058"}, "service_identifier": map[string]string{"code": code},
@@ -552,7 +552,7 @@ func TestCRM_CASFaultsAreRetriedThenRejected(t *testing.T) {
 
 func TestCRM_ARetriedSendNeverDoublesAnEntitlement(t *testing.T) {
 	e := newEnv(t, envOptions{casTimeout: 300 * time.Millisecond})
-	tok := e.login("mpadministrator", "1234")
+	tok := e.login("mpadministrator", "mp-admin-1234")
 	// The CAS carries the first send out but its answer is lost.
 	if err := e.sim.SetFaults(cassim.Faults{TimeoutNext: 1, HangMS: 2000}); err != nil {
 		t.Fatal(err)
@@ -575,7 +575,7 @@ func TestCRM_ARetriedSendNeverDoublesAnEntitlement(t *testing.T) {
 
 func TestCRM_PINIsNeverLoggedReturnedOrKept(t *testing.T) {
 	both(t, envOptions{}, func(t *testing.T, e *env) {
-		tok := e.login("mpadministrator", "1234")
+		tok := e.login("mpadministrator", "mp-admin-1234")
 		const pin = "7394"
 		body := map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
 			"smartcard_identifier": map[string]string{"serial_number": "sc20000003"}, "pin": pin}
@@ -634,7 +634,7 @@ func TestCRM_OpenAPIDocumentsAreServed(t *testing.T) {
 
 func TestCRM_InternalErrorIsAnEnvelopeWithTheCorrelationID(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	tok := e.login("mpadministrator", "1234")
+	tok := e.login("mpadministrator", "mp-admin-1234")
 	// Break the store under the running hub.
 	if _, err := e.hub.DB().Writer().ExecContext(context.Background(), `ALTER TABLE paytv_requests RENAME TO paytv_requests_gone`); err != nil {
 		t.Fatal(err)

@@ -179,6 +179,27 @@ type device struct {
 	se, wc    string
 	card      *felicacard.Card
 	operation string
+	// token is the operation's device token, which the wallet server
+	// received in the REDIRECT and handed to this phone.
+	token string
+}
+
+// redirected waits for the REDIRECT (of d.operation, when set) to reach
+// the wallet server and takes the operation and token it carries, as the
+// phone's wallet app would.
+func (d *device) redirected() {
+	d.e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if rd, ok := d.e.wsim.LastRedirect(d.wc); ok && (d.operation == "" || rd.OperationID == d.operation) {
+			d.operation, d.token = rd.OperationID, rd.DeviceToken
+			return
+		}
+		if time.Now().After(deadline) {
+			d.e.t.Fatal("no REDIRECT reached the wallet server")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 type deviceAns struct {
@@ -194,12 +215,11 @@ type deviceAns struct {
 
 func (d *device) call(step int, responses []tes.Response) deviceAns {
 	d.e.t.Helper()
-	body := map[string]any{"requestHeader": map[string]string{"requestId": "dr", "sessionId": "ds"}, "seId": d.se, "step": step}
-	if d.operation == "" {
-		body["walletCardId"] = d.wc
-	} else {
-		body["operationId"] = d.operation
+	if d.token == "" {
+		d.redirected()
 	}
+	body := map[string]any{"requestHeader": map[string]string{"requestId": "dr", "sessionId": "ds"}, "seId": d.se, "step": step,
+		"deviceToken": d.token, "operationId": d.operation, "walletCardId": d.wc}
 	if len(responses) > 0 {
 		body["responses"] = responses
 	}

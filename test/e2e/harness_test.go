@@ -28,7 +28,9 @@ import (
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/issuer"
+	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/reqsign"
 	"github.com/provhub/provhub/internal/sealed"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
@@ -91,7 +93,16 @@ type env struct {
 	tsim    *simtes.Simulator
 	hubCfg  hub.Config
 	stop    func()
+	// tesPartner and walletPartner are the test's TES and wallet server,
+	// registered as partners for the issuers the tests use.
+	tesPartner, walletPartner partnerCreds
 }
+
+// partnerCreds are a partner's id and signing secret.
+type partnerCreds struct{ id, secret string }
+
+// testIssuers are the issuers the test partners act for.
+var testIssuers = []string{"TRANSIT1", "ISSUER0001", "ISSUER0002"}
 
 type envOptions struct {
 	dialect      store.Dialect
@@ -183,6 +194,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	e.startHub()
 	t.Cleanup(func() { e.stopHub() })
+	e.tesPartner = e.addPartner("tes-test", partner.RoleTES, testIssuers...)
+	e.walletPartner = e.addPartner("wallet-test", partner.RoleWallet, testIssuers...)
+	e.wsim.SetPartner(e.walletPartner.id, e.walletPartner.secret)
 	e.loadReferenceData()
 	t.Cleanup(wsim.Wait)
 	return e
@@ -219,6 +233,7 @@ func (e *env) startHub() {
 	}
 	e.crm = newSpecClient(t, srv.URL, "crm.yaml", "/crmapi/rest/v2")
 	e.transit = newSpecClient(t, srv.URL, "transit.yaml", "")
+	e.transit.sign = e.signAsPartner
 	e.issuer = newSpecClient(t, srv.URL, "issuer.yaml", "")
 	e.device = newSpecClient(t, srv.URL, "device.yaml", "/tsh/deviceapi/1/0")
 	// The simulated devices call back the pod that redirected them, here
@@ -234,6 +249,28 @@ func (e *env) stopHub() {
 	if e.stop != nil {
 		e.stop()
 		e.stop = nil
+	}
+}
+
+// addPartner registers a signing partner on the hub.
+func (e *env) addPartner(id string, role partner.Role, issuers ...string) partnerCreds {
+	e.t.Helper()
+	secret, err := e.hub.Partners().Add(context.Background(), partner.NewPartner{ID: id, Role: role, Issuers: issuers, Signing: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return partnerCreds{id: id, secret: secret}
+}
+
+// signAsPartner signs the transit calls as the partner whose role the
+// path is for: the wallet server's calls as it, the TES's as it, and the
+// device API's getDeviceCommands not at all (it carries a device token).
+func (e *env) signAsPartner(req *http.Request, body []byte) {
+	switch p := req.URL.Path; {
+	case strings.HasPrefix(p, "/tsh/wsapi/"), strings.HasSuffix(p, "/startReaderMode"):
+		reqsign.Sign(req, body, e.walletPartner.id, e.walletPartner.secret, time.Now())
+	case strings.HasPrefix(p, "/tsh/transitapi/"):
+		reqsign.Sign(req, body, e.tesPartner.id, e.tesPartner.secret, time.Now())
 	}
 }
 
@@ -280,9 +317,9 @@ func (e *env) loadReferenceData() {
 	}
 	e.sim.AddDevices(cards, stbs)
 	for _, u := range []paytv.NewUser{
-		{Organisation: "CRMDEMO", Username: "mpadministrator", Password: "1234", PersonName: "MP Administrator"},
+		{Organisation: "CRMDEMO", Username: "mpadministrator", Password: "mp-admin-1234", PersonName: "MP Administrator"},
 		{Organisation: "CRMDEMO", Username: "operator", Password: "op-secret"},
-		{Organisation: "OTHERORG", Username: "mpadministrator", Password: "other"},
+		{Organisation: "OTHERORG", Username: "mpadministrator", Password: "other-org-pass"},
 	} {
 		if err := e.hub.PayTV().AddUser(ctx, u); err != nil {
 			t.Fatal(err)
@@ -321,7 +358,8 @@ func newSpecProxy(t *testing.T, h http.Handler, doc string) string {
 			http.Error(w, "not in the document", http.StatusNotFound)
 			return
 		}
-		in := &openapi3filter.RequestValidationInput{Request: full, PathParams: params, Route: route, Options: &openapi3filter.Options{MultiError: true}}
+		in := &openapi3filter.RequestValidationInput{Request: full, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{MultiError: true, AuthenticationFunc: bearerPresent}}
 		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
 			t.Errorf("%s %s: the hub's request does not conform to %s: %v", r.Method, r.URL.Path, doc, err)
 		}
@@ -368,6 +406,8 @@ type specClient struct {
 	prefix string
 	router routers.Router
 	http   *http.Client
+	// sign, when set, adds a partner's signature to each request.
+	sign func(req *http.Request, body []byte)
 }
 
 func newSpecClient(t *testing.T, serverURL, doc, prefix string) *specClient {
@@ -449,6 +489,9 @@ func (c *specClient) send(rule specRule, method, path, rawQuery string, body []b
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
+	if c.sign != nil && req.Header.Get(reqsign.HeaderSignature) == "" {
+		c.sign(req, body)
+	}
 	ctx := context.Background()
 	route, params, routeErr := c.router.FindRoute(req)
 	var in *openapi3filter.RequestValidationInput
@@ -490,6 +533,13 @@ func (c *specClient) send(rule specRule, method, path, rawQuery string, body []b
 // Authorization header carrying a bearer token (whether the token is good
 // is the hub's business, not the document's).
 func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	if s := in.SecurityScheme; s != nil && s.Type == "apiKey" && s.In == "header" {
+		// A partner's signature: present, whether it verifies is the hub's business.
+		if in.RequestValidationInput.Request.Header.Get(s.Name) == "" {
+			return fmt.Errorf("no %s header", s.Name)
+		}
+		return nil
+	}
 	if in.SecurityScheme == nil || in.SecurityScheme.Type != "http" || in.SecurityScheme.Scheme != "bearer" {
 		return fmt.Errorf("unexpected security scheme %s", in.SecuritySchemeName)
 	}

@@ -33,7 +33,7 @@ func TestCRM_LifeCycleProperties(t *testing.T) {
 	for _, d := range storetest.Backends {
 		t.Run(d.String(), func(t *testing.T) {
 			e := newEnv(t, envOptions{dialect: d, maxWorkers: 8, sendAttempts: 3})
-			tok := e.login("mpadministrator", "1234")
+			tok := e.login("mpadministrator", "mp-admin-1234")
 			var caseNo atomic.Int64
 			rapid.Check(t, func(rt *rapid.T) {
 				runLifeCycleCase(rt, e, tok, int(caseNo.Add(1)))

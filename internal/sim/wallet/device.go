@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/felica"
+	"github.com/provhub/provhub/internal/reqsign"
 	"github.com/provhub/provhub/internal/sim/felicacard"
 	"github.com/provhub/provhub/internal/tes"
+	ws "github.com/provhub/provhub/internal/wallet"
 )
 
 // DeviceRun is what a simulated device saw of one command loop.
@@ -159,11 +161,13 @@ func (s *Simulator) StartReaderMode(seID, issuerID string, contents *tes.CardCon
 		defer s.wg.Done()
 		run := DeviceRun{Kind: "READER_MODE"}
 		var ans deviceAnswer
+		// The wallet server starts reader mode for its device, as a
+		// partner; the answer's device token goes to the device.
 		err := s.devicePost(hub, "startReaderMode", map[string]any{"requestHeader": deviceHeader(), "seId": normalizeSE(seID),
 			"deviceId": d.deviceID, "issuerId": issuerID, "cardContents": contents}, &ans)
 		if err == nil && ans.ResponseHeader.StatusCode == 0 {
 			run.OperationID = ans.OperationID
-			s.loop(hub, normalizeSE(seID), "", card, &run)
+			s.loop(hub, normalizeSE(seID), "", ans.DeviceToken, card, &run)
 		} else {
 			run.Done, run.StatusCode = true, ans.ResponseHeader.StatusCode
 			if err != nil {
@@ -177,9 +181,10 @@ func (s *Simulator) StartReaderMode(seID, issuerID string, contents *tes.CardCon
 	return nil
 }
 
-// redirected runs the command loop a REDIRECT asks for. Called with s.mu
-// held; the loop runs on its own goroutine.
-func (s *Simulator) redirected(d *device, c *card) {
+// redirected runs the command loop a REDIRECT asks for, with the
+// operation and device token it carries. Called with s.mu held; the loop
+// runs on its own goroutine.
+func (s *Simulator) redirected(d *device, c *card, rd ws.RedirectData) {
 	hub := s.hubFor(d)
 	if hub == "" {
 		return
@@ -188,10 +193,31 @@ func (s *Simulator) redirected(d *device, c *card) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		run := DeviceRun{Kind: "REDIRECT", WalletCardID: c.id}
-		s.loop(hub, seID, c.id, fc, &run)
+		run := DeviceRun{Kind: "REDIRECT", WalletCardID: c.id, OperationID: rd.OperationID}
+		s.loop(hub, seID, c.id, rd.DeviceToken, fc, &run)
 		s.record(seID, run)
 	}()
+}
+
+// LastRedirect returns what the last completed REDIRECT of a wallet card
+// told its device (the operation and its device token), for a device
+// played by hand.
+func (s *Simulator) LastRedirect(walletCardID string) (ws.RedirectData, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cards[walletCardID]
+	if !ok || c.redirect.OperationID == "" {
+		return ws.RedirectData{}, false
+	}
+	return c.redirect, true
+}
+
+// SetPartner sets the credentials the simulator signs its calls to the hub
+// with, as a wallet-server partner.
+func (s *Simulator) SetPartner(id, secret string) {
+	s.mu.Lock()
+	s.partnerID, s.partnerSecret = id, secret
+	s.mu.Unlock()
 }
 
 func (s *Simulator) record(seID string, run DeviceRun) {
@@ -214,6 +240,7 @@ type deviceAnswer struct {
 	Commands      []tes.Command `json:"commands"`
 	Balance       *int64        `json:"balance"`
 	CardAccountID string        `json:"cardAccountId"`
+	DeviceToken   string        `json:"deviceToken"`
 }
 
 func deviceHeader() map[string]string {
@@ -221,16 +248,17 @@ func deviceHeader() map[string]string {
 }
 
 // loop fetches batches from the hub and runs them on card until done.
-func (s *Simulator) loop(hub, seID, walletCardID string, card *felicacard.Card, run *DeviceRun) {
+func (s *Simulator) loop(hub, seID, walletCardID, token string, card *felicacard.Card, run *DeviceRun) {
 	step := 0
 	var responses []tes.Response
 	var elapsed float64
 	for range 200 {
-		req := map[string]any{"requestHeader": deviceHeader(), "seId": seID, "step": step}
-		if run.OperationID == "" {
-			req["walletCardId"] = walletCardID
-		} else {
+		req := map[string]any{"requestHeader": deviceHeader(), "seId": seID, "step": step, "deviceToken": token}
+		if run.OperationID != "" {
 			req["operationId"] = run.OperationID
+		}
+		if walletCardID != "" {
+			req["walletCardId"] = walletCardID
 		}
 		if len(responses) > 0 {
 			req["responses"] = responses
@@ -303,6 +331,14 @@ func (s *Simulator) devicePost(hub, op string, body any, into any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if op == "startReaderMode" {
+		s.mu.Lock()
+		id, secret := s.partnerID, s.partnerSecret
+		s.mu.Unlock()
+		if id != "" {
+			reqsign.Sign(req, raw, id, secret, time.Now())
+		}
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return err

@@ -85,6 +85,11 @@ type Config struct {
 	// HubURL is the hub's base URL, which devices call after a REDIRECT
 	// (the hub's device API); SetHubURL can set it later.
 	HubURL string
+	// PartnerID and PartnerSecret are the simulator's credentials as a
+	// wallet-server partner of the hub, with which it signs the calls it
+	// makes for its devices (startReaderMode); SetPartner can set them
+	// later.
+	PartnerID, PartnerSecret string
 }
 
 type card struct {
@@ -93,6 +98,8 @@ type card struct {
 	deleted    bool
 	descriptor json.RawMessage
 	redirects  int
+	// redirect is what the last REDIRECT told the device.
+	redirect ws.RedirectData
 	// felica is the transit card the applet holds, for command loops.
 	felica *felicacard.Card
 }
@@ -130,6 +137,8 @@ type Simulator struct {
 	hubURL  string
 	podURLs map[string]string
 	client  *http.Client
+	// partnerID and partnerSecret sign startReaderMode.
+	partnerID, partnerSecret string
 }
 
 // New returns a simulator with no devices.
@@ -150,7 +159,7 @@ func New(cfg Config) (*Simulator, error) {
 	s := &Simulator{log: cfg.Logger.With("component", "wallet_sim"), delay: cfg.TaskDelay,
 		devices: map[string]*device{}, cards: map[string]*card{}, tasks: map[string]*task{}, running: map[string]string{},
 		faults: cfg.Faults, rng: mrand.New(mrand.NewPCG(seed, seed+1)), hubURL: strings.TrimRight(cfg.HubURL, "/"),
-		client: &http.Client{Timeout: 30 * time.Second}}
+		client: &http.Client{Timeout: 30 * time.Second}, partnerID: cfg.PartnerID, partnerSecret: cfg.PartnerSecret}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /sendScript", s.handle("sendScript", s.sendScript))
 	s.mux.HandleFunc("POST /updateCard", s.handle("updateCard", s.updateCard))
@@ -437,6 +446,17 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 	if op == ws.OpMetadataUpdate && !hasDescriptor {
 		return reply{code: ws.StatusMissing, message: "cardDescriptor is required with METADATA_UPDATE"}
 	}
+	var redirect ws.RedirectData
+	if op == ws.OpRedirect {
+		raw, ok := req["redirectData"]
+		if !ok {
+			return reply{code: ws.StatusMissing, message: "redirectData is required with REDIRECT"}
+		}
+		if err := json.Unmarshal(raw, &redirect); err != nil || redirect.OperationID == "" || redirect.DeviceToken == "" ||
+			len(redirect.OperationID) > 64 || len(redirect.DeviceToken) > 128 {
+			return reply{code: ws.StatusBadFormat, message: "redirectData must be {operationId, deviceToken}"}
+		}
+	}
 	seID, taskID, cardID := normalizeSE(req.str("seId")), req.str("taskId"), req.str("walletCardId")
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -481,7 +501,8 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 			c.descriptor = descriptor
 		case ws.OpRedirect:
 			c.redirects++
-			s.redirected(d, c)
+			c.redirect = redirect
+			s.redirected(d, c, redirect)
 		}
 		t.status = ws.TaskCompleted
 	})

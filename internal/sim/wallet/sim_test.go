@@ -63,8 +63,11 @@ func (r *rig) send(t *testing.T, taskID string, cmds ...apdu.Command) error {
 }
 
 func (r *rig) update(taskID, op string, d *ws.CardDescriptor) error {
-	return r.client.UpdateCard(context.Background(), ws.UpdateCardRequest{RequestHeader: r.client.Header("s"),
-		TaskID: taskID, WalletCardID: "wc-1", SEID: seID, Operation: op, CardDescriptor: d})
+	req := ws.UpdateCardRequest{RequestHeader: r.client.Header("s"), TaskID: taskID, WalletCardID: "wc-1", SEID: seID, Operation: op, CardDescriptor: d}
+	if op == ws.OpRedirect {
+		req.RedirectData = &ws.RedirectData{OperationID: "dop-" + taskID, DeviceToken: "pdt_test"}
+	}
+	return r.client.UpdateCard(context.Background(), req)
 }
 
 // finish polls a task until it leaves PROCESSING.
@@ -167,6 +170,11 @@ func TestSimulator_UpdateCardFollowsTheCardsState(t *testing.T) {
 			t.Fatalf("after %s locked=%v", st.op, locked())
 		}
 	}
+	// A REDIRECT without what the device needs to call the hub is refused.
+	err := r.client.UpdateCard(context.Background(), ws.UpdateCardRequest{RequestHeader: r.client.Header("s"), TaskID: "r0", WalletCardID: "wc-1", SEID: seID, Operation: ws.OpRedirect})
+	if got := statusCode(err); got != ws.StatusMissing {
+		t.Fatalf("REDIRECT without redirectData: %d", got)
+	}
 	if got := statusCode(r.update("m1", ws.OpMetadataUpdate, nil)); got != ws.StatusMissing {
 		t.Errorf("METADATA_UPDATE without descriptor: %d", got)
 	}
@@ -206,7 +214,8 @@ func TestSimulator_OneTaskPerSecureElementAtATime(t *testing.T) {
 	c, _ := ws.NewClient(ws.ClientConfig{BaseURL: srv.URL, Pod: "p"})
 	ctx := context.Background()
 	req := func(task string) error {
-		return c.UpdateCard(ctx, ws.UpdateCardRequest{RequestHeader: c.Header("s"), TaskID: task, WalletCardID: "wc-1", SEID: seID, Operation: ws.OpRedirect})
+		return c.UpdateCard(ctx, ws.UpdateCardRequest{RequestHeader: c.Header("s"), TaskID: task, WalletCardID: "wc-1", SEID: seID, Operation: ws.OpRedirect,
+			RedirectData: &ws.RedirectData{OperationID: "dop-" + task, DeviceToken: "pdt_test"}})
 	}
 	if err := req("t1"); err != nil {
 		t.Fatal(err)
