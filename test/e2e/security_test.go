@@ -180,9 +180,9 @@ func TestSecurity_ADeviceCallWithoutTheOperationsTokenLearnsNothing(t *testing.T
 		d := &device{e: e, se: se, wc: wc}
 		d.redirected()
 		attempts := map[string]map[string]any{
-			"no token":        {"seId": se, "walletCardId": wc, "step": 0},
-			"no token, by id": {"seId": se, "operationId": d.operation, "step": 0},
-			"a guessed token": {"seId": se, "walletCardId": wc, "step": 0, "deviceToken": "pdt_" + strings.Repeat("A", 32)},
+			"no token":                          {"seId": se, "walletCardId": wc, "step": 0},
+			"no token, by id":                   {"seId": se, "operationId": d.operation, "step": 0},
+			"a guessed token":                   {"seId": se, "walletCardId": wc, "step": 0, "deviceToken": "pdt_" + strings.Repeat("A", 32)},
 			"the token, another secure element": {"seId": "0F0F0F0F", "step": 0, "deviceToken": d.token},
 			"the token, another operation":      {"seId": se, "operationId": "dop-other", "step": 0, "deviceToken": d.token},
 		}
