@@ -355,9 +355,8 @@ func (e *Engine) Cancel(ctx context.Context, id int64) error {
 	now := e.now()
 	cancelled := false
 	err := e.db.InTx(ctx, func(tx *store.Tx) error {
-		var subject sql.NullString
-		err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'cancelled', held = FALSE, finalized_at = $2, errors = `+appendError(e.db.Dialect(), 3)+`
-			WHERE id = $1 AND state IN ('scheduled', 'available', 'retryable') RETURNING subject`, id, micros(now), errorJSON(0, now, "cancelled")).Scan(&subject)
+		j, err := scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'cancelled', held = FALSE, finalized_at = $2, errors = `+appendError(e.db.Dialect(), 3)+`
+			WHERE id = $1 AND state IN ('scheduled', 'available', 'retryable') RETURNING `+jobColumns, id, micros(now), errorJSON(0, now, "cancelled")))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -365,8 +364,11 @@ func (e *Engine) Cancel(ctx context.Context, id int64) error {
 			return err
 		}
 		cancelled = true
-		if subject.Valid {
-			if err := releaseSubjects(ctx, tx, []string{subject.String}); err != nil {
+		if err := e.cfg.Registry.discarded(ctx, tx, j, StateCancelled); err != nil {
+			return err
+		}
+		if j.Subject != "" {
+			if err := releaseSubjects(ctx, tx, []string{j.Subject}); err != nil {
 				return err
 			}
 			return notifyTx(ctx, tx, "cancel")

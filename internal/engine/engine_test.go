@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -804,4 +805,94 @@ func TestEngine_MaxWorkersBoundsTheHandlersRunningAtOnce(t *testing.T) {
 			t.Fatalf("%d handlers ran at once with MaxWorkers %d", m, workers)
 		}
 	})
+}
+
+// TestEngine_OnDiscardRunsInTheTransactionThatEndsAJobForGood covers the
+// three ways a job is given up: its last attempt fails, it is cancelled
+// while queued, and the rescuer finds its last attempt's worker dead. The
+// hook's write commits with each, and only with those.
+func TestEngine_OnDiscardRunsInTheTransactionThatEndsAJobForGood(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE discarded (job_id BIGINT PRIMARY KEY, state TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		onDiscard := func(ctx context.Context, tx *store.Tx, j *engine.JobRow, state engine.State) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO discarded (job_id, state) VALUES ($1, $2)`, j.ID, string(state))
+			return err
+		}
+		started := make(chan struct{}, 1)
+		build := func(h handlerFunc) *engine.Engine {
+			reg := engine.NewRegistry()
+			engine.Register(reg, h, engine.KindOptions{MaxAttempts: 1, OnDiscard: onDiscard})
+			e, err := engine.New(engine.Config{DB: db, Registry: reg, FetchPollInterval: 20 * time.Millisecond,
+				LeaseDuration: 300 * time.Millisecond, RescueInterval: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.Close)
+			return e
+		}
+		discarded := func(id int64) string {
+			var state string
+			switch err := db.Writer().QueryRowContext(ctx, `SELECT state FROM discarded WHERE job_id = $1`, id).Scan(&state); {
+			case errors.Is(err, sql.ErrNoRows):
+				return ""
+			case err != nil:
+				t.Fatal(err)
+			}
+			return state
+		}
+		e := build(func(ctx context.Context, job *engine.Job[testArgs]) error {
+			switch job.Args.Name {
+			case "fail":
+				return errors.New("down")
+			case "hang":
+				started <- struct{}{}
+				<-ctx.Done()
+			}
+			return nil
+		})
+		queued, err := e.Insert(ctx, nil, testArgs{Name: "later"}, &engine.InsertOpts{RunAt: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ok := insertNamed(t, e, "ok")
+		failing := insertNamed(t, e, "fail")
+		waitState(t, e, failing, engine.StateFailed)
+		waitState(t, e, ok, engine.StateCompleted)
+		if err := e.Cancel(ctx, queued.ID); err != nil {
+			t.Fatal(err)
+		}
+		hang := insertNamed(t, e, "hang")
+		<-started
+		e.Crash()
+		rescuer := build(func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
+		if err := rescuer.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = rescuer.Stop(sctx)
+		})
+		waitState(t, rescuer, hang, engine.StateFailed)
+		for id, want := range map[int64]string{failing: "failed", queued.ID: "cancelled", hang: "failed", ok: ""} {
+			if got := discarded(id); got != want {
+				t.Errorf("job %d: hook saw %q, want %q", id, got, want)
+			}
+		}
+	})
+}
+
+func insertNamed(t *testing.T, e *engine.Engine, name string) int64 {
+	t.Helper()
+	res, err := e.Insert(context.Background(), nil, testArgs{Name: name}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.ID
 }

@@ -409,7 +409,7 @@ type outcome struct {
 // attempt and running state, so an outcome for a job that was rescued
 // meanwhile changes nothing. It reports whether a subject was freed, which
 // other instances should hear of.
-func finishTx(ctx context.Context, tx *store.Tx, now time.Time, batch []outcome) (notify bool, err error) {
+func finishTx(ctx context.Context, tx *store.Tx, reg *Registry, now time.Time, batch []outcome) (notify bool, err error) {
 	var doneIDs, doneAttempts []int64
 	var freed []string
 	for _, o := range batch {
@@ -422,8 +422,14 @@ func finishTx(ctx context.Context, tx *store.Tx, now time.Time, batch []outcome)
 			doneAttempts = append(doneAttempts, int64(o.job.Attempt))
 			continue
 		}
-		if err := finishOne(ctx, tx, now, o); err != nil {
+		applied, err := finishOne(ctx, tx, now, o)
+		if err != nil {
 			return false, err
+		}
+		if applied {
+			if err := reg.discarded(ctx, tx, o.job, o.state); err != nil {
+				return false, err
+			}
 		}
 	}
 	if len(doneIDs) > 0 {
@@ -536,7 +542,7 @@ var sqliteHotQueries = []string{
 	finishSQL("errors"), finishSQL(appendError(store.SQLite, 8)),
 }
 
-func finishOne(ctx context.Context, tx *store.Tx, now time.Time, o outcome) error {
+func finishOne(ctx context.Context, tx *store.Tx, now time.Time, o outcome) (bool, error) {
 	var finalized any
 	if o.state.Terminal() {
 		finalized = micros(now)
@@ -554,11 +560,12 @@ func finishOne(ctx context.Context, tx *store.Tx, now time.Time, o outcome) erro
 		q = finishSQL(appendError(tx.Dialect(), 8))
 		args = append(args, errorJSON(o.job.Attempt, now, o.err))
 	}
-	_, err := tx.ExecCached(ctx, q, args...)
+	res, err := tx.ExecCached(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("finish job %d as %s: %w", o.job.ID, o.state, err)
+		return false, fmt.Errorf("finish job %d as %s: %w", o.job.ID, o.state, err)
 	}
-	return nil
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // heartbeat extends the leases of owner's running jobs and returns the ids
@@ -588,7 +595,7 @@ func heartbeat(ctx context.Context, db *store.DB, owner string, expires time.Tim
 
 // rescue returns jobs whose lease expired (their worker died) to the queue,
 // or fails them when their attempts are used up. The lost attempt counts.
-func rescue(ctx context.Context, db *store.DB, now time.Time) (int64, error) {
+func rescue(ctx context.Context, db *store.DB, reg *Registry, now time.Time) (int64, error) {
 	msg, _ := json.Marshal("lease expired: the worker running this attempt was lost")
 	at, _ := json.Marshal(now.UTC())
 	var obj string
@@ -598,15 +605,44 @@ func rescue(ctx context.Context, db *store.DB, now time.Time) (int64, error) {
 	} else {
 		obj = `json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', json($2), 'error', json($3)))`
 	}
-	res, err := db.Writer().ExecContext(ctx, `UPDATE jobs SET
-			state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempt >= max_attempts THEN 'failed' ELSE 'retryable' END,
-			finalized_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN $1 ELSE NULL END,
-			run_at = $1, errors = `+obj+`, lease_owner = NULL, lease_expires_at = NULL
-		WHERE state = 'running' AND lease_expires_at < $1`, micros(now), string(at), string(msg))
+	var n int64
+	err := db.InTx(ctx, func(tx *store.Tx) error {
+		n = 0
+		rs, err := tx.QueryContext(ctx, `UPDATE jobs SET
+				state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempt >= max_attempts THEN 'failed' ELSE 'retryable' END,
+				finalized_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN $1 ELSE NULL END,
+				run_at = $1, errors = `+obj+`, lease_owner = NULL, lease_expires_at = NULL
+			WHERE state = 'running' AND lease_expires_at < $1 RETURNING `+jobColumns, micros(now), string(at), string(msg))
+		if err != nil {
+			return err
+		}
+		var ended []*JobRow
+		for rs.Next() {
+			j, err := scanJob(rs)
+			if err != nil {
+				rs.Close()
+				return err
+			}
+			n++
+			if j.State == StateFailed || j.State == StateCancelled {
+				ended = append(ended, j)
+			}
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return err
+		}
+		for _, j := range ended {
+			if err := reg.discarded(ctx, tx, j, j.State); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("rescue expired leases: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }
 
 // cleanup deletes finished jobs older than their retention, at most limit.

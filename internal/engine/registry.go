@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/provhub/provhub/internal/store"
 )
 
 // Handler does the work of one job kind. Returning nil completes the job;
@@ -22,12 +24,33 @@ type KindOptions struct {
 	// Backoff gives the wait before retry number attempt (1 after the first
 	// failure). Nil uses the engine's backoff.
 	Backoff func(attempt int) time.Duration
+	// OnDiscard, when set, runs in the transaction that makes a job of the
+	// kind failed or cancelled, whoever does it (the job's own last
+	// attempt, Cancel, the rescuer), so that the domain record the job
+	// serves ends in the same commit. An error rolls the change back (it
+	// is then tried again: by the writer's next turn, the rescuer's next
+	// round, or the caller of Cancel).
+	OnDiscard func(ctx context.Context, tx *store.Tx, job *JobRow, state State) error
 }
 
 type kind struct {
 	name string
 	opts KindOptions
 	run  func(ctx context.Context, row *JobRow) error
+}
+
+// discarded runs the OnDiscard hook of j's kind, if it has one, for a job
+// that has just become failed or cancelled in tx.
+func (r *Registry) discarded(ctx context.Context, tx *store.Tx, j *JobRow, state State) error {
+	k := r.kinds[j.Kind]
+	if k == nil || k.opts.OnDiscard == nil || (state != StateFailed && state != StateCancelled) {
+		return nil
+	}
+	j.State = state
+	if err := k.opts.OnDiscard(ctx, tx, j, state); err != nil {
+		return fmt.Errorf("job %d (%s) %s: %w", j.ID, j.Kind, state, err)
+	}
+	return nil
 }
 
 // Registry maps job kinds to their handlers. Build it before New.

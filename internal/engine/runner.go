@@ -274,7 +274,7 @@ func (e *Engine) maintainLoop(ctx context.Context, rs *runState) {
 			} else if n > 0 {
 				e.wake()
 			}
-			n, err := rescue(ctx, e.db, e.now())
+			n, err := rescue(ctx, e.db, e.cfg.Registry, e.now())
 			switch {
 			case err != nil && ctx.Err() == nil:
 				e.log.Error("rescue jobs", "err", err)

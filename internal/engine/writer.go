@@ -228,7 +228,7 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 			notify = true
 		}
 		if len(t.outcomes) > 0 {
-			freed, err := finishTx(ctx, tx, now, t.outcomes)
+			freed, err := finishTx(ctx, tx, e.cfg.Registry, now, t.outcomes)
 			if err != nil {
 				return err
 			}

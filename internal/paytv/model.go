@@ -61,6 +61,11 @@ const (
 const (
 	ErrorCodeCASRejected    = "CAS_REJECTED"
 	ErrorCodeCASUnavailable = "CAS_UNAVAILABLE"
+	// ErrorCodeCancelled: an operator cancelled the request's send job.
+	ErrorCodeCancelled = "CANCELLED"
+	// ErrorCodeSendFailed: the send job ended for good without an outcome
+	// (its worker lost on the last attempt, or a fault of the hub).
+	ErrorCodeSendFailed = "SEND_FAILED"
 )
 
 // Identifier names a record by exactly one of its identifying fields.

@@ -127,6 +127,41 @@ func (s *Service) record(ctx context.Context, job *engine.Job[SendArgs], id stri
 	})
 }
 
+const abandonSQL = `UPDATE paytv_requests SET life_cycle_state = 'REJECTED', sequence_number = $2, executed_at = $3,
+		error_code = $4, error_description = $5, pin = NULL, updated_at = $3
+	WHERE id = $1 AND life_cycle_state = 'PENDING'`
+
+// abandon ends the request of a send job that was cancelled or failed for
+// good, in the transaction that ended the job: REJECTED with the reason,
+// and its PIN erased. A request left PENDING would keep its PIN forever.
+func (s *Service) abandon(ctx context.Context, tx *store.Tx, job *engine.JobRow, state engine.State) error {
+	var args SendArgs
+	if err := json.Unmarshal(job.Args, &args); err != nil || args.RequestID == "" {
+		return nil // not a request's job: nothing to end
+	}
+	code, why := ErrorCodeSendFailed, "the request could not be sent: its job failed for good"
+	if state == engine.StateCancelled {
+		code, why = ErrorCodeCancelled, "the request's send job was cancelled before the CAS was asked"
+	}
+	if n := len(job.Errors); n > 0 && state == engine.StateFailed {
+		why += ": " + job.Errors[n-1].Error
+	}
+	seq, err := nextValue(ctx, tx, "sequence_number")
+	if err != nil {
+		return err
+	}
+	now := micros(s.now())
+	res, err := tx.ExecContext(ctx, abandonSQL, args.RequestID, seq, now, code, why)
+	if err != nil {
+		return fmt.Errorf("abandon provisioning request %s: %w", args.RequestID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		s.log.WarnContext(ctx, "provisioning request abandoned", "request_id", args.RequestID, "job_state", state, "error_code", code)
+		tx.AfterCommit(func() { s.notify(args.RequestID) })
+	}
+	return nil
+}
+
 // await registers interest in request id's outcome before it is created.
 func (s *Service) await(id string) chan struct{} {
 	ch := make(chan struct{})

@@ -120,6 +120,7 @@ func (s *Service) RegisterJobs(reg *engine.Registry) {
 		MaxAttempts: s.cfg.SendAttempts,
 		Timeout:     s.cfg.SendTimeout + 5*time.Second,
 		Backoff:     s.cfg.RetryBackoff,
+		OnDiscard:   s.abandon,
 	})
 }
 

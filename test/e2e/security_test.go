@@ -417,3 +417,31 @@ func TestSecurity_CRMLoginsAreLengthCappedAndPasswordsHaveAMinimum(t *testing.T)
 		t.Error("a CRM user was added with a four-character password")
 	}
 }
+
+// TestSecurity_ACancelledPINResetEndsRejectedWithItsPINErased: an operator
+// cancels a scheduled reset_pin_to_given_value; before, the request stayed
+// PENDING with its PIN in the database for good.
+func TestSecurity_ACancelledPINResetEndsRejectedWithItsPINErased(t *testing.T) {
+	both(t, envOptions{}, func(t *testing.T, e *env) {
+		tok := e.login("mpadministrator", "mp-admin-1234")
+		later := e.clock.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05")
+		r := e.create(ws, "reset_pin_to_given_value", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
+			"smartcard_identifier": map[string]string{"serial_number": "sc20000003"}, "pin": "8642", "scheduled_date": later})
+		if n := e.count(`SELECT COUNT(*) FROM paytv_requests WHERE id = $1 AND pin IS NOT NULL`, r.ID); n != 1 {
+			t.Fatalf("the scheduled request holds no PIN (%d)", n)
+		}
+		if err := e.hub.Engine().Cancel(context.Background(), e.jobOf(r.ID).ID); err != nil {
+			t.Fatal(err)
+		}
+		f := e.show(ws, tok, r.ID)
+		if f.LifeCycleState != "REJECTED" || str(f.ErrorCode) != "CANCELLED" || f.SequenceNumber == nil {
+			t.Fatalf("after the cancel: %+v", f)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM paytv_requests WHERE id = $1 AND pin IS NULL`, r.ID); n != 1 {
+			t.Error("the PIN of a cancelled request is still stored")
+		}
+		if st := e.sim.Stats(); st.Commands != 0 {
+			t.Errorf("the CAS got %d commands for a cancelled request", st.Commands)
+		}
+	})
+}
