@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/provhub/provhub/internal/hub"
@@ -27,6 +32,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	audiences := fs.String("issuer-audience", "provhub", "comma-separated aud values an issuer's assertion may carry (one without aud is accepted too)")
 	retention := fs.Duration("operation-retention", 90*24*time.Hour, "how long consumer operations are kept")
 	secretFile := addSecretKeyFlag(fs)
+	partnerListen := fs.String("partner-listen", "", "serve the partner-facing routes (TES, wallet-server and device calls) on this address only, apart from the console and the northbound APIs")
+	metricsListen := fs.String("metrics-listen", "", "serve /metrics on this address only (not on --listen)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) of the hub: every listener speaks HTTPS")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	clientCA := fs.String("client-ca", "", "PEM CA certificates that partners' client certificates must chain to (mutual TLS; with --tls-cert)")
 	logf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -39,8 +49,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	tlsConfig, err := serverTLS(*tlsCert, *tlsKey, *clientCA)
+	if err != nil {
+		return err
+	}
 	h, err := hub.New(ctx, hub.Config{
-		SecretKey: key, Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
+		SecretKey: key, PartnerListen: *partnerListen, MetricsListen: *metricsListen, TLS: tlsConfig, Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,
 		WalletURL: *walletURL, Pod: *pod, IssuerAudiences: splitList(*audiences), OperationRetention: *retention,
 		TESURL: *tesURL, TESTimeout: *tesTimeout, DeviceOperationTTL: *opTTL, ConsoleSecureCookie: *secureCookie,
@@ -49,4 +63,32 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return h.Run(ctx)
+}
+
+// serverTLS loads the hub's certificate and, when given, the CAs that
+// partners' client certificates must chain to.
+func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "" && caFile == "":
+		return nil, nil
+	case certFile == "" || keyFile == "":
+		return nil, errors.New("--tls-cert and --tls-key go together (and --client-ca needs them)")
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load --tls-cert and --tls-key: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		raw, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--client-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(raw) {
+			return nil, fmt.Errorf("--client-ca %s holds no PEM certificate", caFile)
+		}
+		c.ClientCAs = pool
+	}
+	return c, nil
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -154,6 +155,8 @@ type ServerConfig struct {
 	WriteTimeout      time.Duration // [60s]
 	IdleTimeout       time.Duration // [120s]
 	Logger            *slog.Logger
+	// TLS makes the server speak HTTPS (serve it with ServeTLS).
+	TLS *tls.Config
 }
 
 // NewServer returns an http.Server with every timeout set, so a slow or
@@ -172,6 +175,7 @@ func NewServer(c ServerConfig) *http.Server {
 		ReadTimeout:       def(c.ReadTimeout, 30*time.Second),
 		WriteTimeout:      def(c.WriteTimeout, 60*time.Second),
 		IdleTimeout:       def(c.IdleTimeout, 120*time.Second),
+		TLSConfig:         c.TLS,
 	}
 	if c.Logger != nil {
 		s.ErrorLog = slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn)

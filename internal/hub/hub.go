@@ -6,6 +6,7 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +92,18 @@ type Config struct {
 	// (required): its signing keys, partners' request-signing secrets.
 	SecretKey *sealed.Key
 
+	// PartnerListen, when set, is the address of a listener that serves
+	// the partner-facing routes (transit, wallet-server and device calls,
+	// and the health checks) and nothing else; Listen then serves every
+	// other route and no partner route.
+	PartnerListen string
+	// MetricsListen, when set, is the only address that serves /metrics.
+	MetricsListen string
+	// TLS, when set, makes every listener speak HTTPS with it. With
+	// ClientCAs set, partners may present client certificates, verified
+	// against them (on the partner listener when there is one).
+	TLS *tls.Config
+
 	// EngineTuning and PayTVTuning, when set, adjust the engine's and the
 	// pay-TV domain's configuration before use (tests shorten intervals).
 	EngineTuning func(*engine.Config)
@@ -120,6 +133,10 @@ type Hub struct {
 	registry *prometheus.Registry
 	handler  http.Handler
 	listener net.Listener
+	// partnerHandler and metricsHandler serve PartnerListen and
+	// MetricsListen; their listeners are bound by Listen.
+	partnerHandler, metricsHandler   http.Handler
+	partnerListener, metricsListener net.Listener
 }
 
 // New opens the database, migrates (or checks the schema) and builds the
@@ -263,24 +280,42 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		h.close()
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	h.console.Mount(mux)
-	crm.Mount(mux)
-	tapi.Mount(mux)
-	iapi.Mount(mux)
-	mux.Handle("GET /openapi/", api.Handler())
-	httpapi.MountHealth(mux, h.registry, map[string]httpapi.ReadyCheck{
+	ready := map[string]httpapi.ReadyCheck{
 		"database": func(ctx context.Context) error {
 			if err := db.Ping(ctx); err != nil {
 				return err
 			}
 			return db.CheckSchema(ctx)
 		},
-	})
+	}
+	metrics := prometheus.Gatherer(h.registry)
+	if cfg.MetricsListen != "" {
+		metrics = nil
+		m := http.NewServeMux()
+		httpapi.MountHealth(m, h.registry, ready)
+		h.metricsHandler = m
+	}
 	mw := httpapi.NewMiddleware(httpapi.Options{Logger: cfg.Logger, Metrics: h.registry})
+	mux := http.NewServeMux()
+	h.console.Mount(mux)
+	crm.Mount(mux)
+	iapi.Mount(mux)
+	mux.Handle("GET /openapi/", api.Handler())
+	httpapi.MountHealth(mux, metrics, ready)
+	if cfg.PartnerListen == "" {
+		tapi.Mount(mux)
+	} else {
+		pmux := http.NewServeMux()
+		tapi.Mount(pmux)
+		httpapi.MountHealth(pmux, nil, ready)
+		h.partnerHandler = mw.Wrap(pmux)
+	}
 	h.handler = mw.Wrap(mux)
 	return h, nil
 }
+
+// PartnerHandler serves the partner listener (nil without PartnerListen).
+func (h *Hub) PartnerHandler() http.Handler { return h.partnerHandler }
 
 func (h *Hub) prepareSchema(ctx context.Context) error {
 	if h.cfg.Migrate {
@@ -337,7 +372,60 @@ func (h *Hub) Listen() (string, error) {
 		return "", fmt.Errorf("listen on %s: %w", h.cfg.Listen, err)
 	}
 	h.listener = l
+	for _, side := range []struct {
+		addr string
+		l    *net.Listener
+	}{{h.cfg.PartnerListen, &h.partnerListener}, {h.cfg.MetricsListen, &h.metricsListener}} {
+		if side.addr == "" {
+			continue
+		}
+		pl, err := net.Listen("tcp", side.addr)
+		if err != nil {
+			h.closeListeners()
+			return "", fmt.Errorf("listen on %s: %w", side.addr, err)
+		}
+		*side.l = pl
+	}
 	return l.Addr().String(), nil
+}
+
+func (h *Hub) closeListeners() {
+	for _, l := range []net.Listener{h.listener, h.partnerListener, h.metricsListener} {
+		if l != nil {
+			l.Close()
+		}
+	}
+	h.listener, h.partnerListener, h.metricsListener = nil, nil, nil
+}
+
+// PartnerAddr is the bound address of the partner listener ("" when not
+// configured or not yet bound).
+func (h *Hub) PartnerAddr() string { return addrOf(h.partnerListener) }
+
+// MetricsAddr is the bound address of the metrics listener.
+func (h *Hub) MetricsAddr() string { return addrOf(h.metricsListener) }
+
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+// tlsFor returns the TLS configuration of a listener: the hub's, asking
+// for client certificates (verified when given) where partners call.
+func (h *Hub) tlsFor(partners bool) *tls.Config {
+	if h.cfg.TLS == nil {
+		return nil
+	}
+	c := h.cfg.TLS.Clone()
+	c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
+	if partners && c.ClientCAs != nil {
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+	} else {
+		c.ClientAuth, c.ClientCAs = tls.NoClientCert, nil
+	}
+	return c
 }
 
 // Run serves until ctx ends, then stops accepting requests, drains in-flight
@@ -357,22 +445,44 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.log.Warn("schedule the operation purge", "err", err)
 	}
 	go h.checkpointLoop(ctx)
-	srv := httpapi.NewServer(httpapi.ServerConfig{Handler: h.handler, Logger: h.log})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(h.listener) }()
-	h.log.Info("provhub serving", "addr", addr, "db", h.db.String())
+	type served struct {
+		srv *http.Server
+		l   net.Listener
+	}
+	// Without a partner listener the main one is where partners call.
+	servers := []served{{httpapi.NewServer(httpapi.ServerConfig{Handler: h.handler, Logger: h.log, TLS: h.tlsFor(h.partnerListener == nil)}), h.listener}}
+	if h.partnerListener != nil {
+		servers = append(servers, served{httpapi.NewServer(httpapi.ServerConfig{Handler: h.partnerHandler, Logger: h.log, TLS: h.tlsFor(true)}), h.partnerListener})
+	}
+	if h.metricsListener != nil {
+		servers = append(servers, served{httpapi.NewServer(httpapi.ServerConfig{Handler: h.metricsHandler, Logger: h.log}), h.metricsListener})
+	}
+	serveErrs := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if s.srv.TLSConfig != nil {
+				serveErrs <- s.srv.ServeTLS(s.l, "", "")
+			} else {
+				serveErrs <- s.srv.Serve(s.l)
+			}
+		}()
+	}
+	h.log.Info("provhub serving", "addr", addr, "partner_addr", h.PartnerAddr(), "metrics_addr", h.MetricsAddr(),
+		"tls", h.cfg.TLS != nil, "client_ca", h.cfg.TLS != nil && h.cfg.TLS.ClientCAs != nil, "db", h.db.String())
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
-	case serveErr = <-served:
+	case serveErr = <-serveErrs:
 	}
 	h.log.Info("shutting down", "timeout", h.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
-	if err := srv.Shutdown(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop http: %w", err))
+	for _, s := range servers {
+		if err := s.srv.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop http: %w", err))
+		}
 	}
 	if err := h.engine.Stop(sctx); err != nil {
 		errs = append(errs, err)
