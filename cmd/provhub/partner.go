@@ -18,7 +18,8 @@ import (
 )
 
 const partnerUsage = `usage:
-  provhub partner add --id ID --role tes|wallet --issuer ID[,ID...] [--cert FILE.pem] [--signing [--secret-out FILE]] [--db URL]
+  provhub partner add --id ID --role tes|wallet --issuer ID[,ID...] [--cert FILE.pem] [--signing [--secret-out FILE]] [--url URL [--timeout D]] [--db URL]
+  provhub partner add --id ID --role cas --organisation NAME[,NAME...] --url URL [--timeout D] [--signing [--secret-out FILE]] [--db URL]
   provhub partner list [--db URL]
   provhub partner revoke --id ID [--db URL]
   provhub partner call --url HUB --id ID --secret-file FILE PATH JSON   (a signed POST, as the partner)`
@@ -67,19 +68,23 @@ func partnerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	db := addDBFlag(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
 	id := fs.String("id", "", "the partner's id (1 to 64 of A-Z a-z 0-9 . _ -)")
-	role := fs.String("role", "", "tes (a transit entity server) or wallet (a wallet server)")
-	issuers := fs.String("issuer", "", "comma-separated issuerIds the partner may act for")
+	role := fs.String("role", "", "tes (a transit entity server), wallet (a wallet server) or cas (a conditional-access system provhub calls)")
+	issuers := fs.String("issuer", "", "comma-separated issuerIds the partner may act for (tes, wallet)")
+	orgs := fs.String("organisation", "", "comma-separated CRM organisations the CAS serves (cas)")
+	callURL := fs.String("url", "", "where provhub calls the partner for its issuers or organisations: a TES's device gateway (.../tes/devicegtwapi/1/0) or a CAS")
+	timeout := fs.Duration("timeout", 0, "bound on one call to --url (default 10s)")
 	cert := fs.String("cert", "", "the partner's client certificate (PEM); identifies it on a mutual-TLS connection")
 	signing := fs.Bool("signing", false, "make a request-signing secret (printed once, or written to --secret-out)")
 	secretOut := fs.String("secret-out", "", "write the signing secret to this new file (mode 0600) instead of printing it")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *id == "" || *role == "" || *issuers == "" || (*cert == "" && !*signing) {
-		fmt.Fprintln(stderr, "provhub partner add: --id, --role, --issuer and --cert or --signing are required")
+	if *id == "" || *role == "" || (*issuers == "" && *orgs == "") {
+		fmt.Fprintln(stderr, "provhub partner add: --id, --role and --issuer (tes, wallet) or --organisation (cas) are required")
 		return errUsage
 	}
-	np := partner.NewPartner{ID: *id, Role: partner.Role(*role), Issuers: splitList(*issuers), Signing: *signing}
+	np := partner.NewPartner{ID: *id, Role: partner.Role(*role), Issuers: splitList(*issuers), Organisations: splitList(*orgs), Signing: *signing,
+		URL: *callURL, Timeout: *timeout}
 	if *cert != "" {
 		raw, err := os.ReadFile(*cert)
 		if err != nil {
@@ -112,7 +117,10 @@ func partnerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return err
 	}
-	fmt.Fprintf(stdout, "partner %s (%s) may act for %s\n", np.ID, np.Role, strings.Join(np.Issuers, ", "))
+	fmt.Fprintf(stdout, "partner %s (%s) serves %s\n", np.ID, np.Role, strings.Join(append(np.Issuers, np.Organisations...), ", "))
+	if np.URL != "" {
+		fmt.Fprintf(stdout, "provhub calls it at %s for them\n", np.URL)
+	}
 	if secret == "" {
 		return nil
 	}
@@ -148,7 +156,7 @@ func partnerList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tROLE\tISSUERS\tCERTIFICATE SHA-256\tSIGNS\tSTATE")
+	fmt.Fprintln(tw, "ID\tROLE\tSERVES\tURL\tCERTIFICATE SHA-256\tSIGNS\tSTATE")
 	for _, p := range list {
 		state, cert := "active", p.CertSHA256
 		if p.RevokedAt != nil {
@@ -157,7 +165,11 @@ func partnerList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if cert == "" {
 			cert = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", p.ID, p.Role, strings.Join(p.Issuers, ","), cert, p.Signs, state)
+		callURL := p.URL
+		if callURL == "" {
+			callURL = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", p.ID, p.Role, strings.Join(append(p.Issuers, p.Organisations...), ","), callURL, cert, p.Signs, state)
 	}
 	return tw.Flush()
 }

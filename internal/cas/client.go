@@ -36,6 +36,9 @@ type ClientConfig struct {
 	Timeout time.Duration
 	// HTTPClient is used when set (its Timeout is left as it is).
 	HTTPClient *http.Client
+	// Wrap, when set (and HTTPClient is not), wraps the client's transport
+	// (to sign its requests).
+	Wrap func(http.RoundTripper) http.RoundTripper
 }
 
 // Client sends commands to a CAS over HTTP.
@@ -58,9 +61,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		// rather than dialling anew when the default two idle ones are taken.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
+		var rt http.RoundTripper = tr
+		if cfg.Wrap != nil {
+			rt = cfg.Wrap(tr)
+		}
 		// A redirect is a failed call, never followed: it would re-post a
 		// PIN to an address nobody configured.
-		hc = &http.Client{Timeout: cfg.Timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		hc = &http.Client{Timeout: cfg.Timeout, Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	return &Client{url: strings.TrimRight(cfg.BaseURL, "/") + "/cas/v1/commands", http: hc}, nil
 }

@@ -172,7 +172,15 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	payCfg := paytv.Config{DB: db, CAS: casClient, Logger: cfg.Logger, Clock: cfg.Clock, TokenIdle: cfg.CRMTokenIdle}
+	h.partners, err = partner.New(partner.Config{DB: db, SecretKey: cfg.SecretKey, Logger: cfg.Logger, Clock: cfg.Clock})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	// The flags' CAS and TES serve every organisation and issuer that has
+	// no partner of its own registered to be called.
+	south := &southbound{partners: h.partners, clock: cfg.Clock, tes: map[string]*tes.Client{}, cas: map[string]*cas.Client{}, defC: casClient}
+	payCfg := paytv.Config{DB: db, CAS: casClient, CASFor: south.casFor, Logger: cfg.Logger, Clock: cfg.Clock, TokenIdle: cfg.CRMTokenIdle}
 	if cfg.PayTVTuning != nil {
 		cfg.PayTVTuning(&payCfg)
 	}
@@ -207,7 +215,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	trCfg := transit.Config{DB: db, Wallet: walletClient, TES: tesClient, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL,
+	south.defT, south.actor = tesClient, actor
+	trCfg := transit.Config{DB: db, Wallet: walletClient, TES: tesRouter{south}, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL,
 		DeviceTokenKey: cfg.SecretKey.Derive("device-token")}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)
@@ -251,11 +260,6 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	h.transit.UseEngine(h.engine)
 	h.issuer.UseEngine(h.engine)
 	crm, err := crmapi.New(crmapi.Config{Service: h.paytv, Logger: cfg.Logger})
-	if err != nil {
-		h.close()
-		return nil, err
-	}
-	h.partners, err = partner.New(partner.Config{DB: db, SecretKey: cfg.SecretKey, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
 		h.close()
 		return nil, err

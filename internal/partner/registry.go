@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"slices"
 	"sync"
@@ -33,13 +34,23 @@ const (
 	// RoleWallet is a wallet server: provisionCard, and startReaderMode on
 	// behalf of its devices.
 	RoleWallet Role = "wallet"
+	// RoleCAS is a conditional-access system provhub calls for the CRM
+	// organisations it serves; it calls nothing on provhub.
+	RoleCAS Role = "cas"
 )
 
 // Partner is a registered caller.
 type Partner struct {
-	ID      string
-	Role    Role
+	ID   string
+	Role Role
+	// Issuers are the issuerIds a tes or wallet partner acts for.
 	Issuers []string
+	// Organisations are the CRM organisations a cas partner serves.
+	Organisations []string
+	// URL, when set, is where provhub calls the partner (a TES's device
+	// gateway, a CAS), with Timeout bounding one call.
+	URL     string
+	Timeout time.Duration
 	// CertSHA256 is the fingerprint (hex, lower case) of the client
 	// certificate that identifies the partner, if any.
 	CertSHA256 string
@@ -52,6 +63,10 @@ type Partner struct {
 
 // Serves reports whether p may act for issuerID.
 func (p *Partner) Serves(issuerID string) bool { return slices.Contains(p.Issuers, issuerID) }
+
+// Secret is the partner's signing secret ("" when it has none), with which
+// provhub signs its own calls to the partner.
+func (p *Partner) Secret() string { return string(p.secret) }
 
 // Config sets up a Registry.
 type Config struct {
@@ -115,9 +130,15 @@ var ErrExists = errors.New("partner exists")
 
 // NewPartner is what Add registers.
 type NewPartner struct {
-	ID      string
-	Role    Role
-	Issuers []string
+	ID   string
+	Role Role
+	// Issuers (tes, wallet) or Organisations (cas) the partner serves.
+	Issuers       []string
+	Organisations []string
+	// URL and Timeout, when set, make provhub call the partner there for
+	// its issuers or organisations (a TES's device gateway, a CAS) [10s].
+	URL     string
+	Timeout time.Duration
 	// Certificate is the partner's client certificate, PEM; its SHA-256
 	// fingerprint identifies the partner on a mutual-TLS connection.
 	Certificate []byte
@@ -128,19 +149,40 @@ type NewPartner struct {
 // Add registers a partner and returns its signing secret (empty unless
 // np.Signing). The secret is shown this once; the database keeps it sealed.
 func (r *Registry) Add(ctx context.Context, np NewPartner) (string, error) {
+	scopes := np.Issuers
 	switch {
 	case !idPattern.MatchString(np.ID):
 		return "", errors.New("partner id: 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
-	case np.Role != RoleTES && np.Role != RoleWallet:
-		return "", fmt.Errorf("role %q: want tes or wallet", np.Role)
-	case len(np.Issuers) == 0:
-		return "", errors.New("a partner acts for at least one issuer")
-	case np.Certificate == nil && !np.Signing:
+	case np.Role != RoleTES && np.Role != RoleWallet && np.Role != RoleCAS:
+		return "", fmt.Errorf("role %q: want tes, wallet or cas", np.Role)
+	case np.Role == RoleCAS && (len(np.Organisations) == 0 || len(np.Issuers) > 0 || np.URL == "" || np.Certificate != nil):
+		return "", errors.New("a cas partner serves at least one organisation (no issuer), has a url, and no client certificate (it never calls provhub)")
+	case np.Role != RoleCAS && (len(np.Issuers) == 0 || len(np.Organisations) > 0):
+		return "", errors.New("a tes or wallet partner acts for at least one issuer (and no organisation)")
+	case np.Role == RoleWallet && np.URL != "":
+		return "", errors.New("provhub calls one wallet server (--wallet-url): a wallet partner has no url")
+	case np.Role != RoleCAS && np.Certificate == nil && !np.Signing:
 		return "", errors.New("a partner needs a client certificate, a signing secret, or both")
+	case np.Timeout < 0 || np.Timeout > 10*time.Minute:
+		return "", errors.New("timeout: from 0 (the default, 10s) to 10m")
 	}
-	for _, is := range np.Issuers {
-		if !issuerPattern.MatchString(is) {
-			return "", fmt.Errorf("issuer id %q: 1 to 16 letters and digits", is)
+	if np.Role == RoleCAS {
+		scopes = np.Organisations
+		for _, o := range scopes {
+			if o == "" || len(o) > 128 {
+				return "", fmt.Errorf("organisation %q: 1 to 128 characters", o)
+			}
+		}
+	} else {
+		for _, is := range scopes {
+			if !issuerPattern.MatchString(is) {
+				return "", fmt.Errorf("issuer id %q: 1 to 16 letters and digits", is)
+			}
+		}
+	}
+	if np.URL != "" {
+		if err := checkURL(np.URL); err != nil {
+			return "", err
 		}
 	}
 	var fingerprint any
@@ -168,13 +210,33 @@ func (r *Registry) Add(ctx context.Context, np NewPartner) (string, error) {
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO partners (partner_id, role, cert_sha256, signing_secret, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			np.ID, string(np.Role), fingerprint, sealedSecret, now); err != nil {
+		var callURL, timeout any
+		if np.URL != "" {
+			callURL = np.URL
+			if np.Timeout > 0 {
+				timeout = np.Timeout.Milliseconds()
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO partners (partner_id, role, cert_sha256, signing_secret, url, timeout_ms, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, np.ID, string(np.Role), fingerprint, sealedSecret, callURL, timeout, now); err != nil {
 			return fmt.Errorf("store partner: %w", err)
 		}
-		for _, is := range dedupe(np.Issuers) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO partner_issuers (partner_id, issuer_id) VALUES ($1, $2)`, np.ID, is); err != nil {
-				return fmt.Errorf("store partner issuers: %w", err)
+		for _, sc := range dedupe(scopes) {
+			if np.URL != "" {
+				// One system is called for a scope: a second would make the
+				// choice a guess.
+				var other string
+				err := tx.QueryRowContext(ctx, `SELECT p.partner_id FROM partners p JOIN partner_scopes s ON s.partner_id = p.partner_id
+					WHERE s.scope_id = $1 AND p.role = $2 AND p.url IS NOT NULL AND p.revoked_at IS NULL LIMIT 1`, sc, string(np.Role)).Scan(&other)
+				switch {
+				case err == nil:
+					return fmt.Errorf("partner %s is already the %s called for %s: revoke it first", other, np.Role, sc)
+				case !errors.Is(err, sql.ErrNoRows):
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO partner_scopes (partner_id, scope_id) VALUES ($1, $2)`, np.ID, sc); err != nil {
+				return fmt.Errorf("store partner scopes: %w", err)
 			}
 		}
 		return nil
@@ -246,6 +308,56 @@ func (r *Registry) List(ctx context.Context) ([]Partner, error) {
 	return out, nil
 }
 
+// ErrRevoked is returned by Southbound when the only partners registered
+// to be called for a scope are revoked: the scope's calls then fail rather
+// than go to the default system, which serves others.
+var ErrRevoked = errors.New("the partner called for this scope is revoked")
+
+// Southbound returns the active partner of role with a URL that serves
+// scope (an issuerId for tes, an organisation for cas), or nil when none
+// was ever registered: the caller then uses its default.
+func (r *Registry) Southbound(ctx context.Context, role Role, scope string) (*Partner, error) {
+	key := "south:" + string(role) + ":" + scope
+	now := r.now()
+	r.mu.Lock()
+	c, ok := r.cache[key]
+	r.mu.Unlock()
+	if ok && now.Sub(c.at) < r.cfg.CacheFor {
+		return c.p, nil
+	}
+	var id string
+	var revoked bool
+	err := r.db.ReadRow(ctx, `SELECT p.partner_id, p.revoked_at IS NOT NULL FROM partners p JOIN partner_scopes s ON s.partner_id = p.partner_id
+		WHERE s.scope_id = $1 AND p.role = $2 AND p.url IS NOT NULL ORDER BY p.revoked_at IS NOT NULL, p.partner_id LIMIT 1`, scope, string(role)).Scan(&id, &revoked)
+	var p *Partner
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return nil, fmt.Errorf("find the %s for %s: %w", role, scope, err)
+	case revoked:
+		return nil, fmt.Errorf("%s %s for %s: %w", role, id, scope, ErrRevoked)
+	default:
+		if p, err = r.read(ctx, `p.partner_id = $1`, id, false); err != nil {
+			return nil, err
+		}
+	}
+	r.mu.Lock()
+	if len(r.cache) > 10_000 {
+		r.cache = map[string]cached{}
+	}
+	r.cache[key] = cached{p: p, at: now}
+	r.mu.Unlock()
+	return p, nil
+}
+
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || len(raw) > 512 {
+		return fmt.Errorf("url %q: an http or https URL with a host and no user information", raw)
+	}
+	return nil
+}
+
 // byID returns the active partner id (nil when unknown or revoked).
 func (r *Registry) byID(ctx context.Context, id string) (*Partner, error) {
 	return r.cached(ctx, "id:"+id, `p.partner_id = $1`, id)
@@ -282,13 +394,14 @@ func (r *Registry) cached(ctx context.Context, key, where, arg string) (*Partner
 // revoked false, when it is revoked).
 func (r *Registry) read(ctx context.Context, where, arg string, revoked bool) (*Partner, error) {
 	var (
-		p            Partner
-		cert, secret sql.NullString
-		created      int64
-		revokedAt    sql.NullInt64
+		p                     Partner
+		cert, secret, callURL sql.NullString
+		created               int64
+		revokedAt, tmo        sql.NullInt64
 	)
-	err := r.db.ReadRow(ctx, `SELECT p.partner_id, p.role, p.cert_sha256, p.signing_secret, p.created_at, p.revoked_at FROM partners p WHERE `+where, arg).
-		Scan(&p.ID, &p.Role, &cert, &secret, &created, &revokedAt)
+	err := r.db.ReadRow(ctx, `SELECT p.partner_id, p.role, p.cert_sha256, p.signing_secret, p.url, p.timeout_ms, p.created_at, p.revoked_at
+		FROM partners p WHERE `+where, arg).
+		Scan(&p.ID, &p.Role, &cert, &secret, &callURL, &tmo, &created, &revokedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -302,7 +415,10 @@ func (r *Registry) read(ctx context.Context, where, arg string, revoked bool) (*
 		t := time.UnixMicro(revokedAt.Int64).UTC()
 		p.RevokedAt = &t
 	}
-	p.CertSHA256, p.CreatedAt = cert.String, time.UnixMicro(created).UTC()
+	p.CertSHA256, p.CreatedAt, p.URL = cert.String, time.UnixMicro(created).UTC(), callURL.String
+	if tmo.Valid {
+		p.Timeout = time.Duration(tmo.Int64) * time.Millisecond
+	}
 	if secret.Valid {
 		plain, err := r.cfg.SecretKey.Open(secret.String, p.ID)
 		if err != nil {
@@ -310,17 +426,21 @@ func (r *Registry) read(ctx context.Context, where, arg string, revoked bool) (*
 		}
 		p.secret, p.Signs = plain, true
 	}
-	rows, err := r.db.ReadQuery(ctx, `SELECT issuer_id FROM partner_issuers WHERE partner_id = $1 ORDER BY issuer_id`, p.ID)
+	rows, err := r.db.ReadQuery(ctx, `SELECT scope_id FROM partner_scopes WHERE partner_id = $1 ORDER BY scope_id`, p.ID)
 	if err != nil {
-		return nil, fmt.Errorf("read partner issuers: %w", err)
+		return nil, fmt.Errorf("read partner scopes: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var is string
-		if err := rows.Scan(&is); err != nil {
+		var sc string
+		if err := rows.Scan(&sc); err != nil {
 			return nil, err
 		}
-		p.Issuers = append(p.Issuers, is)
+		if p.Role == RoleCAS {
+			p.Organisations = append(p.Organisations, sc)
+		} else {
+			p.Issuers = append(p.Issuers, sc)
+		}
 	}
 	return &p, rows.Err()
 }

@@ -32,9 +32,11 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 		commandRaw string
 		pin        sql.NullString
 		scheduled  int64
+		org        string
 	)
-	err := s.db.ReadRow(ctx, `SELECT life_cycle_state, command, pin, scheduled_at FROM paytv_requests WHERE id = $1`, id).
-		Scan(&state, &commandRaw, &pin, &scheduled)
+	err := s.db.ReadRow(ctx, `SELECT r.life_cycle_state, r.command, r.pin, r.scheduled_at, o.name FROM paytv_requests r
+		JOIN crm_organisations o ON o.id = r.organisation_id WHERE r.id = $1`, id).
+		Scan(&state, &commandRaw, &pin, &scheduled, &org)
 	if errors.Is(err, sql.ErrNoRows) {
 		return engine.Terminal(fmt.Errorf("provisioning request %s does not exist", id))
 	}
@@ -56,9 +58,17 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 	cmd.PIN = pin.String
 	sent, _ := json.Marshal(cmd.Redacted())
 
-	callCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
-	reply, err := s.cfg.CAS.Send(callCtx, cmd)
-	cancel()
+	// The organisation's own CAS, when one is registered for it.
+	target := s.cfg.CAS
+	var reply cas.Reply
+	if s.cfg.CASFor != nil {
+		target, err = s.cfg.CASFor(ctx, org)
+	}
+	if err == nil {
+		callCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+		reply, err = target.Send(callCtx, cmd)
+		cancel()
+	}
 	cmd.PIN = ""
 
 	var out outcome

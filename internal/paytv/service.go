@@ -23,8 +23,13 @@ type CAS interface {
 
 // Config sets up a Service.
 type Config struct {
-	DB     *store.DB
-	CAS    CAS
+	DB *store.DB
+	// CAS is the conditional-access system of every organisation that
+	// CASFor does not name one for.
+	CAS CAS
+	// CASFor, when set, finds the CAS registered for a CRM organisation
+	// (by name); nil means CAS.
+	CASFor func(ctx context.Context, organisation string) (CAS, error)
 	Logger *slog.Logger
 	// Clock tells the time [time.Now]; it must be the engine's clock too.
 	Clock func() time.Time

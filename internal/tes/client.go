@@ -63,6 +63,8 @@ type ClientConfig struct {
 	Timeout time.Duration
 	// Clock stamps generationDateTime [time.Now].
 	Clock func() time.Time
+	// Wrap, when set, wraps the client's transport (to sign its requests).
+	Wrap func(http.RoundTripper) http.RoundTripper
 }
 
 // Client calls a TES device gateway.
@@ -91,8 +93,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	// call, never followed.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
+	var rt http.RoundTripper = tr
+	if cfg.Wrap != nil {
+		rt = cfg.Wrap(tr)
+	}
 	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), actor: cfg.Actor, now: cfg.Clock,
-		http: &http.Client{Timeout: cfg.Timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
+		http: &http.Client{Timeout: cfg.Timeout, Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
 }
 
 // Header builds a request header for one call of the loop sessionID.

@@ -102,7 +102,7 @@ type env struct {
 type partnerCreds struct{ id, secret string }
 
 // testIssuers are the issuers the test partners act for.
-var testIssuers = []string{"TRANSIT1", "ISSUER0001", "ISSUER0002"}
+var testIssuers = []string{"TRANSIT1", "TRANSIT2", "ISSUER0001", "ISSUER0002"}
 
 type envOptions struct {
 	dialect      store.Dialect

@@ -12,24 +12,31 @@ CREATE TABLE oauth_used_assertions (
 );
 CREATE INDEX oauth_used_assertions_expiry ON oauth_used_assertions (expires_at);
 
--- Systems that call the partner-facing APIs: transit entity servers (role
--- tes) and wallet servers (role wallet). A partner proves itself by a
--- client certificate (its SHA-256 fingerprint) or by signed requests (the
--- secret, sealed with the hub's secret key).
+-- The systems provhub works with: transit entity servers (role tes) and
+-- wallet servers (role wallet), which call the partner-facing APIs, and
+-- conditional-access systems (role cas), which provhub calls. A calling
+-- partner proves itself by a client certificate (its SHA-256 fingerprint)
+-- or by signed requests (the secret, sealed with the hub's secret key; the
+-- hub signs its own calls to the partner with it too). A partner with a
+-- url is the one provhub calls for its scope.
 CREATE TABLE partners (
     partner_id     TEXT PRIMARY KEY,
-    role           TEXT NOT NULL CHECK (role IN ('tes', 'wallet')),
+    role           TEXT NOT NULL CHECK (role IN ('tes', 'wallet', 'cas')),
     cert_sha256    TEXT UNIQUE,
     signing_secret TEXT,
+    url            TEXT,
+    timeout_ms     BIGINT,
     created_at     BIGINT NOT NULL,
     revoked_at     BIGINT
 );
--- The issuers a partner may act for.
-CREATE TABLE partner_issuers (
+-- What a partner acts for: issuerIds for tes and wallet partners, CRM
+-- organisation names for cas partners.
+CREATE TABLE partner_scopes (
     partner_id TEXT NOT NULL REFERENCES partners (partner_id),
-    issuer_id  TEXT NOT NULL,
-    PRIMARY KEY (partner_id, issuer_id)
+    scope_id   TEXT NOT NULL,
+    PRIMARY KEY (partner_id, scope_id)
 );
+CREATE INDEX partner_scopes_scope ON partner_scopes (scope_id);
 -- Nonces of signed requests, kept until their timestamp leaves the window.
 CREATE TABLE partner_nonces (
     partner_id TEXT NOT NULL,
@@ -48,6 +55,6 @@ CREATE UNIQUE INDEX transit_operations_device_token ON transit_operations (devic
 DROP INDEX transit_operations_device_token;
 ALTER TABLE transit_operations DROP COLUMN device_token_hash;
 DROP TABLE partner_nonces;
-DROP TABLE partner_issuers;
+DROP TABLE partner_scopes;
 DROP TABLE partners;
 DROP TABLE oauth_used_assertions;
