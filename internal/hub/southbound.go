@@ -116,4 +116,3 @@ func (r tesRouter) ReaderModeCommands(ctx context.Context, req tes.ReaderModeCom
 	}
 	return c.ReaderModeCommands(ctx, req)
 }
-
