@@ -31,6 +31,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	secureCookie := fs.Bool("console-secure-cookie", false, "mark the console's session cookie Secure (when the hub is reached over HTTPS)")
 	audiences := fs.String("issuer-audience", "provhub", "comma-separated aud values an issuer's assertion may carry (one without aud is accepted too)")
 	retention := fs.Duration("operation-retention", 90*24*time.Hour, "how long consumer operations are kept")
+	deviceRetention := fs.Duration("device-operation-retention", 30*24*time.Hour, "how long ended top-up, park and reader-mode operations (with their relay steps) are kept")
+	crmRetention := fs.Duration("crm-request-retention", 180*24*time.Hour, "how long COMPLETED and REJECTED provisioning requests are kept")
+	actionRetention := fs.Duration("console-action-retention", 365*24*time.Hour, "how long operators' recorded console actions are kept")
 	secretFile := addSecretKeyFlag(fs)
 	partnerListen := fs.String("partner-listen", "", "serve the partner-facing routes (TES, wallet-server and device calls) on this address only, apart from the console and the northbound APIs")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics on this address only (not on --listen)")
@@ -54,6 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	h, err := hub.New(ctx, hub.Config{
+		DeviceOperationRetention: *deviceRetention, CRMRequestRetention: *crmRetention, ConsoleActionRetention: *actionRetention,
 		SecretKey: key, PartnerListen: *partnerListen, MetricsListen: *metricsListen, TLS: tlsConfig, Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,
 		WalletURL: *walletURL, Pod: *pod, IssuerAudiences: splitList(*audiences), OperationRetention: *retention,

@@ -315,6 +315,7 @@ var systems = map[string]string{
 	"transit.device_operation": "TES and devices",
 	"issuer.operation":         "wallet server (through wallet tasks)",
 	"issuer.purge_operations":  "provhub (housekeeping)",
+	"retention.purge":          "provhub (housekeeping)",
 }
 
 type dashboardData struct {

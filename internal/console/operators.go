@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/auth"
+	"github.com/provhub/provhub/internal/store"
 )
 
 // Operator is a console account.
@@ -152,4 +153,14 @@ func (c *Console) actions(ctx context.Context, target string) ([]Action, error) 
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// PurgeActions removes the operators' recorded actions older than cutoff
+// (the retention job calls it).
+func (c *Console) PurgeActions(ctx context.Context, tx *store.Tx, cutoff time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM console_actions WHERE at < $1`, cutoff.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("purge console actions: %w", err)
+	}
+	return res.RowsAffected()
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/retention"
 	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/tes"
@@ -80,6 +81,13 @@ type Config struct {
 	IssuerAudiences []string
 	// OperationRetention is how long consumer operations are kept [90 days].
 	OperationRetention time.Duration
+	// DeviceOperationRetention, CRMRequestRetention and
+	// ConsoleActionRetention are how long ended device operations (with
+	// their relay steps), finished provisioning requests and operators'
+	// recorded actions are kept [30 days, 180 days, 365 days].
+	DeviceOperationRetention, CRMRequestRetention, ConsoleActionRetention time.Duration
+	// RetentionTuning adjusts the retention job's configuration (tests).
+	RetentionTuning func(*retention.Config)
 	// IssuerTuning adjusts the issuer domain's configuration (tests).
 	IssuerTuning func(*issuer.Config)
 	// ConsoleSecureCookie marks the console's session cookie Secure (set it
@@ -120,19 +128,20 @@ const (
 
 // Hub is a configured provhub server.
 type Hub struct {
-	cfg      Config
-	log      *slog.Logger
-	db       *store.DB
-	engine   *engine.Engine
-	paytv    *paytv.Service
-	transit  *transit.Service
-	issuer   *issuer.Service
-	oauth    *oauth.Server
-	partners *partner.Registry
-	console  *console.Console
-	registry *prometheus.Registry
-	handler  http.Handler
-	listener net.Listener
+	cfg       Config
+	log       *slog.Logger
+	db        *store.DB
+	engine    *engine.Engine
+	paytv     *paytv.Service
+	transit   *transit.Service
+	issuer    *issuer.Service
+	oauth     *oauth.Server
+	partners  *partner.Registry
+	retention *retention.Service
+	console   *console.Console
+	registry  *prometheus.Registry
+	handler   http.Handler
+	listener  net.Listener
 	// partnerHandler and metricsHandler serve PartnerListen and
 	// MetricsListen; their listeners are bound by Listen.
 	partnerHandler, metricsHandler   http.Handler
@@ -245,6 +254,22 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	h.paytv.RegisterJobs(jobs)
 	h.transit.RegisterJobs(jobs)
 	h.issuer.RegisterJobs(jobs)
+	retCfg := retention.Config{DB: db, Logger: cfg.Logger, Clock: cfg.Clock, Purgers: []retention.Purger{
+		{Name: "device operations", Retention: orDefault(cfg.DeviceOperationRetention, 30*24*time.Hour), Purge: h.transit.PurgeOperations},
+		{Name: "provisioning requests", Retention: orDefault(cfg.CRMRequestRetention, 180*24*time.Hour), Purge: h.paytv.PurgeRequests},
+		{Name: "console actions", Retention: orDefault(cfg.ConsoleActionRetention, 365*24*time.Hour),
+			Purge: func(ctx context.Context, tx *store.Tx, cutoff time.Time) (int64, error) {
+				return h.console.PurgeActions(ctx, tx, cutoff)
+			}},
+	}}
+	if cfg.RetentionTuning != nil {
+		cfg.RetentionTuning(&retCfg)
+	}
+	if h.retention, err = retention.New(retCfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	h.retention.RegisterJobs(jobs)
 	engCfg := engine.Config{
 		DB: db, Registry: jobs, Logger: cfg.Logger, Metrics: h.registry, MaxWorkers: cfg.MaxWorkers, Clock: cfg.Clock,
 	}
@@ -259,6 +284,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	h.paytv.UseEngine(h.engine)
 	h.transit.UseEngine(h.engine)
 	h.issuer.UseEngine(h.engine)
+	h.retention.UseEngine(h.engine)
 	crm, err := crmapi.New(crmapi.Config{Service: h.paytv, Logger: cfg.Logger})
 	if err != nil {
 		h.close()
@@ -359,6 +385,16 @@ func (h *Hub) Console() *console.Console { return h.console }
 // OAuth is the hub's authorisation server for the issuer API.
 func (h *Hub) OAuth() *oauth.Server { return h.oauth }
 
+// Retention is the hub's purge of records past their retention.
+func (h *Hub) Retention() *retention.Service { return h.retention }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
 // Partners is the hub's registry of TES and wallet-server partners.
 func (h *Hub) Partners() *partner.Registry { return h.partners }
 
@@ -447,6 +483,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	if err := h.issuer.SchedulePurge(ctx); err != nil {
 		h.log.Warn("schedule the operation purge", "err", err)
+	}
+	if err := h.retention.Schedule(ctx); err != nil {
+		h.log.Warn("schedule the retention purge", "err", err)
 	}
 	go h.checkpointLoop(ctx)
 	type served struct {

@@ -520,3 +520,14 @@ func (s *Service) RequestByNumber(ctx context.Context, number int64) (*Request, 
 	}
 	return r, err
 }
+
+// PurgeRequests removes the provisioning requests that reached COMPLETED
+// or REJECTED before cutoff (the retention job calls it). A PENDING request
+// is never removed.
+func (s *Service) PurgeRequests(ctx context.Context, tx *store.Tx, cutoff time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM paytv_requests WHERE life_cycle_state <> 'PENDING' AND updated_at < $1`, micros(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("purge provisioning requests: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -584,3 +584,17 @@ func (s *Service) OperationDetail(ctx context.Context, operationID string) (*Dev
 	}
 	return op, steps, rows.Err()
 }
+
+// PurgeOperations removes the device operations that ended before cutoff,
+// with their relay steps (the retention job calls it).
+func (s *Service) PurgeOperations(ctx context.Context, tx *store.Tx, cutoff time.Time) (int64, error) {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM transit_operation_steps WHERE operation_id IN
+			(SELECT operation_id FROM transit_operations WHERE ended_at IS NOT NULL AND ended_at < $1)`, cutoff.UnixMicro()); err != nil {
+		return 0, fmt.Errorf("purge operation steps: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM transit_operations WHERE ended_at IS NOT NULL AND ended_at < $1`, cutoff.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("purge operations: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -445,3 +445,59 @@ func TestSecurity_ACancelledPINResetEndsRejectedWithItsPINErased(t *testing.T) {
 		}
 	})
 }
+
+// TestRetention_EndedRecordsLeaveAfterTheirRetentionAndPendingOnesStay.
+func TestRetention_EndedRecordsLeaveAfterTheirRetentionAndPendingOnesStay(t *testing.T) {
+	both(t, envOptions{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		tok := e.login("mpadministrator", "mp-admin-1234")
+		done := e.waitFinal(ws, tok, e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
+			"service_identifier": map[string]string{"code": "BASIC"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000002"}}).ID)
+		later := e.clock.Now().Add(400 * 24 * time.Hour).UTC().Format("2006-01-02T15:04:05")
+		pending := e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
+			"service_identifier": map[string]string{"code": "SPORTS"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000003"}, "scheduled_date": later})
+		cardID, _, _ := e.transitCard(50, 10)
+		_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-50", CardAccountID: cardID, Amount: 5})
+		op := e.startTopUp(cardID, "P-50")
+		if st := e.waitOp(op.OperationID); st.Status != "COMPLETED" {
+			t.Fatalf("top-up: %+v", st)
+		}
+		o := e.operatorClient(t)
+		jobPath := fmt.Sprintf("/console/jobs/%d", e.jobOf(done.ID).ID)
+		_, page := o.get(t, jobPath)
+		o.post(t, jobPath+"/cancel", url.Values{"csrf": {csrfOf(t, page)}}) // refused (finished), and recorded
+		if e.count(`SELECT COUNT(*) FROM console_actions`) == 0 || e.count(`SELECT COUNT(*) FROM transit_operation_steps`) == 0 {
+			t.Fatal("nothing to purge")
+		}
+		// Within every retention: nothing goes.
+		if _, err := e.hub.Retention().PurgeNow(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if e.count(`SELECT COUNT(*) FROM paytv_requests`) != 2 || e.count(`SELECT COUNT(*) FROM transit_operations`) != 1 || e.count(`SELECT COUNT(*) FROM console_actions`) == 0 {
+			t.Fatal("records inside their retention were removed")
+		}
+		e.clock.Advance(366 * 24 * time.Hour)
+		got, err := e.hub.Retention().PurgeNow(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["provisioning requests"] != 1 || got["device operations"] != 1 || got["console actions"] == 0 {
+			t.Errorf("purged %v", got)
+		}
+		if e.count(`SELECT COUNT(*) FROM paytv_requests WHERE id = $1`, done.ID) != 0 || e.count(`SELECT COUNT(*) FROM paytv_requests WHERE id = $1`, pending.ID) != 1 {
+			t.Error("the finished request stayed, or the pending one went")
+		}
+		if e.count(`SELECT COUNT(*) FROM transit_operation_steps`) != 0 || e.count(`SELECT COUNT(*) FROM console_actions`) != 0 {
+			t.Error("relay steps or console actions stayed past their retention")
+		}
+		// One purge job is scheduled, however many instances schedule it.
+		for range 3 {
+			if err := e.hub.Retention().Schedule(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := e.count(`SELECT COUNT(*) FROM jobs WHERE kind = 'retention.purge' AND state = 'scheduled'`); n != 1 {
+			t.Errorf("%d purge jobs scheduled", n)
+		}
+	})
+}
