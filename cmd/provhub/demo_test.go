@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -136,5 +138,34 @@ func TestDemo_ScenarioTakesTheTourItself(t *testing.T) {
 	}
 	if !strings.Contains(steps[4], "COMPLETED, balance 1500") || !strings.HasPrefix(steps[4], "[#####]") {
 		t.Errorf("last step: %s", steps[4])
+	}
+}
+
+// TestDemo_EveryFileItWritesIsTheOwnersAlone: the database with its -wal
+// and -shm, the secret key, the issuer's keys and the partners' secrets,
+// under a umask that would leave them world-readable.
+func TestDemo_EveryFileItWritesIsTheOwnersAlone(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	r, _ := startDemo(t)
+	files, err := os.ReadDir(r.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		st, err := os.Stat(filepath.Join(r.Data, f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[f.Name()] = true
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %o, want 600", f.Name(), st.Mode().Perm())
+		}
+	}
+	for _, want := range []string{"provhub.db", "provhub.db-wal", "provhub.db.secret", "issuer.key", "tes-partner.secret", "wallet-partner.secret"} {
+		if !seen[want] {
+			t.Errorf("the demo wrote no %s (files: %v)", want, seen)
+		}
 	}
 }
