@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/provhub/provhub/internal/paytv"
-	"github.com/provhub/provhub/internal/store"
 )
 
 func runCRM(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -28,12 +27,8 @@ func runCRM(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 // openPayTV opens and migrates the database and returns a pay-TV service
 // for administration (no engine: nothing is sent from here).
 func openPayTV(ctx context.Context, url string) (*paytv.Service, func(), error) {
-	db, err := store.Open(ctx, store.Config{URL: url})
+	db, err := openMigrated(ctx, url)
 	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
 		return nil, nil, err
 	}
 	svc, err := paytv.New(paytv.Config{DB: db})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/sealed"
+	"github.com/provhub/provhub/internal/store"
 )
 
 // newFlagSet returns a flag set whose errors and help go to stderr.
@@ -119,6 +121,20 @@ func secretKey(file, dbURL string, stderr io.Writer) (*sealed.Key, error) {
 		fmt.Fprintf(stderr, "created the secret key %s.secret (mode 0600): keep it with the database's backups, apart from them\n", path)
 	}
 	return k, err
+}
+
+// openMigrated opens the database and applies pending migrations, for the
+// administration commands.
+func openMigrated(ctx context.Context, url string) (*store.DB, error) {
+	db, err := store.Open(ctx, store.Config{URL: url})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 func addDBFlag(fs *flag.FlagSet, def string) *string {

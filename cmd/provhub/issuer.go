@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/oauth"
-	"github.com/provhub/provhub/internal/store"
 )
 
 const issuerUsage = `usage: provhub issuer keygen --out PREFIX
@@ -83,12 +82,8 @@ func openOAuth(ctx context.Context, url, secretFile string, stderr io.Writer) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := store.Open(ctx, store.Config{URL: url})
+	db, err := openMigrated(ctx, url)
 	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
 		return nil, nil, err
 	}
 	srv, err := oauth.New(oauth.Config{DB: db, SecretKey: key})

@@ -14,7 +14,6 @@ import (
 
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/reqsign"
-	"github.com/provhub/provhub/internal/store"
 )
 
 const partnerUsage = `usage:
@@ -47,12 +46,8 @@ func openPartners(ctx context.Context, url, secretFile string, stderr io.Writer)
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := store.Open(ctx, store.Config{URL: url})
+	db, err := openMigrated(ctx, url)
 	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
 		return nil, nil, err
 	}
 	r, err := partner.New(partner.Config{DB: db, SecretKey: key})

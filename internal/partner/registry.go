@@ -317,14 +317,10 @@ var ErrRevoked = errors.New("the partner called for this scope is revoked")
 // scope (an issuerId for tes, an organisation for cas), or nil when none
 // was ever registered: the caller then uses its default.
 func (r *Registry) Southbound(ctx context.Context, role Role, scope string) (*Partner, error) {
-	key := "south:" + string(role) + ":" + scope
-	now := r.now()
-	r.mu.Lock()
-	c, ok := r.cache[key]
-	r.mu.Unlock()
-	if ok && now.Sub(c.at) < r.cfg.CacheFor {
-		return c.p, nil
-	}
+	return r.remember("south:"+string(role)+":"+scope, func() (*Partner, error) { return r.southbound(ctx, role, scope) })
+}
+
+func (r *Registry) southbound(ctx context.Context, role Role, scope string) (*Partner, error) {
 	var id string
 	var revoked bool
 	err := r.db.ReadRow(ctx, `SELECT p.partner_id, p.revoked_at IS NOT NULL FROM partners p JOIN partner_scopes s ON s.partner_id = p.partner_id
@@ -341,12 +337,6 @@ func (r *Registry) Southbound(ctx context.Context, role Role, scope string) (*Pa
 			return nil, err
 		}
 	}
-	r.mu.Lock()
-	if len(r.cache) > 10_000 {
-		r.cache = map[string]cached{}
-	}
-	r.cache[key] = cached{p: p, at: now}
-	r.mu.Unlock()
 	return p, nil
 }
 
@@ -370,6 +360,12 @@ func (r *Registry) byCertificate(ctx context.Context, fingerprint string) (*Part
 }
 
 func (r *Registry) cached(ctx context.Context, key, where, arg string) (*Partner, error) {
+	return r.remember(key, func() (*Partner, error) { return r.read(ctx, where, arg, false) })
+}
+
+// remember answers load's partner for key from the cache while it is
+// younger than CacheFor, else loads and keeps it (errors are not kept).
+func (r *Registry) remember(key string, load func() (*Partner, error)) (*Partner, error) {
 	now := r.now()
 	r.mu.Lock()
 	c, ok := r.cache[key]
@@ -377,7 +373,7 @@ func (r *Registry) cached(ctx context.Context, key, where, arg string) (*Partner
 	if ok && now.Sub(c.at) < r.cfg.CacheFor {
 		return c.p, nil
 	}
-	p, err := r.read(ctx, where, arg, false)
+	p, err := load()
 	if err != nil {
 		return nil, err
 	}
