@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/provhub/provhub/internal/httpapi"
@@ -34,6 +36,8 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	listen := fs.String("listen", "127.0.0.1:9400", "HTTP listen address")
 	delay := fs.Duration("task-delay", 20*time.Millisecond, "how long a task stays PROCESSING")
 	hubURL := fs.String("hub-url", "http://127.0.0.1:8080", "the hub whose device API the simulated devices call after a REDIRECT")
+	partnerID := fs.String("partner-id", "", "the simulator's id as a wallet-server partner of the hub (provhub partner add --role wallet --signing), for startReaderMode")
+	partnerSecret := fs.String("partner-secret-file", "", "file holding that partner's signing secret")
 	var f simwallet.Faults
 	latency := fs.Duration("latency", 0, "delay of every answer")
 	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "chance of answering HTTP 500 (0..1)")
@@ -50,7 +54,18 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	f.LatencyMS, f.HangMS = int(latency.Milliseconds()), int(hang.Milliseconds())
-	sim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: *delay, Faults: f, HubURL: *hubURL})
+	var secret string
+	if (*partnerID == "") != (*partnerSecret == "") {
+		return errors.New("--partner-id and --partner-secret-file go together")
+	}
+	if *partnerSecret != "" {
+		raw, err := os.ReadFile(*partnerSecret)
+		if err != nil {
+			return err
+		}
+		secret = strings.TrimSpace(string(raw))
+	}
+	sim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: *delay, Faults: f, HubURL: *hubURL, PartnerID: *partnerID, PartnerSecret: secret})
 	if err != nil {
 		return err
 	}

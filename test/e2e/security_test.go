@@ -226,7 +226,10 @@ func TestSecurity_ADeviceCallWithoutTheOperationsTokenLearnsNothing(t *testing.T
 // needs the wallet server's credential, and even a partner cannot keep one
 // secure element busy for good.
 func TestSecurity_NobodyButAPartnerCanMakeASecureElementBusy(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	both(t, envOptions{}, secureElementBusy)
+}
+
+func secureElementBusy(t *testing.T, e *env) {
 	cardID, _, se := e.transitCard(43, 100)
 	start := map[string]any{"seId": se, "deviceId": "dev-" + se, "issuerId": "TRANSIT1",
 		"cardContents": map[string]any{"systemCode": "0003", "idm": "0102030405060708"}}
