@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/partner"
+	"github.com/provhub/provhub/internal/reqsign"
 	"github.com/provhub/provhub/internal/sealed"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 	"github.com/provhub/provhub/internal/transit"
@@ -79,8 +81,13 @@ func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		sim.Wait()
 	}()
 
+	// The load comes from a TES partner, signing every call as one would.
+	secret, err := h.Partners().Add(ctx, partner.NewPartner{ID: "bench-tes", Role: partner.RoleTES, Issuers: []string{"BENCH"}, Signing: true})
+	if err != nil {
+		return err
+	}
 	endpoint := "http://" + addr + "/tsh/transitapi/1/0/updateCardMetadata"
-	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *clients}}
+	hc := &http.Client{Timeout: time.Minute, Transport: &reqsign.Signer{ID: "bench-tes", Secret: secret, Base: &http.Transport{MaxIdleConnsPerHost: *clients}}}
 	start := time.Now()
 	accepted, _, err := runClients(ctx, *tasks, *clients, func(i int) error {
 		body := fmt.Appendf(nil, `{"requestHeader":{"requestId":"r%d","sessionId":"bench"},"issuerId":"BENCH","cardId":%q,"cardDescriptor":{"cardholderName":"Rider %d"}}`,

@@ -55,6 +55,9 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		ShutdownTimeout: 30 * time.Second, TransitTuning: func(c *transit.Config) {
 			c.TESRetryWait = 5 * time.Millisecond
 			c.PollSchedule = []time.Duration{*poll, 2 * *poll, 4 * *poll, 8 * *poll}
+			// Each simulated device tops up back to back, far past the bound
+			// a real one meets.
+			c.OperationsPerSE = *perDevice + 1
 		}})
 	if err != nil {
 		return err

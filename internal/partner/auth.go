@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/reqsign"
+	"github.com/provhub/provhub/internal/store"
 )
 
 // AuthError is a refused credential. Missing is set when the request
@@ -100,12 +101,22 @@ func (r *Registry) useNonce(ctx context.Context, id, nonce string, until time.Ti
 			return fmt.Errorf("purge partner nonces: %w", err)
 		}
 	}
-	res, err := r.db.Writer().ExecContext(ctx, `INSERT INTO partner_nonces (partner_id, nonce, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (partner_id, nonce) DO NOTHING`, id, nonce, until.UnixMicro())
+	// Concurrent calls share one durable commit on SQLite.
+	var fresh bool
+	err := r.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO partner_nonces (partner_id, nonce, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (partner_id, nonce) DO NOTHING`, id, nonce, until.UnixMicro())
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		fresh = n == 1
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("record partner nonce: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	if !fresh {
 		return &AuthError{Msg: "the request's nonce was already used: a replay"}
 	}
 	return nil
