@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/provhub/provhub/internal/paytv"
 )
@@ -19,9 +21,79 @@ func runCRM(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return crmImport(ctx, args[1:], stdout, stderr)
 	case len(args) >= 2 && args[0] == "user" && args[1] == "add":
 		return crmUserAdd(ctx, args[2:], stdin, stdout, stderr)
+	case len(args) >= 2 && args[0] == "key":
+		return crmKey(ctx, args[1], args[2:], stdout, stderr)
 	}
-	fmt.Fprintln(stderr, "usage: provhub crm import FILE [--db URL]\n       provhub crm user add --username U --organisation O [--unit UNIT] [--person-name N] [--email E] [--db URL]")
+	fmt.Fprintln(stderr, crmUsage)
 	return errUsage
+}
+
+const crmUsage = `usage: provhub crm import FILE [--db URL]
+       provhub crm user add --username U --organisation O [--unit UNIT] [--person-name N] [--email E] [--db URL]
+       provhub crm key add --username U --organisation O [--unit UNIT] [--name N] [--db URL]   (the key is printed once)
+       provhub crm key list --organisation O [--db URL]
+       provhub crm key revoke --organisation O --id KEY_ID [--db URL]`
+
+// crmKey makes, lists and revokes CRM Web API keys.
+func crmKey(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("crm key "+verb, stderr)
+	db := addDBFlag(fs, defaultDB)
+	var k paytv.NewWebAPIKey
+	fs.StringVar(&k.Organisation, "organisation", "", "organisation name (required)")
+	var id string
+	switch verb {
+	case "add":
+		fs.StringVar(&k.Username, "username", "", "the CRM user the key logs in as (required)")
+		fs.StringVar(&k.Unit, "unit", "", "the key's default unit, by id or name (the user's when empty)")
+		fs.StringVar(&k.Name, "name", "", "what the key is for")
+	case "revoke":
+		fs.StringVar(&id, "id", "", "the key's id, as list shows it (required)")
+	case "list":
+	default:
+		fmt.Fprintln(stderr, crmUsage)
+		return errUsage
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if k.Organisation == "" || (verb == "add" && k.Username == "") || (verb == "revoke" && id == "") {
+		fmt.Fprintln(stderr, crmUsage)
+		return errUsage
+	}
+	svc, closeDB, err := openPayTV(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	switch verb {
+	case "add":
+		key, keyID, err := svc.AddWebAPIKey(ctx, k)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Web API key %s for %s in %s (shown once; provhub keeps its hash only):\n%s\n", keyID, k.Username, k.Organisation, key)
+	case "list":
+		keys, err := svc.WebAPIKeys(ctx, k.Organisation)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tUSER\tUNIT\tNAME\tCREATED\tSTATE")
+		for _, key := range keys {
+			state := "active"
+			if key.RevokedAt != nil {
+				state = "revoked " + key.RevokedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", key.ID, key.Username, key.UnitID, key.Name, key.CreatedAt.Format(time.RFC3339), state)
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := svc.RevokeWebAPIKey(ctx, k.Organisation, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Web API key %s revoked; its sessions ended\n", id)
+	}
+	return nil
 }
 
 // openPayTV opens and migrates the database and returns a pay-TV service

@@ -188,3 +188,35 @@ func TestCLI_SimTESServesTheDeviceGateway(t *testing.T) {
 		t.Errorf("sim tes exited %d", code)
 	}
 }
+
+// TestCLI_CRMWebAPIKeysAreShownOnceListedAndRevoked.
+func TestCLI_CRMWebAPIKeysAreShownOnceListedAndRevoked(t *testing.T) {
+	db := storetest.NewURL(t, store.SQLite)
+	if code, _, stderr := runCLIStdin(t, "pa55word-long\n", "crm", "user", "add", "--db", db, "--username", "ops", "--organisation", "CRMDEMO"); code != 0 {
+		t.Fatalf("user add: %s", stderr)
+	}
+	code, out, stderr := runCLI(t, nil, "crm", "key", "add", "--db", db, "--username", "ops", "--organisation", "CRMDEMO", "--name", "billing")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[1], "pwak_") {
+		t.Fatalf("key add: %d %q %q", code, out, stderr)
+	}
+	key := lines[1]
+	id := strings.Fields(lines[0])[3]
+	code, out, _ = runCLI(t, nil, "crm", "key", "list", "--db", db, "--organisation", "CRMDEMO")
+	if code != 0 || !strings.Contains(out, id) || strings.Contains(out, key) || !strings.Contains(out, "active") {
+		t.Fatalf("key list: %q", out)
+	}
+	if code, _, stderr := runCLI(t, nil, "crm", "key", "revoke", "--db", db, "--organisation", "CRMDEMO", "--id", id); code != 0 {
+		t.Fatalf("revoke: %s", stderr)
+	}
+	if _, out, _ := runCLI(t, nil, "crm", "key", "list", "--db", db, "--organisation", "CRMDEMO"); !strings.Contains(out, "revoked") {
+		t.Fatalf("list after revoke: %q", out)
+	}
+}
+
+func runCLIStdin(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}

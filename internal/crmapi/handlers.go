@@ -1,6 +1,7 @@
 package crmapi
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -85,6 +86,7 @@ var (
 // Mount adds the API's routes to mux.
 func (a *API) Mount(mux *http.ServeMux) {
 	a.route(mux, http.MethodPost, "authentication/token", a.login)
+	a.route(mux, http.MethodPost, "authentication/web_api_key/token", a.loginWithKey)
 	a.route(mux, http.MethodPost, "authentication/token/release", a.release)
 	for _, provider := range []paytv.Provider{paytv.ConaxWebServices, paytv.ConaxSMSSAS} {
 		base := string(provider) + "/provisioning_requests/"
@@ -168,6 +170,42 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		}
 		c.ClientAddress = clientAddress(r)
 		return a.svc.Login(ctx, c)
+	}()
+	if err != nil {
+		writeError(ctx, a.log, w, err)
+		return
+	}
+	httpapi.WriteEnvelopeOK(w, map[string]string{"token": token})
+}
+
+// loginWithKey is the Web API key login: the key is the HTTP Basic user
+// name, the password empty; the body, optional, may name the unit.
+func (a *API) loginWithKey(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	token, err := func() (string, error) {
+		raw, err := readBody(r)
+		if err != nil {
+			return "", err
+		}
+		var c paytv.KeyCredentials
+		if len(bytes.TrimSpace(raw)) > 0 {
+			b, err := parseBody(raw, []string{"unit"})
+			if err != nil {
+				return "", err
+			}
+			if c.Unit, err = b.str("unit", false); err != nil {
+				return "", err
+			}
+		}
+		key, password, ok := r.BasicAuth()
+		switch {
+		case !ok || key == "":
+			return "", missing("a Web API key is required, as the HTTP Basic user name with an empty password")
+		case password != "":
+			return "", invalid("the HTTP Basic password must be empty: the Web API key is the user name")
+		}
+		c.Key, c.ClientAddress = key, clientAddress(r)
+		return a.svc.LoginWithKey(ctx, c)
 	}()
 	if err != nil {
 		writeError(ctx, a.log, w, err)

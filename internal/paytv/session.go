@@ -146,7 +146,8 @@ func (s *Service) Login(ctx context.Context, c Credentials) (string, error) {
 	now := micros(s.now())
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		// Sessions idle past their life are deleted here, at a pace set by logins.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM crm_tokens WHERE last_used_at < $1`, now-s.cfg.TokenIdle.Microseconds()); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM crm_tokens WHERE (expires_at IS NULL AND last_used_at < $1) OR expires_at <= $2`,
+			now-s.cfg.TokenIdle.Microseconds(), now); err != nil {
 			return fmt.Errorf("delete expired sessions: %w", err)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO crm_tokens (token_hash, user_id, unit_id, created_at, last_used_at) VALUES ($1, $2, $3, $4, $4)`,
@@ -181,11 +182,12 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, err
 	var (
 		sess     Session
 		lastUsed int64
+		expires  sql.NullInt64
 	)
-	err := s.db.ReadRow(ctx, `SELECT t.last_used_at, u.id, u.username, u.person_name, u.email, u.organisation_id,
+	err := s.db.ReadRow(ctx, `SELECT t.last_used_at, t.expires_at, u.id, u.username, u.person_name, u.email, u.organisation_id,
 			n.id, n.name, n.description, n.alternative_code, n.group_name, n.community_name
 		FROM crm_tokens t JOIN crm_users u ON u.id = t.user_id JOIN crm_units n ON n.id = t.unit_id
-		WHERE t.token_hash = $1`, hash).Scan(&lastUsed, &sess.User.ID, &sess.User.Username, &sess.User.PersonName,
+		WHERE t.token_hash = $1`, hash).Scan(&lastUsed, &expires, &sess.User.ID, &sess.User.Username, &sess.User.PersonName,
 		&sess.User.Email, &sess.OrganisationID, &sess.Unit.ID, &sess.Unit.Name, &sess.Unit.Description,
 		&sess.Unit.AlternativeCode, &sess.Unit.GroupName, &sess.Unit.CommunityName)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -195,6 +197,16 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, err
 		return nil, fmt.Errorf("find session: %w", err)
 	}
 	now := s.now()
+	if expires.Valid {
+		// A Web API key's token: a fixed life, whatever its use.
+		if !now.Before(fromMicros(expires.Int64)) {
+			if _, err := s.db.Writer().ExecContext(ctx, `DELETE FROM crm_tokens WHERE token_hash = $1`, hash); err != nil {
+				return nil, fmt.Errorf("delete expired session: %w", err)
+			}
+			return nil, errorf(KindInvalidToken, "the token is not valid or has expired")
+		}
+		return &sess, nil
+	}
 	idle := now.Sub(fromMicros(lastUsed))
 	if idle >= s.cfg.TokenIdle {
 		if _, err := s.db.Writer().ExecContext(ctx, `DELETE FROM crm_tokens WHERE token_hash = $1`, hash); err != nil {

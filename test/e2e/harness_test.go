@@ -533,6 +533,12 @@ func (c *specClient) send(rule specRule, method, path, rawQuery string, body []b
 // Authorization header carrying a bearer token (whether the token is good
 // is the hub's business, not the document's).
 func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	if s := in.SecurityScheme; s != nil && s.Type == "http" && s.Scheme == "basic" {
+		if _, _, ok := in.RequestValidationInput.Request.BasicAuth(); !ok {
+			return errors.New("no Basic credential")
+		}
+		return nil
+	}
 	if s := in.SecurityScheme; s != nil && s.Type == "apiKey" && s.In == "header" {
 		// A partner's signature: present, whether it verifies is the hub's business.
 		if in.RequestValidationInput.Request.Header.Get(s.Name) == "" {
