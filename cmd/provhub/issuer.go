@@ -12,14 +12,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/oauth"
+	"github.com/provhub/provhub/internal/wallet"
 )
 
 const issuerUsage = `usage: provhub issuer keygen --out PREFIX
        provhub issuer add --id ISSUERID10 --kid K --public-key FILE [--db URL]
        provhub issuer revoke-key --id ISSUERID10 --kid K [--db URL]
        provhub issuer token --url HUB --id ISSUERID10 --kid K --key PREFIX.key [--aud A]
-       provhub issuer rotate-signing-key [--db URL]`
+       provhub issuer rotate-signing-key [--db URL]
+       provhub issuer notifications --id ISSUERID [--on KIND,...] [--off KIND,...] [--db URL]`
 
 func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
@@ -34,6 +37,8 @@ func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return issuerToken(ctx, args[1:], stdout, stderr)
 		case "rotate-signing-key":
 			return issuerRotate(ctx, args[1:], stdout, stderr)
+		case "notifications":
+			return issuerNotifications(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fmt.Fprintln(stderr, issuerUsage)
@@ -73,6 +78,46 @@ func issuerKeygen(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "wrote %s.key (private) and %s.pub (public)\n", *out, *out)
+	return nil
+}
+
+// issuerNotifications turns the kinds of device notifications on or off
+// for an issuer's cards and prints the ones that are off.
+func issuerNotifications(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("issuer notifications", stderr)
+	db := addDBFlag(fs, defaultDB)
+	secretFile := addSecretKeyFlag(fs)
+	id := fs.String("id", "", "the issuerId")
+	on := fs.String("on", "", "comma-separated kinds to turn on: "+strings.Join(wallet.NotificationKinds, ", "))
+	off := fs.String("off", "", "comma-separated kinds to turn off")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		fmt.Fprintln(stderr, "provhub issuer notifications: --id is required")
+		return errUsage
+	}
+	key, err := secretKey(*secretFile, *db, stderr)
+	if err != nil {
+		return err
+	}
+	h, err := hub.New(ctx, hub.Config{DatabaseURL: *db, Migrate: true, SecretKey: key})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := h.Transit().SetNotifications(ctx, *id, splitList(*on), splitList(*off)); err != nil {
+		return err
+	}
+	kinds, err := h.Transit().NotificationsOff(ctx, *id)
+	if err != nil {
+		return err
+	}
+	if len(kinds) == 0 {
+		fmt.Fprintf(stdout, "issuer %s: every notification kind is on\n", *id)
+		return nil
+	}
+	fmt.Fprintf(stdout, "issuer %s: off: %s\n", *id, strings.Join(kinds, ", "))
 	return nil
 }
 

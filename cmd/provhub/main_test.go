@@ -86,7 +86,7 @@ func TestCLI_MigrateTakesTheDatabaseFromTheEnvironment(t *testing.T) {
 		t.Run(d.String(), func(t *testing.T) {
 			url := storetest.NewURL(t, d)
 			code, out, stderr := runCLI(t, map[string]string{"PROVHUB_DB": url}, "migrate")
-			if code != 0 || !strings.Contains(out, "applied 8 migration(s); schema at version 8") {
+			if code != 0 || !strings.Contains(out, "applied 10 migration(s); schema at version 10") {
 				t.Fatalf("code %d out %q stderr %q", code, out, stderr)
 			}
 			code, out, _ = runCLI(t, map[string]string{"PROVHUB_DB": url}, "migrate")

@@ -310,12 +310,13 @@ func (c *Console) base(s *session, title, nav string, live bool, data any) page 
 
 // systems names the downstream system behind each job kind.
 var systems = map[string]string{
-	"paytv.send_request":       "CAS",
-	"transit.wallet_task":      "wallet server",
-	"transit.device_operation": "TES and devices",
-	"issuer.operation":         "wallet server (through wallet tasks)",
-	"issuer.purge_operations":  "provhub (housekeeping)",
-	"retention.purge":          "provhub (housekeeping)",
+	"paytv.send_request":        "CAS",
+	"transit.wallet_task":       "wallet server",
+	"transit.push_notification": "wallet server (notifications)",
+	"transit.device_operation":  "TES and devices",
+	"issuer.operation":          "wallet server (through wallet tasks)",
+	"issuer.purge_operations":   "provhub (housekeeping)",
+	"retention.purge":           "provhub (housekeeping)",
 }
 
 type dashboardData struct {

@@ -149,10 +149,12 @@ type Operation struct {
 	RequestorType, RequestorID        string
 	Reason, ReasonCode                string
 	CardID, DigitalCardID             string
-	ErrorCode, Error                  string
-	CorrelationID                     string
-	StartTime                         time.Time
-	EndTime                           *time.Time
+	// AccountID names the account of an account deletion.
+	AccountID        string
+	ErrorCode, Error string
+	CorrelationID    string
+	StartTime        time.Time
+	EndTime          *time.Time
 }
 
 // Page is one page of a consumer's operations, newest first.

@@ -31,11 +31,11 @@ func (s *Service) insertOperationTx(ctx context.Context, tx *store.Tx, op *Opera
 		end = op.EndTime.UnixMicro()
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO issuer_operations (operation_id, issuer_id, consumer_id, operation, status, requestor_type, requestor_id,
-			reason, reason_code, card_id, digital_card_id, correlation_id, start_time, end_time)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			reason, reason_code, card_id, digital_card_id, correlation_id, start_time, end_time, account_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		op.OperationID, op.IssuerID, op.ConsumerID, string(op.Type), string(op.Status), op.RequestorType, op.RequestorID,
 		nullString(op.Reason), nullString(op.ReasonCode), nullString(op.CardID), nullString(op.DigitalCardID), nullString(op.CorrelationID),
-		op.StartTime.UnixMicro(), end)
+		op.StartTime.UnixMicro(), end, nullString(op.AccountID))
 	if err != nil {
 		return fmt.Errorf("record operation: %w", err)
 	}
@@ -93,7 +93,7 @@ func (s *Service) DeleteConsumer(ctx context.Context, issuerID, consumerID strin
 
 func pendingDeleteTx(ctx context.Context, tx *store.Tx, issuerID, consumerID string) (*Operation, error) {
 	row := tx.QueryRowContext(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2
-		AND operation = 'DELETE' AND card_id IS NULL AND digital_card_id IS NULL AND status = 'PENDING' ORDER BY seq DESC LIMIT 1`, issuerID, consumerID)
+		AND operation = 'DELETE' AND card_id IS NULL AND digital_card_id IS NULL AND account_id IS NULL AND status = 'PENDING' ORDER BY seq DESC LIMIT 1`, issuerID, consumerID)
 	op, err := scanOperation(row)
 	if err != nil {
 		return nil, err
@@ -101,6 +101,54 @@ func pendingDeleteTx(ctx context.Context, tx *store.Tx, issuerID, consumerID str
 	if op == nil {
 		return nil, errorf(KindForbidden, "consumer %s is being deleted", consumerID)
 	}
+	return op, nil
+}
+
+// DeleteAccount is the deprecated account deletion: an operation, PENDING,
+// whose job deletes every digital card of the account's cards through the
+// wallet server, then marks those cards DELETED and removes the account.
+// The operation is the account's consumer's. Asking again while it runs
+// returns the same operation.
+func (s *Service) DeleteAccount(ctx context.Context, issuerID, accountID string, why Reason, by Requestor) (*Operation, error) {
+	code, err := reasonCode(why.Code, CardDeleteReasons)
+	if err != nil {
+		return nil, err
+	}
+	var op *Operation
+	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		var consumerID string
+		err := tx.QueryRowContext(ctx, `SELECT consumer_id FROM issuer_accounts WHERE issuer_id = $1 AND account_id = $2`, issuerID, accountID).Scan(&consumerID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errorf(KindNotFound, "unknown account %s", accountID)
+		}
+		if err != nil {
+			return fmt.Errorf("read account: %w", err)
+		}
+		consumer, err := consumerTx(ctx, tx, issuerID, consumerID)
+		if err != nil {
+			return err
+		}
+		if err := usable(consumer); err != nil {
+			return err
+		}
+		pending, err := scanOperation(tx.QueryRowContext(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE issuer_id = $1 AND account_id = $2
+			AND operation = 'DELETE' AND status = 'PENDING' ORDER BY seq DESC LIMIT 1`, issuerID, accountID))
+		if err != nil || pending != nil {
+			op = pending
+			return err
+		}
+		// The account's cards are being deleted: no other operation starts on them.
+		if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = 'DELETE', updated_at = $3
+			WHERE issuer_id = $1 AND account_id = $2 AND state <> 'DELETED'`, issuerID, accountID, s.now().UnixMicro()); err != nil {
+			return fmt.Errorf("mark the account's cards: %w", err)
+		}
+		op = &Operation{IssuerID: issuerID, ConsumerID: consumerID, Type: OpDelete, Reason: why.Text, ReasonCode: code, AccountID: accountID}
+		return s.startOperationTx(ctx, tx, op, by)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "account deletion accepted", "issuer_id", issuerID, "account_id", accountID, "operation_id", op.OperationID)
 	return op, nil
 }
 
@@ -259,7 +307,7 @@ func linkTaskTx(ctx context.Context, tx *store.Tx, operationID, taskID string) e
 }
 
 const operationColumns = `operation_id, issuer_id, consumer_id, operation, status, requestor_type, requestor_id, reason, reason_code,
-	card_id, digital_card_id, error_code, error, correlation_id, start_time, end_time, tasks_queued`
+	card_id, digital_card_id, error_code, error, correlation_id, start_time, end_time, tasks_queued, account_id`
 
 type operationRow struct {
 	Operation
@@ -278,12 +326,13 @@ func scanOperationRow(row interface{ Scan(...any) error }) (*operationRow, error
 	var (
 		o                                                        operationRow
 		reason, code, card, digital, errCode, errText, correlate sql.NullString
+		account                                                  sql.NullString
 		start                                                    int64
 		end                                                      sql.NullInt64
 		queued                                                   int
 	)
 	err := row.Scan(&o.OperationID, &o.IssuerID, &o.ConsumerID, &o.Type, &o.Status, &o.RequestorType, &o.RequestorID, &reason, &code,
-		&card, &digital, &errCode, &errText, &correlate, &start, &end, &queued)
+		&card, &digital, &errCode, &errText, &correlate, &start, &end, &queued, &account)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -291,7 +340,7 @@ func scanOperationRow(row interface{ Scan(...any) error }) (*operationRow, error
 		return nil, fmt.Errorf("read operation: %w", err)
 	}
 	o.Reason, o.ReasonCode, o.CardID, o.DigitalCardID = reason.String, code.String, card.String, digital.String
-	o.ErrorCode, o.Error, o.CorrelationID = errCode.String, errText.String, correlate.String
+	o.ErrorCode, o.Error, o.CorrelationID, o.AccountID = errCode.String, errText.String, correlate.String, account.String
 	o.StartTime = time.UnixMicro(start).UTC()
 	if end.Valid {
 		t := time.UnixMicro(end.Int64).UTC()

@@ -196,13 +196,27 @@ func (s *Service) converge(ctx context.Context, job *engine.Job[OperationArgs], 
 			_, err := tx.ExecContext(ctx, `UPDATE issuer_operations SET tasks_queued = 1 WHERE operation_id = $1`, op.OperationID)
 			return err
 		}
-		if op.CardID != "" {
-			if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET state = 'DELETED', state_reason = $3, ongoing_operation = NULL, held_digital_cards = NULL,
-					updated_at = $4 WHERE issuer_id = $1 AND card_id = $2`, op.IssuerID, op.CardID, op.ReasonCode, s.now().UnixMicro()); err != nil {
-				return fmt.Errorf("mark card deleted: %w", err)
+		switch {
+		case op.CardID != "" || op.AccountID != "":
+			for _, cardID := range cardIDs {
+				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET state = 'DELETED', state_reason = $3, ongoing_operation = NULL, held_digital_cards = NULL,
+						updated_at = $4 WHERE issuer_id = $1 AND card_id = $2`, op.IssuerID, cardID, op.ReasonCode, s.now().UnixMicro()); err != nil {
+					return fmt.Errorf("mark card deleted: %w", err)
+				}
 			}
-		} else if err := s.removeConsumerTx(ctx, tx, op, cardIDs, digital); err != nil {
-			return err
+			if op.AccountID != "" {
+				// The deleted cards stay, without their account.
+				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET account_id = NULL WHERE issuer_id = $1 AND account_id = $2`, op.IssuerID, op.AccountID); err != nil {
+					return fmt.Errorf("unlink the account's cards: %w", err)
+				}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM issuer_accounts WHERE issuer_id = $1 AND account_id = $2`, op.IssuerID, op.AccountID); err != nil {
+					return fmt.Errorf("remove account: %w", err)
+				}
+			}
+		default:
+			if err := s.removeConsumerTx(ctx, tx, op, cardIDs, digital); err != nil {
+				return err
+			}
 		}
 		return s.endTx(ctx, tx, job, op, StatusSuccessful, "", "")
 	})
@@ -216,13 +230,17 @@ func (s *Service) converge(ctx context.Context, job *engine.Job[OperationArgs], 
 	return nil
 }
 
-// scopeTx returns the cards a deletion covers: the operation's card, or
-// every card of the consumer.
+// scopeTx returns the cards a deletion covers: the operation's card, the
+// account's cards not yet deleted, or every card of the consumer.
 func (s *Service) scopeTx(ctx context.Context, tx *store.Tx, op *operationRow) ([]string, error) {
 	if op.CardID != "" {
 		return []string{op.CardID}, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2 ORDER BY card_id`, op.IssuerID, op.ConsumerID)
+	q, arg := `SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2 ORDER BY card_id`, op.ConsumerID
+	if op.AccountID != "" {
+		q, arg = `SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND account_id = $2 AND state <> 'DELETED' ORDER BY card_id`, op.AccountID
+	}
+	rows, err := tx.QueryContext(ctx, q, op.IssuerID, arg)
 	if err != nil {
 		return nil, fmt.Errorf("cards of consumer: %w", err)
 	}
@@ -293,7 +311,12 @@ func (s *Service) fail(ctx context.Context, job *engine.Job[OperationArgs], op *
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		if op.Type == OpDelete && op.DigitalCardID == "" {
 			now := s.now().UnixMicro()
-			if op.CardID != "" {
+			if op.AccountID != "" {
+				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = NULL, updated_at = $3 WHERE issuer_id = $1 AND account_id = $2
+					AND state <> 'DELETED'`, op.IssuerID, op.AccountID, now); err != nil {
+					return fmt.Errorf("release the account's cards: %w", err)
+				}
+			} else if op.CardID != "" {
 				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = NULL, updated_at = $3 WHERE issuer_id = $1 AND card_id = $2`,
 					op.IssuerID, op.CardID, now); err != nil {
 					return fmt.Errorf("release card: %w", err)

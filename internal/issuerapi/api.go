@@ -54,6 +54,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"/consumers/{consumerId}/operations", a.call(a.operations))
 	mux.HandleFunc("GET "+p+"/consumers/{consumerId}/operations/{operationId}", a.call(a.operation))
 	mux.HandleFunc("PUT "+p+"/accounts/{accountId}", a.call(a.registerAccount))
+	mux.HandleFunc("POST "+p+"/accounts/{accountId}/operations:delete", a.call(a.deleteAccount))
 	mux.HandleFunc("PUT "+p+"/cards/{cardId}", a.call(a.registerCard))
 	mux.HandleFunc("GET "+p+"/cards/{cardId}", a.call(a.card))
 	for _, op := range []issuer.OperationType{issuer.OpSuspend, issuer.OpResume, issuer.OpDelete} {
@@ -280,6 +281,25 @@ func (a *API) registerAccount(ctx context.Context, w http.ResponseWriter, r *htt
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteAccount is the deprecated account deletion: like the consumer's,
+// an operation that ends when the account's cards' digital cards are gone.
+func (a *API) deleteAccount(ctx context.Context, w http.ResponseWriter, r *http.Request, c caller) error {
+	accountID := r.PathValue("accountId")
+	if err := checkID("accountId", accountID, idPattern); err != nil {
+		return err
+	}
+	why, err := reason(r, false, issuer.CardDeleteReasons)
+	if err != nil {
+		return err
+	}
+	op, err := a.svc.DeleteAccount(ctx, c.issuerID, accountID, why, c.by)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, operationResult{OperationID: op.OperationID, Status: string(op.Status)})
 	return nil
 }
 

@@ -157,6 +157,7 @@ type operationJSON struct {
 type detailsJSON struct {
 	CardID        string `json:"cardId,omitempty"`
 	DigitalCardID string `json:"digitalCardId,omitempty"`
+	AccountID     string `json:"accountId,omitempty"`
 }
 
 func operationOut(op issuer.Operation) operationJSON {
@@ -168,8 +169,8 @@ func operationOut(op issuer.Operation) operationJSON {
 	if op.EndTime != nil {
 		out.EndTime = timestamp(*op.EndTime)
 	}
-	if op.CardID != "" || op.DigitalCardID != "" {
-		out.Details = &detailsJSON{CardID: op.CardID, DigitalCardID: op.DigitalCardID}
+	if op.CardID != "" || op.DigitalCardID != "" || op.AccountID != "" {
+		out.Details = &detailsJSON{CardID: op.CardID, DigitalCardID: op.DigitalCardID, AccountID: op.AccountID}
 	}
 	return out
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/tes"
+	"github.com/provhub/provhub/internal/wallet"
 )
 
 // TES is the port to a transit entity server's device gateway;
@@ -278,18 +279,59 @@ func (s *Service) operation(ctx context.Context, operationID string) (*DeviceOpe
 	return scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM transit_operations WHERE operation_id = $1`, operationID))
 }
 
-// end records an operation's outcome unless it has already ended.
+// end records an operation's outcome unless it has already ended, with
+// the notification of the card's device in the same transaction.
 func (s *Service) end(ctx context.Context, op *DeviceOperation, status OperationStatus, code int, msg string) error {
 	now := s.now().UnixMicro()
-	res, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_operations SET status = $2, status_code = $3, message = $4, updated_at = $5, ended_at = $5
-		WHERE operation_id = $1 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`, op.OperationID, string(status), code, nullString(msg), now)
+	ended := false
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE transit_operations SET status = $2, status_code = $3, message = $4, updated_at = $5, ended_at = $5
+			WHERE operation_id = $1 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`, op.OperationID, string(status), code, nullString(msg), now)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		if ended = n == 1; !ended {
+			return nil
+		}
+		return s.notifyOperationTx(ctx, tx, op, status, code, nil)
+	})
 	if err != nil {
 		return fmt.Errorf("end operation %s: %w", op.OperationID, err)
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	if ended {
 		s.log.InfoContext(ctx, "device operation ended", "operation_id", op.OperationID, "kind", op.Kind, "status", status, "status_code", code)
 	}
 	return nil
+}
+
+// notifyOperationTx queues the notification of a top-up's or park's end
+// (reader mode has no digital card yet to tell).
+func (s *Service) notifyOperationTx(ctx context.Context, tx *store.Tx, op *DeviceOperation, status OperationStatus, code int, balance *int64) error {
+	var kind string
+	switch {
+	case op.CardID == "":
+		return nil
+	case op.Kind == KindTopUp && status == OperationCompleted:
+		kind = wallet.NotifyTopUpCompleted
+	case op.Kind == KindTopUp:
+		kind = wallet.NotifyTopUpFailed
+	case op.Kind == KindPark && status == OperationCompleted:
+		kind = wallet.NotifyParkCompleted
+	case op.Kind == KindPark:
+		kind = wallet.NotifyParkFailed
+	default:
+		return nil
+	}
+	c, err := cardTx(ctx, tx, op.CardID)
+	if err != nil {
+		return err
+	}
+	n := wallet.Notification{Kind: kind, Balance: balance, OperationID: op.OperationID}
+	if status != OperationCompleted {
+		n.StatusCode = &code
+	}
+	return s.notifyTx(ctx, tx, c, n)
 }
 
 // runOperation follows the REDIRECT task of a top-up or park (a task that
@@ -547,6 +589,15 @@ func (s *Service) record(ctx context.Context, op *DeviceOperation, step int, loo
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO transit_operation_steps (operation_id, step, request, answer, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			op.OperationID, step+1, string(reqRaw), string(ansRaw), now)
+		if err != nil {
+			return err
+		}
+		switch {
+		case hdr.StatusCode != tes.StatusOK:
+			err = s.notifyOperationTx(ctx, tx, op, OperationFailed, hdr.StatusCode, nil)
+		case res.Done():
+			err = s.notifyOperationTx(ctx, tx, op, OperationCompleted, 0, res.Balance)
+		}
 		won = err == nil
 		return err
 	})

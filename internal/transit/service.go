@@ -24,6 +24,7 @@ type WalletServer interface {
 	SendScript(ctx context.Context, req wallet.SendScriptRequest) error
 	UpdateCard(ctx context.Context, req wallet.UpdateCardRequest) error
 	GetTaskStatus(ctx context.Context, req wallet.GetTaskStatusRequest) (string, error)
+	PushNotification(ctx context.Context, req wallet.PushNotificationRequest) error
 }
 
 // Config sets up a Service.
@@ -128,6 +129,7 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) RegisterJobs(reg *engine.Registry) {
 	engine.Register(reg, s.runTask, engine.KindOptions{MaxAttempts: s.cfg.Attempts, Timeout: time.Minute, Backoff: s.cfg.RetryBackoff})
 	engine.Register(reg, s.runOperation, engine.KindOptions{MaxAttempts: s.cfg.Attempts, Timeout: time.Minute, Backoff: s.cfg.RetryBackoff})
+	engine.Register(reg, s.runNotify, engine.KindOptions{MaxAttempts: s.cfg.Attempts, Timeout: time.Minute, Backoff: s.cfg.RetryBackoff})
 }
 
 // UseEngine gives the service the engine its jobs run on.

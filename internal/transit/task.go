@@ -148,6 +148,15 @@ func (s *Service) finish(ctx context.Context, job *engine.Job[TaskArgs], taskID,
 			return nil
 		}
 		if status == TaskCompleted {
+			if kind := notifiedBy(op); kind != "" {
+				c, err := cardTx(ctx, tx, cardID)
+				if err != nil {
+					return err
+				}
+				if err := s.notifyTx(ctx, tx, c, wallet.Notification{Kind: kind}); err != nil {
+					return err
+				}
+			}
 			switch op {
 			case OpErase:
 				if _, err := tx.ExecContext(ctx, `UPDATE transit_cards SET state = 'ERASED', card_account_id = NULL, wallet_card_id = NULL,
@@ -177,6 +186,22 @@ func (s *Service) finish(ctx context.Context, job *engine.Job[TaskArgs], taskID,
 	}
 	s.log.InfoContext(ctx, "wallet task finished", "task_id", taskID, "card_id", cardID, "operation", op, "status", status, "status_code", code)
 	return nil
+}
+
+// notifiedBy is the notification a completed wallet task makes the user
+// see ("" for none).
+func notifiedBy(op Operation) string {
+	switch op {
+	case OpSuspend:
+		return wallet.NotifyCardSuspended
+	case OpResume:
+		return wallet.NotifyCardResumed
+	case OpDelete:
+		return wallet.NotifyCardDeleted
+	case OpMetadataUpdate:
+		return wallet.NotifyCardUpdated
+	}
+	return ""
 }
 
 func nullString(s string) any {

@@ -139,6 +139,13 @@ func (c *Client) UpdateCard(ctx context.Context, req UpdateCardRequest) error {
 	return c.call(ctx, "updateCard", req, &res, &res.ResponseHeader)
 }
 
+// PushNotification asks the wallet server to show a notification about a
+// digital card on the user's device.
+func (c *Client) PushNotification(ctx context.Context, req PushNotificationRequest) error {
+	var res HeaderOnlyResponse
+	return c.call(ctx, "pushNotification", req, &res, &res.ResponseHeader)
+}
+
 // GetTaskStatus returns a task's state: PROCESSING, COMPLETED or FAILED.
 func (c *Client) GetTaskStatus(ctx context.Context, req GetTaskStatusRequest) (string, error) {
 	var res GetTaskStatusResponse

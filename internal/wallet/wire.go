@@ -141,6 +141,51 @@ type RedirectData struct {
 	DeviceToken string `json:"deviceToken"`
 }
 
+// PushNotificationRequest is the body of pushNotification: walletCardId
+// and seId are published, the rest is ours (assumed members).
+type PushNotificationRequest struct {
+	RequestHeader RequestHeader `json:"requestHeader"`
+	// NotificationID is the same on every retry: a wallet server shows a
+	// notification once per id.
+	NotificationID string       `json:"notificationId"`
+	WalletCardID   string       `json:"walletCardId"`
+	SEID           string       `json:"seId"`
+	Notification   Notification `json:"notification"`
+}
+
+// Notification is what the user should see about a digital card (ours).
+type Notification struct {
+	// Kind is one of the Notify* values.
+	Kind string `json:"kind"`
+	// TextKey names the message the wallet app shows, in its own
+	// language: provhub.<kind in lower case>.
+	TextKey string `json:"textKey"`
+	// OccurredAt is when the event happened (RFC 3339).
+	OccurredAt string `json:"occurredAt"`
+	// Balance is the card's balance after a top-up or park.
+	Balance *int64 `json:"balance,omitempty"`
+	// StatusCode is the TES's code of a failed top-up or park.
+	StatusCode *int `json:"statusCode,omitempty"`
+	// OperationID names the device operation the notification is about.
+	OperationID string `json:"operationId,omitempty"`
+}
+
+// Notification kinds (assumed).
+const (
+	NotifyTopUpCompleted = "TOPUP_COMPLETED"
+	NotifyTopUpFailed    = "TOPUP_FAILED"
+	NotifyParkCompleted  = "PARK_COMPLETED"
+	NotifyParkFailed     = "PARK_FAILED"
+	NotifyCardSuspended  = "CARD_SUSPENDED"
+	NotifyCardResumed    = "CARD_RESUMED"
+	NotifyCardDeleted    = "CARD_DELETED"
+	NotifyCardUpdated    = "CARD_DETAILS_UPDATED"
+)
+
+// NotificationKinds lists every kind, in a stable order.
+var NotificationKinds = []string{NotifyTopUpCompleted, NotifyTopUpFailed, NotifyParkCompleted, NotifyParkFailed,
+	NotifyCardSuspended, NotifyCardResumed, NotifyCardDeleted, NotifyCardUpdated}
+
 // GetTaskStatusRequest is the body of getTaskStatus.
 type GetTaskStatusRequest struct {
 	RequestHeader RequestHeader `json:"requestHeader"`

@@ -64,6 +64,8 @@ type Stats struct {
 	SendScript    int `json:"send_script"`
 	UpdateCard    int `json:"update_card"`
 	GetTaskStatus int `json:"get_task_status"`
+	// PushNotification counts pushNotification calls (repeats included).
+	PushNotification int `json:"push_notification"`
 	// Busy counts 321 answers given because a task was running on the
 	// secure element (not the forced ones): a hub that serializes per
 	// secure element causes none.
@@ -117,6 +119,8 @@ type device struct {
 	// external is the physical card held to the reader, for reader mode.
 	external *felicacard.Card
 	runs     []DeviceRun
+	// notifications are what the wallet server pushed to the device.
+	notifications []DeviceNotification
 }
 
 // Simulator is an in-memory wallet server. It is an http.Handler.
@@ -164,6 +168,8 @@ func New(cfg Config) (*Simulator, error) {
 	s.mux.HandleFunc("POST /sendScript", s.handle("sendScript", s.sendScript))
 	s.mux.HandleFunc("POST /updateCard", s.handle("updateCard", s.updateCard))
 	s.mux.HandleFunc("POST /getTaskStatus", s.handle("getTaskStatus", s.getTaskStatus))
+	s.mux.HandleFunc("POST /pushNotification", s.handle("pushNotification", s.pushNotification))
+	s.mux.HandleFunc("GET /admin/secure-elements/{se_id}/notifications", s.adminNotifications)
 	s.mux.HandleFunc("POST /admin/devices", s.adminAddDevice)
 	s.mux.HandleFunc("POST /admin/cards", s.adminAddCard)
 	s.mux.HandleFunc("GET /admin/secure-elements/{se_id}", s.adminSecureElement)

@@ -324,3 +324,35 @@ func TestSimulator_FaultRatesApply(t *testing.T) {
 		t.Fatal("a timeout rate of 2 was accepted")
 	}
 }
+
+// TestSimulator_ANotificationIsShownOncePerIdAndCheckedAsDocumented.
+func TestSimulator_ANotificationIsShownOncePerIdAndCheckedAsDocumented(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	push := func(id string, n ws.Notification) error {
+		return r.client.PushNotification(ctx, ws.PushNotificationRequest{RequestHeader: r.client.Header("s"), NotificationID: id, WalletCardID: "wc-1", SEID: seID, Notification: n})
+	}
+	good := ws.Notification{Kind: ws.NotifyCardSuspended, TextKey: "provhub.card_suspended", OccurredAt: "2026-12-01T10:00:00Z"}
+	for range 2 {
+		if err := push("pvn-1", good); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.sim.Notifications(seID); len(got) != 1 || got[0].Notification.Kind != ws.NotifyCardSuspended {
+		t.Fatalf("notifications %+v", got)
+	}
+	bad := good
+	bad.Kind = "CARD_EXPLODED"
+	if got := statusCode(push("pvn-2", bad)); got != ws.StatusBadFormat {
+		t.Errorf("an unknown kind: %d", got)
+	}
+	noText := good
+	noText.TextKey = ""
+	if got := statusCode(push("pvn-3", noText)); got != ws.StatusMissing {
+		t.Errorf("no textKey: %d", got)
+	}
+	err := r.client.PushNotification(ctx, ws.PushNotificationRequest{RequestHeader: r.client.Header("s"), NotificationID: "pvn-4", WalletCardID: "wc-nope", SEID: seID, Notification: good})
+	if got := statusCode(err); got != ws.StatusUnknownCard {
+		t.Errorf("an unknown card: %d", got)
+	}
+}

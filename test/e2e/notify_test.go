@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+
+	simtes "github.com/provhub/provhub/internal/sim/tes"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
+	"github.com/provhub/provhub/internal/wallet"
+)
+
+// waitNotified waits for the device of seID to have been shown n
+// notifications and returns them.
+func (e *env) waitNotified(seID string, n int) []simwallet.DeviceNotification {
+	e.t.Helper()
+	var got []simwallet.DeviceNotification
+	waitFor(e.t, "notifications on the device", func() bool {
+		got = e.wsim.Notifications(seID)
+		return len(got) >= n
+	})
+	return got
+}
+
+func TestNotify_TheUserIsToldOfTopUpsParksAndStateChangesAsTheIssuerChooses(t *testing.T) {
+	both(t, envOptions{}, func(t *testing.T, e *env) {
+		cardID, _, se := e.transitCard(80, 100)
+		_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-80", CardAccountID: cardID, Amount: 40})
+		op := e.startTopUp(cardID, "P-80")
+		if st := e.waitOp(op.OperationID); st.Status != "COMPLETED" {
+			t.Fatalf("top-up: %+v", st)
+		}
+		got := e.waitNotified(se, 1)
+		n := got[0].Notification
+		if n.Kind != wallet.NotifyTopUpCompleted || n.Balance == nil || *n.Balance != 140 || n.OperationID != op.OperationID ||
+			n.TextKey != "provhub.topup_completed" || got[0].WalletCardID == "" {
+			t.Fatalf("after the top-up: %+v", got[0])
+		}
+		// A top-up the TES refuses: the user is told it failed, and why.
+		_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-81", CardAccountID: "ACC-NOT-HERS", Amount: 5})
+		failed := e.startTopUp(cardID, "P-81")
+		if st := e.waitOp(failed.OperationID); st.Status != "FAILED" {
+			t.Fatalf("a refused top-up: %+v", st)
+		}
+		got = e.waitNotified(se, 2)
+		if n := got[1].Notification; n.Kind != wallet.NotifyTopUpFailed || n.StatusCode == nil || *n.StatusCode == 0 {
+			t.Fatalf("after the refused top-up: %+v", got[1])
+		}
+		// The TES suspends and resumes the card.
+		for i, c := range []struct{ action, kind string }{{"SUSPEND", wallet.NotifyCardSuspended}, {"RESUME", wallet.NotifyCardResumed}} {
+			if task := e.waitTask(cardID, e.state(cardID, c.action).TaskID); task.Status != "COMPLETED" {
+				t.Fatalf("%s: %+v", c.action, task)
+			}
+			got = e.waitNotified(se, 3+i)
+			if got[2+i].Notification.Kind != c.kind {
+				t.Fatalf("after %s: %+v", c.action, got[2+i])
+			}
+		}
+		// The issuer turns suspensions off: the next one is not notified.
+		if err := e.hub.Transit().SetNotifications(context.Background(), "TRANSIT1", nil, []string{wallet.NotifyCardSuspended}); err != nil {
+			t.Fatal(err)
+		}
+		if task := e.waitTask(cardID, e.state(cardID, "SUSPEND").TaskID); task.Status != "COMPLETED" {
+			t.Fatalf("second suspend: %+v", task)
+		}
+		if task := e.waitTask(cardID, e.state(cardID, "RESUME").TaskID); task.Status != "COMPLETED" {
+			t.Fatalf("second resume: %+v", task)
+		}
+		got = e.waitNotified(se, 5)
+		if len(got) != 5 || got[4].Notification.Kind != wallet.NotifyCardResumed {
+			t.Fatalf("with suspensions off: %+v", got)
+		}
+		ns, err := e.hub.Transit().Notifications(context.Background(), cardID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range ns {
+			if n.Status != "SENT" {
+				waitFor(t, "notification "+n.NotificationID+" to be sent", func() bool {
+					all, _ := e.hub.Transit().Notifications(context.Background(), cardID)
+					for _, x := range all {
+						if x.NotificationID == n.NotificationID {
+							return x.Status == "SENT"
+						}
+					}
+					return false
+				})
+			}
+		}
+		if len(ns) != 5 {
+			t.Errorf("%d notifications recorded by the hub, want 5", len(ns))
+		}
+		// A park moves the balance to the TES: the user is told, with the
+		// balance left on the card.
+		park := e.opCall(transitBase+"parkCard", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID})
+		if st := e.waitOp(park.OperationID); st.Status != "COMPLETED" {
+			t.Fatalf("park: %+v", st)
+		}
+		got = e.waitNotified(se, 6)
+		if n := got[5].Notification; n.Kind != wallet.NotifyParkCompleted || n.OperationID != park.OperationID {
+			t.Fatalf("after the park: %+v", got[5])
+		}
+	})
+}
