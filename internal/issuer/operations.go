@@ -181,6 +181,9 @@ func (s *Service) CardOperation(ctx context.Context, issuerID, cardID string, ty
 		if c == nil {
 			return errorf(KindNotFound, "unknown card %s", cardID)
 		}
+		if err := ownedCard(c); err != nil {
+			return err
+		}
 		consumer, err := consumerTx(ctx, tx, issuerID, c.ConsumerID)
 		if err != nil {
 			return err
@@ -254,6 +257,9 @@ func (s *Service) DigitalCardOperation(ctx context.Context, issuerID, digitalCar
 		}
 		if c == nil {
 			return errorf(KindNotFound, "unknown digital card %s", digitalCardID)
+		}
+		if err := ownedCard(c); err != nil {
+			return err
 		}
 		consumer, err := consumerTx(ctx, tx, issuerID, c.ConsumerID)
 		if err != nil {

@@ -101,6 +101,53 @@ func consumerTx(ctx context.Context, tx *store.Tx, issuerID, consumerID string) 
 	return &c, nil
 }
 
+// RegisterConsumerWithCards registers an end user (if new) together with
+// cards that are already registered: each card without a consumer becomes
+// the consumer's, a card that is already the consumer's stays so, and one
+// of another consumer, a deleted one or one being deleted refuses the whole
+// call. Calling again with new cards adds them.
+func (s *Service) RegisterConsumerWithCards(ctx context.Context, issuerID, consumerID string, cardIDs []string, by Requestor) error {
+	if len(cardIDs) == 0 {
+		return errorf(KindBadInput, "cards must name at least one card")
+	}
+	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if _, err := s.ensureConsumerTx(ctx, tx, issuerID, consumerID, by); err != nil {
+			return err
+		}
+		now := s.now().UnixMicro()
+		for _, cardID := range cardIDs {
+			c, err := cardTx(ctx, tx, issuerID, cardID)
+			switch {
+			case err != nil:
+				return err
+			case c == nil:
+				return errorf(KindNotFound, "unknown card %s: register it first (PUT /cards/{cardId})", cardID)
+			case c.State == CardDeleted:
+				return errorf(KindForbidden, "card %s is deleted", cardID)
+			case c.OngoingOperation != "":
+				return errorf(KindForbidden, "card %s is being deleted", cardID)
+			case c.ConsumerID == consumerID:
+				continue
+			case c.ConsumerID != "":
+				return errorf(KindConflict, "card %s belongs to another consumer", cardID)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET consumer_id = $3, updated_at = $4 WHERE issuer_id = $1 AND card_id = $2 AND consumer_id = ''`,
+				issuerID, cardID, consumerID, now); err != nil {
+				return fmt.Errorf("assign card %s: %w", cardID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ownedCard refuses an operation on a card that no consumer holds yet.
+func ownedCard(c *cardRow) error {
+	if c.ConsumerID == "" {
+		return errorf(KindForbidden, "card %s has no consumer yet (PUT /consumers/{consumerId}/cards gives it one)", c.CardID)
+	}
+	return nil
+}
+
 // usable refuses a consumer that is deleted or being deleted.
 func usable(c *Consumer) error {
 	switch c.State {
@@ -220,9 +267,14 @@ func (s *Service) RegisterCard(ctx context.Context, issuerID, cardID string, in 
 	default:
 		return errorf(KindBadInput, "state must be ACTIVE or INACTIVE")
 	}
+	if in.ConsumerID == "" && in.AccountID != "" {
+		return errorf(KindBadInput, "a card registered without a consumer has no account either")
+	}
 	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		if _, err := s.ensureConsumerTx(ctx, tx, issuerID, in.ConsumerID, by); err != nil {
-			return err
+		if in.ConsumerID != "" {
+			if _, err := s.ensureConsumerTx(ctx, tx, issuerID, in.ConsumerID, by); err != nil {
+				return err
+			}
 		}
 		if in.AccountID != "" {
 			if err := s.ensureAccountTx(ctx, tx, issuerID, in.AccountID, in.ConsumerID, "", ""); err != nil {
@@ -242,8 +294,12 @@ func (s *Service) RegisterCard(ctx context.Context, issuerID, cardID string, in 
 			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET consumer_id = $3, account_id = $4, card_product_id = $5, state = $6,
 				state_reason = NULL, ongoing_operation = NULL, held_digital_cards = NULL, created_at = $7, updated_at = $7
 				WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID, in.ConsumerID, nullString(in.AccountID), in.CardProductID, string(in.State), now)
-		case existing.ConsumerID != in.ConsumerID:
+		case existing.ConsumerID != in.ConsumerID && existing.ConsumerID != "":
 			return errorf(KindConflict, "card %s belongs to another consumer", cardID)
+		case existing.ConsumerID != in.ConsumerID && existing.OngoingOperation == "":
+			// A card registered without a consumer gets one.
+			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET consumer_id = $3, account_id = COALESCE($4, account_id), card_product_id = $5, updated_at = $6
+				WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID, in.ConsumerID, nullString(in.AccountID), in.CardProductID, now)
 		case existing.OngoingOperation != "":
 			return errorf(KindForbidden, "card %s is being deleted", cardID)
 		default:

@@ -51,6 +51,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	p := BankingPrefix + "/issuers/{issuerId}"
 	mux.HandleFunc("PUT "+p+"/consumers/{consumerId}", a.call(a.registerConsumer))
 	mux.HandleFunc("POST "+p+"/consumers/{consumerId}/operations:delete", a.call(a.deleteConsumer))
+	mux.HandleFunc("PUT "+p+"/consumers/{consumerId}/cards", a.call(a.registerConsumerWithCards))
 	mux.HandleFunc("GET "+p+"/consumers/{consumerId}/operations", a.call(a.operations))
 	mux.HandleFunc("GET "+p+"/consumers/{consumerId}/operations/{operationId}", a.call(a.operation))
 	mux.HandleFunc("PUT "+p+"/accounts/{accountId}", a.call(a.registerAccount))
@@ -175,6 +176,39 @@ func (a *API) registerConsumer(ctx context.Context, w http.ResponseWriter, r *ht
 		return err
 	}
 	if err := a.svc.RegisterConsumer(ctx, c.issuerID, consumerID, c.by); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// registerConsumerWithCards registers an end user with cards already
+// registered: {"cards": [{"cardId": "..."}]} (the body is assumed).
+func (a *API) registerConsumerWithCards(ctx context.Context, w http.ResponseWriter, r *http.Request, c caller) error {
+	consumerID := r.PathValue("consumerId")
+	if err := checkID("consumerId", consumerID, idPattern); err != nil {
+		return err
+	}
+	o, err := readObject(r, true, true, "cards")
+	if err != nil {
+		return err
+	}
+	var cards []map[string]json.RawMessage
+	if raw, ok := o["cards"]; !ok || json.Unmarshal(raw, &cards) != nil || len(cards) == 0 || len(cards) > 100 {
+		return bad("cards must be a list of 1 to 100 {\"cardId\": ...} objects")
+	}
+	ids := make([]string, 0, len(cards))
+	for i, card := range cards {
+		id, err := object(card).str("cardId", true, cardIDPattern)
+		if err != nil {
+			return bad("cards[%d]: %v", i, err)
+		}
+		if len(card) != 1 {
+			return bad("cards[%d]: only cardId is known", i)
+		}
+		ids = append(ids, id)
+	}
+	if err := a.svc.RegisterConsumerWithCards(ctx, c.issuerID, consumerID, ids, c.by); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -313,7 +347,9 @@ func (a *API) registerCard(ctx context.Context, w http.ResponseWriter, r *http.R
 		return err
 	}
 	var in issuer.CardInput
-	if in.ConsumerID, err = o.str("consumerId", true, idPattern); err != nil {
+	// Without consumerId the card waits for one
+	// (PUT /consumers/{consumerId}/cards).
+	if in.ConsumerID, err = o.str("consumerId", false, idPattern); err != nil {
 		return err
 	}
 	if in.AccountID, err = o.str("accountId", false, idPattern); err != nil {

@@ -192,7 +192,7 @@ type digitalCardJSON struct {
 }
 
 type cardJSON struct {
-	ConsumerID    string            `json:"consumerId"`
+	ConsumerID    string            `json:"consumerId,omitempty"`
 	CardID        string            `json:"cardId"`
 	AccountID     string            `json:"accountId,omitempty"`
 	CardProductID string            `json:"cardProductId"`

@@ -63,3 +63,65 @@ func TestIssuer_AnAccountDeletionDeletesItsCardsDigitalCardsThenTheAccount(t *te
 		e.mustBank(http.StatusForbidden, nil, conforming, other, "POST", "/issuers/"+issuerA+"/accounts/ACCOUNT-2/operations:delete", "", nil)
 	})
 }
+
+// TestIssuer_AConsumerIsRegisteredWithCardsThatAlreadyExist registers
+// cards without an end user, then an end user with them, then adds one.
+func TestIssuer_AConsumerIsRegisteredWithCardsThatAlreadyExist(t *testing.T) {
+	both(t, envOptions{}, func(t *testing.T, e *env) {
+		keys, _ := e.issuerKeys()
+		tok := e.accessToken(keys[issuerA], issuerA)
+		for _, id := range []string{"CARD-W1", "CARD-W2", "CARD-W3"} {
+			e.mustBank(http.StatusNoContent, nil, conforming, tok, "PUT", "/issuers/"+issuerA+"/cards/"+id, "", map[string]string{"cardProductId": "TRANSIT_PRODUCT"})
+		}
+		var c cardOut
+		e.mustBank(http.StatusOK, &c, conforming, tok, "GET", "/issuers/"+issuerA+"/cards/CARD-W1", "", nil)
+		if c.ConsumerID != "" || c.State != "ACTIVE" {
+			t.Fatalf("a card without a consumer: %+v", c)
+		}
+		// An account needs an end user to belong to.
+		e.mustBank(http.StatusBadRequest, nil, conforming, tok, "PUT", "/issuers/"+issuerA+"/cards/CARD-W9", "", map[string]string{"cardProductId": "P", "accountId": "ACC-W"})
+		// Actions wait for an end user.
+		e.mustBank(http.StatusForbidden, nil, conforming, tok, "POST", "/issuers/"+issuerA+"/cards/CARD-W1/operations:suspend", "", nil)
+
+		cards := func(ids ...string) map[string]any {
+			list := []map[string]string{}
+			for _, id := range ids {
+				list = append(list, map[string]string{"cardId": id})
+			}
+			return map[string]any{"cards": list}
+		}
+		e.mustBank(http.StatusNoContent, nil, conforming, tok, "PUT", "/issuers/"+issuerA+"/consumers/walt/cards", "", cards("CARD-W1", "CARD-W2"))
+		// Again, with a new card: added; the others stay.
+		e.mustBank(http.StatusNoContent, nil, conforming, tok, "PUT", "/issuers/"+issuerA+"/consumers/walt/cards", "", cards("CARD-W2", "CARD-W3"))
+		for _, id := range []string{"CARD-W1", "CARD-W2", "CARD-W3"} {
+			var got cardOut
+			e.mustBank(http.StatusOK, &got, conforming, tok, "GET", "/issuers/"+issuerA+"/cards/"+id, "", nil)
+			if got.ConsumerID != "walt" {
+				t.Errorf("card %s: consumer %q", id, got.ConsumerID)
+			}
+		}
+		var ops struct {
+			Operations []operationOut `json:"operations"`
+		}
+		e.mustBank(http.StatusOK, &ops, conforming, tok, "GET", "/issuers/"+issuerA+"/consumers/walt/operations", "", nil)
+		if len(ops.Operations) != 1 || ops.Operations[0].Operation != "REGISTER" {
+			t.Errorf("operations %+v", ops.Operations)
+		}
+		// A card of another consumer, an unknown one: the whole call is refused.
+		e.registerCard(tok, "CARD-OTHER", "xena", "")
+		e.mustBank(http.StatusNoContent, nil, conforming, tok, "PUT", "/issuers/"+issuerA+"/cards/CARD-W4", "", map[string]string{"cardProductId": "P"})
+		e.mustBank(http.StatusConflict, nil, conforming, tok, "PUT", "/issuers/"+issuerA+"/consumers/walt/cards", "", cards("CARD-W4", "CARD-OTHER"))
+		e.mustBank(http.StatusNotFound, nil, conforming, tok, "PUT", "/issuers/"+issuerA+"/consumers/walt/cards", "", cards("CARD-W4", "CARD-NONE"))
+		var w4 cardOut
+		e.mustBank(http.StatusOK, &w4, conforming, tok, "GET", "/issuers/"+issuerA+"/cards/CARD-W4", "", nil)
+		if w4.ConsumerID != "" {
+			t.Errorf("a refused call assigned CARD-W4 to %q", w4.ConsumerID)
+		}
+		// The cards now act for walt: a suspension is accepted.
+		var res opResult
+		e.mustBank(http.StatusOK, &res, conforming, tok, "POST", "/issuers/"+issuerA+"/cards/CARD-W1/operations:suspend", "", nil)
+		if op := e.waitOperation(tok, "walt", res.OperationID); op.Status != "SUCCESSFUL" {
+			t.Errorf("suspend: %+v", op)
+		}
+	})
+}
