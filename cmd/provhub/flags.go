@@ -123,6 +123,17 @@ func secretKey(file, dbURL string, stderr io.Writer) (*sealed.Key, error) {
 	return k, err
 }
 
+// openSealed is openMigrated with the hub's secret key, for the commands
+// that read or write sealed secrets.
+func openSealed(ctx context.Context, url, secretFile string, stderr io.Writer) (*store.DB, *sealed.Key, error) {
+	key, err := secretKey(secretFile, url, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openMigrated(ctx, url)
+	return db, key, err
+}
+
 // openMigrated opens the database and applies pending migrations, for the
 // administration commands.
 func openMigrated(ctx context.Context, url string) (*store.DB, error) {

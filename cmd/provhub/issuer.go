@@ -123,11 +123,7 @@ func issuerNotifications(ctx context.Context, args []string, stdout, stderr io.W
 
 // openOAuth opens and migrates the database for key administration.
 func openOAuth(ctx context.Context, url, secretFile string, stderr io.Writer) (*oauth.Server, func(), error) {
-	key, err := secretKey(secretFile, url, stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := openMigrated(ctx, url)
+	db, key, err := openSealed(ctx, url, secretFile, stderr)
 	if err != nil {
 		return nil, nil, err
 	}

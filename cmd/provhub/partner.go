@@ -42,11 +42,7 @@ func runPartner(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // openPartners opens and migrates the database for partner administration.
 func openPartners(ctx context.Context, url, secretFile string, stderr io.Writer) (*partner.Registry, func(), error) {
-	key, err := secretKey(secretFile, url, stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := openMigrated(ctx, url)
+	db, key, err := openSealed(ctx, url, secretFile, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
