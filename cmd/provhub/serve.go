@@ -22,6 +22,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	workers := fs.Int("max-workers", 100, "jobs this instance runs at once")
 	casURL := fs.String("cas-url", hub.DefaultCASURL, "address of the conditional-access system (provhub's CAS protocol; `provhub sim cas` simulates one)")
 	casTimeout := fs.Duration("cas-timeout", 10*time.Second, "bound on one call to the CAS")
+	casRetryFor := fs.Duration("cas-retry-for", 10*time.Minute, "how long a provisioning request keeps retrying an unavailable CAS, from its first failure, before it is REJECTED CAS_UNAVAILABLE")
+	walletRetryFor := fs.Duration("wallet-retry-for", 10*time.Minute, "how long a wallet task keeps retrying an unavailable or busy wallet server, from its first failure, before it is FAILED")
 	tokenIdle := fs.Duration("crm-token-idle", time.Hour, "a CRM token lapses after this long without use")
 	walletURL := fs.String("wallet-url", hub.DefaultWalletURL, "the wallet server (`provhub sim wallet` simulates one)")
 	pod := fs.String("pod", "", "this instance's name in the wallet server's x-pod header (default: the host name)")
@@ -57,6 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	h, err := hub.New(ctx, hub.Config{
+		CASRetryFor: *casRetryFor, WalletRetryFor: *walletRetryFor,
 		DeviceOperationRetention: *deviceRetention, CRMRequestRetention: *crmRetention, ConsoleActionRetention: *actionRetention,
 		SecretKey: key, PartnerListen: *partnerListen, MetricsListen: *metricsListen, TLS: tlsConfig, Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,

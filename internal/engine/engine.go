@@ -137,6 +137,18 @@ func DefaultBackoff(attempt int) time.Duration {
 	return d/2 + time.Duration(mrand.Int64N(int64(d/2)+1))
 }
 
+// CappedBackoff is DefaultBackoff with its waits at most limit: a retry
+// budget measured in time then buys a steady rate of attempts.
+func CappedBackoff(limit time.Duration) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		d := DefaultBackoff(attempt)
+		if d > limit {
+			return limit/2 + time.Duration(mrand.Int64N(int64(limit/2)+1))
+		}
+		return d
+	}
+}
+
 // Engine inserts and runs jobs. New gives an engine that can insert; Start
 // makes it run jobs too.
 type Engine struct {

@@ -50,6 +50,16 @@ type AttemptError struct {
 	Error   string    `json:"error"`
 }
 
+// FailingSince is when the first failed attempt of the job's current run
+// of failures was recorded (zero when none failed): what a retry budget in
+// time counts from.
+func (j *JobRow) FailingSince() time.Time {
+	if len(j.Errors) == 0 {
+		return time.Time{}
+	}
+	return j.Errors[0].At
+}
+
 // JobRow is a stored job.
 type JobRow struct {
 	ID              int64

@@ -59,6 +59,10 @@ type Config struct {
 	// protocol); CASTimeout bounds one call to it [10s].
 	CASURL     string
 	CASTimeout time.Duration
+	// CASRetryFor and WalletRetryFor are how long a request or a wallet
+	// task keeps retrying an unavailable CAS or wallet server, from its
+	// first failure, before it is given up [10m each].
+	CASRetryFor, WalletRetryFor time.Duration
 	// CRMTokenIdle ends a CRM session unused this long [1h].
 	CRMTokenIdle time.Duration
 
@@ -189,7 +193,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	// The flags' CAS and TES serve every organisation and issuer that has
 	// no partner of its own registered to be called.
 	south := &southbound{partners: h.partners, clock: cfg.Clock, tes: map[string]*tes.Client{}, cas: map[string]*cas.Client{}, defC: casClient}
-	payCfg := paytv.Config{DB: db, CAS: casClient, CASFor: south.casFor, Logger: cfg.Logger, Clock: cfg.Clock, TokenIdle: cfg.CRMTokenIdle}
+	payCfg := paytv.Config{DB: db, CAS: casClient, CASFor: south.casFor, Logger: cfg.Logger, Clock: cfg.Clock, TokenIdle: cfg.CRMTokenIdle,
+		SendRetryFor: cfg.CASRetryFor}
 	if cfg.PayTVTuning != nil {
 		cfg.PayTVTuning(&payCfg)
 	}
@@ -226,7 +231,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	south.defT, south.actor = tesClient, actor
 	trCfg := transit.Config{DB: db, Wallet: walletClient, TES: tesRouter{south}, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL,
-		DeviceTokenKey: cfg.SecretKey.Derive("device-token")}
+		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)
 	}

@@ -84,7 +84,7 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 			providerCode:     rej.Result, providerDescription: rej.Message}
 	case ctx.Err() != nil:
 		return ctx.Err() // shutting down or cancelled: the engine decides
-	case job.Attempt < job.MaxAttempts:
+	case job.Attempt < job.MaxAttempts && withinBudget(job.JobRow, s.now(), s.cfg.SendRetryFor):
 		s.log.WarnContext(ctx, "cas unavailable, will retry", "request_id", id, "attempt", job.Attempt, "err", err)
 		return err
 	default:
@@ -99,6 +99,13 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 		"reference_number", out.reference, "provider_error_code", out.providerCode, "attempt", job.Attempt)
 	s.notify(id)
 	return nil
+}
+
+// withinBudget reports whether a job failing for a passing reason may try
+// again: the time since its first failure is still inside retryFor.
+func withinBudget(j *engine.JobRow, now time.Time, retryFor time.Duration) bool {
+	since := j.FailingSince()
+	return since.IsZero() || now.Sub(since) < retryFor
 }
 
 type outcome struct {

@@ -45,12 +45,16 @@ type Config struct {
 	// [auth.DefaultPasswordCost].
 	PasswordCost int
 
-	// SendAttempts is how many times a request is sent while the CAS is
-	// unavailable before it is REJECTED [6].
+	// SendAttempts and SendRetryFor are the retry budget of a request while
+	// the CAS is unavailable: it is REJECTED (CAS_UNAVAILABLE) once either
+	// is used up, the time counted from its first failed attempt [100,
+	// 10m: an outage of 5 minutes and more is ridden out].
 	SendAttempts int
+	SendRetryFor time.Duration
 	// SendTimeout bounds one attempt to reach the CAS [15s].
 	SendTimeout time.Duration
-	// RetryBackoff gives the wait before retry n [the engine's backoff].
+	// RetryBackoff gives the wait before retry n [the engine's backoff,
+	// at most 30s].
 	RetryBackoff func(attempt int) time.Duration
 	// ImmediateWait bounds how long a process_immediately call waits for
 	// the outcome before answering with the request still PENDING [30s].
@@ -97,7 +101,13 @@ func New(cfg Config) (*Service, error) {
 		cfg.PasswordCost = auth.DefaultPasswordCost
 	}
 	if cfg.SendAttempts <= 0 {
-		cfg.SendAttempts = 6
+		cfg.SendAttempts = 100
+	}
+	if cfg.SendRetryFor <= 0 {
+		cfg.SendRetryFor = 10 * time.Minute
+	}
+	if cfg.RetryBackoff == nil {
+		cfg.RetryBackoff = engine.CappedBackoff(30 * time.Second)
 	}
 	// The writes of every request are parsed once (SQLite; outside any
 	// transaction, as its writer has one connection). A schema not yet

@@ -114,7 +114,7 @@ func (s *Service) runNotify(ctx context.Context, job *engine.Job[NotifyArgs]) er
 		return s.endNotification(ctx, job, id, NotificationSent, nil, "")
 	case errors.As(err, &se) && !se.Retryable():
 		return s.endNotification(ctx, job, id, NotificationFailed, &se.Code, se.Error())
-	case ctx.Err() != nil || job.Attempt < job.MaxAttempts:
+	case ctx.Err() != nil || (job.Attempt < job.MaxAttempts && s.withinBudget(job.JobRow)):
 		s.log.WarnContext(ctx, "push notification failed, will retry", "notification_id", id, "attempt", job.Attempt, "err", err)
 		return err
 	}

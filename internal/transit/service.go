@@ -37,10 +37,14 @@ type Config struct {
 	// card gets an instance AID made of it and four random bytes
 	// [A0000001515350].
 	PackageAID apdu.AID
-	// Attempts bounds the calls of a task while the wallet server is
-	// unavailable or busy [8].
+	// Attempts and RetryFor are the retry budget of a wallet task (and a
+	// notification) while the wallet server is unavailable or busy: it is
+	// FAILED once either is used up, the time counted from its first failed
+	// attempt [100, 10m: an outage of 5 minutes and more is ridden out].
 	Attempts int
-	// RetryBackoff gives the wait before retry n [the engine's].
+	RetryFor time.Duration
+	// RetryBackoff gives the wait before retry n [the engine's, at most
+	// 30s].
 	RetryBackoff func(attempt int) time.Duration
 	// PollSchedule is the wait before each getTaskStatus poll; the last
 	// entry repeats [100ms 200ms 500ms 1s 2s 5s].
@@ -96,7 +100,13 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("transit: PackageAID must have 5 to 12 bytes")
 	}
 	if cfg.Attempts <= 0 {
-		cfg.Attempts = 8
+		cfg.Attempts = 100
+	}
+	if cfg.RetryFor <= 0 {
+		cfg.RetryFor = 10 * time.Minute
+	}
+	if cfg.RetryBackoff == nil {
+		cfg.RetryBackoff = engine.CappedBackoff(30 * time.Second)
 	}
 	if len(cfg.PollSchedule) == 0 {
 		cfg.PollSchedule = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second}

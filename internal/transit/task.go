@@ -121,8 +121,13 @@ func (s *Service) startTask(ctx context.Context, job *engine.Job[TaskArgs], task
 // retryOrFail returns err for the engine to retry, or fails the task on
 // the last attempt.
 func (s *Service) retryOrFail(ctx context.Context, job *engine.Job[TaskArgs], taskID, cardID string, op Operation, err error) error {
-	if ctx.Err() != nil || job.Attempt < job.MaxAttempts {
+	if ctx.Err() != nil || (job.Attempt < job.MaxAttempts && s.withinBudget(job.JobRow)) {
 		s.log.WarnContext(ctx, "wallet server call failed, will retry", "task_id", taskID, "attempt", job.Attempt, "err", err)
+		// The task says it is retrying, and why, while it waits.
+		if _, uerr := s.db.Writer().ExecContext(ctx, `UPDATE transit_tasks SET message = $2, updated_at = $3 WHERE task_id = $1 AND status IN ('QUEUED', 'PROCESSING')`,
+			taskID, fmt.Sprintf("retrying: attempt %d failed: %v", job.Attempt, err), s.now().UnixMicro()); uerr != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "record the retry on the task", "task_id", taskID, "err", uerr)
+		}
 		return err
 	}
 	var code *int
@@ -131,6 +136,13 @@ func (s *Service) retryOrFail(ctx context.Context, job *engine.Job[TaskArgs], ta
 		code = &se.Code
 	}
 	return s.finish(ctx, job, taskID, cardID, op, TaskFailed, code, fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, err), nil)
+}
+
+// withinBudget reports whether a job failing for a passing reason may try
+// again: the time since its first failure is still inside RetryFor.
+func (s *Service) withinBudget(j *engine.JobRow) bool {
+	since := j.FailingSince()
+	return since.IsZero() || s.now().Sub(since) < s.cfg.RetryFor
 }
 
 // finish records a task's end; on success it moves the card's state (and
