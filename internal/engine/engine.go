@@ -49,6 +49,10 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// RescueInterval is how often expired leases are looked for [LeaseDuration/2].
 	RescueInterval time.Duration
+	// LivenessInterval is how often, on PostgreSQL, an instance checks its
+	// own instance lock and looks for instances that lost theirs (dead:
+	// their running jobs are taken back at once) [2s].
+	LivenessInterval time.Duration
 
 	// DefaultMaxAttempts applies to kinds that set none [25].
 	DefaultMaxAttempts int
@@ -110,6 +114,7 @@ func (c *Config) setDefaults() error {
 	defD(&c.LeaseDuration, 30*time.Second)
 	defD(&c.HeartbeatInterval, c.LeaseDuration/3)
 	defD(&c.RescueInterval, c.LeaseDuration/2)
+	defD(&c.LivenessInterval, 2*time.Second)
 	def(&c.DefaultMaxAttempts, 25)
 	defD(&c.DefaultTimeout, time.Minute)
 	if c.Backoff == nil {

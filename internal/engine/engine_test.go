@@ -678,33 +678,80 @@ func TestEngine_CompleteTxCommitsTheJobWithDomainWrites(t *testing.T) {
 	})
 }
 
-func TestEngine_ExpiredLeaseIsRescuedAndTheAttemptCounts(t *testing.T) {
+// TestEngine_AStalledInstancesJobIsRescuedWhenItsLeaseExpires: an
+// instance that still holds its instance lock but no longer heartbeats (a
+// hung process) keeps its jobs until their leases expire; then another
+// instance takes them back and the attempt counts. (On SQLite one engine
+// runs per database file, so the case is PostgreSQL's.)
+func TestEngine_AStalledInstancesJobIsRescuedWhenItsLeaseExpires(t *testing.T) {
+	db := storetest.Open(t, store.Postgres)
+	started := make(chan struct{}, 1)
+	fast := func(c *engine.Config) {
+		c.LeaseDuration = 300 * time.Millisecond
+		c.RescueInterval = 50 * time.Millisecond
+		c.LivenessInterval = 50 * time.Millisecond
+	}
+	stalled := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil
+	}, fast)
+	id := insert(t, stalled, 1, &engine.InsertOpts{Subject: "se-1"})
+	next := insert(t, stalled, 2, &engine.InsertOpts{Subject: "se-1"})
+	<-started
+	t.Cleanup(stalled.Stall())
+
+	alive := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil }, fast)
+	j := waitState(t, alive, id, engine.StateCompleted)
+	if j.Attempt != 2 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, "lease expired") {
+		t.Fatalf("rescued job = %+v", j)
+	}
+	j2 := waitState(t, alive, next, engine.StateCompleted)
+	if j2.AttemptedAt.Before(j.FinalizedAt) {
+		t.Fatal("the next job of the subject ran before the rescued one finished")
+	}
+}
+
+// TestEngine_ADeadInstancesJobsComeBackAtOnceNotWhenTheirLeasesExpire
+// kills an engine (its process gone: its instance lock with it) while it
+// runs a job whose lease lasts an hour. A new engine takes the job back
+// at once (on SQLite when it starts, on PostgreSQL because the dead
+// instance's lock is free), and the attempt counts.
+func TestEngine_ADeadInstancesJobsComeBackAtOnceNotWhenTheirLeasesExpire(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		started := make(chan struct{}, 1)
-		fast := func(c *engine.Config) {
-			c.LeaseDuration = 300 * time.Millisecond
-			c.RescueInterval = 50 * time.Millisecond
+		hour := func(c *engine.Config) {
+			c.LeaseDuration = time.Hour
+			c.LivenessInterval = 50 * time.Millisecond
 		}
 		dead := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
 			started <- struct{}{}
 			<-ctx.Done()
 			return nil
-		}, fast)
+		}, hour)
 		id := insert(t, dead, 1, &engine.InsertOpts{Subject: "se-1"})
 		next := insert(t, dead, 2, &engine.InsertOpts{Subject: "se-1"})
 		<-started
 		dead.Crash()
 
-		alive := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil }, fast)
+		alive := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil }, hour)
 		j := waitState(t, alive, id, engine.StateCompleted)
-		if j.Attempt != 2 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, "lease expired") {
+		if j.Attempt != 2 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, "was lost") {
 			t.Fatalf("rescued job = %+v", j)
 		}
-		j2 := waitState(t, alive, next, engine.StateCompleted)
-		if j2.AttemptedAt.Before(j.FinalizedAt) {
-			t.Fatal("the next job of the subject ran before the rescued one finished")
-		}
+		waitState(t, alive, next, engine.StateCompleted)
 	})
+}
+
+// TestEngine_TwoEnginesCannotRunOnOneSQLiteDatabase: the second is
+// refused, so taking back every running job at start is safe.
+func TestEngine_TwoEnginesCannotRunOnOneSQLiteDatabase(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
+	second := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
+	if err := second.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "one instance") {
+		t.Fatalf("a second engine on one SQLite file: %v", err)
+	}
 }
 
 func TestEngine_StopWaitsForHandlersThenReleasesTheRest(t *testing.T) {

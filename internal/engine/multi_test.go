@@ -145,9 +145,12 @@ func TestEngine_KilledProcessLosesNoJob(t *testing.T) {
 				t.Fatalf("child finished everything (%d) before it was killed; the test proves nothing", c)
 			}
 
+			// Leases of an hour: only the dead process's lost instance lock
+			// (PostgreSQL) or engine lock (SQLite) can bring its running
+			// jobs back within the wait below.
 			e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil }, func(c *engine.Config) {
-				c.LeaseDuration = time.Second
-				c.RescueInterval = 100 * time.Millisecond
+				c.LeaseDuration = time.Hour
+				c.LivenessInterval = 100 * time.Millisecond
 			})
 			waitFor(t, "a fresh process to finish every job", func() bool { return completed() == n })
 			var total int

@@ -596,7 +596,14 @@ func heartbeat(ctx context.Context, db *store.DB, owner string, expires time.Tim
 // rescue returns jobs whose lease expired (their worker died) to the queue,
 // or fails them when their attempts are used up. The lost attempt counts.
 func rescue(ctx context.Context, db *store.DB, reg *Registry, now time.Time) (int64, error) {
-	msg, _ := json.Marshal("lease expired: the worker running this attempt was lost")
+	return rescueWhere(ctx, db, reg, now, "lease expired: the worker running this attempt was lost", `lease_expires_at < $1`)
+}
+
+// rescueWhere takes back the running jobs that cond (over $1 = now and
+// args from $4 on) selects, recording why as the attempt's error: retried
+// while attempts remain, else failed (cancelled when a cancel was asked).
+func rescueWhere(ctx context.Context, db *store.DB, reg *Registry, now time.Time, why, cond string, args ...any) (int64, error) {
+	msg := rescueMessage(why)
 	at, _ := json.Marshal(now.UTC())
 	var obj string
 	if db.Dialect() == store.Postgres {
@@ -610,9 +617,9 @@ func rescue(ctx context.Context, db *store.DB, reg *Registry, now time.Time) (in
 		n = 0
 		rs, err := tx.QueryContext(ctx, `UPDATE jobs SET
 				state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempt >= max_attempts THEN 'failed' ELSE 'retryable' END,
-				finalized_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN $1 ELSE NULL END,
-				run_at = $1, errors = `+obj+`, lease_owner = NULL, lease_expires_at = NULL
-			WHERE state = 'running' AND lease_expires_at < $1 RETURNING `+jobColumns, micros(now), string(at), string(msg))
+				finalized_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN CAST($1 AS BIGINT) ELSE NULL END,
+				run_at = CAST($1 AS BIGINT), errors = `+obj+`, lease_owner = NULL, lease_expires_at = NULL
+			WHERE state = 'running' AND `+cond+` RETURNING `+jobColumns, append([]any{micros(now), string(at), msg}, args...)...)
 		if err != nil {
 			return err
 		}

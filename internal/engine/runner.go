@@ -42,6 +42,9 @@ type runState struct {
 	running  map[int64]context.CancelCauseFunc
 	busy     int
 	stopping bool
+
+	// live proves this engine alive to the others while it runs.
+	live *liveness
 }
 
 // freeSlots is how many more jobs this run may start now.
@@ -67,6 +70,10 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.run != nil {
 		return errors.New("engine already started")
 	}
+	live, err := e.acquireLiveness(ctx)
+	if err != nil {
+		return err
+	}
 	base := context.WithoutCancel(ctx)
 	loopCtx, stopLoops := context.WithCancel(base)
 	jobsCtx, stopJobs := context.WithCancelCause(base)
@@ -75,6 +82,16 @@ func (e *Engine) Start(ctx context.Context) error {
 		stopJobs:  stopJobs,
 		jobsCtx:   jobsCtx,
 		running:   map[int64]context.CancelCauseFunc{},
+		live:      live,
+	}
+	// Jobs left running by a dead engine (this one's previous process,
+	// or another instance known dead) come back now, not when their
+	// leases expire.
+	if n, err := e.recoverOrphans(ctx, live); err != nil {
+		e.log.Warn("take back the jobs of dead engines", "err", err)
+	} else if n > 0 {
+		e.metrics.rescued.Add(float64(n))
+		e.log.Warn("took back jobs left running by a dead engine", "jobs", n)
 	}
 	e.run = rs
 	rs.loops.Add(2)
@@ -125,6 +142,11 @@ func (e *Engine) Stop(ctx context.Context) error {
 	rs.stopLoops()
 	rs.loops.Wait()
 	rs.stopJobs(errShutdown)
+	// Released even when handlers ignored cancellation (the database is
+	// closed next, which waits for this connection); their jobs may then be
+	// taken back by a peer while they still run, which their idempotency
+	// keys (request ids, task ids) make harmless.
+	rs.live.release()
 	e.mu.Lock()
 	e.run = nil
 	e.mu.Unlock()
@@ -262,6 +284,8 @@ func (e *Engine) maintainLoop(ctx context.Context, rs *runState) {
 	defer rs.loops.Done()
 	rescueT := time.NewTicker(e.cfg.RescueInterval)
 	defer rescueT.Stop()
+	liveT := time.NewTicker(e.cfg.LivenessInterval)
+	defer liveT.Stop()
 	cleanT := time.NewTicker(e.cfg.CleanupInterval)
 	defer cleanT.Stop()
 	for {
@@ -281,6 +305,29 @@ func (e *Engine) maintainLoop(ctx context.Context, rs *runState) {
 			case n > 0:
 				e.metrics.rescued.Add(float64(n))
 				e.log.Warn("rescued jobs whose worker was lost", "jobs", n)
+				e.wake()
+			}
+		case <-liveT.C:
+			if rs.live == nil || rs.live.conn == nil {
+				continue
+			}
+			if err := rs.live.alive(ctx); err != nil {
+				// Others may now count this instance dead: its handlers
+				// stop, and their jobs are taken back by whoever is alive.
+				e.log.Error("instance lock lost: stopping this instance's handlers", "err", err)
+				rs.mu.Lock()
+				for _, cancel := range rs.running {
+					cancel(errShutdown)
+				}
+				rs.mu.Unlock()
+				continue
+			}
+			switch n, err := e.recoverOrphans(ctx, rs.live); {
+			case err != nil && ctx.Err() == nil:
+				e.log.Error("take back the jobs of dead instances", "err", err)
+			case n > 0:
+				e.metrics.rescued.Add(float64(n))
+				e.log.Warn("took back jobs of a dead instance", "jobs", n)
 				e.wake()
 			}
 		case <-cleanT.C:

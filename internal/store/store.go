@@ -232,6 +232,14 @@ func (db *DB) Reader() *sql.DB { return db.read }
 // for LISTEN, which database/sql cannot express.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
+// Path is the SQLite database file ("" on PostgreSQL).
+func (db *DB) Path() string {
+	if db.dialect != SQLite {
+		return ""
+	}
+	return strings.TrimPrefix(db.display, "sqlite:")
+}
+
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.write.PingContext(ctx); err != nil {
