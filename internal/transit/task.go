@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/provhub/provhub/internal/engine"
@@ -160,13 +161,19 @@ func (s *Service) finish(ctx context.Context, job *engine.Job[TaskArgs], taskID,
 			return nil
 		}
 		if status == TaskCompleted {
-			if kind := notifiedBy(op); kind != "" {
+			kind := notifiedBy(op)
+			if kind != "" || op == OpMetadataUpdate {
 				c, err := cardTx(ctx, tx, cardID)
 				if err != nil {
 					return err
 				}
-				if err := s.notifyTx(ctx, tx, c, wallet.Notification{Kind: kind}); err != nil {
-					return err
+				if op == OpMetadataUpdate && artChanged(c.Metadata, metadata) {
+					kind = wallet.NotifyCardArtUpdated
+				}
+				if kind != "" {
+					if err := s.notifyTx(ctx, tx, c, wallet.Notification{Kind: kind}); err != nil {
+						return err
+					}
 				}
 			}
 			switch op {
@@ -210,10 +217,21 @@ func notifiedBy(op Operation) string {
 		return wallet.NotifyCardResumed
 	case OpDelete:
 		return wallet.NotifyCardDeleted
-	case OpMetadataUpdate:
-		return wallet.NotifyCardUpdated
 	}
 	return ""
+}
+
+// artChanged reports whether new metadata names card art that the old did
+// not (a cardholder name alone tells the user nothing worth a push).
+func artChanged(old, new []byte) bool {
+	var o, n struct {
+		Art []string `json:"cardArtManifest"`
+	}
+	_ = json.Unmarshal(old, &o)
+	if json.Unmarshal(new, &n) != nil || len(n.Art) == 0 {
+		return false
+	}
+	return !slices.Equal(o.Art, n.Art)
 }
 
 func nullString(s string) any {

@@ -179,12 +179,12 @@ const (
 	NotifyCardSuspended  = "CARD_SUSPENDED"
 	NotifyCardResumed    = "CARD_RESUMED"
 	NotifyCardDeleted    = "CARD_DELETED"
-	NotifyCardUpdated    = "CARD_DETAILS_UPDATED"
+	NotifyCardArtUpdated = "CARD_ART_UPDATED"
 )
 
 // NotificationKinds lists every kind, in a stable order.
 var NotificationKinds = []string{NotifyTopUpCompleted, NotifyTopUpFailed, NotifyParkCompleted, NotifyParkFailed,
-	NotifyCardSuspended, NotifyCardResumed, NotifyCardDeleted, NotifyCardUpdated}
+	NotifyCardSuspended, NotifyCardResumed, NotifyCardDeleted, NotifyCardArtUpdated}
 
 // GetTaskStatusRequest is the body of getTaskStatus.
 type GetTaskStatusRequest struct {

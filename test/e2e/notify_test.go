@@ -99,5 +99,23 @@ func TestNotify_TheUserIsToldOfTopUpsParksAndStateChangesAsTheIssuerChooses(t *t
 		if n := got[5].Notification; n.Kind != wallet.NotifyParkCompleted || n.OperationID != park.OperationID {
 			t.Fatalf("after the park: %+v", got[5])
 		}
+		// New card art is told; a new cardholder name alone is not.
+		meta := func(d map[string]any) {
+			a := e.transitCall(conforming, transitBase+"updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID, "cardDescriptor": d})
+			if task := e.waitTask(cardID, a.TaskID); task.Status != "COMPLETED" {
+				t.Fatalf("metadata: %+v", task)
+			}
+		}
+		meta(map[string]any{"cardArtManifest": []string{"art-guid-1"}})
+		got = e.waitNotified(se, 7)
+		if got[6].Notification.Kind != wallet.NotifyCardArtUpdated {
+			t.Fatalf("after new card art: %+v", got[6])
+		}
+		meta(map[string]any{"cardholderName": "Ada Rider"})
+		meta(map[string]any{"cardArtManifest": []string{"art-guid-2"}})
+		got = e.waitNotified(se, 8)
+		if len(got) != 8 || got[7].Notification.Kind != wallet.NotifyCardArtUpdated {
+			t.Fatalf("a name change was notified, or new art was not: %+v", got)
+		}
 	})
 }
