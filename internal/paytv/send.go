@@ -86,6 +86,7 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 		return ctx.Err() // shutting down or cancelled: the engine decides
 	case job.Attempt < job.MaxAttempts && withinBudget(job.JobRow, s.now(), s.cfg.SendRetryFor):
 		s.log.WarnContext(ctx, "cas unavailable, will retry", "request_id", id, "attempt", job.Attempt, "err", err)
+		s.noteRetry(ctx, id, job.Attempt, err)
 		return err
 	default:
 		out = outcome{state: Rejected, errorCode: ErrorCodeCASUnavailable,
@@ -106,6 +107,26 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 func withinBudget(j *engine.JobRow, now time.Time, retryFor time.Duration) bool {
 	since := j.FailingSince()
 	return since.IsZero() || now.Sub(since) < retryFor
+}
+
+// retryingSQL says on a PENDING request why it is still pending. The
+// error code stays empty (it names a final outcome); the outcome, when it
+// comes, replaces the description.
+const retryingSQL = `UPDATE paytv_requests SET error_description = $2, updated_at = $3
+	WHERE id = $1 AND life_cycle_state = 'PENDING'`
+
+// noteRetry records the failed attempt on the request, so that show and
+// list tell a request that is retrying an unavailable CAS from one that
+// waits its turn. It is best effort: the retry does not depend on it.
+func (s *Service) noteRetry(ctx context.Context, id string, attempt int, cause error) {
+	why := fmt.Sprintf("retrying: attempt %d to reach the CAS failed: %v", attempt, cause)
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, retryingSQL, id, why, micros(s.now()))
+		return err
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "note a retry on the provisioning request", "request_id", id, "err", err)
+	}
 }
 
 type outcome struct {

@@ -26,8 +26,11 @@ func TestBudget_ARequestRidesOutACASOutageUntilItsTimeIsUp(t *testing.T) {
 		rides, waits := add("sc20000002"), add("sc20000003")
 		// More attempts than the old budget of six, and still PENDING.
 		waitFor(t, "ten failed attempts", func() bool { return e.jobOf(rides.ID).Attempt >= 10 && e.jobOf(waits.ID).Attempt >= 10 })
-		if r := e.show(ws, tok, rides.ID); r.LifeCycleState != "PENDING" {
-			t.Fatalf("given up within the budget: %+v", r)
+		// Still PENDING, and saying why: retrying, with the last error; no
+		// error code, which names a final outcome.
+		if r := e.show(ws, tok, rides.ID); r.LifeCycleState != "PENDING" || r.ErrorCode != nil ||
+			!strings.HasPrefix(str(r.ErrorDescription), "retrying: attempt ") || !strings.Contains(str(r.ErrorDescription), "CAS") {
+			t.Fatalf("a request retrying the CAS within its budget: %+v", r)
 		}
 		// Nine minutes into the outage (within the ten-minute budget) the
 		// CAS comes back for one card's request.
@@ -36,7 +39,7 @@ func TestBudget_ARequestRidesOutACASOutageUntilItsTimeIsUp(t *testing.T) {
 		if err := e.sim.SetFaults(cassim.Faults{}); err != nil {
 			t.Fatal(err)
 		}
-		if f := e.waitFinal(ws, tok, rides.ID); f.LifeCycleState != "COMPLETED" {
+		if f := e.waitFinal(ws, tok, rides.ID); f.LifeCycleState != "COMPLETED" || f.ErrorDescription != nil {
 			t.Fatalf("after the CAS came back: %+v", f)
 		}
 		if f := e.waitFinal(ws, tok, waits.ID); f.LifeCycleState != "COMPLETED" {

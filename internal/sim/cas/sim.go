@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -81,6 +82,20 @@ type Simulator struct {
 	fault Faults
 	rng   *mrand.Rand
 	stats Stats
+	// journal is every command that took effect or was refused, in the
+	// order the CAS decided them (replays of a request id are not in it).
+	journal []Applied
+}
+
+// Applied is one command the CAS decided: carried out (result OK) or
+// refused. A request id is decided once; its replays are answered from
+// memory and not journalled again.
+type Applied struct {
+	RequestID     string   `json:"request_id"`
+	Command       string   `json:"command"`
+	SmartcardCAID string   `json:"smartcard_ca_id,omitempty"`
+	ServiceCAIDs  []string `json:"service_ca_ids,omitempty"`
+	Result        string   `json:"result"`
 }
 
 // answered remembers a request id's command and the reply it got.
@@ -115,6 +130,7 @@ func New(cfg Config) (*Simulator, error) {
 	s.mux.HandleFunc("POST /cas/v1/admin/devices", s.handleAddDevices)
 	s.mux.HandleFunc("GET /cas/v1/admin/smartcards/{ca_id}", s.handleCard)
 	s.mux.HandleFunc("GET /cas/v1/admin/stats", s.handleStats)
+	s.mux.HandleFunc("GET /cas/v1/admin/applied", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Applied()) })
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -166,6 +182,14 @@ func (s *Simulator) PINMatches(caID, pin string) bool {
 	defer s.mu.Unlock()
 	c, ok := s.st.cards[caID]
 	return ok && c.pin == pin
+}
+
+// Applied returns the journal of decided commands, oldest first: what an
+// audit reads to tell that nothing was carried out twice or out of order.
+func (s *Simulator) Applied() []Applied {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.journal)
 }
 
 // Stats returns the counters.
@@ -281,6 +305,8 @@ func (s *Simulator) execute(cmd cas.Command) (cas.Reply, int) {
 		s.stats.Executed++
 	}
 	s.seen[cmd.RequestID] = answered{command: key, reply: reply}
+	s.journal = append(s.journal, Applied{RequestID: cmd.RequestID, Command: cmd.Command, SmartcardCAID: cmd.SmartcardCAID,
+		ServiceCAIDs: slices.Clone(cmd.ServiceCAIDs), Result: reply.Result})
 	s.log.Info("cas command", "request_id", cmd.RequestID, "command", cmd.Command,
 		"smartcard_ca_id", cmd.SmartcardCAID, "result", reply.Result)
 	return reply, http.StatusOK

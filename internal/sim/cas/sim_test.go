@@ -97,6 +97,11 @@ func TestSimulator_RepeatedRequestIDHasNoSecondEffect(t *testing.T) {
 	if st := sim.Stats(); st.Executed != 1 || st.Replayed != 1 {
 		t.Errorf("stats %+v, want 1 executed and 1 replayed", st)
 	}
+	// The journal holds the request id once, with its first outcome: a
+	// replay and a refused reuse are not decisions of their own.
+	if j := sim.Applied(); len(j) != 1 || j[0].RequestID != "same" || j[0].Result != cas.ResultOK || j[0].ServiceCAIDs[0] != "S1" {
+		t.Errorf("journal %+v, want the one carried-out command", j)
+	}
 }
 
 func TestSimulator_FaultsAreUnavailableAndTimeoutsStillTakeEffect(t *testing.T) {

@@ -293,8 +293,9 @@ func (s *Simulator) loop(hub, seID, walletCardID, token string, card *felicacard
 	run.StatusCode, run.StatusMessage = -1, "the loop did not end"
 }
 
-// callHub posts one getDeviceCommands, repeating it while the hub answers
-// 921 or cannot be reached; with DeviceRepeatNext the device sends the
+// callHub posts one getDeviceCommands, repeating it (with a growing pause,
+// at most a second) while the hub answers 921 or cannot be reached, for up
+// to Config.DeviceRetryFor; with DeviceRepeatNext the device sends the
 // same call twice, as one that lost the first answer.
 func (s *Simulator) callHub(hub string, req map[string]any, ans *deviceAnswer, run *DeviceRun) bool {
 	s.mu.Lock()
@@ -308,12 +309,16 @@ func (s *Simulator) callHub(hub string, req map[string]any, ans *deviceAnswer, r
 		_ = s.devicePost(hub, "getDeviceCommands", req, &lost)
 		run.Repeats++
 	}
-	for attempt := range 20 {
+	giveUp := time.Now().Add(s.retryFor)
+	for attempt := 1; ; attempt++ {
 		err := s.devicePost(hub, "getDeviceCommands", req, ans)
 		if err == nil && ans.ResponseHeader.StatusCode != 921 {
 			return true
 		}
-		time.Sleep(time.Duration(20*(attempt+1)) * time.Millisecond)
+		if time.Now().After(giveUp) {
+			break
+		}
+		time.Sleep(min(time.Duration(20*attempt)*time.Millisecond, time.Second))
 	}
 	run.StatusCode, run.StatusMessage = -1, "the hub did not answer"
 	return false

@@ -12,6 +12,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -75,6 +76,8 @@ type Stats struct {
 	// MaxRunning is the most tasks that ran at once (on different secure
 	// elements).
 	MaxRunning int `json:"max_running"`
+	// Applied counts the tasks carried out (ended COMPLETED or FAILED);
+	// the journal at /admin/applied lists them.
 }
 
 // Config sets up a Simulator.
@@ -92,6 +95,10 @@ type Config struct {
 	// makes for its devices (startReaderMode); SetPartner can set them
 	// later.
 	PartnerID, PartnerSecret string
+	// DeviceRetryFor is how long a device keeps calling a hub that cannot
+	// be reached or answers 921 before it gives the loop up [30s]: a
+	// phone retries through a hub's restart.
+	DeviceRetryFor time.Duration
 }
 
 type card struct {
@@ -108,6 +115,7 @@ type card struct {
 
 type task struct {
 	id, seID, op string
+	cardID       string
 	status       string
 	message      string
 }
@@ -136,7 +144,10 @@ type Simulator struct {
 	faults  Faults
 	rng     *mrand.Rand
 	stats   Stats
+	journal []AppliedTask
 	wg      sync.WaitGroup
+	// retryFor is Config.DeviceRetryFor.
+	retryFor time.Duration
 	// hubURL is where devices call the hub's device API.
 	hubURL  string
 	podURLs map[string]string
@@ -156,6 +167,9 @@ func New(cfg Config) (*Simulator, error) {
 	if cfg.TaskDelay <= 0 {
 		cfg.TaskDelay = 20 * time.Millisecond
 	}
+	if cfg.DeviceRetryFor <= 0 {
+		cfg.DeviceRetryFor = 30 * time.Second
+	}
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = mrand.Uint64()
@@ -163,7 +177,8 @@ func New(cfg Config) (*Simulator, error) {
 	s := &Simulator{log: cfg.Logger.With("component", "wallet_sim"), delay: cfg.TaskDelay,
 		devices: map[string]*device{}, cards: map[string]*card{}, tasks: map[string]*task{}, running: map[string]string{},
 		faults: cfg.Faults, rng: mrand.New(mrand.NewPCG(seed, seed+1)), hubURL: strings.TrimRight(cfg.HubURL, "/"),
-		client: &http.Client{Timeout: 30 * time.Second}, partnerID: cfg.PartnerID, partnerSecret: cfg.PartnerSecret}
+		client: &http.Client{Timeout: 30 * time.Second}, partnerID: cfg.PartnerID, partnerSecret: cfg.PartnerSecret,
+		retryFor: cfg.DeviceRetryFor}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /sendScript", s.handle("sendScript", s.sendScript))
 	s.mux.HandleFunc("POST /updateCard", s.handle("updateCard", s.updateCard))
@@ -175,6 +190,7 @@ func New(cfg Config) (*Simulator, error) {
 	s.mux.HandleFunc("GET /admin/secure-elements/{se_id}", s.adminSecureElement)
 	s.mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Faults()) })
 	s.mux.HandleFunc("PUT /admin/faults", s.adminPutFaults)
+	s.mux.HandleFunc("GET /admin/applied", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Applied()) })
 	s.mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) })
 	s.mux.HandleFunc("PUT /admin/cards/{wallet_card_id}/balance", s.adminSetBalance)
 	s.mux.HandleFunc("POST /admin/secure-elements/{se_id}/external-card", s.adminHoldCard)
@@ -415,7 +431,7 @@ func (s *Simulator) sendScript(pod string, req body) reply {
 	if rep, busy := s.busy(seID); busy {
 		return rep
 	}
-	t := s.start(seID, taskID, "sendScript")
+	t := s.start(seID, taskID, cardID, "sendScript")
 	s.later(t, func() {
 		sess := d.se.session()
 		defer func() {
@@ -487,7 +503,7 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 	if rep, busy := s.busy(seID); busy {
 		return rep
 	}
-	t := s.start(seID, taskID, op)
+	t := s.start(seID, taskID, cardID, op)
 	s.later(t, func() {
 		inst := d.se.instances[key(c.instance)]
 		switch op {
@@ -562,12 +578,31 @@ func (s *Simulator) busy(seID string) (reply, bool) {
 }
 
 // start records a PROCESSING task; the caller holds mu.
-func (s *Simulator) start(seID, taskID, op string) *task {
-	t := &task{id: taskID, seID: seID, op: op, status: ws.TaskProcessing}
+func (s *Simulator) start(seID, taskID, cardID, op string) *task {
+	t := &task{id: taskID, seID: seID, cardID: cardID, op: op, status: ws.TaskProcessing}
 	s.tasks[seID+"/"+taskID] = t
 	s.running[seID] = taskID
 	s.stats.MaxRunning = max(s.stats.MaxRunning, len(s.running))
 	return t
+}
+
+// AppliedTask is one task the wallet server carried out on a secure
+// element. A task id is carried out once; a repeated call with the same
+// id is acknowledged without acting again, and is not journalled.
+type AppliedTask struct {
+	SEID         string `json:"se_id"`
+	TaskID       string `json:"task_id"`
+	Operation    string `json:"operation"` // sendScript or the updateCard operation
+	WalletCardID string `json:"wallet_card_id"`
+	Status       string `json:"status"`
+}
+
+// Applied returns the journal of carried-out tasks, in the order they
+// ended: what an audit reads to tell that nothing was done twice.
+func (s *Simulator) Applied() []AppliedTask {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.journal)
 }
 
 // later runs fn under mu after the task delay and ends the task.
@@ -579,6 +614,7 @@ func (s *Simulator) later(t *task, fn func()) {
 		defer s.mu.Unlock()
 		fn()
 		delete(s.running, t.seID)
+		s.journal = append(s.journal, AppliedTask{SEID: t.seID, TaskID: t.id, Operation: t.op, WalletCardID: t.cardID, Status: t.status})
 		if t.status == ws.TaskFailed {
 			s.stats.Failed++
 		} else {

@@ -121,6 +121,9 @@ func TestSimulator_PersoScriptPersonalisesTheInstance(t *testing.T) {
 	if st := r.sim.Stats(); st.Completed != 1 {
 		t.Errorf("stats %+v", st)
 	}
+	if j := r.sim.Applied(); len(j) != 1 || j[0].TaskID != "perso-1" || j[0].Operation != "sendScript" || j[0].Status != ws.TaskCompleted || j[0].WalletCardID == "" {
+		t.Errorf("journal %+v, want the perso task once", j)
+	}
 }
 
 func TestSimulator_AFailingCommandFailsTheTaskWithItsStatusWord(t *testing.T) {
