@@ -26,10 +26,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	walletRetryFor := fs.Duration("wallet-retry-for", 10*time.Minute, "how long a wallet task keeps retrying an unavailable or busy wallet server, from its first failure, before it is FAILED")
 	tokenIdle := fs.Duration("crm-token-idle", time.Hour, "a CRM token lapses after this long without use")
 	walletURL := fs.String("wallet-url", hub.DefaultWalletURL, "the wallet server (`provhub sim wallet` simulates one)")
+	walletTimeout := fs.Duration("wallet-timeout", 10*time.Second, "bound on one call to the wallet server")
 	pod := fs.String("pod", "", "this instance's name in the wallet server's x-pod header (default: the host name)")
 	tesURL := fs.String("tes-url", hub.DefaultTESURL, "the transit entity server's device gateway (`provhub sim tes` simulates one)")
 	tesTimeout := fs.Duration("tes-timeout", 10*time.Second, "bound on one call to the TES")
 	opTTL := fs.Duration("device-operation-ttl", 2*time.Minute, "how long a top-up, park or reader-mode loop may take")
+	opsPerSE := fs.Int("device-operations-per-se", 10, "top-up, park and reader-mode operations one secure element may start in 10 minutes (more are refused with 321)")
 	secureCookie := fs.Bool("console-secure-cookie", false, "mark the console's session cookie Secure (when the hub is reached over HTTPS)")
 	audiences := fs.String("issuer-audience", "provhub", "comma-separated aud values an issuer's assertion may carry (one without aud is accepted too)")
 	retention := fs.Duration("operation-retention", 90*24*time.Hour, "how long consumer operations are kept")
@@ -63,8 +65,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		DeviceOperationRetention: *deviceRetention, CRMRequestRetention: *crmRetention, ConsoleActionRetention: *actionRetention,
 		SecretKey: key, PartnerListen: *partnerListen, MetricsListen: *metricsListen, TLS: tlsConfig, Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,
-		WalletURL: *walletURL, Pod: *pod, IssuerAudiences: splitList(*audiences), OperationRetention: *retention,
-		TESURL: *tesURL, TESTimeout: *tesTimeout, DeviceOperationTTL: *opTTL, ConsoleSecureCookie: *secureCookie,
+		WalletURL: *walletURL, WalletTimeout: *walletTimeout, Pod: *pod, IssuerAudiences: splitList(*audiences), OperationRetention: *retention,
+		TESURL: *tesURL, TESTimeout: *tesTimeout, DeviceOperationTTL: *opTTL, DeviceOperationsPerSE: *opsPerSE, ConsoleSecureCookie: *secureCookie,
 	})
 	if err != nil {
 		return err

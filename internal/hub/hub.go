@@ -77,6 +77,9 @@ type Config struct {
 	TESURL             string
 	TESTimeout         time.Duration
 	DeviceOperationTTL time.Duration
+	// DeviceOperationsPerSE bounds the device operations started on one
+	// secure element in 10 minutes [10].
+	DeviceOperationsPerSE int
 	// TransitTuning adjusts the transit domain's configuration (tests).
 	TransitTuning func(*transit.Config)
 
@@ -230,7 +233,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	south.defT, south.actor = tesClient, actor
-	trCfg := transit.Config{DB: db, Wallet: walletClient, TES: tesRouter{south}, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL,
+	trCfg := transit.Config{DB: db, Wallet: walletClient, TES: tesRouter{south}, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
 		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)

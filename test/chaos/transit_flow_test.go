@@ -1,0 +1,743 @@
+package chaos
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	simtes "github.com/provhub/provhub/internal/sim/tes"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
+)
+
+const (
+	walletAPI  = "/tsh/wsapi/1/0/"
+	transitAPI = "/tsh/transitapi/1/0/"
+)
+
+// transitAnswer is the part of a transit API answer the clients read.
+type transitAnswer struct {
+	ResponseHeader struct {
+		StatusCode    int    `json:"statusCode"`
+		StatusMessage string `json:"statusMessage"`
+	} `json:"responseHeader"`
+	CardID      string `json:"cardId"`
+	TaskID      string `json:"taskId"`
+	OperationID string `json:"operationId"`
+	Operation   *struct {
+		Status string `json:"status"`
+	} `json:"operation"`
+}
+
+// digitalCard is one card on a simulated secure element.
+type digitalCard struct {
+	card, wallet, se string
+}
+
+// newDigitalCard registers a device and a wallet card on the wallet
+// simulator, has the wallet server provision it on the hub and the TES
+// personalise it, and waits for the personalisation to end. It returns
+// false when ctx ends first.
+func (c *cluster) newDigitalCard(ctx context.Context, d digitalCard, ambiguous *atomic.Int64) bool {
+	if err := errors.Join(c.wallet.AddDevice(d.se, "dev-"+d.se), c.wallet.AddCard(d.wallet, d.se, nil)); err != nil {
+		c.t.Errorf("wallet simulator: %v", err)
+		return false
+	}
+	provisioned := c.retryCall(ctx, ambiguous, func() (bool, error) {
+		var a transitAnswer
+		err := c.partnerCall(ctx, c.walCreds, walletAPI+"provisionCard", map[string]any{"issuerId": issuerID, "cardAccountId": d.card,
+			"walletCardId": d.wallet, "seId": d.se, "deviceId": "dev-" + d.se}, &a)
+		if err != nil {
+			return false, err
+		}
+		if a.ResponseHeader.StatusCode != 0 {
+			// A repeat of a call whose answer was lost finds the card.
+			n, _ := count(ctx, c, `SELECT COUNT(*) FROM transit_cards WHERE card_id = $1`, d.card)
+			if n == 1 {
+				return true, nil
+			}
+			return false, fmt.Errorf("provisionCard %s: %d %s", d.card, a.ResponseHeader.StatusCode, a.ResponseHeader.StatusMessage)
+		}
+		return true, nil
+	})
+	if !provisioned {
+		return false
+	}
+	task, ok := c.cardTask(ctx, ambiguous, d.card, "PERSONALIZE", "submitCardPersoData", map[string]any{"issuerId": issuerID, "cardId": d.card,
+		"cardPersoData": map[string]any{"dgis": []map[string]string{{"dgi": "0101", "data": "0102030405"}, {"dgi": "9F10", "data": "A1B2C3D4"}}}})
+	return ok && c.waitTask(ctx, task)
+}
+
+// cardTask makes a TES call that queues a wallet task on a card and
+// returns the task's id. After a call without an answer it looks for the
+// task in the hub's records before calling again, as a TES reconciling
+// would.
+func (c *cluster) cardTask(ctx context.Context, ambiguous *atomic.Int64, card, operation, call string, body map[string]any) (string, bool) {
+	var task string
+	since := time.Now().Add(-time.Second).UnixMicro()
+	ok := c.retryCall(ctx, ambiguous, func() (bool, error) {
+		var a transitAnswer
+		err := c.partnerCall(ctx, c.tesCreds, transitAPI+call, body, &a)
+		if err == nil && a.ResponseHeader.StatusCode == 0 && a.TaskID != "" {
+			task = a.TaskID
+			return true, nil
+		}
+		// Taken by an earlier call whose answer was lost?
+		row := c.db.QueryRowContext(ctx, `SELECT task_id FROM transit_tasks WHERE card_id = $1 AND operation = $2 AND created_at >= $3
+			ORDER BY created_at DESC LIMIT 1`, card, operation, since)
+		if row.Scan(&task) == nil {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return false, fmt.Errorf("%s %s: %d %s", call, card, a.ResponseHeader.StatusCode, a.ResponseHeader.StatusMessage)
+	})
+	return task, ok
+}
+
+// retryCall repeats call until it succeeds, counting calls that got no
+// answer, and pausing after refusals. It returns false when ctx ends.
+func (c *cluster) retryCall(ctx context.Context, ambiguous *atomic.Int64, call func() (bool, error)) bool {
+	for ctx.Err() == nil {
+		done, err := call()
+		if done {
+			return true
+		}
+		if err != nil && ctx.Err() == nil {
+			if n := ambiguous.Add(1); n <= 5 {
+				c.t.Logf("a call failed (retrying): %v", err)
+			}
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
+	return false
+}
+
+// waitTask waits for a wallet task to end; false when ctx ends first.
+func (c *cluster) waitTask(ctx context.Context, task string) bool {
+	for ctx.Err() == nil {
+		var status string
+		err := c.db.QueryRowContext(ctx, `SELECT status FROM transit_tasks WHERE task_id = $1`, task).Scan(&status)
+		if err == nil && (status == "COMPLETED" || status == "FAILED") {
+			return true
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return true // removed with its card (a consumer's deletion)
+		}
+		sleepCtx(ctx, 50*time.Millisecond)
+	}
+	return false
+}
+
+// walletFlow gives cards their whole life through the wallet server:
+// provisioning, personalisation, SUSPEND and RESUME, and DELETE, one
+// card after another in each slot.
+type walletFlow struct {
+	c         *cluster
+	ambiguous atomic.Int64
+	mu        sync.Mutex
+	cards     []digitalCard
+	tasks     []string
+}
+
+func (f *walletFlow) name() string { return "wallet" }
+
+func (f *walletFlow) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for slot := range f.c.plan.walletSlots {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				d := digitalCard{card: fmt.Sprintf("WAL-%d-%d", slot, n), wallet: fmt.Sprintf("wc-wal-%d-%d", slot, n), se: fmt.Sprintf("A1%02X%06X", slot, n)}
+				f.mu.Lock()
+				f.cards = append(f.cards, d)
+				f.mu.Unlock()
+				if !f.c.newDigitalCard(ctx, d, &f.ambiguous) {
+					return
+				}
+				for _, step := range []struct{ action, op string }{{"SUSPEND", "SUSPEND"}, {"RESUME", "RESUME"}, {"SUSPEND", "SUSPEND"}, {"RESUME", "RESUME"}, {"DELETE", "DELETE"}} {
+					task, ok := f.c.cardTask(ctx, &f.ambiguous, d.card, step.op, "updateCardState", map[string]any{"issuerId": issuerID, "cardId": d.card, "action": step.action})
+					if !ok {
+						return
+					}
+					f.mu.Lock()
+					f.tasks = append(f.tasks, task)
+					f.mu.Unlock()
+					if !f.c.waitTask(ctx, task) {
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (f *walletFlow) pending(ctx context.Context) (int, error) {
+	return count(ctx, f.c, `SELECT COUNT(*) FROM transit_tasks WHERE status IN ('QUEUED', 'PROCESSING')`)
+}
+
+// walletTask is a wallet task as the hub keeps it.
+type walletTask struct {
+	ID, Card, SE, Operation, Status string
+}
+
+// walletView is what the wallet audit reads.
+type walletView struct {
+	accepted []string
+	tasks    []walletTask      // the hub's, oldest first
+	states   map[string]string // card -> the hub's state
+	journal  []simwallet.AppliedTask
+	// applets is each card's applet at the wallet server: "" when none,
+	// else "active" or "locked".
+	applets map[string]string
+	cards   []digitalCard
+}
+
+func (f *walletFlow) view(ctx context.Context) (walletView, error) {
+	v := walletView{states: map[string]string{}, applets: map[string]string{}}
+	f.mu.Lock()
+	v.accepted, v.cards = slices.Clone(f.tasks), slices.Clone(f.cards)
+	f.mu.Unlock()
+	rows, err := f.c.db.QueryContext(ctx, `SELECT t.task_id, t.card_id, t.se_id, t.operation, t.status, c.state FROM transit_tasks t
+		JOIN transit_cards c ON c.card_id = t.card_id WHERE t.card_id LIKE 'WAL-%' ORDER BY t.created_at`)
+	if err != nil {
+		return v, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t walletTask
+		var state string
+		if err := rows.Scan(&t.ID, &t.Card, &t.SE, &t.Operation, &t.Status, &state); err != nil {
+			return v, err
+		}
+		v.tasks = append(v.tasks, t)
+		v.states[t.Card] = state
+	}
+	if err := rows.Err(); err != nil {
+		return v, err
+	}
+	v.journal = f.c.wallet.Applied()
+	for _, d := range v.cards {
+		v.applets[d.card] = appletOf(f.c.wallet, d.se)
+	}
+	return v, nil
+}
+
+func appletOf(w *simwallet.Simulator, se string) string {
+	s, ok := w.SecureElement(se)
+	switch {
+	case !ok || len(s.Instances) == 0:
+		return ""
+	case s.Instances[0].Locked:
+		return "locked"
+	}
+	return "active"
+}
+
+func (f *walletFlow) audit(ctx context.Context) (figures, []string) {
+	v, err := f.view(ctx)
+	if err != nil {
+		return figures{}, []string{"read the wallet tasks: " + err.Error()}
+	}
+	fig, problems := auditWallet(v)
+	fig.ambiguous = int(f.ambiguous.Load())
+	return fig, problems
+}
+
+// wireOperation is the name the wallet server journals a hub task under.
+func wireOperation(op string) string {
+	if op == "PERSONALIZE" {
+		return "sendScript"
+	}
+	return op
+}
+
+// auditWallet checks the wallet tasks against the wallet server.
+func auditWallet(v walletView) (figures, []string) {
+	var p problems
+	fig := figures{accepted: len(v.accepted), records: len(v.tasks)}
+	hub := map[string]walletTask{}
+	for _, t := range v.tasks {
+		hub[t.SE+"/"+t.ID] = t
+		switch t.Status {
+		case "QUEUED", "PROCESSING":
+			p.add("task %s (%s on %s) is still %s", t.ID, t.Operation, t.Card, t.Status)
+		case "FAILED":
+			p.add("task %s (%s on %s) FAILED", t.ID, t.Operation, t.Card)
+		}
+	}
+	known := map[string]bool{}
+	for _, t := range v.tasks {
+		known[t.ID] = true
+	}
+	lost := map[string]bool{}
+	for _, id := range v.accepted {
+		if !known[id] {
+			lost[id] = true
+			p.add("accepted task %s is missing", id)
+		}
+	}
+	carried := map[string]int{}
+	perSE := map[string][]string{}
+	for _, j := range v.journal {
+		key := j.SEID + "/" + j.TaskID
+		t, ours := hub[key]
+		if !ours {
+			if len(j.SEID) >= 2 && j.SEID[:2] == "A1" {
+				lost[j.TaskID] = true
+				p.add("the wallet server carried out task %s on %s, which the hub has no record of", j.TaskID, j.SEID)
+			}
+			continue
+		}
+		carried[key]++
+		if carried[key] == 2 {
+			fig.duplicates++
+			p.add("the wallet server carried out task %s (%s on %s) twice", t.ID, t.Operation, t.Card)
+		}
+		if j.Operation != wireOperation(t.Operation) {
+			p.add("task %s is %s at the hub and %s at the wallet server", t.ID, t.Operation, j.Operation)
+		}
+		perSE[j.SEID] = append(perSE[j.SEID], j.TaskID)
+	}
+	fig.lost = len(lost)
+	wantOrder := map[string][]string{}
+	for _, t := range v.tasks {
+		if t.Status == "COMPLETED" && carried[t.SE+"/"+t.ID] == 0 {
+			p.add("task %s (%s on %s) is COMPLETED but the wallet server never carried it out", t.ID, t.Operation, t.Card)
+		}
+		if carried[t.SE+"/"+t.ID] > 0 {
+			wantOrder[t.SE] = append(wantOrder[t.SE], t.ID)
+		}
+	}
+	for se, got := range perSE {
+		if !slices.Equal(got, wantOrder[se]) {
+			p.add("secure element %s: the wallet server carried out %v, the hub queued %v", se, got, wantOrder[se])
+		}
+	}
+	for _, d := range v.cards {
+		state, ok := v.states[d.card]
+		if !ok {
+			continue // provisioning never answered before the load ended
+		}
+		want := map[string]string{"ACTIVE": "active", "SUSPENDED": "locked", "DELETED": "", "PENDING_PERSO": ""}[state]
+		if got := v.applets[d.card]; got != want {
+			p.add("card %s is %s at the hub but its applet is %q at the wallet server", d.card, state, got)
+		}
+	}
+	return fig, p.list
+}
+
+// consumerFlow registers consumers with two digital cards each and has
+// the issuer delete them, which deletes their digital cards through the
+// wallet server.
+type consumerFlow struct {
+	c         *cluster
+	ambiguous atomic.Int64
+	mu        sync.Mutex
+	deleted   []deletedConsumer
+}
+
+type deletedConsumer struct {
+	consumer, operation string
+	cards               []digitalCard
+}
+
+func (f *consumerFlow) name() string { return "consumer-delete" }
+
+func (f *consumerFlow) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for slot := range f.c.plan.consumers {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				if !f.one(ctx, slot, n) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (f *consumerFlow) one(ctx context.Context, slot, n int) bool {
+	c := f.c
+	consumer := fmt.Sprintf("cons-%d-%d", slot, n)
+	var token string
+	if !c.retryCall(ctx, &f.ambiguous, func() (bool, error) {
+		var err error
+		token, err = c.issuerToken(ctx)
+		return err == nil, err
+	}) {
+		return false
+	}
+	var cards []digitalCard
+	for k := range 2 {
+		d := digitalCard{card: fmt.Sprintf("CON-%d-%d-%d", slot, n, k), wallet: fmt.Sprintf("wc-con-%d-%d-%d", slot, n, k), se: fmt.Sprintf("C1%02X%05X%X", slot, n, k)}
+		if !c.retryCall(ctx, &f.ambiguous, func() (bool, error) {
+			status, err := c.bank(ctx, token, "PUT", "/cards/"+d.card, map[string]any{"consumerId": consumer, "cardProductId": "CHAOS_PRODUCT"}, nil)
+			return status == 204 || status == 200, err
+		}) {
+			return false
+		}
+		if !c.newDigitalCard(ctx, d, &f.ambiguous) {
+			return false
+		}
+		cards = append(cards, d)
+	}
+	var op struct {
+		OperationID string `json:"operationId"`
+	}
+	if !c.retryCall(ctx, &f.ambiguous, func() (bool, error) {
+		status, err := c.bank(ctx, token, "POST", "/consumers/"+consumer+"/operations:delete", map[string]any{"reasonCode": "USER_DECISION"}, &op)
+		return status/100 == 2 && op.OperationID != "", err
+	}) {
+		return false
+	}
+	f.mu.Lock()
+	f.deleted = append(f.deleted, deletedConsumer{consumer: consumer, operation: op.OperationID, cards: cards})
+	f.mu.Unlock()
+	return true
+}
+
+func (f *consumerFlow) pending(ctx context.Context) (int, error) {
+	return count(ctx, f.c, `SELECT COUNT(*) FROM issuer_operations WHERE status = 'PENDING'`)
+}
+
+// consumerView is what the consumer audit reads.
+type consumerView struct {
+	deleted []deletedConsumer
+	// status is each operation's status at the hub ("" when missing).
+	status map[string]string
+	// leftCards counts each deleted consumer's cards the hub still has.
+	leftCards map[string]int
+	applets   map[string]string // card -> applet at the wallet server
+	journal   []simwallet.AppliedTask
+}
+
+func (f *consumerFlow) view(ctx context.Context) (consumerView, error) {
+	v := consumerView{status: map[string]string{}, leftCards: map[string]int{}, applets: map[string]string{}}
+	f.mu.Lock()
+	v.deleted = slices.Clone(f.deleted)
+	f.mu.Unlock()
+	for _, d := range v.deleted {
+		var status string
+		err := f.c.db.QueryRowContext(ctx, `SELECT status FROM issuer_operations WHERE operation_id = $1`, d.operation).Scan(&status)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return v, err
+		}
+		v.status[d.operation] = status
+		n, err := count(ctx, f.c, `SELECT COUNT(*) FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2`, issuerID, d.consumer)
+		if err != nil {
+			return v, err
+		}
+		for _, card := range d.cards {
+			m, err := count(ctx, f.c, `SELECT COUNT(*) FROM transit_cards WHERE card_id = $1`, card.card)
+			if err != nil {
+				return v, err
+			}
+			n += m
+			v.applets[card.card] = appletOf(f.c.wallet, card.se)
+		}
+		v.leftCards[d.consumer] = n
+	}
+	v.journal = f.c.wallet.Applied()
+	return v, nil
+}
+
+func (f *consumerFlow) audit(ctx context.Context) (figures, []string) {
+	v, err := f.view(ctx)
+	if err != nil {
+		return figures{}, []string{"read the consumer operations: " + err.Error()}
+	}
+	fig, problems := auditConsumers(v)
+	fig.ambiguous = int(f.ambiguous.Load())
+	return fig, problems
+}
+
+// auditConsumers checks each deletion ended SUCCESSFUL and took the
+// consumer's digital cards off their secure elements, once.
+func auditConsumers(v consumerView) (figures, []string) {
+	var p problems
+	fig := figures{accepted: len(v.deleted), records: len(v.status)}
+	ours := map[string]string{}
+	for _, d := range v.deleted {
+		switch st := v.status[d.operation]; st {
+		case "SUCCESSFUL":
+		case "":
+			fig.lost++
+			p.add("the deletion of %s (operation %s) is missing", d.consumer, d.operation)
+		default:
+			p.add("the deletion of %s is %s", d.consumer, st)
+		}
+		if n := v.leftCards[d.consumer]; n > 0 {
+			p.add("deleted consumer %s still has %d card(s) at the hub", d.consumer, n)
+		}
+		for _, card := range d.cards {
+			ours[card.se] = card.card
+			if a := v.applets[card.card]; a != "" {
+				p.add("deleted consumer %s: card %s is still %s on %s", d.consumer, card.card, a, card.se)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	deletes := map[string]int{}
+	for _, j := range v.journal {
+		if _, mine := ours[j.SEID]; !mine {
+			continue
+		}
+		key := j.SEID + "/" + j.TaskID
+		if seen[key] {
+			fig.duplicates++
+			p.add("the wallet server carried out task %s on %s twice", j.TaskID, j.SEID)
+		}
+		seen[key] = true
+		if j.Operation == "DELETE" {
+			deletes[j.SEID]++
+		}
+	}
+	for se, card := range ours {
+		if deletes[se] > 1 {
+			fig.duplicates++
+			p.add("card %s was deleted %d times on %s", card, deletes[se], se)
+		}
+	}
+	return fig, p.list
+}
+
+// deviceFlow tops up cards: the TES asks the hub, the hub redirects the
+// device, the device runs the TES's FeliCa commands through the hub, and
+// the TES applies the purchase.
+type deviceFlow struct {
+	c         *cluster
+	ambiguous atomic.Int64
+	mu        sync.Mutex
+	cards     []digitalCard
+	ops       []string
+	purchases map[string]int64 // purchase -> amount
+	failed    atomic.Int64
+	refusals  atomic.Int64
+}
+
+const deviceStartBalance = 1000
+
+func (f *deviceFlow) name() string { return "top-up" }
+
+// prepare personalises the flow's cards before the load starts.
+func (f *deviceFlow) prepare(ctx context.Context) {
+	f.purchases = map[string]int64{}
+	for i := range f.c.plan.deviceCards {
+		d := digitalCard{card: fmt.Sprintf("DEV-%d", i), wallet: fmt.Sprintf("wc-dev-%d", i), se: fmt.Sprintf("D1%06X", i)}
+		if !f.c.newDigitalCard(ctx, d, &f.ambiguous) {
+			f.c.t.Fatalf("card %s not personalised", d.card)
+		}
+		if err := f.c.wallet.SetCardBalance(d.wallet, deviceStartBalance); err != nil {
+			f.c.t.Fatal(err)
+		}
+		if err := f.c.tes.AddAccount(simtes.Account{ID: d.card, IssuerID: issuerID, DeviceID: "dev-" + d.se, Balance: deviceStartBalance}); err != nil {
+			f.c.t.Fatal(err)
+		}
+		f.cards = append(f.cards, d)
+	}
+}
+
+func (f *deviceFlow) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, d := range f.cards {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				f.topUp(ctx, d, fmt.Sprintf("P-%s-%d", d.card, n), int64(1+f.c.intN(50)))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// refused logs the first refusals of topupCard (the device is busy with
+// another operation: 321, and the TES retries).
+func (f *deviceFlow) refused(purchase string, a transitAnswer) {
+	if n := f.refusals.Add(1); n <= 5 {
+		f.c.t.Logf("topupCard %s refused: %d %s", purchase, a.ResponseHeader.StatusCode, a.ResponseHeader.StatusMessage)
+	}
+}
+
+// topUp runs one top-up to its end (or until ctx ends); it returns
+// whether the operation ended.
+func (f *deviceFlow) topUp(ctx context.Context, d digitalCard, purchase string, amount int64) bool {
+	c := f.c
+	if err := c.tes.AddPurchase(simtes.Purchase{ID: purchase, CardAccountID: d.card, Amount: amount}); err != nil {
+		c.t.Errorf("TES purchase: %v", err)
+		return false
+	}
+	f.mu.Lock()
+	f.purchases[purchase] = amount
+	f.mu.Unlock()
+	var op string
+	if !c.retryCall(ctx, &f.ambiguous, func() (bool, error) {
+		var a transitAnswer
+		err := c.partnerCall(ctx, c.tesCreds, transitAPI+"topupCard", map[string]any{"issuerId": issuerID, "cardId": d.card, "purchaseId": purchase}, &a)
+		if err == nil && a.ResponseHeader.StatusCode == 0 && a.OperationID != "" {
+			op = a.OperationID
+			return true, nil
+		}
+		if c.db.QueryRowContext(ctx, `SELECT operation_id FROM transit_operations WHERE purchase_id = $1`, purchase).Scan(&op) == nil {
+			return true, nil // taken by a call whose answer was lost
+		}
+		if err == nil {
+			f.refused(purchase, a)
+		}
+		return false, err
+	}) {
+		return false
+	}
+	f.mu.Lock()
+	f.ops = append(f.ops, op)
+	f.mu.Unlock()
+	for ctx.Err() == nil {
+		var a transitAnswer
+		err := c.partnerCall(ctx, c.tesCreds, transitAPI+"getOperationStatus", map[string]any{"issuerId": issuerID, "operationId": op}, &a)
+		if err == nil && a.Operation != nil && (a.Operation.Status == "COMPLETED" || a.Operation.Status == "FAILED") {
+			if a.Operation.Status == "FAILED" {
+				f.failed.Add(1)
+			}
+			return true
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+	return false
+}
+
+func (f *deviceFlow) pending(ctx context.Context) (int, error) {
+	return count(ctx, f.c, `SELECT COUNT(*) FROM transit_operations WHERE status NOT IN ('COMPLETED', 'FAILED')`)
+}
+
+// reconcile runs one more top-up per card with nothing failing: its loop
+// reads the purse, so a purchase written by a loop that was cut off is
+// applied now (the TES applies a written purchase on the next read).
+func (f *deviceFlow) reconcile(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, d := range f.cards {
+		wg.Go(func() {
+			if !f.topUp(ctx, d, "P-"+d.card+"-final", 1) {
+				f.c.t.Errorf("the reconciling top-up of %s did not end", d.card)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// deviceView is what the top-up audit reads.
+type deviceView struct {
+	accepted  []string
+	status    map[string]string // operation -> status at the hub
+	purchases map[string]int64
+	applied   map[string]bool  // purchase -> applied at the TES
+	completed map[string]bool  // purchase -> its operation COMPLETED
+	balances  map[string]int64 // card -> TES account balance
+	purses    map[string]int64 // card -> the purse on the device
+}
+
+func (f *deviceFlow) view(ctx context.Context) (deviceView, error) {
+	v := deviceView{status: map[string]string{}, applied: map[string]bool{}, completed: map[string]bool{},
+		balances: map[string]int64{}, purses: map[string]int64{}}
+	f.mu.Lock()
+	v.accepted = slices.Clone(f.ops)
+	v.purchases = map[string]int64{}
+	for k, a := range f.purchases {
+		v.purchases[k] = a
+	}
+	f.mu.Unlock()
+	rows, err := f.c.db.QueryContext(ctx, `SELECT operation_id, status, COALESCE(purchase_id, '') FROM transit_operations WHERE kind = 'TOPUP'`)
+	if err != nil {
+		return v, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, status, purchase string
+		if err := rows.Scan(&id, &status, &purchase); err != nil {
+			return v, err
+		}
+		v.status[id] = status
+		if status == "COMPLETED" {
+			v.completed[purchase] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return v, err
+	}
+	for p := range v.purchases {
+		st, _ := f.c.tes.PurchaseState(p)
+		v.applied[p] = st.Applied
+	}
+	for _, d := range f.cards {
+		acc, _ := f.c.tes.AccountState(d.card)
+		v.balances[d.card] = acc.Balance
+		purse, err := f.c.wallet.CardPurse(d.wallet)
+		if err != nil {
+			return v, err
+		}
+		v.purses[d.card] = int64(purse.Balance)
+	}
+	return v, nil
+}
+
+func (f *deviceFlow) audit(ctx context.Context) (figures, []string) {
+	v, err := f.view(ctx)
+	if err != nil {
+		return figures{}, []string{"read the top-ups: " + err.Error()}
+	}
+	fig, problems := auditDevices(v)
+	fig.ambiguous = int(f.ambiguous.Load())
+	fig.failed = int(f.failed.Load())
+	return fig, problems
+}
+
+// auditDevices checks every top-up ended, every completed one was applied
+// once, and each card's purse holds what the TES's account says.
+func auditDevices(v deviceView) (figures, []string) {
+	var p problems
+	fig := figures{accepted: len(v.accepted), records: len(v.status)}
+	for _, op := range v.accepted {
+		switch st := v.status[op]; st {
+		case "COMPLETED", "FAILED":
+		case "":
+			fig.lost++
+			p.add("accepted top-up %s is missing", op)
+		default:
+			p.add("top-up %s is still %s", op, st)
+		}
+	}
+	applied := map[string]int64{}
+	for purchase, amount := range v.purchases {
+		if v.completed[purchase] && !v.applied[purchase] {
+			p.add("purchase %s: its top-up COMPLETED but the TES did not apply it", purchase)
+		}
+		if v.applied[purchase] {
+			applied[cardOfPurchase(purchase)] += amount
+		}
+	}
+	for card, balance := range v.balances {
+		if want := deviceStartBalance + applied[card]; balance != want {
+			fig.duplicates++
+			p.add("card %s: the TES account holds %d, the purchases applied make %d", card, balance, want)
+		}
+		if purse := v.purses[card]; purse != balance {
+			p.add("card %s: the purse holds %d, the TES account %d", card, purse, balance)
+		}
+	}
+	return fig, p.list
+}
+
+// cardOfPurchase reads the card out of a purchase id P-<card>-<n>.
+func cardOfPurchase(purchase string) string {
+	s := purchase[2:]
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '-' {
+			return s[:i]
+		}
+	}
+	return s
+}
