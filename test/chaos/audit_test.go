@@ -7,6 +7,7 @@ import (
 
 	"github.com/provhub/provhub/internal/cas"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
+	simtes "github.com/provhub/provhub/internal/sim/tes"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 )
 
@@ -181,5 +182,68 @@ func TestCardOfPurchase(t *testing.T) {
 		if got := cardOfPurchase(in); got != want {
 			t.Errorf("cardOfPurchase(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestAuditParks_CatchesEveryPlantedFault(t *testing.T) {
+	d := digitalCard{card: "PRK-0-0", wallet: "wc-prk-0-0", se: "E100000000"}
+	consistent := func() parkView {
+		return parkView{parks: []park{{d: d, balance: 640, operation: "op1"}}, status: map[string]string{"op1": "COMPLETED"},
+			accounts: map[string]simtes.Account{d.card: {ID: d.card, Balance: 640, Parked: true}}, purses: map[string]int64{d.card: 0}}
+	}
+	if fig, p := auditParks(consistent()); len(p) > 0 || fig.lost+fig.duplicates > 0 {
+		t.Fatalf("a consistent view: %+v %v", fig, p)
+	}
+	for _, c := range []struct {
+		name, want string
+		plant      func(v *parkView)
+	}{
+		{"a deleted row", "accepted park op1 of PRK-0-0 is missing", func(v *parkView) { v.status["op1"] = "" }},
+		{"an operation left running", "park op1 of PRK-0-0 is still RUNNING", func(v *parkView) { v.status["op1"] = "RUNNING" }},
+		{"a park applied twice", "the TES account holds 1280 after the park, the purse held 640", func(v *parkView) {
+			a := v.accounts[d.card]
+			a.Balance = 1280
+			v.accounts[d.card] = a
+		}},
+		{"a park never applied", "the TES account is not parked", func(v *parkView) { v.accounts[d.card] = simtes.Account{ID: d.card, Balance: 640} }},
+		{"a purse left full", "the purse still holds 640", func(v *parkView) { v.purses[d.card] = 640 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := consistent()
+			c.plant(&v)
+			if _, p := auditParks(v); !found(p, c.want) {
+				t.Errorf("want a finding with %q, got %v", c.want, p)
+			}
+		})
+	}
+}
+
+func TestAuditReaders_CatchesEveryPlantedFault(t *testing.T) {
+	consistent := func() readerView {
+		return readerView{reads: []readerRun{{se: "F1", idm: "AA", balance: 420, operation: "op1"}, {se: "F2", idm: "BB", balance: 5, operation: "op2"}, {se: "F3", idm: "CC"}},
+			status: map[string]string{"op1": "COMPLETED", "op2": "FAILED"}, account: map[string]string{"op1": "RM-1", "op2": ""},
+			tesAccount: map[string]string{"AA": "RM-1"}, accounts: map[string]simtes.Account{"RM-1": {ID: "RM-1", Balance: 420}}, ingested: 1, completed: 1}
+	}
+	if fig, p := auditReaders(consistent()); len(p) > 0 || fig.lost+fig.duplicates > 0 || fig.failed != 1 {
+		t.Fatalf("a consistent view: %+v %v", fig, p)
+	}
+	for _, c := range []struct {
+		name, want string
+		plant      func(v *readerView)
+	}{
+		{"a deleted row", "accepted reader-mode operation op1 is missing", func(v *readerView) { v.status["op1"] = "" }},
+		{"an operation left running", "reader-mode operation op2 is still RUNNING", func(v *readerView) { v.status["op2"] = "RUNNING" }},
+		{"a card ingested twice", "the TES ingested 2 cards, the hub completed 1", func(v *readerView) { v.ingested = 2 }},
+		{"ingested behind a failed operation", "card BB: the TES made account RM-2 but the hub's operation is FAILED", func(v *readerView) { v.tesAccount["BB"] = "RM-2" }},
+		{"another account recorded", "card AA: the hub recorded account RM-9, the TES made RM-1", func(v *readerView) { v.account["op1"] = "RM-9" }},
+		{"a wrong balance", "account RM-1 holds 840, the card held 420", func(v *readerView) { v.accounts["RM-1"] = simtes.Account{ID: "RM-1", Balance: 840} }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := consistent()
+			c.plant(&v)
+			if _, p := auditReaders(v); !found(p, c.want) {
+				t.Errorf("want a finding with %q, got %v", c.want, p)
+			}
+		})
 	}
 }

@@ -56,7 +56,8 @@ func runChaos(t *testing.T, p plan, d store.Dialect) {
 	cancelPrep()
 	t.Logf("set up: %d hub instance(s) ready, %d cards personalised", len(c.hubs), len(dev.cards))
 	crm := &crmFlow{c: c}
-	flows := []flow{crm, &walletFlow{c: c}, &consumerFlow{c: c}, dev}
+	parks := &parkFlow{c: c}
+	flows := []flow{crm, &walletFlow{c: c}, &consumerFlow{c: c}, dev, parks, &readerFlow{c: c}}
 
 	c.setFaults(p.faultPercent)
 	loadCtx, stopLoad := context.WithTimeout(ctx, p.load)
@@ -79,6 +80,7 @@ func runChaos(t *testing.T, p plan, d store.Dialect) {
 	t.Logf("drained %s after the load", drained.Sub(loadEnded).Round(100*time.Millisecond))
 	recCtx, cancelRec := context.WithTimeout(ctx, 3*time.Minute)
 	dev.reconcile(recCtx)
+	parks.reconcile(recCtx)
 	cancelRec()
 	c.waitDrained(ctx, flows, 5*time.Minute)
 	t.Logf("reconciled the purses %s after the load", time.Since(loadEnded).Round(100*time.Millisecond))

@@ -316,7 +316,7 @@ func (c *cluster) tryStart(h *hubProc) error {
 	defer logFile.Close()
 	cmd := exec.Command(c.bin, "serve", "--listen", h.addr, "--db", c.dbURL, "--secret-key-file", c.keyFile, "--pod", h.name,
 		"--cas-url", c.casProxy.url(), "--wallet-url", c.walProxy.url(), "--tes-url", c.tesProxy.url()+"/tes/devicegtwapi/1/0",
-		"--cas-timeout", "3s", "--tes-timeout", "3s", "--wallet-timeout", "3s", "--device-operation-ttl", "90s", "--device-operations-per-se", "1000", "--max-workers", "40",
+		"--cas-timeout", "3s", "--tes-timeout", "3s", "--wallet-timeout", "3s", "--device-operation-ttl", "45s", "--device-operations-per-se", "1000", "--max-workers", "40",
 		"--shutdown-timeout", "5s", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -368,8 +368,10 @@ func (c *cluster) kill(h *hubProc) {
 	c.t.Errorf("restart %s: %v", h.name, err)
 }
 
-// stopAll stops every hub with SIGTERM (a drained stop).
+// stopAll stops every hub with SIGTERM (a drained stop). When the test
+// failed, the hubs' logs are kept in PROVHUB_TEST_ARTIFACTS.
 func (c *cluster) stopAll() {
+	defer c.keepLogs()
 	for _, h := range c.hubs {
 		c.mu.Lock()
 		cmd, exited := h.cmd, h.exited
@@ -385,6 +387,23 @@ func (c *cluster) stopAll() {
 			<-exited
 		}
 	}
+}
+
+func (c *cluster) keepLogs() {
+	dir := os.Getenv("PROVHUB_TEST_ARTIFACTS")
+	if dir == "" || !c.t.Failed() {
+		return
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(c.t.Name())
+	if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+		return
+	}
+	for _, h := range c.hubs {
+		if raw, err := os.ReadFile(h.logPath); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, name, h.name+".log"), raw, 0o644)
+		}
+	}
+	c.t.Logf("hub logs kept in %s", filepath.Join(dir, name))
 }
 
 // hubURL picks a hub at random: clients of several instances spread
@@ -599,7 +618,7 @@ func randomID() string {
 // The pay-TV reference data's names.
 var chaosServices = []string{"BASIC", "SPORTS", "MOVIES", "KIDS"}
 
-func serviceCAID(i int) string    { return fmt.Sprintf("%d", 3001+i) }
+func serviceCAID(i int) string     { return fmt.Sprintf("%d", 3001+i) }
 func smartcardSerial(i int) string { return fmt.Sprintf("CHS%05d", i) }
 func smartcardCAID(i int) string   { return fmt.Sprintf("07%08d", i) }
 

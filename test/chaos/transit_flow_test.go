@@ -3,13 +3,17 @@ package chaos
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/provhub/provhub/internal/felica"
+	"github.com/provhub/provhub/internal/sim/felicacard"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 )
@@ -424,12 +428,16 @@ func (f *consumerFlow) view(ctx context.Context) (consumerView, error) {
 	v.deleted = slices.Clone(f.deleted)
 	f.mu.Unlock()
 	for _, d := range v.deleted {
-		var status string
-		err := f.c.db.QueryRowContext(ctx, `SELECT status FROM issuer_operations WHERE operation_id = $1`, d.operation).Scan(&status)
+		var status, why string
+		err := f.c.db.QueryRowContext(ctx, `SELECT status, COALESCE(error_code, '') || ' ' || COALESCE(error, '') FROM issuer_operations WHERE operation_id = $1`,
+			d.operation).Scan(&status, &why)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return v, err
 		}
 		v.status[d.operation] = status
+		if status == "FAILED" {
+			v.status[d.operation] = status + " (" + strings.TrimSpace(why) + ")"
+		}
 		n, err := count(ctx, f.c, `SELECT COUNT(*) FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2`, issuerID, d.consumer)
 		if err != nil {
 			return v, err
@@ -611,7 +619,7 @@ func (f *deviceFlow) topUp(ctx context.Context, d digitalCard, purchase string, 
 }
 
 func (f *deviceFlow) pending(ctx context.Context) (int, error) {
-	return count(ctx, f.c, `SELECT COUNT(*) FROM transit_operations WHERE status NOT IN ('COMPLETED', 'FAILED')`)
+	return count(ctx, f.c, `SELECT COUNT(*) FROM transit_operations WHERE kind = 'TOPUP' AND status NOT IN ('COMPLETED', 'FAILED')`)
 }
 
 // reconcile runs one more top-up per card with nothing failing: its loop
@@ -740,4 +748,354 @@ func cardOfPurchase(purchase string) string {
 		}
 	}
 	return s
+}
+
+// parkFlow parks cards: the balance on each card's purse moves to its
+// TES account, through the same command loop as a top-up. Each card is
+// parked once, then a new one is made.
+type parkFlow struct {
+	c         *cluster
+	ambiguous atomic.Int64
+	mu        sync.Mutex
+	parks     []park
+}
+
+// park is one card parked, with the balance its purse held.
+type park struct {
+	d         digitalCard
+	balance   int64
+	operation string
+}
+
+func (f *parkFlow) name() string { return "park" }
+
+func (f *parkFlow) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for slot := range max(1, f.c.plan.deviceCards/2) {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				d := digitalCard{card: fmt.Sprintf("PRK-%d-%d", slot, n), wallet: fmt.Sprintf("wc-prk-%d-%d", slot, n), se: fmt.Sprintf("E1%02X%06X", slot, n)}
+				if !f.c.newDigitalCard(ctx, d, &f.ambiguous) {
+					return
+				}
+				balance := int64(100 + f.c.intN(900))
+				if err := errors.Join(f.c.wallet.SetCardBalance(d.wallet, uint32(balance)),
+					f.c.tes.AddAccount(simtes.Account{ID: d.card, IssuerID: issuerID, DeviceID: "dev-" + d.se, Balance: balance})); err != nil {
+					f.c.t.Errorf("park card %s: %v", d.card, err)
+					return
+				}
+				op, ok := f.park(ctx, d)
+				if !ok {
+					return
+				}
+				f.mu.Lock()
+				f.parks = append(f.parks, park{d: d, balance: balance, operation: op})
+				f.mu.Unlock()
+				f.c.waitOperation(ctx, op)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// park asks the hub to park d's card and returns the operation.
+func (f *parkFlow) park(ctx context.Context, d digitalCard) (string, bool) {
+	c := f.c
+	var op string
+	since := time.Now().Add(-time.Second).UnixMicro()
+	ok := c.retryCall(ctx, &f.ambiguous, func() (bool, error) {
+		var a transitAnswer
+		err := c.partnerCall(ctx, c.tesCreds, transitAPI+"parkCard", map[string]any{"issuerId": issuerID, "cardId": d.card}, &a)
+		if err == nil && a.ResponseHeader.StatusCode == 0 && a.OperationID != "" {
+			op = a.OperationID
+			return true, nil
+		}
+		if c.db.QueryRowContext(ctx, `SELECT operation_id FROM transit_operations WHERE card_id = $1 AND kind = 'PARK' AND created_at >= $2
+			ORDER BY created_at DESC LIMIT 1`, d.card, since).Scan(&op) == nil {
+			return true, nil // taken by a call whose answer was lost
+		}
+		return false, err
+	})
+	return op, ok
+}
+
+// waitOperation polls getOperationStatus until a device operation ends;
+// it returns the final status, or "" when ctx ends first.
+func (c *cluster) waitOperation(ctx context.Context, op string) string {
+	for ctx.Err() == nil {
+		var a transitAnswer
+		err := c.partnerCall(ctx, c.tesCreds, transitAPI+"getOperationStatus", map[string]any{"issuerId": issuerID, "operationId": op}, &a)
+		if err == nil && a.Operation != nil && (a.Operation.Status == "COMPLETED" || a.Operation.Status == "FAILED") {
+			return a.Operation.Status
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+	return ""
+}
+
+func (f *parkFlow) pending(ctx context.Context) (int, error) {
+	return count(ctx, f.c, `SELECT COUNT(*) FROM transit_operations WHERE kind = 'PARK' AND status NOT IN ('COMPLETED', 'FAILED')`)
+}
+
+// reconcile parks again, with nothing failing, every card whose park
+// ended FAILED: the TES applies a park it wrote on the next loop that
+// reads the card, so each card must end parked once.
+func (f *parkFlow) reconcile(ctx context.Context) {
+	f.mu.Lock()
+	parks := slices.Clone(f.parks)
+	f.mu.Unlock()
+	for _, p := range parks {
+		var status string
+		if err := f.c.db.QueryRowContext(ctx, `SELECT status FROM transit_operations WHERE operation_id = $1`, p.operation).Scan(&status); err != nil || status != "FAILED" {
+			continue
+		}
+		op, ok := f.park(ctx, p.d)
+		if !ok || f.c.waitOperation(ctx, op) != "COMPLETED" {
+			f.c.t.Errorf("parking %s again did not complete", p.d.card)
+		}
+	}
+}
+
+// parkView is what the park audit reads.
+type parkView struct {
+	parks    []park
+	status   map[string]string // operation -> status at the hub
+	accounts map[string]simtes.Account
+	purses   map[string]int64
+}
+
+func (f *parkFlow) view(ctx context.Context) (parkView, error) {
+	v := parkView{status: map[string]string{}, accounts: map[string]simtes.Account{}, purses: map[string]int64{}}
+	f.mu.Lock()
+	v.parks = slices.Clone(f.parks)
+	f.mu.Unlock()
+	for _, p := range v.parks {
+		var status string
+		err := f.c.db.QueryRowContext(ctx, `SELECT status FROM transit_operations WHERE operation_id = $1`, p.operation).Scan(&status)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return v, err
+		}
+		v.status[p.operation] = status
+		v.accounts[p.d.card], _ = f.c.tes.AccountState(p.d.card)
+		purse, err := f.c.wallet.CardPurse(p.d.wallet)
+		if err != nil {
+			return v, err
+		}
+		v.purses[p.d.card] = int64(purse.Balance)
+	}
+	return v, nil
+}
+
+func (f *parkFlow) audit(ctx context.Context) (figures, []string) {
+	v, err := f.view(ctx)
+	if err != nil {
+		return figures{}, []string{"read the parks: " + err.Error()}
+	}
+	fig, problems := auditParks(v)
+	fig.ambiguous = int(f.ambiguous.Load())
+	return fig, problems
+}
+
+// auditParks checks every card ended parked once: its purse empty and its
+// TES account holding what the purse held, no more.
+func auditParks(v parkView) (figures, []string) {
+	var p problems
+	fig := figures{accepted: len(v.parks), records: len(v.status)}
+	for _, k := range v.parks {
+		switch st := v.status[k.operation]; st {
+		case "COMPLETED":
+		case "FAILED":
+			fig.failed++
+		case "":
+			fig.lost++
+			p.add("accepted park %s of %s is missing", k.operation, k.d.card)
+		default:
+			p.add("park %s of %s is still %s", k.operation, k.d.card, st)
+		}
+		acc := v.accounts[k.d.card]
+		switch {
+		case !acc.Parked:
+			p.add("card %s: the TES account is not parked", k.d.card)
+		case acc.Balance != k.balance:
+			fig.duplicates++
+			p.add("card %s: the TES account holds %d after the park, the purse held %d", k.d.card, acc.Balance, k.balance)
+		}
+		if v.purses[k.d.card] != 0 {
+			p.add("card %s: the purse still holds %d after the park", k.d.card, v.purses[k.d.card])
+		}
+	}
+	return fig, p.list
+}
+
+// readerFlow ingests physical cards in reader mode: the wallet server
+// starts reader mode for a device that holds a card, the device runs the
+// TES's commands on it through the hub, and the TES makes an account with
+// the card's balance. Each card is ingested once, on a device of its own.
+type readerFlow struct {
+	c         *cluster
+	ambiguous atomic.Int64
+	mu        sync.Mutex
+	reads     []readerRun
+}
+
+// readerRun is one physical card and the reader-mode operation that
+// ingested it ("" when the hub never answered the wallet server).
+type readerRun struct {
+	se, idm   string
+	balance   int64
+	operation string
+}
+
+func (f *readerFlow) name() string { return "reader-mode" }
+
+func (f *readerFlow) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for slot := range max(1, f.c.plan.deviceCards/2) {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				if !f.one(ctx, slot, n) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (f *readerFlow) one(ctx context.Context, slot, n int) bool {
+	c := f.c
+	se := fmt.Sprintf("F1%02X%06X", slot, n)
+	idm := felica.IDm{0x01, 0x2E, 0xC0, byte(slot), byte(n >> 16), byte(n >> 8), byte(n), 0x01}
+	r := readerRun{se: se, idm: strings.ToUpper(hex.EncodeToString(idm[:])), balance: int64(100 + c.intN(5000))}
+	if err := errors.Join(c.wallet.AddDevice(se, "dev-"+se), c.wallet.HoldExternalCard(se, felicacard.Transit(idm, uint32(r.balance))),
+		c.tes.AddExternalCard(simtes.ExternalCard{IDm: r.idm})); err != nil {
+		c.t.Errorf("reader-mode card: %v", err)
+		return false
+	}
+	for ctx.Err() == nil {
+		runs := len(c.wallet.Runs(se))
+		if err := c.wallet.StartReaderMode(se, issuerID, nil); err != nil {
+			c.t.Errorf("start reader mode: %v", err)
+			return false
+		}
+		var run simwallet.DeviceRun
+		for ctx.Err() == nil {
+			if all := c.wallet.Runs(se); len(all) > runs {
+				run = all[len(all)-1]
+				break
+			}
+			sleepCtx(ctx, 50*time.Millisecond)
+		}
+		if run.OperationID != "" {
+			r.operation = run.OperationID
+			break
+		}
+		if ctx.Err() == nil {
+			f.ambiguous.Add(1) // the hub did not answer: the wallet server tries again
+			sleepCtx(ctx, 200*time.Millisecond)
+		}
+	}
+	f.mu.Lock()
+	f.reads = append(f.reads, r)
+	f.mu.Unlock()
+	if r.operation != "" {
+		c.waitOperation(ctx, r.operation)
+	}
+	return ctx.Err() == nil
+}
+
+func (f *readerFlow) pending(ctx context.Context) (int, error) {
+	return count(ctx, f.c, `SELECT COUNT(*) FROM transit_operations WHERE kind = 'READER_MODE' AND status NOT IN ('COMPLETED', 'FAILED')`)
+}
+
+// readerView is what the reader-mode audit reads.
+type readerView struct {
+	reads []readerRun
+	// status and account are each operation's status and the account the
+	// hub recorded for it.
+	status, account map[string]string
+	// tesAccount is the account the TES made for each card ("" when it
+	// made none); accounts the TES's accounts by id.
+	tesAccount map[string]string
+	accounts   map[string]simtes.Account
+	// ingested is how many cards the TES ingested; completed how many
+	// reader-mode operations the hub completed (the clients may not have
+	// heard of the last ones when the load stopped).
+	ingested, completed int
+}
+
+func (f *readerFlow) view(ctx context.Context) (readerView, error) {
+	v := readerView{status: map[string]string{}, account: map[string]string{}, tesAccount: map[string]string{}, accounts: map[string]simtes.Account{}}
+	f.mu.Lock()
+	v.reads = slices.Clone(f.reads)
+	f.mu.Unlock()
+	for _, r := range v.reads {
+		if r.operation != "" {
+			var status, account string
+			err := f.c.db.QueryRowContext(ctx, `SELECT status, COALESCE(card_account_id, '') FROM transit_operations WHERE operation_id = $1`, r.operation).Scan(&status, &account)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return v, err
+			}
+			v.status[r.operation], v.account[r.operation] = status, account
+		}
+		if ext, ok := f.c.tes.ExternalCardState(r.idm); ok && ext.Account != "" {
+			v.tesAccount[r.idm] = ext.Account
+			v.accounts[ext.Account], _ = f.c.tes.AccountState(ext.Account)
+		}
+	}
+	v.ingested = f.c.tes.Stats().Ingested
+	n, err := count(ctx, f.c, `SELECT COUNT(*) FROM transit_operations WHERE kind = 'READER_MODE' AND status = 'COMPLETED'`)
+	v.completed = n
+	return v, err
+}
+
+func (f *readerFlow) audit(ctx context.Context) (figures, []string) {
+	v, err := f.view(ctx)
+	if err != nil {
+		return figures{}, []string{"read the reader-mode operations: " + err.Error()}
+	}
+	fig, problems := auditReaders(v)
+	fig.ambiguous = int(f.ambiguous.Load())
+	return fig, problems
+}
+
+// auditReaders checks every ingestion ended, each card was ingested at
+// most once, into the account the hub recorded, with the card's balance.
+func auditReaders(v readerView) (figures, []string) {
+	var p problems
+	fig := figures{records: len(v.status)}
+	for _, r := range v.reads {
+		if r.operation == "" {
+			continue
+		}
+		fig.accepted++
+		st := v.status[r.operation]
+		switch st {
+		case "COMPLETED":
+		case "FAILED":
+			fig.failed++
+		case "":
+			fig.lost++
+			p.add("accepted reader-mode operation %s is missing", r.operation)
+		default:
+			p.add("reader-mode operation %s is still %s", r.operation, st)
+		}
+		tes := v.tesAccount[r.idm]
+		switch {
+		case st == "COMPLETED" && tes == "":
+			p.add("card %s: the hub COMPLETED its ingestion but the TES made no account", r.idm)
+		case st == "COMPLETED" && tes != v.account[r.operation]:
+			p.add("card %s: the hub recorded account %s, the TES made %s", r.idm, v.account[r.operation], tes)
+		case st != "COMPLETED" && tes != "":
+			p.add("card %s: the TES made account %s but the hub's operation is %s", r.idm, tes, st)
+		}
+		if acc, ok := v.accounts[tes]; ok && acc.Balance != r.balance {
+			p.add("card %s: account %s holds %d, the card held %d", r.idm, tes, acc.Balance, r.balance)
+		}
+	}
+	if v.ingested != v.completed {
+		fig.duplicates += max(0, v.ingested-v.completed)
+		p.add("the TES ingested %d cards, the hub completed %d ingestions", v.ingested, v.completed)
+	}
+	return fig, p.list
 }

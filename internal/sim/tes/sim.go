@@ -261,6 +261,18 @@ func (s *Simulator) AccountState(id string) (Account, bool) {
 	return *a, true
 }
 
+// ExternalCardState returns a copy of a physical card the TES knows, by
+// its IDm in hex; its Account is set once it has been ingested.
+func (s *Simulator) ExternalCardState(idm string) (ExternalCard, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.externals[strings.ToUpper(idm)]
+	if !ok {
+		return ExternalCard{}, false
+	}
+	return *c, true
+}
+
 // PurchaseState returns a copy of a purchase.
 func (s *Simulator) PurchaseState(id string) (Purchase, bool) {
 	s.mu.Lock()
