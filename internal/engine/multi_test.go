@@ -15,6 +15,9 @@ import (
 )
 
 func TestEngine_ThreeInstancesShareOnePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: three engines under load")
+	}
 	db := storetest.Open(t, store.Postgres)
 	rec := newSubjectRecorder()
 	h := func(ctx context.Context, job *engine.Job[testArgs]) error {
@@ -99,6 +102,9 @@ func runCrashChild(url string) {
 }
 
 func TestEngine_KilledProcessLosesNoJob(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts and kills engine processes")
+	}
 	for _, d := range storetest.Backends {
 		t.Run(d.String(), func(t *testing.T) {
 			url := storetest.NewURL(t, d)

@@ -83,6 +83,9 @@ func (p plannedJob) possibleEnds(lost int) map[engine.State]bool {
 // subject runs one job at a time in insertion order, no run exceeds the
 // maximum attempts, and every job ends in the state its script implies.
 func TestEngine_StateMachineProperties(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a property test: many runs")
+	}
 	if f := flag.Lookup("rapid.checks"); f != nil && f.Value.String() == "100" {
 		// Each case waits for leases to expire; 30 cases per backend keep
 		// the suite fast. Pass -rapid.checks=N for a longer hunt.

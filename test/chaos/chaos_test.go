@@ -42,6 +42,9 @@ type figures struct {
 // TestChaos runs every flow under kills, database cuts and downstream
 // faults on each backend, then audits the outcome from the outside.
 func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs provhub processes under faults for minutes")
+	}
 	for _, d := range storetest.Backends {
 		t.Run(d.String(), func(t *testing.T) { runChaos(t, thePlan, d) })
 	}

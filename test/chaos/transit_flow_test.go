@@ -139,8 +139,8 @@ func (c *cluster) waitTask(ctx context.Context, task string) bool {
 }
 
 // walletFlow gives cards their whole life through the wallet server:
-// provisioning, personalisation, SUSPEND and RESUME, and DELETE, one
-// card after another in each slot.
+// provisioning, personalisation, SUSPEND and RESUME, DELETE and (every
+// other card) ERASE, one card after another in each slot.
 type walletFlow struct {
 	c         *cluster
 	ambiguous atomic.Int64
@@ -163,8 +163,13 @@ func (f *walletFlow) run(ctx context.Context) {
 				if !f.c.newDigitalCard(ctx, d, &f.ambiguous) {
 					return
 				}
-				for _, step := range []struct{ action, op string }{{"SUSPEND", "SUSPEND"}, {"RESUME", "RESUME"}, {"SUSPEND", "SUSPEND"}, {"RESUME", "RESUME"}, {"DELETE", "DELETE"}} {
-					task, ok := f.c.cardTask(ctx, &f.ambiguous, d.card, step.op, "updateCardState", map[string]any{"issuerId": issuerID, "cardId": d.card, "action": step.action})
+				// Every other card is erased after its deletion.
+				steps := []string{"SUSPEND", "RESUME", "SUSPEND", "RESUME", "DELETE"}
+				if n%2 == 0 {
+					steps = append(steps, "ERASE")
+				}
+				for _, action := range steps {
+					task, ok := f.c.cardTask(ctx, &f.ambiguous, d.card, action, "updateCardState", map[string]any{"issuerId": issuerID, "cardId": d.card, "action": action})
 					if !ok {
 						return
 					}
@@ -328,7 +333,7 @@ func auditWallet(v walletView) (figures, []string) {
 		if !ok {
 			continue // provisioning never answered before the load ended
 		}
-		want := map[string]string{"ACTIVE": "active", "SUSPENDED": "locked", "DELETED": "", "PENDING_PERSO": ""}[state]
+		want := map[string]string{"ACTIVE": "active", "SUSPENDED": "locked", "DELETED": "", "ERASED": "", "PENDING_PERSO": ""}[state]
 		if got := v.applets[d.card]; got != want {
 			p.add("card %s is %s at the hub but its applet is %q at the wallet server", d.card, state, got)
 		}

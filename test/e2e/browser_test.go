@@ -15,8 +15,12 @@ import (
 
 // browser starts Debian's Chromium, headless, for one test. It fails the
 // test, never skips it, when Chromium cannot start: .ci/run installs it.
+// Only -short (the quick loop) skips the browser tests.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: drives Chromium")
+	}
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatalf("chromium is not installed (apt-get install chromium; .ci/run does it): %v", err)

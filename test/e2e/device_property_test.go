@@ -21,6 +21,9 @@ import (
 // top-up completes, the card holds the old balance plus the purchase, its
 // purse was written once, and the TES applied the purchase once.
 func TestDevice_TopUpAppliesOnceWhateverIsLostOrRepeated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a property test: many runs")
+	}
 	if f := flag.Lookup("rapid.checks"); f != nil && f.Value.String() == "100" {
 		_ = f.Value.Set("15") // each case runs a loop through the hub and the TES; -rapid.checks=N for more
 	}

@@ -42,6 +42,9 @@ func resumable(suspendedFor, code string) bool {
 // active digital cards and its resumption resumes exactly those; a digital
 // card suspended on its own stays suspended; deletion deletes them all.
 func TestIssuer_CardLifeCycleProperties(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a property test: many runs")
+	}
 	if f := flag.Lookup("rapid.checks"); f != nil && f.Value.String() == "100" {
 		_ = f.Value.Set("10") // each step goes through the wallet simulator; -rapid.checks=N for more
 	}

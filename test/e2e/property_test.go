@@ -27,6 +27,9 @@ import (
 // has no effect; sequence numbers order a card's requests as created; and
 // the CAS ends with exactly the entitlements the outcomes imply.
 func TestCRM_LifeCycleProperties(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a property test: many runs")
+	}
 	if f := flag.Lookup("rapid.checks"); f != nil && f.Value.String() == "100" {
 		_ = f.Value.Set("8") // each case runs requests through the CAS; -rapid.checks=N for more
 	}

@@ -417,14 +417,14 @@ func (s *Simulator) sendScript(pod string, req body) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.SendScript++
+	if t, ok := s.tasks[seID+"/"+taskID]; ok {
+		return s.repeat(seID, pod, t, "sendScript")
+	}
 	d, c, rep := s.lookup(seID, cardID)
 	if c == nil {
 		return rep
 	}
 	d.pod = pod
-	if t, ok := s.tasks[seID+"/"+taskID]; ok {
-		return s.repeat(t, "sendScript")
-	}
 	if c.deleted {
 		return reply{code: ws.StatusNotAllowed, message: "the card is deleted"}
 	}
@@ -483,14 +483,16 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.UpdateCard++
+	// A taskId seen before is that task, even when it has since erased
+	// the card: the hub repeats a call whose answer it lost.
+	if t, ok := s.tasks[seID+"/"+taskID]; ok {
+		return s.repeat(seID, pod, t, op)
+	}
 	d, c, rep := s.lookup(seID, cardID)
 	if c == nil {
 		return rep
 	}
 	d.pod = pod
-	if t, ok := s.tasks[seID+"/"+taskID]; ok {
-		return s.repeat(t, op)
-	}
 	inst := d.se.instances[key(c.instance)]
 	switch {
 	case c.deleted && op != ws.OpErase:
@@ -560,7 +562,11 @@ func (s *Simulator) lookup(seID, cardID string) (*device, *card, reply) {
 
 // repeat answers a taskId seen before: the same operation is acknowledged
 // again (the hub retries with the same taskId), another one is refused.
-func (s *Simulator) repeat(t *task, op string) reply {
+// The caller holds mu.
+func (s *Simulator) repeat(seID, pod string, t *task, op string) reply {
+	if d, ok := s.devices[seID]; ok {
+		d.pod = pod
+	}
 	if t.op != op {
 		return reply{code: ws.StatusBadFormat, message: "taskId was used for another operation"}
 	}

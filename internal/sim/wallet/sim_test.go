@@ -202,6 +202,21 @@ func TestSimulator_UpdateCardFollowsTheCardsState(t *testing.T) {
 	if got := statusCode(r.update("e2", ws.OpSuspend, nil)); got != ws.StatusUnknownCard {
 		t.Errorf("after ERASE the card should be unknown: %d", got)
 	}
+	// The ERASE repeated with its taskId (its answer was lost) is the same
+	// task, acknowledged, though the card it erased is gone; it is not
+	// carried out again.
+	if err := r.update("e1", ws.OpErase, nil); err != nil {
+		t.Errorf("a repeated ERASE: %v", err)
+	}
+	erases := 0
+	for _, j := range r.sim.Applied() {
+		if j.TaskID == "e1" {
+			erases++
+		}
+	}
+	if erases != 1 {
+		t.Errorf("ERASE carried out %d times", erases)
+	}
 }
 
 func TestSimulator_OneTaskPerSecureElementAtATime(t *testing.T) {
