@@ -439,6 +439,29 @@ func (e *Engine) Retry(ctx context.Context, id int64) error {
 	return fmt.Errorf("retry job %d: %w", id, ErrNotRetryable)
 }
 
+// fenceSQL locks a running job's row for the rest of the caller's
+// transaction, and finds nothing once the job was taken back or ended.
+const fenceSQL = `UPDATE jobs SET attempt = attempt WHERE id = $1 AND attempt = $2 AND state = 'running'`
+
+// FenceTx makes a handler's transaction count only while its attempt
+// still owns the job. Call it first in a transaction that changes domain
+// records without ending the job (one that queues more work and snoozes,
+// say): it locks the job's row until the transaction ends, so an instance
+// taking the job back (its owner looked dead) waits for the commit and its
+// run sees what this one wrote; and once the job was taken back or ended
+// it returns ErrJobLost, and the caller's transaction rolls back. A worker
+// that lost its job can then never act beside the run that replaced it.
+func (e *Engine) FenceTx(ctx context.Context, tx *store.Tx, job *JobRow) error {
+	res, err := tx.ExecCached(ctx, fenceSQL, job.ID, job.Attempt)
+	if err != nil {
+		return fmt.Errorf("fence job %d: %w", job.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("job %d attempt %d: %w", job.ID, job.Attempt, ErrJobLost)
+	}
+	return nil
+}
+
 const completeOneSQL = `UPDATE jobs SET state = 'completed', finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL
 	WHERE id = $1 AND attempt = $2 AND state = 'running'`
 

@@ -678,6 +678,71 @@ func TestEngine_CompleteTxCommitsTheJobWithDomainWrites(t *testing.T) {
 	})
 }
 
+// TestEngine_FenceTxLetsOnlyTheOwningAttemptWrite: a handler's fenced
+// transaction commits while its attempt owns the job; the same fence for
+// an attempt that no longer does (the job was taken back, or has ended)
+// fails with ErrJobLost, and the transaction's writes are rolled back.
+func TestEngine_FenceTxLetsOnlyTheOwningAttemptWrite(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE queued (id TEXT PRIMARY KEY)`); err != nil {
+			t.Fatal(err)
+		}
+		var e *engine.Engine
+		lostWorker := func(j *engine.JobRow) error {
+			return db.InTx(ctx, func(tx *store.Tx) error {
+				if err := e.FenceTx(ctx, tx, j); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `INSERT INTO queued VALUES ('by-a-lost-worker')`)
+				return err
+			})
+		}
+		staleWhileRunning := make(chan error, 1)
+		e = newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				if err := e.FenceTx(ctx, tx, job.JobRow); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `INSERT INTO queued VALUES ('by-owner')`)
+				return err
+			})
+			if err != nil {
+				return engine.Terminal(err)
+			}
+			// The same job as the attempt before this one, which lost it.
+			old := *job.JobRow
+			old.Attempt--
+			staleWhileRunning <- lostWorker(&old)
+			return nil
+		})
+		id := insert(t, e, 1, nil)
+		done := waitState(t, e, id, engine.StateCompleted)
+		if err := <-staleWhileRunning; !errors.Is(err, engine.ErrJobLost) {
+			t.Fatalf("a replaced attempt's fence while the job runs: got %v, want ErrJobLost", err)
+		}
+		if err := lostWorker(done); !errors.Is(err, engine.ErrJobLost) {
+			t.Fatalf("a fence after the job ended: got %v, want ErrJobLost", err)
+		}
+		var rows []string
+		r, err := db.Reader().QueryContext(ctx, `SELECT id FROM queued ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		for r.Next() {
+			var s string
+			if err := r.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, s)
+		}
+		if len(rows) != 1 || rows[0] != "by-owner" {
+			t.Fatalf("rows %v, want only the owner's", rows)
+		}
+	})
+}
+
 // TestEngine_AStalledInstancesJobIsRescuedWhenItsLeaseExpires: an
 // instance that still holds its instance lock but no longer heartbeats (a
 // hung process) keeps its jobs until their leases expire; then another

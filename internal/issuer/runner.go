@@ -51,7 +51,7 @@ func (s *Service) runOperation(ctx context.Context, job *engine.Job[OperationArg
 		return s.converge(ctx, job, op)
 	}
 	if !op.tasksQueued {
-		queued, err := s.queueCardTasks(ctx, op)
+		queued, err := s.queueCardTasks(ctx, job, op)
 		if err != nil {
 			return err
 		}
@@ -95,10 +95,16 @@ func (s *Service) linkedTasks(ctx context.Context, operationID string) ([]transi
 // queueCardTasks carries a card's suspension or resumption to its digital
 // cards: SUSPEND for each that is (or will be) ACTIVE, remembered on the
 // card; RESUME for those its suspension suspended.
-func (s *Service) queueCardTasks(ctx context.Context, op *operationRow) (int, error) {
+func (s *Service) queueCardTasks(ctx context.Context, job *engine.Job[OperationArgs], op *operationRow) (int, error) {
 	queued := 0
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		queued = 0
+		// Only the attempt that owns the job queues tasks: another
+		// instance running it too (it took the job of one it thought dead)
+		// would queue them twice.
+		if err := s.engine.FenceTx(ctx, tx, job.JobRow); err != nil {
+			return err
+		}
 		c, err := cardTx(ctx, tx, op.IssuerID, op.CardID)
 		if err != nil {
 			return err
@@ -169,6 +175,11 @@ func (s *Service) converge(ctx context.Context, job *engine.Job[OperationArgs], 
 	wait := false
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		wait = false
+		// As in queueCardTasks: a DELETE queued twice for one digital card
+		// fails at the wallet server (the card is already deleted).
+		if err := s.engine.FenceTx(ctx, tx, job.JobRow); err != nil {
+			return err
+		}
 		cardIDs, err := s.scopeTx(ctx, tx, op)
 		if err != nil {
 			return err

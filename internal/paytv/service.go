@@ -63,16 +63,15 @@ type Config struct {
 
 // Service runs the pay-TV domain.
 type Service struct {
-	cfg      Config
-	db       *store.DB
-	log      *slog.Logger
-	now      func() time.Time
-	engine   *engine.Engine
-	users    *auth.Limiter
-	addrs    *auth.Limiter
-	waitMu   sync.Mutex
-	waiters  map[string]chan struct{}
-	sendKind engine.KindOptions
+	cfg     Config
+	db      *store.DB
+	log     *slog.Logger
+	now     func() time.Time
+	engine  *engine.Engine
+	users   *auth.Limiter
+	addrs   *auth.Limiter
+	waitMu  sync.Mutex
+	waiters map[string]chan struct{}
 }
 
 // New returns a Service. Register its jobs with RegisterJobs before the

@@ -409,12 +409,6 @@ type DeviceAnswer struct {
 	CardAccountID string
 }
 
-// stepRecord is one relay step as stored.
-type stepRecord struct {
-	Request tes.Loop              `json:"request"`
-	Answer  *tes.CommandsResponse `json:"answer"`
-}
-
 // DeviceCommands relays one step of a device operation: the device's
 // responses to the TES, the TES's next batch to the device. A call that
 // repeats the last step is answered from the record; a call for a new step

@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -633,9 +632,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
-
-// errNoAnswer marks a call whose outcome the client cannot know.
-var errNoAnswer = errors.New("no answer")
 
 // intN draws from the cluster's random source, which the clients share.
 func (c *cluster) intN(n int) int {

@@ -52,7 +52,6 @@ type state struct {
 	stbs     map[string]*stb
 	pairings map[int]*pairing
 	nextPair int
-	refs     int
 }
 
 func newState() *state {

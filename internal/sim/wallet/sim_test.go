@@ -23,7 +23,6 @@ type rig struct {
 	sim    *simwallet.Simulator
 	client *ws.Client
 	url    string
-	n      int
 }
 
 func newRig(t *testing.T) *rig {
@@ -45,11 +44,6 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	return &rig{sim: sim, client: c, url: srv.URL}
-}
-
-func (r *rig) taskID() string {
-	r.n++
-	return "task-" + strings.Repeat("x", 0) + string(rune('a'+r.n))
 }
 
 func (r *rig) send(t *testing.T, taskID string, cmds ...apdu.Command) error {
