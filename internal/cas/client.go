@@ -1,15 +1,15 @@
 package cas
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/provhub/provhub/internal/southbound"
 )
 
 // ErrUnavailable marks a failure worth retrying: the CAS was busy, timed
@@ -32,7 +32,7 @@ func (r *Rejection) Error() string {
 type ClientConfig struct {
 	// BaseURL is the CAS's address, e.g. http://127.0.0.1:9300.
 	BaseURL string
-	// Timeout bounds one call [10s].
+	// Timeout bounds one call [southbound.DefaultTimeout].
 	Timeout time.Duration
 	// HTTPClient is used when set (its Timeout is left as it is).
 	HTTPClient *http.Client
@@ -54,20 +54,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		if cfg.Timeout <= 0 {
-			cfg.Timeout = 10 * time.Second
-		}
-		// Workers call the CAS concurrently: keep a connection per worker
-		// rather than dialling anew when the default two idle ones are taken.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
-		var rt http.RoundTripper = tr
-		if cfg.Wrap != nil {
-			rt = cfg.Wrap(tr)
-		}
-		// A redirect is a failed call, never followed: it would re-post a
-		// PIN to an address nobody configured.
-		hc = &http.Client{Timeout: cfg.Timeout, Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		hc = southbound.NewHTTPClient(southbound.Config{Timeout: cfg.Timeout, Wrap: cfg.Wrap})
 	}
 	return &Client{url: strings.TrimRight(cfg.BaseURL, "/") + "/cas/v1/commands", http: hc}, nil
 }
@@ -76,51 +63,32 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // out, a *Rejection when it refused it, and an error wrapping
 // ErrUnavailable when the outcome is unknown and a retry is due.
 func (c *Client) Send(ctx context.Context, cmd Command) (Reply, error) {
-	body, err := json.Marshal(cmd)
-	if err != nil {
-		return Reply{}, fmt.Errorf("encode cas command: %w", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		return Reply{}, fmt.Errorf("cas request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return Reply{}, fmt.Errorf("%w: %s %s: %v", ErrUnavailable, cmd.Command, cmd.RequestID, stripURL(err))
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return Reply{}, fmt.Errorf("%w: read reply: %v", ErrUnavailable, err)
-	}
-	var reply Reply
-	decodeErr := json.Unmarshal(raw, &reply)
+	ans, err := southbound.PostJSON(ctx, c.http, c.url, cmd, nil)
 	switch {
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+	case errors.Is(err, southbound.ErrNoAnswer):
+		return Reply{}, fmt.Errorf("%w: %s %s: %v", ErrUnavailable, cmd.Command, cmd.RequestID, err)
+	case err != nil:
+		return Reply{}, fmt.Errorf("cas %s: %w", cmd.Command, err)
+	}
+	status := ans.Status
+	var reply Reply
+	decodeErr := json.Unmarshal(ans.Body, &reply)
+	switch {
+	case status >= 500 || status == http.StatusTooManyRequests:
 		msg := reply.Message
 		if decodeErr != nil || msg == "" {
-			msg = http.StatusText(resp.StatusCode)
+			msg = http.StatusText(status)
 		}
-		return Reply{}, fmt.Errorf("%w: http %d: %s", ErrUnavailable, resp.StatusCode, msg)
+		return Reply{}, fmt.Errorf("%w: http %d: %s", ErrUnavailable, status, msg)
 	case decodeErr != nil:
-		return Reply{}, fmt.Errorf("%w: unreadable reply (http %d): %v", ErrUnavailable, resp.StatusCode, decodeErr)
+		return Reply{}, fmt.Errorf("%w: unreadable reply (http %d): %v", ErrUnavailable, status, decodeErr)
 	case reply.Result == ResultBusy:
 		return Reply{}, fmt.Errorf("%w: busy: %s", ErrUnavailable, reply.Message)
-	case reply.Result == ResultOK && resp.StatusCode == http.StatusOK:
+	case reply.Result == ResultOK && status == http.StatusOK:
 		return reply, nil
 	case reply.Result == "" || reply.Result == ResultOK:
-		return Reply{}, fmt.Errorf("%w: reply without a result (http %d)", ErrUnavailable, resp.StatusCode)
+		return Reply{}, fmt.Errorf("%w: reply without a result (http %d)", ErrUnavailable, status)
 	default:
 		return reply, &Rejection{Result: reply.Result, Message: reply.Message}
 	}
-}
-
-// stripURL keeps url.Error's cause without repeating the address.
-func stripURL(err error) error {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) && ue.Unwrap() != nil {
-		return ue.Unwrap()
-	}
-	return err
 }

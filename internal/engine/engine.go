@@ -467,7 +467,9 @@ const completeOneSQL = `UPDATE jobs SET state = 'completed', finalized_at = $3, 
 
 // CompleteTx marks a running job completed inside the handler's own
 // transaction, so that the job's effect on domain records and its completion
-// commit together. The handler then returns nil.
+// commit together. The handler then returns nil. The next held job of the
+// job's subject is let in by the same transaction: a process killed after
+// the commit leaves no subject waiting for the safety net.
 func (e *Engine) CompleteTx(ctx context.Context, tx *store.Tx, job *JobRow) error {
 	res, err := tx.ExecCached(ctx, completeOneSQL, job.ID, job.Attempt, micros(e.now()))
 	if err != nil {
@@ -476,5 +478,11 @@ func (e *Engine) CompleteTx(ctx context.Context, tx *store.Tx, job *JobRow) erro
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("complete job %d attempt %d: %w", job.ID, job.Attempt, ErrJobLost)
 	}
+	if job.Subject != "" {
+		if err := releaseSubjects(ctx, tx, []string{job.Subject}); err != nil {
+			return err
+		}
+	}
+	job.completedInTx = true
 	return nil
 }

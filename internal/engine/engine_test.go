@@ -1008,3 +1008,43 @@ func insertNamed(t *testing.T, e *engine.Engine, name string) int64 {
 	}
 	return res.ID
 }
+
+// TestEngine_CompleteTxLetsTheSubjectsNextJobIn: a job completed in the
+// handler's own transaction frees its subject in that transaction, so the
+// next job of the subject runs even if the handler never returns (its
+// process was killed right after the commit), without waiting for the
+// safety net that releases stuck subjects.
+func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var e *engine.Engine
+		hang := make(chan struct{})
+		defer close(hang)
+		e = newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			if job.Args.Name != "first" {
+				return nil
+			}
+			if err := db.InTx(ctx, func(tx *store.Tx) error { return e.CompleteTx(ctx, tx, job.JobRow) }); err != nil {
+				return err
+			}
+			select { // as if killed after the commit: no outcome follows
+			case <-hang:
+			case <-ctx.Done():
+			}
+			return nil
+		}, func(c *engine.Config) {
+			c.MaxWorkers = 4
+			c.RescueInterval = time.Hour // the safety net stays out of it
+		})
+		first, err := e.Insert(ctx, nil, testArgs{Name: "first"}, &engine.InsertOpts{Subject: "card-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := e.Insert(ctx, nil, testArgs{Name: "second"}, &engine.InsertOpts{Subject: "card-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, e, first.ID, engine.StateCompleted)
+		waitState(t, e, second.ID, engine.StateCompleted)
+	})
+}

@@ -79,6 +79,10 @@ type JobRow struct {
 	LeaseOwner      string
 	CancelRequested bool
 	Snoozes         int
+	// completedInTx is set by CompleteTx, which also released the job's
+	// subject: the outcome written after the handler returns then releases
+	// nothing more.
+	completedInTx bool
 }
 
 // Job is a JobRow with its decoded arguments, as handed to a handler.

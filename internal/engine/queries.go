@@ -415,7 +415,10 @@ func finishTx(ctx context.Context, tx *store.Tx, reg *Registry, now time.Time, b
 	for _, o := range batch {
 		if o.job.Subject != "" && o.state.Terminal() {
 			notify = true
-			freed = append(freed, o.job.Subject)
+			// CompleteTx released the subject with the completion.
+			if !(o.state == StateCompleted && o.job.completedInTx) {
+				freed = append(freed, o.job.Subject)
+			}
 		}
 		if o.state == StateCompleted && o.err == "" {
 			doneIDs = append(doneIDs, o.job.ID)

@@ -1,17 +1,17 @@
 package tes
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/provhub/provhub/internal/southbound"
 )
 
 // StatusError is a non-zero statusCode from the TES.
@@ -82,23 +82,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Actor == "" || len(cfg.Actor) > 32 {
 		return nil, errors.New("tes client: Actor must have 1 to 32 characters")
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	// Relay steps run concurrently: keep a connection per loop rather than
-	// dialling anew past the default two idle ones. A redirect is a failed
-	// call, never followed.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
-	var rt http.RoundTripper = tr
-	if cfg.Wrap != nil {
-		rt = cfg.Wrap(tr)
-	}
 	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), actor: cfg.Actor, now: cfg.Clock,
-		http: &http.Client{Timeout: cfg.Timeout, Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
+		http: southbound.NewHTTPClient(southbound.Config{Timeout: cfg.Timeout, Wrap: cfg.Wrap})}, nil
 }
 
 // Header builds a request header for one call of the loop sessionID.
@@ -124,26 +112,14 @@ func (c *Client) ReaderModeCommands(ctx context.Context, req ReaderModeCommandsR
 }
 
 func (c *Client) call(ctx context.Context, op, path string, body any) (*CommandsResponse, error) {
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("tes %s: encode: %w", op, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(payload))
-	if err != nil {
+	ans, err := southbound.PostJSON(ctx, c.http, c.base+path, body, map[string]string{"x-actor-id": c.actor})
+	switch {
+	case errors.Is(err, southbound.ErrNoAnswer):
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
+	case err != nil:
 		return nil, fmt.Errorf("tes %s: %w", op, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("x-actor-id", c.actor)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: read answer: %v", ErrUnavailable, op, err)
-	}
-	return DecodeAnswer(op, resp.StatusCode, answer)
+	return DecodeAnswer(op, ans.Status, ans.Body)
 }
 
 // DecodeAnswer reads a TES answer. A non-zero statusCode is a

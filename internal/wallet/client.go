@@ -1,19 +1,18 @@
 package wallet
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/southbound"
 )
 
 // StatusError is a non-zero statusCode from the wallet server.
@@ -79,17 +78,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if len(cfg.Pod) > 128 {
 		return nil, errors.New("wallet client: Pod is longer than 128 characters")
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
-	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 1024
 	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), pod: cfg.Pod, now: cfg.Clock,
-		// A redirect is a failed call, never followed.
-		http: &http.Client{Timeout: cfg.Timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
+		http: southbound.NewHTTPClient(southbound.Config{Timeout: cfg.Timeout})}, nil
 }
 
 // Header builds a request header for one call of the use case sessionID.
@@ -160,26 +153,14 @@ func (c *Client) GetTaskStatus(ctx context.Context, req GetTaskStatusRequest) (s
 }
 
 func (c *Client) call(ctx context.Context, op string, body, res any, hdr *ResponseHeader) error {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("wallet %s: encode: %w", op, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+op, bytes.NewReader(raw))
-	if err != nil {
+	ans, err := southbound.PostJSON(ctx, c.http, c.base+"/"+op, body, map[string]string{"x-pod": c.pod})
+	switch {
+	case errors.Is(err, southbound.ErrNoAnswer):
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
+	case err != nil:
 		return fmt.Errorf("wallet %s: %w", op, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("x-pod", c.pod)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("%w: %s: read answer: %v", ErrUnavailable, op, err)
-	}
-	return decodeAnswer(op, resp.StatusCode, answer, res, hdr)
+	return decodeAnswer(op, ans.Status, ans.Body, res, hdr)
 }
 
 // decodeAnswer reads a wallet server's answer into res, whose response

@@ -257,7 +257,7 @@ func (c *cluster) waitDrained(ctx context.Context, flows []flow, limit time.Dura
 			total += n
 		}
 		if time.Since(lastLog) > 5*time.Second {
-			c.t.Logf("draining for %s: pending %v", time.Since(start).Round(time.Second), left)
+			c.t.Logf("draining for %s: pending %v; jobs not ended: %s", time.Since(start).Round(time.Second), left, c.unfinishedJobs(ctx))
 			lastLog = time.Now()
 		}
 		if total == 0 && len(errs) == 0 {
@@ -290,4 +290,26 @@ func plantLostRequest(t *testing.T, c *cluster, crm *crmFlow) {
 		}
 	}
 	t.Errorf("the CRM audit did not notice request %s deleted from the hub: %v", id, problems)
+}
+
+// unfinishedJobs says which jobs are not done yet, for the drain's log:
+// kind, state, attempt and how long until each may run.
+func (c *cluster) unfinishedJobs(ctx context.Context) string {
+	rows, err := c.db.QueryContext(ctx, `SELECT kind, state, attempt, run_at FROM jobs
+		WHERE state NOT IN ('completed', 'failed', 'cancelled') AND kind NOT LIKE '%purge%' AND kind NOT LIKE 'retention%' ORDER BY run_at LIMIT 5`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var kind, state string
+		var attempt int
+		var runAt int64
+		if err := rows.Scan(&kind, &state, &attempt, &runAt); err != nil {
+			return err.Error()
+		}
+		out = append(out, fmt.Sprintf("%s %s attempt %d due in %s", kind, state, attempt, time.Until(time.UnixMicro(runAt)).Round(100*time.Millisecond)))
+	}
+	return strings.Join(out, "; ")
 }

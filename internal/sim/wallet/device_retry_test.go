@@ -35,23 +35,9 @@ func TestSimulator_ADeviceRetriesAHubThatIsDownForAWhile(t *testing.T) {
 				_, _ = w.Write([]byte(`{"responseHeader":{"statusCode":0},"done":true,"step":1}`))
 			}))
 			defer hub.Close()
-			sim, err := simwallet.New(simwallet.Config{TaskDelay: time.Millisecond, DeviceRetryFor: c.retryFor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := sim.AddDevice(seID, "device-1"); err != nil {
-				t.Fatal(err)
-			}
-			if err := sim.AddCard("wc-1", seID, instanceAID); err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(sim)
-			defer srv.Close()
+			r := newRigWith(t, simwallet.Config{TaskDelay: time.Millisecond, DeviceRetryFor: c.retryFor})
+			sim := r.sim
 			sim.SetPodURL("pod-a", hub.URL)
-			r := &rig{sim: sim, url: srv.URL}
-			if r.client, err = ws.NewClient(ws.ClientConfig{BaseURL: srv.URL, Pod: "pod-a", Timeout: time.Second}); err != nil {
-				t.Fatal(err)
-			}
 			if err := r.update("redirect-1", ws.OpRedirect, nil); err != nil {
 				t.Fatal(err)
 			}

@@ -27,7 +27,13 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	sim, err := simwallet.New(simwallet.Config{TaskDelay: 5 * time.Millisecond, Seed: 1})
+	return newRigWith(t, simwallet.Config{TaskDelay: 5 * time.Millisecond, Seed: 1})
+}
+
+// newRigWith is newRig with a simulator configured by cfg.
+func newRigWith(t *testing.T, cfg simwallet.Config) *rig {
+	t.Helper()
+	sim, err := simwallet.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
