@@ -702,10 +702,30 @@ func (f *deviceFlow) audit(ctx context.Context) (figures, []string) {
 	if err != nil {
 		return figures{}, []string{"read the top-ups: " + err.Error()}
 	}
+	f.logFailures(ctx)
 	fig, problems := auditDevices(v)
 	fig.ambiguous = int(f.ambiguous.Load())
 	fig.failed = int(f.failed.Load())
 	return fig, problems
+}
+
+// logFailures says why device operations ended FAILED: a final outcome,
+// but one the figures explain.
+func (f *deviceFlow) logFailures(ctx context.Context) {
+	rows, err := f.c.db.QueryContext(ctx, `SELECT kind, COALESCE(status_code, -1), COALESCE(message, ''), COUNT(*) FROM transit_operations
+		WHERE status = 'FAILED' GROUP BY kind, status_code, message ORDER BY COUNT(*) DESC LIMIT 10`)
+	if err != nil {
+		f.c.t.Logf("device operation failures: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, msg string
+		var code, n int
+		if rows.Scan(&kind, &code, &msg, &n) == nil {
+			f.c.t.Logf("%d %s operation(s) FAILED with %d: %s", n, kind, code, msg)
+		}
+	}
 }
 
 // auditDevices checks every top-up ended, every completed one was applied
