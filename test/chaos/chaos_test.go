@@ -25,6 +25,8 @@ type flow interface {
 	run(ctx context.Context)
 	// pending counts the flow's records the hub has not finished.
 	pending(ctx context.Context) (int, error)
+	// progress is how much the clients have had accepted so far.
+	progress() int
 	audit(ctx context.Context) (figures, []string)
 }
 
@@ -63,16 +65,22 @@ func runChaos(t *testing.T, p plan, d store.Dialect) {
 	flows := []flow{crm, &walletFlow{c: c}, &consumerFlow{c: c}, dev, parks, &readerFlow{c: c}}
 
 	c.setFaults(p.faultPercent)
-	loadCtx, stopLoad := context.WithTimeout(ctx, p.load)
+	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	var wg sync.WaitGroup
 	for _, f := range flows {
 		wg.Go(func() { f.run(loadCtx) })
 	}
-	events := c.breakThings(loadCtx)
+	go c.pace(loadCtx, stopLoad, flows)
+	events := c.breakThings(loadCtx, flows)
 	wg.Wait()
 	c.setFaults(0)
 	loadEnded := time.Now()
+	// The last kill meets the work in flight when the clients stop.
+	c.mu.Lock()
+	last := c.hubs[c.rng.IntN(len(c.hubs))]
+	c.mu.Unlock()
+	c.kill(last)
 
 	// Drain: the hubs finish what was accepted, nothing failing any more.
 	drained := c.waitDrained(ctx, flows, 10*time.Minute)
@@ -144,11 +152,43 @@ func (c *cluster) setFaults(percent int) {
 	}
 }
 
-// breakThings kills hub processes at random moments through the load (the
-// last one just before it ends), takes the CAS and the wallet server away
-// once, and on PostgreSQL cuts the database connections and restarts the
-// server. It returns when the load ends, with what it did.
-func (c *cluster) breakThings(ctx context.Context) []string {
+// pace ends the load once it has run for plan.load, every flow has had
+// plan.minAccepted things accepted and every kill but the last was made;
+// or after six times plan.load whatever the progress. A loaded machine so
+// runs the same work, only slower.
+func (c *cluster) pace(ctx context.Context, stop context.CancelFunc, flows []flow) {
+	start := time.Now()
+	for sleepCtx(ctx, 200*time.Millisecond) {
+		elapsed := time.Since(start)
+		enough := true
+		for _, f := range flows {
+			enough = enough && f.progress() >= c.plan.minAccepted
+		}
+		c.mu.Lock()
+		killed := c.kills >= c.plan.kills-1
+		c.mu.Unlock()
+		if (elapsed >= c.plan.load && enough && killed) || elapsed >= 6*c.plan.load {
+			stop()
+			return
+		}
+	}
+}
+
+// progress is the flows' accepted work, all together.
+func progress(flows []flow) int {
+	n := 0
+	for _, f := range flows {
+		n += f.progress()
+	}
+	return n
+}
+
+// breakThings kills hub processes at random moments through the load, each
+// once something new was accepted since the one before (the last kill
+// comes when the load ends), takes the CAS and the wallet server away once,
+// and on PostgreSQL cuts the database connections and restarts the server.
+// It returns when the load ends, with what it did.
+func (c *cluster) breakThings(ctx context.Context, flows []flow) []string {
 	p := c.plan
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -204,16 +244,21 @@ func (c *cluster) breakThings(ctx context.Context) []string {
 			})
 		}
 	}
-	// Kills: one in each of kills equal slots, the last at the end.
+	// Kills: one in each of kills-1 equal slots of the load, each once new
+	// work was accepted since the last one (the last kill follows the load).
 	slot := p.load / time.Duration(p.kills)
-	for i := range p.kills {
+	seen := progress(flows)
+	for i := range p.kills - 1 {
 		at := time.Duration(i)*slot + time.Duration(c.intN(int(slot)))
-		if i == p.kills-1 {
-			at = p.load - 500*time.Millisecond
-		}
-		if !sleepCtx(ctx, time.Until(start.Add(at))) && i != p.kills-1 {
+		if !sleepCtx(ctx, time.Until(start.Add(at))) {
 			break
 		}
+		for progress(flows) == seen && sleepCtx(ctx, 100*time.Millisecond) {
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		seen = progress(flows)
 		c.mu.Lock()
 		h := c.hubs[c.rng.IntN(len(c.hubs))]
 		c.mu.Unlock()

@@ -283,3 +283,9 @@ func (p *problems) add(format string, args ...any) {
 		p.list = append(p.list, fmt.Sprintf(format, args...))
 	}
 }
+
+func (f *crmFlow) progress() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.accepted)
+}

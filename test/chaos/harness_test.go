@@ -52,6 +52,9 @@ type plan struct {
 	crmClients, walletSlots, consumers, deviceCards, smartcards int
 	// faultPercent is the chance, per call, of each downstream fault.
 	faultPercent int
+	// minAccepted is what every flow must have had accepted before the
+	// load may end (it then runs longer than load on a slow machine).
+	minAccepted int
 }
 
 // The names the suite sets the hub up with.

@@ -21,4 +21,5 @@ var thePlan = plan{
 	deviceCards:  8,
 	smartcards:   96,
 	faultPercent: 10,
+	minAccepted:  100,
 }

@@ -20,4 +20,5 @@ var thePlan = plan{
 	deviceCards:  3,
 	smartcards:   24,
 	faultPercent: 5,
+	minAccepted:  20,
 }

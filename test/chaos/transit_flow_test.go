@@ -1124,3 +1124,41 @@ func auditReaders(v readerView) (figures, []string) {
 	}
 	return fig, p.list
 }
+
+// The flows' progress: how much each has had accepted so far.
+
+func (f *walletFlow) progress() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.tasks)
+}
+
+func (f *consumerFlow) progress() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.deleted)
+}
+
+func (f *deviceFlow) progress() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.ops)
+}
+
+func (f *parkFlow) progress() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.parks)
+}
+
+func (f *readerFlow) progress() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, r := range f.reads {
+		if r.operation != "" {
+			n++
+		}
+	}
+	return n
+}
