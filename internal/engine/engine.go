@@ -49,6 +49,11 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// RescueInterval is how often expired leases are looked for [LeaseDuration/2].
 	RescueInterval time.Duration
+	// ReleaseInterval is how often held jobs whose subject nothing holds
+	// any more are let in [2s]: on PostgreSQL a job inserted held while its
+	// subject's running job finishes in another transaction misses that
+	// job's release, and waits for this safety net.
+	ReleaseInterval time.Duration
 	// LivenessInterval is how often, on PostgreSQL, an instance checks its
 	// own instance lock and looks for instances that lost theirs (dead:
 	// their running jobs are taken back at once) [2s].
@@ -114,6 +119,7 @@ func (c *Config) setDefaults() error {
 	defD(&c.LeaseDuration, 30*time.Second)
 	defD(&c.HeartbeatInterval, c.LeaseDuration/3)
 	defD(&c.RescueInterval, c.LeaseDuration/2)
+	defD(&c.ReleaseInterval, 2*time.Second)
 	defD(&c.LivenessInterval, 2*time.Second)
 	def(&c.DefaultMaxAttempts, 25)
 	defD(&c.DefaultTimeout, time.Minute)

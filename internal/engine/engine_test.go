@@ -1034,7 +1034,8 @@ func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
 			return nil
 		}, func(c *engine.Config) {
 			c.MaxWorkers = 4
-			c.RescueInterval = time.Hour // the safety net stays out of it
+			c.RescueInterval = time.Hour // the safety nets stay out of it
+			c.ReleaseInterval = time.Hour
 		})
 		first, err := e.Insert(ctx, nil, testArgs{Name: "first"}, &engine.InsertOpts{Subject: "card-1"})
 		if err != nil {

@@ -284,6 +284,8 @@ func (e *Engine) maintainLoop(ctx context.Context, rs *runState) {
 	defer rs.loops.Done()
 	rescueT := time.NewTicker(e.cfg.RescueInterval)
 	defer rescueT.Stop()
+	releaseT := time.NewTicker(e.cfg.ReleaseInterval)
+	defer releaseT.Stop()
 	liveT := time.NewTicker(e.cfg.LivenessInterval)
 	defer liveT.Stop()
 	cleanT := time.NewTicker(e.cfg.CleanupInterval)
@@ -292,12 +294,13 @@ func (e *Engine) maintainLoop(ctx context.Context, rs *runState) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-rescueT.C:
+		case <-releaseT.C:
 			if n, err := releaseStuck(ctx, e.db); err != nil && ctx.Err() == nil {
 				e.log.Error("release held jobs", "err", err)
 			} else if n > 0 {
 				e.wake()
 			}
+		case <-rescueT.C:
 			n, err := rescue(ctx, e.db, e.cfg.Registry, e.now())
 			switch {
 			case err != nil && ctx.Err() == nil:

@@ -340,7 +340,7 @@ func plantLostRequest(t *testing.T, c *cluster, crm *crmFlow) {
 // unfinishedJobs says which jobs are not done yet, for the drain's log:
 // kind, state, attempt and how long until each may run.
 func (c *cluster) unfinishedJobs(ctx context.Context) string {
-	rows, err := c.db.QueryContext(ctx, `SELECT kind, state, attempt, run_at FROM jobs
+	rows, err := c.db.QueryContext(ctx, `SELECT kind, state, attempt, run_at, held, COALESCE(subject, ''), COALESCE(lease_owner, '') FROM jobs
 		WHERE state NOT IN ('completed', 'failed', 'cancelled') AND kind NOT LIKE '%purge%' AND kind NOT LIKE 'retention%' ORDER BY run_at LIMIT 5`)
 	if err != nil {
 		return err.Error()
@@ -348,13 +348,15 @@ func (c *cluster) unfinishedJobs(ctx context.Context) string {
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var kind, state string
+		var kind, state, subject, owner string
 		var attempt int
 		var runAt int64
-		if err := rows.Scan(&kind, &state, &attempt, &runAt); err != nil {
+		var held bool
+		if err := rows.Scan(&kind, &state, &attempt, &runAt, &held, &subject, &owner); err != nil {
 			return err.Error()
 		}
-		out = append(out, fmt.Sprintf("%s %s attempt %d due in %s", kind, state, attempt, time.Until(time.UnixMicro(runAt)).Round(100*time.Millisecond)))
+		out = append(out, fmt.Sprintf("%s %s (held %v, subject %s, owner %q) attempt %d due in %s", kind, state, held, subject, owner, attempt,
+			time.Until(time.UnixMicro(runAt)).Round(100*time.Millisecond)))
 	}
 	return strings.Join(out, "; ")
 }
