@@ -118,8 +118,8 @@ func runHub(ctx context.Context, h *hub.Hub) func() {
 
 // benchCards provisions n transit cards on a scratch hub, one per secure
 // element, and marks them personalised (the benchmarks measure what comes
-// after); register adds each card's device and wallet card to the
-// simulators first. It refuses a database that holds transit cards.
+// after); register then adds each card's device and the wallet card id
+// the hub gave it to the simulators. It refuses a database that holds transit cards.
 func benchCards(ctx context.Context, h *hub.Hub, n int, register func(i int, se, wc, acc string) error) ([]string, error) {
 	var existing int
 	if err := h.DB().Reader().QueryRowContext(ctx, `SELECT count(*) FROM transit_cards`).Scan(&existing); err != nil {
@@ -130,12 +130,12 @@ func benchCards(ctx context.Context, h *hub.Hub, n int, register func(i int, se,
 	}
 	cards := make([]string, n)
 	for i := range n {
-		se, wc, acc := fmt.Sprintf("%08X", i), fmt.Sprintf("wc-%d", i), fmt.Sprintf("ACC-%d", i)
-		if err := register(i, se, wc, acc); err != nil {
+		se, acc := fmt.Sprintf("%08X", i), fmt.Sprintf("ACC-%d", i)
+		c, err := h.Transit().ProvisionCard(ctx, transit.ProvisionInput{IssuerID: "BENCH", CardAccountID: acc, SEID: se, DeviceID: "dev-" + se})
+		if err != nil {
 			return nil, err
 		}
-		c, err := h.Transit().ProvisionCard(ctx, transit.ProvisionInput{IssuerID: "BENCH", CardAccountID: acc, WalletCardID: wc, SEID: se, DeviceID: "dev-" + se})
-		if err != nil {
+		if err := register(i, se, c.WalletCardID, acc); err != nil {
 			return nil, err
 		}
 		if _, err := h.DB().Writer().ExecContext(ctx, `UPDATE transit_cards SET state = 'ACTIVE' WHERE card_id = $1`, c.CardID); err != nil {

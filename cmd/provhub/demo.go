@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	_ "embed"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/oauth"
@@ -46,14 +48,14 @@ const (
 // demoCard is one transit card of the sample data: an issuer card with a
 // digital card on a simulated phone and a TES account.
 type demoCard struct {
-	consumer, card, wallet, se, device string
-	balance                            uint32
+	consumer, card, lastDigits, se, device string
+	balance                                uint32
 }
 
 var demoCards = []demoCard{
-	{"alice", "CARD-ALICE-1", "wc-alice-1", "0A11CE01", "phone-alice", 1200},
-	{"alice", "CARD-ALICE-2", "wc-alice-2", "0A11CE02", "watch-alice", 300},
-	{"bob", "CARD-BOB-1", "wc-bob-1", "0B0B0001", "phone-bob", 1000},
+	{"alice", "CARD-ALICE-1", "4711", "0A11CE01", "phone-alice", 1200},
+	{"alice", "CARD-ALICE-2", "4712", "0A11CE02", "watch-alice", 300},
+	{"bob", "CARD-BOB-1", "8150", "0B0B0001", "phone-bob", 1000},
 }
 
 // readyLine is the demo's first line of output, for programs.
@@ -238,18 +240,48 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 		return "", err
 	}
 
+	// The issuer's terms and card art, and its OTP key.
+	terms, err := h.Assets().Add(ctx, demoIssuer, "text/plain; charset=utf-8", []byte(demoTerms), "demo terms")
+	if err != nil {
+		return "", err
+	}
+	otpKey, err := h.Accounts().NewOTPKey(ctx, demoIssuer)
+	if err != nil {
+		return "", err
+	}
+	rawOTPKey, _ := base64.StdEncoding.DecodeString(otpKey)
+
 	// Consumers, cards, digital cards on simulated phones, TES accounts.
+	// Each card is provisioned as a wallet server does it: checkCardAccount,
+	// getAsset for its terms and art, provisionCard.
 	by := issuer.Requestor{Type: issuer.RequestorIssuer, ID: demoIssuer}
 	for i, c := range demoCards {
-		if err := h.Issuer().RegisterCard(ctx, demoIssuer, c.card, issuer.CardInput{ConsumerID: c.consumer, CardProductID: "DEMO_TRANSIT"}, by); err != nil {
+		art, err := h.Assets().Add(ctx, demoIssuer, "image/png", demoArt(i), "card art of "+c.card)
+		if err != nil {
 			return "", err
 		}
-		if err := errors.Join(wsim.AddDevice(c.se, c.device), wsim.AddCard(c.wallet, c.se, nil)); err != nil && !strings.Contains(err.Error(), "exists") {
+		termsID := terms.GUID
+		if err := h.Issuer().RegisterCard(ctx, demoIssuer, c.card, issuer.CardInput{ConsumerID: c.consumer, CardProductID: "DEMO_TRANSIT",
+			LastDigits: c.lastDigits, TermsID: &termsID, CardArt: []string{art.GUID}, SetCardArt: true}, by); err != nil {
 			return "", err
 		}
-		if _, err := h.Transit().ProvisionCard(ctx, transit.ProvisionInput{IssuerID: demoIssuer, CardAccountID: c.card, WalletCardID: c.wallet,
-			SEID: c.se, DeviceID: c.device}); err != nil {
+		data, _, err := h.Accounts().IssueData(ctx, demoIssuer, c.card)
+		if err != nil {
 			return "", err
+		}
+		req := simwallet.ProvisionRequest{IssuerID: demoIssuer, SEID: c.se, DeviceID: c.device, CardSource: "USER-INPUT",
+			OpaqueCardAccountData: data, LastDigits: c.lastDigits, WalletAccountID: "wallet-" + c.consumer}
+		if i == 0 {
+			// The first card comes with the issuer's OTP, as an issuer
+			// that sends its user a code would.
+			req.OTP = cardaccount.OTP(rawOTPKey, demoIssuer, c.card, cardaccount.Step(time.Now()))
+		}
+		res, err := wsim.Provision(ctx, req)
+		if err != nil {
+			return "", err
+		}
+		if !res.OK() {
+			return "", fmt.Errorf("provisioning %s: %s answered %d %s", c.card, res.Step, res.StatusCode, res.StatusMessage)
 		}
 		if card, err := h.Transit().Card(ctx, c.card); err == nil && card.State == transit.PendingPerso {
 			dgis := []apdu.DGI{{ID: 0x0101, Value: []byte(c.card)}, {ID: 0x9F10, Value: []byte{byte(i), 0x01, 0x02, 0x03}}}
@@ -257,7 +289,7 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 				return "", err
 			}
 		}
-		if err := wsim.SetCardBalance(c.wallet, c.balance); err != nil {
+		if err := wsim.SetCardBalance(res.WalletCardID, c.balance); err != nil {
 			return "", err
 		}
 		if err := tsim.AddAccount(simtes.Account{ID: c.card, IssuerID: demoIssuer, DeviceID: c.device, Balance: int64(c.balance)}); err != nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/provhub/provhub/api"
+	"github.com/provhub/provhub/internal/asset"
+	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/cas"
 	"github.com/provhub/provhub/internal/console"
 	"github.com/provhub/provhub/internal/crmapi"
@@ -142,6 +144,8 @@ type Hub struct {
 	paytv     *paytv.Service
 	transit   *transit.Service
 	issuer    *issuer.Service
+	assets    *asset.Store
+	accounts  *cardaccount.Service
 	oauth     *oauth.Server
 	partners  *partner.Registry
 	retention *retention.Service
@@ -233,7 +237,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	south.defT, south.actor = tesClient, actor
-	trCfg := transit.Config{DB: db, Wallet: walletClient, TES: tesRouter{south}, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
+	h.assets = asset.New(db, cfg.Clock)
+	trCfg := transit.Config{DB: db, Wallet: walletClient, Assets: h.assets, TES: tesRouter{south}, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
 		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)
@@ -243,11 +248,16 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	isCfg := issuer.Config{DB: db, Transit: h.transit, Logger: cfg.Logger, Clock: cfg.Clock, OperationRetention: cfg.OperationRetention}
+	isCfg := issuer.Config{DB: db, Transit: h.transit, Assets: h.assets, Logger: cfg.Logger, Clock: cfg.Clock, OperationRetention: cfg.OperationRetention}
 	if cfg.IssuerTuning != nil {
 		cfg.IssuerTuning(&isCfg)
 	}
 	h.issuer, err = issuer.New(isCfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	h.accounts, err = cardaccount.New(cardaccount.Config{DB: db, Key: cfg.SecretKey, Issuers: h.issuer, Clock: cfg.Clock})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -298,12 +308,12 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		h.close()
 		return nil, err
 	}
-	tapi, err := transitapi.New(transitapi.Config{Service: h.transit, Partners: h.partners, Logger: cfg.Logger, Clock: cfg.Clock})
+	tapi, err := transitapi.New(transitapi.Config{Service: h.transit, Accounts: h.accounts, Assets: h.assets, Partners: h.partners, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
 		h.close()
 		return nil, err
 	}
-	iapi, err := issuerapi.New(issuerapi.Config{Service: h.issuer, OAuth: h.oauth, Logger: cfg.Logger})
+	iapi, err := issuerapi.New(issuerapi.Config{Service: h.issuer, Accounts: h.accounts, Assets: h.assets, OAuth: h.oauth, Logger: cfg.Logger})
 	if err != nil {
 		h.close()
 		return nil, err
@@ -405,6 +415,12 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // Partners is the hub's registry of TES and wallet-server partners.
 func (h *Hub) Partners() *partner.Registry { return h.partners }
+
+// Assets returns the issuers' card art and terms.
+func (h *Hub) Assets() *asset.Store { return h.assets }
+
+// Accounts returns the card-account side of wallet provisioning.
+func (h *Hub) Accounts() *cardaccount.Service { return h.accounts }
 
 // DB is the hub's database.
 func (h *Hub) DB() *store.DB { return h.db }

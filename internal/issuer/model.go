@@ -111,6 +111,16 @@ type CardInput struct {
 	ConsumerID, AccountID, CardProductID string
 	// State is ACTIVE or INACTIVE, for a new card [ACTIVE].
 	State CardState
+	// LastDigits are the last 4 or 5 digits of the card number, which
+	// provisionCard checks ("" keeps what is registered).
+	LastDigits string
+	// TermsID and CardArt are the card's terms and art (asset GUIDs of the
+	// issuer), shown by checkCardAccount; nil keeps what is registered, an
+	// empty value clears it.
+	TermsID *string
+	CardArt []string
+	// SetCardArt tells that CardArt is given (an empty list clears it).
+	SetCardArt bool
 }
 
 // Card is a card with its digital cards.
@@ -119,6 +129,8 @@ type Card struct {
 	State                                                  CardState
 	StateReason                                            string
 	OngoingOperation                                       string
+	LastDigits, TermsID                                    string
+	CardArt                                                []string
 	CreatedAt, UpdatedAt                                   time.Time
 	DigitalCards                                           []DigitalCard
 }

@@ -275,6 +275,10 @@ func (s *Service) removeConsumerTx(ctx context.Context, tx *store.Tx, op *operat
 		return err
 	}
 	for _, q := range []string{
+		// What wallets hold for the cards goes with them: their on-file
+		// ids and the state of their OTPs.
+		`DELETE FROM wallet_card_accounts WHERE issuer_id = $1 AND card_account_id IN (SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2)`,
+		`DELETE FROM otp_state WHERE issuer_id = $1 AND card_account_id IN (SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2)`,
 		`DELETE FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2`,
 		`DELETE FROM issuer_accounts WHERE issuer_id = $1 AND consumer_id = $2`,
 		`DELETE FROM issuer_operation_tasks WHERE operation_id IN (SELECT operation_id FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2)`,

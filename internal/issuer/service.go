@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/provhub/provhub/internal/asset"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/transit"
@@ -19,7 +22,9 @@ import (
 type Config struct {
 	DB      *store.DB
 	Transit *transit.Service
-	Logger  *slog.Logger
+	// Assets holds the card art and terms a card may name (required).
+	Assets *asset.Store
+	Logger *slog.Logger
 	Clock   func() time.Time
 	// OperationRetention is how long operations are kept [90 days].
 	OperationRetention time.Duration
@@ -46,8 +51,8 @@ type Service struct {
 // New returns a Service; register its jobs with RegisterJobs before the
 // engine is built and hand it the engine with UseEngine.
 func New(cfg Config) (*Service, error) {
-	if cfg.DB == nil || cfg.Transit == nil {
-		return nil, errors.New("issuer: Config.DB and Config.Transit are required")
+	if cfg.DB == nil || cfg.Transit == nil || cfg.Assets == nil {
+		return nil, errors.New("issuer: Config.DB, Config.Transit and Config.Assets are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -270,6 +275,10 @@ func (s *Service) RegisterCard(ctx context.Context, issuerID, cardID string, in 
 	if in.ConsumerID == "" && in.AccountID != "" {
 		return errorf(KindBadInput, "a card registered without a consumer has no account either")
 	}
+	show, err := s.showing(ctx, issuerID, in)
+	if err != nil {
+		return err
+	}
 	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		if in.ConsumerID != "" {
 			if _, err := s.ensureConsumerTx(ctx, tx, issuerID, in.ConsumerID, by); err != nil {
@@ -292,7 +301,8 @@ func (s *Service) RegisterCard(ctx context.Context, issuerID, cardID string, in 
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, issuerID, cardID, in.ConsumerID, nullString(in.AccountID), in.CardProductID, string(in.State), now)
 		case existing.State == CardDeleted:
 			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET consumer_id = $3, account_id = $4, card_product_id = $5, state = $6,
-				state_reason = NULL, ongoing_operation = NULL, held_digital_cards = NULL, created_at = $7, updated_at = $7
+				state_reason = NULL, ongoing_operation = NULL, held_digital_cards = NULL, last_digits = NULL, terms_id = NULL, card_art = NULL,
+				created_at = $7, updated_at = $7
 				WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID, in.ConsumerID, nullString(in.AccountID), in.CardProductID, string(in.State), now)
 		case existing.ConsumerID != in.ConsumerID && existing.ConsumerID != "":
 			return errorf(KindConflict, "card %s belongs to another consumer", cardID)
@@ -309,11 +319,115 @@ func (s *Service) RegisterCard(ctx context.Context, issuerID, cardID string, in 
 		if err != nil {
 			return fmt.Errorf("register card: %w", err)
 		}
+		if show.set {
+			if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET last_digits = COALESCE($3, last_digits),
+				terms_id = CASE WHEN $4 THEN $5 ELSE terms_id END, card_art = CASE WHEN $6 THEN $7 ELSE card_art END
+				WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID, nullString(in.LastDigits),
+				in.TermsID != nil, show.terms, in.SetCardArt, show.art); err != nil {
+				return fmt.Errorf("register card: %w", err)
+			}
+		}
 		return nil
 	})
 }
 
-const cardColumns = `issuer_id, card_id, consumer_id, account_id, card_product_id, state, state_reason, ongoing_operation, held_digital_cards, created_at, updated_at`
+// shown is what a registration sets of what a card shows, as stored.
+type shown struct {
+	set   bool
+	terms any // NULL or a guid
+	art   any // NULL or a JSON array of guids
+}
+
+// showing checks what a card registration says the card shows: its last
+// digits, and terms and art that are the issuer's own assets of the right
+// kind.
+func (s *Service) showing(ctx context.Context, issuerID string, in CardInput) (shown, error) {
+	var sh shown
+	if in.LastDigits != "" {
+		if len(in.LastDigits) < 4 || len(in.LastDigits) > 5 || strings.Trim(in.LastDigits, "0123456789") != "" {
+			return sh, errorf(KindBadInput, "lastDigits is 4 or 5 digits")
+		}
+		sh.set = true
+	}
+	if in.TermsID != nil {
+		sh.set = true
+		if *in.TermsID != "" && *in.TermsID != asset.NoTerms {
+			if err := s.requireAssets(ctx, issuerID, asset.Terms, "termsAndConditionsId", *in.TermsID); err != nil {
+				return sh, err
+			}
+			sh.terms = strings.ToLower(*in.TermsID)
+		}
+	}
+	if in.SetCardArt {
+		sh.set = true
+		if len(in.CardArt) > 8 {
+			return sh, errorf(KindBadInput, "cardArtManifest has at most 8 assets")
+		}
+		if len(in.CardArt) > 0 {
+			guids := make([]string, len(in.CardArt))
+			for i, g := range in.CardArt {
+				guids[i] = strings.ToLower(g)
+			}
+			if err := s.requireAssets(ctx, issuerID, asset.CardArt, "cardArtManifest", guids...); err != nil {
+				return sh, err
+			}
+			raw, _ := json.Marshal(guids)
+			sh.art = string(raw)
+		}
+	}
+	return sh, nil
+}
+
+func (s *Service) requireAssets(ctx context.Context, issuerID string, kind asset.Kind, member string, guids ...string) error {
+	err := s.cfg.Assets.Require(ctx, issuerID, kind, guids...)
+	switch asset.KindOf(err) {
+	case 0:
+		return err
+	case asset.KindNotFound:
+		return errorf(KindBadInput, "%s: %s (upload it first)", member, err.Error())
+	}
+	return errorf(KindBadInput, "%s: %s", member, err.Error())
+}
+
+// Profile is what provisioning needs of a card: its state and its end
+// user's, and what the issuer registered for wallets to show and check.
+type Profile struct {
+	IssuerID, CardID string
+	State            CardState
+	OngoingOperation string
+	// ConsumerState is "" for a card registered without an end user.
+	ConsumerState ConsumerState
+	LastDigits    string
+	TermsID       string
+	CardArt       []string
+}
+
+// Profile returns the provisioning profile of a registered card (KindNotFound
+// when there is none).
+func (s *Service) Profile(ctx context.Context, issuerID, cardID string) (*Profile, error) {
+	c, err := scanCard(s.db.ReadRow(ctx, `SELECT `+cardColumns+` FROM issuer_cards WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID))
+	if err != nil {
+		return nil, err
+	}
+	if c == nil || c.State == CardDeleted {
+		return nil, errorf(KindNotFound, "unknown card %s", cardID)
+	}
+	p := &Profile{IssuerID: issuerID, CardID: cardID, State: c.State, OngoingOperation: c.OngoingOperation,
+		LastDigits: c.LastDigits, TermsID: c.TermsID, CardArt: c.CardArt}
+	if c.ConsumerID != "" {
+		cons, err := s.Consumer(ctx, issuerID, c.ConsumerID)
+		if err != nil && KindOf(err) != KindNotFound {
+			return nil, err
+		}
+		if cons != nil {
+			p.ConsumerState = cons.State
+		}
+	}
+	return p, nil
+}
+
+const cardColumns = `issuer_id, card_id, consumer_id, account_id, card_product_id, state, state_reason, ongoing_operation, held_digital_cards,
+	last_digits, terms_id, card_art, created_at, updated_at`
 
 type cardRow struct {
 	Card
@@ -324,9 +438,11 @@ func scanCard(row *sql.Row) (*cardRow, error) {
 	var (
 		c                            cardRow
 		account, reason, ongoing, hd sql.NullString
+		digits, terms, art           sql.NullString
 		created, updated             int64
 	)
-	err := row.Scan(&c.IssuerID, &c.CardID, &c.ConsumerID, &account, &c.CardProductID, &c.State, &reason, &ongoing, &hd, &created, &updated)
+	err := row.Scan(&c.IssuerID, &c.CardID, &c.ConsumerID, &account, &c.CardProductID, &c.State, &reason, &ongoing, &hd,
+		&digits, &terms, &art, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -334,6 +450,12 @@ func scanCard(row *sql.Row) (*cardRow, error) {
 		return nil, fmt.Errorf("read card: %w", err)
 	}
 	c.AccountID, c.StateReason, c.OngoingOperation, c.held = account.String, reason.String, ongoing.String, hd.String
+	c.LastDigits, c.TermsID = digits.String, terms.String
+	if art.Valid && art.String != "" {
+		if err := json.Unmarshal([]byte(art.String), &c.CardArt); err != nil {
+			return nil, fmt.Errorf("read card art of %s: %w", c.CardID, err)
+		}
+	}
 	c.CreatedAt, c.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	return &c, nil
 }

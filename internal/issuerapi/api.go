@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/provhub/provhub/internal/asset"
+	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/oauth"
@@ -23,26 +25,32 @@ const (
 // Config sets up an API.
 type Config struct {
 	Service *issuer.Service
-	OAuth   *oauth.Server
-	Logger  *slog.Logger
+	// Accounts makes opaqueCardAccountData; Assets keeps card art and
+	// terms (both required).
+	Accounts *cardaccount.Service
+	Assets   *asset.Store
+	OAuth    *oauth.Server
+	Logger   *slog.Logger
 }
 
 // API serves the issuer API.
 type API struct {
-	svc   *issuer.Service
-	oauth *oauth.Server
-	log   *slog.Logger
+	svc      *issuer.Service
+	accounts *cardaccount.Service
+	assets   *asset.Store
+	oauth    *oauth.Server
+	log      *slog.Logger
 }
 
 // New returns the API.
 func New(cfg Config) (*API, error) {
-	if cfg.Service == nil || cfg.OAuth == nil {
-		return nil, errors.New("issuerapi: Config.Service and Config.OAuth are required")
+	if cfg.Service == nil || cfg.OAuth == nil || cfg.Accounts == nil || cfg.Assets == nil {
+		return nil, errors.New("issuerapi: Config.Service, Config.Accounts, Config.Assets and Config.OAuth are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{svc: cfg.Service, oauth: cfg.OAuth, log: cfg.Logger.With("component", "issuerapi")}, nil
+	return &API{svc: cfg.Service, accounts: cfg.Accounts, assets: cfg.Assets, oauth: cfg.OAuth, log: cfg.Logger.With("component", "issuerapi")}, nil
 }
 
 // Mount adds the routes to mux.
@@ -58,6 +66,11 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+p+"/accounts/{accountId}/operations:delete", a.call(a.deleteAccount))
 	mux.HandleFunc("PUT "+p+"/cards/{cardId}", a.call(a.registerCard))
 	mux.HandleFunc("GET "+p+"/cards/{cardId}", a.call(a.card))
+	mux.HandleFunc("POST "+p+"/cards/{cardId}/provisioningData", a.call(a.provisioningData))
+	mux.HandleFunc("POST "+p+"/assets", a.call(a.addAsset))
+	mux.HandleFunc("GET "+p+"/assets", a.call(a.listAssets))
+	mux.HandleFunc("GET "+p+"/assets/{guid}", a.call(a.assetInfo))
+	mux.HandleFunc("DELETE "+p+"/assets/{guid}", a.call(a.removeAsset))
 	for _, op := range []issuer.OperationType{issuer.OpSuspend, issuer.OpResume, issuer.OpDelete} {
 		verb := strings.ToLower(string(op))
 		mux.HandleFunc("POST "+p+"/cards/{cardId}/operations:"+verb, a.call(a.cardOperation(op)))
@@ -146,6 +159,17 @@ func (a *API) answerError(ctx context.Context, w http.ResponseWriter, err error)
 	var br *badRequest
 	if errors.As(err, &br) {
 		httpapi.WriteError(w, http.StatusBadRequest, br.msg)
+		return
+	}
+	switch asset.KindOf(err) {
+	case asset.KindBadContent:
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	case asset.KindNotFound:
+		httpapi.WriteError(w, http.StatusNotFound, err.Error())
+		return
+	case asset.KindInUse:
+		httpapi.WriteError(w, http.StatusConflict, err.Error())
 		return
 	}
 	switch issuer.KindOf(err) {
@@ -367,6 +391,9 @@ func (a *API) registerCard(ctx context.Context, w http.ResponseWriter, r *http.R
 		in.State = issuer.CardState(state)
 	default:
 		return bad("state must be ACTIVE or INACTIVE")
+	}
+	if err := cardShows(o, &in); err != nil {
+		return err
 	}
 	if err := a.svc.RegisterCard(ctx, c.issuerID, cardID, in, c.by); err != nil {
 		return err

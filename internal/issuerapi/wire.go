@@ -199,6 +199,9 @@ type cardJSON struct {
 	State         string            `json:"state"`
 	StateReason   string            `json:"stateReason,omitempty"`
 	Ongoing       string            `json:"ongoingOperation,omitempty"`
+	LastDigits    string            `json:"lastDigits,omitempty"`
+	TermsID       string            `json:"termsAndConditionsId,omitempty"`
+	CardArt       []string          `json:"cardArtManifest,omitempty"`
 	CreatedAt     string            `json:"creationTime"`
 	UpdatedAt     string            `json:"lastUpdateTime"`
 	DigitalCards  []digitalCardJSON `json:"digitalCards"`
@@ -211,6 +214,7 @@ func digitalOut(d issuer.DigitalCard) digitalCardJSON {
 func cardOut(c *issuer.Card) cardJSON {
 	out := cardJSON{ConsumerID: c.ConsumerID, CardID: c.CardID, AccountID: c.AccountID, CardProductID: c.CardProductID,
 		State: string(c.State), StateReason: c.StateReason, Ongoing: c.OngoingOperation,
+		LastDigits: c.LastDigits, TermsID: c.TermsID, CardArt: c.CardArt,
 		CreatedAt: timestamp(c.CreatedAt), UpdatedAt: timestamp(c.UpdatedAt), DigitalCards: []digitalCardJSON{}}
 	for _, d := range c.DigitalCards {
 		out.DigitalCards = append(out.DigitalCards, digitalOut(d))

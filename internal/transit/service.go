@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/asset"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/wallet"
@@ -65,6 +66,9 @@ type Config struct {
 	// the operation id): the same on every instance and every retry of the
 	// REDIRECT, never stored (required with a TES).
 	DeviceTokenKey []byte
+	// Assets are the issuers' card art: a METADATA_UPDATE names only art
+	// of the card's issuer (nil: not checked, for benchmarks).
+	Assets *asset.Store
 	// OperationsPerSE bounds the device operations started on one secure
 	// element within OperationsWindow [10 per 10m]: a caller allowed to
 	// start them cannot keep a device busy for good.
@@ -145,39 +149,80 @@ func (s *Service) RegisterJobs(reg *engine.Registry) {
 // UseEngine gives the service the engine its jobs run on.
 func (s *Service) UseEngine(e *engine.Engine) { s.engine = e }
 
-// ProvisionInput registers a digital card the wallet server is creating.
+// ProvisionInput asks for a digital card of a card account on a secure
+// element; the card account was resolved and found eligible by the caller.
 type ProvisionInput struct {
-	IssuerID, CardAccountID, WalletCardID, SEID, DeviceID string
+	IssuerID, CardAccountID, SEID, DeviceID string
 }
 
-// ProvisionCard records a new digital card, PENDING_PERSO, and returns its
-// cardId. The cardId is the card account id (for stored-value transit
-// accounts they are the same). Provisioning the same wallet card again
-// returns the same card.
+// NewWalletCardID returns a wallet card id the hub assigns: "pvw-" and 32
+// hex digits.
+func NewWalletCardID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "pvw-" + hex.EncodeToString(b)
+}
+
+// ProvisionCard records a digital card for a card account on a secure
+// element, PENDING_PERSO, with a wallet card id and an applet instance the
+// hub chooses, and returns it; its cardId is the card account id (for
+// stored-value transit accounts they are the same). A card account has one
+// digital card at a time: asking again for the same secure element while it
+// is not deleted returns the same card (a wallet server repeating a call
+// whose answer it lost), another secure element is 167. A card account
+// whose digital card was DELETED or ERASED may be provisioned again, once
+// that card's tasks have ended: it gets a new wallet card id and instance.
 func (s *Service) ProvisionCard(ctx context.Context, in ProvisionInput) (*Card, error) {
 	seID := strings.ToUpper(in.SEID)
-	if c, err := s.cardByWalletID(ctx, in.WalletCardID); err == nil {
-		if c.IssuerID != in.IssuerID || c.CardAccountID != in.CardAccountID || c.SEID != seID {
-			return nil, errorf(KindAlreadyProvisioned, "wallet card %s is provisioned for another account or secure element", in.WalletCardID)
+	c, err := s.Card(ctx, in.CardAccountID)
+	switch {
+	case KindOf(err) == KindUnknownCard:
+		c = nil
+	case err != nil:
+		return nil, err
+	}
+	if c != nil && c.State != Deleted && c.State != Erased {
+		if c.IssuerID != in.IssuerID || c.SEID != seID {
+			return nil, errorf(KindAlreadyProvisioned, "card account %s has a digital card on another secure element", in.CardAccountID)
 		}
 		return c, nil
-	} else if KindOf(err) != KindUnknownCard {
-		return nil, err
 	}
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	instance := append(append(apdu.AID{}, s.cfg.PackageAID...), suffix...)
 	now := s.now().UnixMicro()
-	_, err := s.db.Writer().ExecContext(ctx, `INSERT INTO transit_cards (card_id, issuer_id, card_account_id, wallet_card_id,
+	wc := NewWalletCardID()
+	if c == nil {
+		_, err = s.db.Writer().ExecContext(ctx, `INSERT INTO transit_cards (card_id, issuer_id, card_account_id, wallet_card_id,
 			se_id, device_id, instance_aid, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING_PERSO', $8, $8)`,
-		in.CardAccountID, in.IssuerID, in.CardAccountID, in.WalletCardID, seID, in.DeviceID, instance.String(), now)
-	if err != nil {
-		if _, gerr := s.Card(ctx, in.CardAccountID); gerr == nil {
-			return nil, errorf(KindAlreadyProvisioned, "card %s is already provisioned", in.CardAccountID)
+			in.CardAccountID, in.IssuerID, in.CardAccountID, wc, seID, nullString(in.DeviceID), instance.String(), now)
+		if err != nil {
+			if _, gerr := s.Card(ctx, in.CardAccountID); gerr == nil {
+				// Another call provisioned it meanwhile: answer as it did.
+				return s.ProvisionCard(ctx, in)
+			}
+			return nil, fmt.Errorf("store card: %w", err)
 		}
-		return nil, fmt.Errorf("store card: %w", err)
+	} else {
+		if c.IssuerID != in.IssuerID {
+			return nil, errorf(KindAlreadyProvisioned, "card account %s is provisioned for another issuer", in.CardAccountID)
+		}
+		res, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_cards SET card_account_id = $2, wallet_card_id = $3, se_id = $4,
+			device_id = $5, instance_aid = $6, state = 'PENDING_PERSO', metadata = NULL, created_at = $7, updated_at = $7
+			WHERE card_id = $1 AND state IN ('DELETED', 'ERASED') AND NOT EXISTS (SELECT 1 FROM transit_tasks
+				WHERE card_id = $1 AND status IN ('QUEUED', 'PROCESSING'))`,
+			in.CardAccountID, in.CardAccountID, wc, seID, nullString(in.DeviceID), instance.String(), now)
+		if err != nil {
+			return nil, fmt.Errorf("provision card again: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			if again, gerr := s.Card(ctx, in.CardAccountID); gerr == nil && again.State != Deleted && again.State != Erased {
+				return s.ProvisionCard(ctx, in)
+			}
+			return nil, errorf(KindNotAllowed, "the card account's previous digital card still has tasks to end; ask again later")
+		}
 	}
-	s.log.InfoContext(ctx, "card provisioned", "card_id", in.CardAccountID, "se_id", seID)
+	s.log.InfoContext(ctx, "card provisioned", "card_id", in.CardAccountID, "se_id", seID, "wallet_card_id", wc)
 	return s.Card(ctx, in.CardAccountID)
 }
 
@@ -227,6 +272,19 @@ func (s *Service) UpdateMetadata(ctx context.Context, issuerID, cardID string, d
 	c, err := s.issuerCard(ctx, issuerID, cardID)
 	if err != nil {
 		return nil, err
+	}
+	// The card art a wallet is told about is art it can fetch: the
+	// issuer's own CARD_ART assets.
+	if len(descriptor.CardArtManifest) > 0 && s.cfg.Assets != nil {
+		for i, g := range descriptor.CardArtManifest {
+			descriptor.CardArtManifest[i] = strings.ToLower(g)
+		}
+		if err := s.cfg.Assets.Require(ctx, issuerID, asset.CardArt, descriptor.CardArtManifest...); err != nil {
+			if asset.KindOf(err) != 0 {
+				return nil, errorf(KindBadFormat, "cardDescriptor.cardArtManifest: %s", err.Error())
+			}
+			return nil, err
+		}
 	}
 	return s.queue(ctx, c, OpMetadataUpdate, descriptor)
 }

@@ -185,6 +185,11 @@ func (s *Service) finish(ctx context.Context, job *engine.Job[TaskArgs], taskID,
 				if _, err := tx.ExecContext(ctx, `UPDATE transit_tasks SET payload = NULL, message = NULL WHERE card_id = $1`, cardID); err != nil {
 					return fmt.Errorf("erase card %s tasks: %w", cardID, err)
 				}
+				// The wallets' on-file ids of the account are personal data too.
+				if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_card_accounts WHERE card_account_id = $1 AND issuer_id IN
+						(SELECT issuer_id FROM transit_cards WHERE card_id = $1)`, cardID); err != nil {
+					return fmt.Errorf("erase card %s wallet accounts: %w", cardID, err)
+				}
 			case OpRedirect:
 				// The device was told to call the hub; the card is unchanged.
 			case OpMetadataUpdate:

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/asset"
+	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/tes"
@@ -42,11 +44,22 @@ const (
 	codeUnknownOperation   = 118
 	codeUnknownIssuer      = 113
 	codeBusy               = 321
+	codeUnknownAccount     = 116
+	codeBlocked            = 159
+	codeInvalidInfo        = 166
+	codeDeclined           = 170
+	codeOTPWrong           = 420
+	codeOTPLocked          = 421
+	codeFailed             = 911
 )
 
 // Config sets up an API.
 type Config struct {
 	Service *transit.Service
+	// Accounts resolves card accounts for checkCardAccount and
+	// provisionCard; Assets serves getAsset (both required).
+	Accounts *cardaccount.Service
+	Assets   *asset.Store
 	// Partners authenticates the TES and wallet-server calls (required).
 	Partners *partner.Registry
 	Logger   *slog.Logger
@@ -61,6 +74,8 @@ type Config struct {
 // API serves the transit calls.
 type API struct {
 	svc      *transit.Service
+	accounts *cardaccount.Service
+	assets   *asset.Store
 	partners *partner.Registry
 	starts   *startLimiter
 	log      *slog.Logger
@@ -69,8 +84,8 @@ type API struct {
 
 // New returns the API over cfg.Service.
 func New(cfg Config) (*API, error) {
-	if cfg.Service == nil || cfg.Partners == nil {
-		return nil, errors.New("transitapi: Config.Service and Config.Partners are required")
+	if cfg.Service == nil || cfg.Partners == nil || cfg.Accounts == nil || cfg.Assets == nil {
+		return nil, errors.New("transitapi: Config.Service, Config.Accounts, Config.Assets and Config.Partners are required")
 	}
 	if cfg.StartsPerSecond <= 0 {
 		cfg.StartsPerSecond = 20
@@ -84,12 +99,14 @@ func New(cfg Config) (*API, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	return &API{svc: cfg.Service, partners: cfg.Partners, log: cfg.Logger.With("component", "transitapi"), now: cfg.Clock,
+	return &API{svc: cfg.Service, accounts: cfg.Accounts, assets: cfg.Assets, partners: cfg.Partners, log: cfg.Logger.With("component", "transitapi"), now: cfg.Clock,
 		starts: newStartLimiter(cfg.StartsPerSecond, cfg.StartsBurst, cfg.Clock)}, nil
 }
 
 // Mount adds the routes to mux.
 func (a *API) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+WalletPrefix+"checkCardAccount", a.handle(partner.RoleWallet, a.checkCardAccount))
+	mux.HandleFunc("POST "+WalletPrefix+"getAsset", a.handle(partner.RoleWallet, a.getAsset))
 	mux.HandleFunc("POST "+WalletPrefix+"provisionCard", a.handle(partner.RoleWallet, a.provisionCard))
 	mux.HandleFunc("POST "+TransitPrefix+"submitCardPersoData", a.handle(partner.RoleTES, a.submitPersoData))
 	mux.HandleFunc("POST "+TransitPrefix+"updateCardState", a.handle(partner.RoleTES, a.updateCardState))
@@ -151,6 +168,8 @@ func (a *API) handle(role partner.Role, h handler) http.HandlerFunc {
 		}
 		if err != nil {
 			err = badFormat("the body is too large or unreadable")
+		} else if perr := podHeader(r); perr != nil {
+			err = perr
 		} else {
 			var b body
 			dec := json.NewDecoder(bytes.NewReader(raw))
@@ -203,6 +222,26 @@ func (a *API) classify(ctx context.Context, err error) (int, string) {
 	var f *failure
 	if errors.As(err, &f) {
 		return f.code, f.msg
+	}
+	switch cardaccount.KindOf(err) {
+	case cardaccount.KindBadFormat:
+		return codeBadFormat, err.Error()
+	case cardaccount.KindUnknownAccount:
+		return codeUnknownAccount, err.Error()
+	case cardaccount.KindBlocked:
+		return codeBlocked, err.Error()
+	case cardaccount.KindInvalidInfo:
+		return codeInvalidInfo, err.Error()
+	case cardaccount.KindDeclined:
+		return codeDeclined, err.Error()
+	case cardaccount.KindOTPWrong:
+		return codeOTPWrong, err.Error()
+	case cardaccount.KindOTPLocked:
+		return codeOTPLocked, err.Error()
+	}
+	switch asset.KindOf(err) {
+	case asset.KindNotFound:
+		return codeFailed, err.Error()
 	}
 	switch transit.KindOf(err) {
 	case transit.KindMissing:
@@ -301,37 +340,6 @@ func issuerAndCard(ctx context.Context, b body) (string, string, error) {
 		return "", "", err
 	}
 	return issuer, card, actFor(ctx, issuer)
-}
-
-func (a *API) provisionCard(ctx context.Context, b body) (map[string]any, error) {
-	var in transit.ProvisionInput
-	var err error
-	fields := []struct {
-		name     string
-		dst      *string
-		max      int
-		pattern  *regexp.Regexp
-		required bool
-	}{
-		{"issuerId", &in.IssuerID, 16, nil, true},
-		{"cardAccountId", &in.CardAccountID, 48, nil, true},
-		{"walletCardId", &in.WalletCardID, 64, nil, true},
-		{"seId", &in.SEID, 48, seIDPattern, true},
-		{"deviceId", &in.DeviceID, 48, nil, false},
-	}
-	for _, f := range fields {
-		if *f.dst, err = b.str("", f.name, 1, f.max, f.pattern, f.required); err != nil {
-			return nil, err
-		}
-	}
-	if err := actFor(ctx, in.IssuerID); err != nil {
-		return nil, err
-	}
-	c, err := a.svc.ProvisionCard(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"cardId": c.CardID}, nil
 }
 
 // persoData is the wire form of cardPersoData (assumed): data groups in hex.

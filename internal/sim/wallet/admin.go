@@ -62,6 +62,23 @@ func (s *Simulator) adminAddCard(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
+// adminProvision runs the published provisioning flow for a wallet app's
+// request and answers how it ended (HTTP 502 when the hub could not be
+// asked).
+func (s *Simulator) adminProvision(w http.ResponseWriter, r *http.Request) {
+	var p ProvisionRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&p); err != nil || p.IssuerID == "" || p.SEID == "" {
+		writeJSON(w, http.StatusBadRequest, adminError{"provision needs {issuerId, seId, cardSource, walletCardAccountId | opaqueCardAccountData, cardLastDigits}"})
+		return
+	}
+	res, err := s.Provision(r.Context(), p)
+	if err != nil {
+		writeJSON(w, http.StatusBadGateway, adminError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
 func (s *Simulator) adminSecureElement(w http.ResponseWriter, r *http.Request) {
 	st, ok := s.SecureElement(r.PathValue("se_id"))
 	if !ok {

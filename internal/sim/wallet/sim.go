@@ -78,6 +78,15 @@ type Stats struct {
 	MaxRunning int `json:"max_running"`
 	// Applied counts the tasks carried out (ended COMPLETED or FAILED);
 	// the journal at /admin/applied lists them.
+
+	// Provisioned counts the cards the published flow provisioned.
+	Provisioned int `json:"provisioned"`
+	// AssetsFetched counts getAsset calls; AssetsVerified the assets that
+	// were what they claimed (and are held since), AssetsRejected those
+	// that were not.
+	AssetsFetched  int `json:"assets_fetched"`
+	AssetsVerified int `json:"assets_verified"`
+	AssetsRejected int `json:"assets_rejected"`
 }
 
 // Config sets up a Simulator.
@@ -152,8 +161,13 @@ type Simulator struct {
 	hubURL  string
 	podURLs map[string]string
 	client  *http.Client
-	// partnerID and partnerSecret sign startReaderMode.
+	// partnerID and partnerSecret sign startReaderMode and the wallet
+	// server's calls on the hub.
 	partnerID, partnerSecret string
+	// walletAPIURL is where the hub serves the wallet server's calls.
+	walletAPIURL string
+	// assets are the assets fetched and verified, by GUID.
+	assets map[string]FetchedAsset
 }
 
 // New returns a simulator with no devices.
@@ -178,7 +192,7 @@ func New(cfg Config) (*Simulator, error) {
 		devices: map[string]*device{}, cards: map[string]*card{}, tasks: map[string]*task{}, running: map[string]string{},
 		faults: cfg.Faults, rng: mrand.New(mrand.NewPCG(seed, seed+1)), hubURL: strings.TrimRight(cfg.HubURL, "/"),
 		client: &http.Client{Timeout: 30 * time.Second}, partnerID: cfg.PartnerID, partnerSecret: cfg.PartnerSecret,
-		retryFor: cfg.DeviceRetryFor}
+		retryFor: cfg.DeviceRetryFor, assets: map[string]FetchedAsset{}}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /sendScript", s.handle("sendScript", s.sendScript))
 	s.mux.HandleFunc("POST /updateCard", s.handle("updateCard", s.updateCard))
@@ -187,6 +201,8 @@ func New(cfg Config) (*Simulator, error) {
 	s.mux.HandleFunc("GET /admin/secure-elements/{se_id}/notifications", s.adminNotifications)
 	s.mux.HandleFunc("POST /admin/devices", s.adminAddDevice)
 	s.mux.HandleFunc("POST /admin/cards", s.adminAddCard)
+	s.mux.HandleFunc("POST /admin/provision", s.adminProvision)
+	s.mux.HandleFunc("GET /admin/assets", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Assets()) })
 	s.mux.HandleFunc("GET /admin/secure-elements/{se_id}", s.adminSecureElement)
 	s.mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Faults()) })
 	s.mux.HandleFunc("PUT /admin/faults", s.adminPutFaults)
@@ -523,6 +539,7 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 			delete(s.cards, c.id)
 		case ws.OpMetadataUpdate:
 			c.descriptor = descriptor
+			s.fetchNewArt(descriptor)
 		case ws.OpRedirect:
 			c.redirects++
 			c.redirect = redirect
