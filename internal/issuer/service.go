@@ -25,7 +25,7 @@ type Config struct {
 	// Assets holds the card art and terms a card may name (required).
 	Assets *asset.Store
 	Logger *slog.Logger
-	Clock   func() time.Time
+	Clock  func() time.Time
 	// OperationRetention is how long operations are kept [90 days].
 	OperationRetention time.Duration
 	// PurgeInterval is how often old operations are removed [1h].

@@ -99,8 +99,8 @@ func (s *Simulator) Provision(ctx context.Context, req ProvisionRequest) (Provis
 	}
 	var check struct {
 		ResponseHeader ws.ResponseHeader `json:"responseHeader"`
-		TermsID        string              `json:"termsAndConditionsId"`
-		CardArt        []string            `json:"cardArtManifest"`
+		TermsID        string            `json:"termsAndConditionsId"`
+		CardArt        []string          `json:"cardArtManifest"`
 	}
 	if err := s.walletCall(ctx, "checkCardAccount", account, &check); err != nil {
 		return ProvisionResult{}, err
@@ -140,8 +140,8 @@ func (s *Simulator) Provision(ctx context.Context, req ProvisionRequest) (Provis
 	}
 	var ans struct {
 		ResponseHeader      ws.ResponseHeader `json:"responseHeader"`
-		WalletCardID        string              `json:"walletCardId"`
-		WalletCardAccountID string              `json:"walletCardAccountId"`
+		WalletCardID        string            `json:"walletCardId"`
+		WalletCardAccountID string            `json:"walletCardAccountId"`
 	}
 	if err := s.walletCall(ctx, "provisionCard", prov, &ans); err != nil {
 		return res, err
@@ -187,8 +187,8 @@ func (s *Simulator) fetchAsset(ctx context.Context, guid string) (step string, c
 	}
 	var ans struct {
 		ResponseHeader ws.ResponseHeader `json:"responseHeader"`
-		ContentType    string              `json:"contentType"`
-		Content        string              `json:"content"`
+		ContentType    string            `json:"contentType"`
+		Content        string            `json:"content"`
 	}
 	if err := s.walletCall(ctx, "getAsset", map[string]any{"requestHeader": deviceHeader(), "guid": guid}, &ans); err != nil {
 		return "", 0, "", err
