@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provhub/provhub/internal/asset"
+	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/oauth"
@@ -81,7 +83,8 @@ func fuzzAPI(f *testing.F) (http.Handler, string, *oauth.Server) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	svc, err := issuer.New(issuer.Config{DB: db, Transit: tr})
+	assets := asset.New(db, nil)
+	svc, err := issuer.New(issuer.Config{DB: db, Transit: tr, Assets: assets})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -112,7 +115,11 @@ func fuzzAPI(f *testing.F) (http.Handler, string, *oauth.Server) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	a, err := New(Config{Service: svc, OAuth: srv})
+	accounts, err := cardaccount.New(cardaccount.Config{DB: db, Key: sealed.NewKey(), Issuers: svc})
+	if err != nil {
+		f.Fatal(err)
+	}
+	a, err := New(Config{Service: svc, Accounts: accounts, Assets: assets, OAuth: srv})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -146,6 +153,10 @@ func FuzzBankingPaths(f *testing.F) {
 			{"PUT", "/consumers/" + url.PathEscape(consumerID)},
 			{"PUT", "/cards/" + url.PathEscape(consumerID)},
 			{"GET", "/digitalCards/" + url.PathEscape(consumerID)},
+			{"POST", "/cards/" + url.PathEscape(consumerID) + "/provisioningData"},
+			{"POST", "/assets?" + query},
+			{"GET", "/assets/" + url.PathEscape(consumerID)},
+			{"DELETE", "/assets/" + url.PathEscape(consumerID)},
 		} {
 			target := BankingPrefix + "/issuers/" + url.PathEscape(issuerID) + call.path
 			if call.method == "GET" && !strings.Contains(call.path, "/operations/") {
@@ -156,10 +167,13 @@ func FuzzBankingPaths(f *testing.F) {
 				return
 			}
 			r.Header.Set("Authorization", "Bearer "+token)
+			if call.method == "POST" && strings.HasPrefix(call.path, "/assets") {
+				r.Header.Set("Content-Type", "image/png")
+			}
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			switch w.Code {
-			case http.StatusOK, http.StatusNoContent, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict:
+			case http.StatusOK, http.StatusCreated, http.StatusNoContent, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict:
 			case http.StatusMovedPermanently, http.StatusTemporaryRedirect:
 				continue // the mux cleans paths with dot segments
 			default:

@@ -81,3 +81,51 @@ func FuzzParseReaderModeStart(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseProvision: provisionCard's body (and through it checkCardAccount's
+// issuerId, cardSource and cardAccountDescriptor) is refused with 111 or 112,
+// or accepted within the bounds api/transit.yaml states.
+func FuzzParseProvision(f *testing.F) {
+	for _, s := range []string{
+		`{"issuerId":"BANK000001","cardAccountDescriptor":{"opaqueCardAccountData":"sealed:v1:abc"},"cardSource":"USER-INPUT","cardLastDigits":"4711","seId":"0A0B"}`,
+		`{"issuerId":"BANK000001","cardAccountDescriptor":{"walletCardAccountId":"wca-1"},"cardSource":"ON-FILE","cardLastDigits":"34711","issuerOtp":"123456","seId":"0A0B","walletAccountId":"w"}`,
+		`{"issuerId":"BANK000001","cardAccountDescriptor":{"walletCardAccountId":"a","opaqueCardAccountData":"b"},"cardLastDigits":"4711","seId":"0A0B"}`,
+		`{"issuerId":"BANK000001","cardAccountDescriptor":{},"cardLastDigits":"4711","seId":"0A0B"}`,
+		`{"issuerId":"BANK000001","cardAccountDescriptor":{"pan":"4111"},"cardLastDigits":"4711","seId":"0A0B"}`,
+		`{"issuerId":"BANK000001","cardAccountDescriptor":[],"cardSource":"NFC","cardLastDigits":"47","seId":"0A0B"}`,
+		`{"issuerId":"BANK000001","cardAccountDescriptor":"x","cardLastDigits":"4711","issuerOtp":"12345a","seId":"0A0B"}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		b, ok := decode(t, raw)
+		if !ok {
+			return
+		}
+		in, err := parseProvision(b)
+		if err != nil {
+			mustFailure(t, err)
+			return
+		}
+		d := in.descriptor
+		switch {
+		case in.issuerID == "" || len(in.issuerID) > 16:
+			t.Fatalf("issuerId %q", in.issuerID)
+		case d.WalletCardAccountID == "" && d.OpaqueCardAccountData == "":
+			t.Fatal("accepted an empty descriptor")
+		case len(d.WalletCardAccountID) > 64 || len(d.OpaqueCardAccountData) > 512:
+			t.Fatalf("descriptor %+v", d)
+		case !digitsPattern.MatchString(in.lastDigits) || len(in.lastDigits) < 4 || len(in.lastDigits) > 5:
+			t.Fatalf("cardLastDigits %q", in.lastDigits)
+		case in.otp != "" && (len(in.otp) != 6 || !digitsPattern.MatchString(in.otp)):
+			t.Fatalf("issuerOtp %q", in.otp)
+		case !seIDPattern.MatchString(in.seID):
+			t.Fatalf("seId %q", in.seID)
+		}
+		switch in.source {
+		case "", "ON-FILE", "USER-INPUT", "CLIENT-SDK", "READER-MODE":
+		default:
+			t.Fatalf("cardSource %q", in.source)
+		}
+	})
+}

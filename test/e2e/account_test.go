@@ -15,9 +15,10 @@ func TestIssuer_AnAccountDeletionDeletesItsCardsDigitalCardsThenTheAccount(t *te
 		e.registerCard(tok, "CARD-ACC-1", "carol", "ACCOUNT-1")
 		e.registerCard(tok, "CARD-ACC-2", "carol", "ACCOUNT-1")
 		e.registerCard(tok, "CARD-KEEP", "carol", "ACCOUNT-2")
-		gone1 := e.digital("0A0A0101", "wc-acc-1", "CARD-ACC-1", true)
-		gone2 := e.digital("0A0A0102", "wc-acc-2", "CARD-ACC-2", true)
-		kept := e.digital("0A0A0103", "wc-keep", "CARD-KEEP", true)
+		gone1, gone2, kept := "CARD-ACC-1", "CARD-ACC-2", "CARD-KEEP"
+		e.digital("0A0A0101", gone1, true)
+		e.digital("0A0A0102", gone2, true)
+		e.digital("0A0A0103", kept, true)
 
 		var res opResult
 		e.mustBank(http.StatusOK, &res, conforming, tok, "POST", "/issuers/"+issuerA+"/accounts/ACCOUNT-1/operations:delete", "",

@@ -229,7 +229,7 @@ func TestBrowser_CancelAndRetryAJobFromTheConsole(t *testing.T) {
 // the task again from the console, and watches the new task complete.
 func TestBrowser_AWalletTaskFailedByAFaultIsSentAgainFromTheConsole(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	cardID := e.provision("0F0F0F01", "wc-console", "ACC-CONSOLE")
+	cardID, _ := e.provision("0F0F0F01", "ACC-CONSOLE")
 	if task := e.waitTask(cardID, e.perso(cardID).TaskID); task.Status != "COMPLETED" {
 		t.Fatalf("perso: %+v", task)
 	}

@@ -65,7 +65,7 @@ func TestBudget_ARequestRidesOutACASOutageUntilItsTimeIsUp(t *testing.T) {
 // completes when the server is back.
 func TestBudget_AWalletTaskSaysItIsRetryingAndWhy(t *testing.T) {
 	both(t, envOptions{sendAttempts: 1000}, func(t *testing.T, e *env) {
-		cardID := e.provision("0E0E0E01", "wc-budget", "ACC-BUDGET")
+		cardID, _ := e.provision("0E0E0E01", "ACC-BUDGET")
 		f := e.wsim.Faults()
 		f.ErrorRate = 1
 		if err := e.wsim.SetFaults(f); err != nil {

@@ -242,7 +242,7 @@ func consoleLists(t *testing.T, e *env) {
 	keys, _ := e.issuerKeys()
 	tok := e.accessToken(keys[issuerA], issuerA)
 	e.registerCard(tok, "CARD-CON", "connie", "")
-	e.digital("0C0C0C01", "wc-connie", "CARD-CON", true)
+	wcConnie := e.digital("0C0C0C01", "CARD-CON", true)
 	var res opResult
 	e.mustBank(http.StatusOK, &res, conforming, tok, "POST", "/issuers/"+issuerA+"/consumers/connie/operations:delete", "", nil)
 	e.waitOperation(tok, "connie", res.OperationID)
@@ -294,7 +294,7 @@ func consoleLists(t *testing.T, e *env) {
 		}
 	}
 	// The deleted consumer's digital card is gone from the devices page.
-	if _, page := o.get(t, "/console/devices"); strings.Contains(page, "wc-connie") {
+	if _, page := o.get(t, "/console/devices"); strings.Contains(page, wcConnie) {
 		t.Error("the devices page shows a deleted consumer's digital card")
 	}
 }

@@ -32,8 +32,8 @@ type opStatus struct {
 // account; it returns the card id (= account id).
 func (e *env) transitCard(n int, balance uint32) (cardID, walletCardID, seID string) {
 	e.t.Helper()
-	cardID, walletCardID, seID = fmt.Sprintf("ACC-D%d", n), fmt.Sprintf("wc-d%d", n), fmt.Sprintf("D0%06X", n)
-	e.provision(seID, walletCardID, cardID)
+	seID = fmt.Sprintf("D0%06X", n)
+	cardID, walletCardID = e.provision(seID, fmt.Sprintf("ACC-D%d", n))
 	p := e.perso(cardID)
 	if t := e.waitTask(cardID, p.TaskID); t.Status != transit.TaskCompleted {
 		e.t.Fatalf("perso: %+v", t)

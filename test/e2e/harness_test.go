@@ -242,6 +242,9 @@ func (e *env) startHub() {
 	deviceURL := newSpecProxy(t, h.Handler(), "device.yaml")
 	e.wsim.SetPodURL(e.hubCfg.Pod, deviceURL)
 	e.wsim.SetHubURL(deviceURL) // for a device no pod has called yet (reader mode)
+	// The wallet server's own calls (checkCardAccount, getAsset,
+	// provisionCard), checked against api/transit.yaml.
+	e.wsim.SetWalletAPIURL(newSpecProxy(t, h.Handler(), "transit.yaml"))
 }
 
 // stopHub stops the hub as provhub serve does on SIGTERM.

@@ -61,8 +61,8 @@ func TestIssuer_CardLifeCycleProperties(t *testing.T) {
 		// A transit card account has one digital card (its cardId is the
 		// account id), so a card has at most one.
 		if rapid.Bool().Draw(rt, "has a digital card") {
-			wc, se := fmt.Sprintf("wc-prop-%d", n), fmt.Sprintf("5E%06X", n)
-			e.digital(se, wc, cardID, true)
+			se := fmt.Sprintf("5E%06X", n)
+			wc := e.digital(se, cardID, true)
 			m.digital[wc], ses[wc] = "ACTIVE", se
 		}
 		wcs := make([]string, 0, len(ses))

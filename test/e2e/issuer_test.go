@@ -195,27 +195,17 @@ func (e *env) waitOperation(token, consumerID, operationID string) operationOut 
 
 // digital provisions a digital card of issuer A's card cardID on seID and,
 // when personalise is set, personalises it; it returns the transit card id.
-func (e *env) digital(seID, walletCardID, cardID string, personalise bool) string {
+func (e *env) digital(seID, cardID string, personalise bool) (walletCardID string) {
 	e.t.Helper()
-	if err := e.wsim.AddDevice(seID, "dev-"+seID); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.wsim.AddCard(walletCardID, seID, nil); err != nil {
-		e.t.Fatal(err)
-	}
-	a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": issuerA, "cardAccountId": cardID,
-		"walletCardId": walletCardID, "seId": seID, "deviceId": "dev-" + seID})
-	if a.ResponseHeader.StatusCode != 0 {
-		e.t.Fatalf("provisionCard: %+v", a)
-	}
+	walletCardID = e.provisionFor(issuerA, seID, cardID)
 	if personalise {
-		p := e.transitCall(conforming, transitBase+"submitCardPersoData", map[string]any{"issuerId": issuerA, "cardId": a.CardID,
+		p := e.transitCall(conforming, transitBase+"submitCardPersoData", map[string]any{"issuerId": issuerA, "cardId": cardID,
 			"cardPersoData": map[string]any{"dgis": []map[string]string{{"dgi": "0101", "data": "0102030405"}}}})
-		if t := e.waitTask(a.CardID, p.TaskID); t.Status != transit.TaskCompleted {
+		if t := e.waitTask(cardID, p.TaskID); t.Status != transit.TaskCompleted {
 			e.t.Fatalf("perso: %+v", t)
 		}
 	}
-	return a.CardID
+	return walletCardID
 }
 
 func (e *env) registerCard(token, cardID, consumerID, accountID string) {
@@ -247,12 +237,12 @@ func TestIssuer_DeleteConsumerCascadesThroughTheWalletAndBurnsTheID(t *testing.T
 		e.registerCard(tok, "CARD-2", "alice-7", "ACC-1")
 		e.registerCard(tok, "CARD-3", "alice-7", "")
 		// Digital cards on two secure elements: two on A, one on B.
-		e.digital("0A000001", "wc-alice-1", "CARD-1", true)
-		e.digital("0A000001", "wc-alice-2", "CARD-2", true)
-		e.digital("0B000002", "wc-alice-3", "CARD-3", true)
+		wcAlice1 := e.digital("0A000001", "CARD-1", true)
+		wcAlice2 := e.digital("0A000001", "CARD-2", true)
+		wcAlice3 := e.digital("0B000002", "CARD-3", true)
 		// Another consumer's card on the same secure element must survive.
 		e.registerCard(tok, "CARD-BOB", "bob-1", "")
-		e.digital("0B000002", "wc-bob", "CARD-BOB", true)
+		wcBob := e.digital("0B000002", "CARD-BOB", true)
 		var card cardOut
 		e.mustBank(http.StatusOK, &card, conforming, tok, "GET", "/issuers/"+issuerA+"/cards/CARD-1", "", nil)
 		if card.ConsumerID != "alice-7" || len(card.DigitalCards) != 1 || card.DigitalCards[0].State != "ACTIVE" {
@@ -291,14 +281,16 @@ func TestIssuer_DeleteConsumerCascadesThroughTheWalletAndBurnsTheID(t *testing.T
 		// Nothing of alice is left in the database but the tombstone and
 		// the operations.
 		for q, want := range map[string]int{
-			`SELECT COUNT(*) FROM issuer_cards WHERE consumer_id = 'alice-7'`:                            0,
-			`SELECT COUNT(*) FROM issuer_accounts WHERE consumer_id = 'alice-7'`:                         0,
-			`SELECT COUNT(*) FROM transit_cards WHERE card_account_id IN ('CARD-1', 'CARD-2', 'CARD-3')`: 0,
-			`SELECT COUNT(*) FROM transit_cards WHERE wallet_card_id LIKE 'wc-alice%'`:                   0,
-			`SELECT COUNT(*) FROM transit_tasks WHERE card_id IN ('CARD-1', 'CARD-2', 'CARD-3')`:         0,
-			`SELECT COUNT(*) FROM issuer_consumers WHERE consumer_id = 'alice-7' AND state = 'DELETED'`:  1,
-			`SELECT COUNT(*) FROM issuer_cards WHERE consumer_id = 'bob-1'`:                              1,
-			`SELECT COUNT(*) FROM transit_cards WHERE wallet_card_id = 'wc-bob' AND state = 'ACTIVE'`:    1,
+			`SELECT COUNT(*) FROM issuer_cards WHERE consumer_id = 'alice-7'`:                                                         0,
+			`SELECT COUNT(*) FROM issuer_accounts WHERE consumer_id = 'alice-7'`:                                                      0,
+			`SELECT COUNT(*) FROM transit_cards WHERE card_account_id IN ('CARD-1', 'CARD-2', 'CARD-3')`:                              0,
+			`SELECT COUNT(*) FROM transit_cards WHERE wallet_card_id IN ('` + wcAlice1 + `', '` + wcAlice2 + `', '` + wcAlice3 + `')`: 0,
+			`SELECT COUNT(*) FROM wallet_card_accounts WHERE card_account_id IN ('CARD-1', 'CARD-2', 'CARD-3')`:                       0,
+			`SELECT COUNT(*) FROM transit_tasks WHERE card_id IN ('CARD-1', 'CARD-2', 'CARD-3')`:                                      0,
+			`SELECT COUNT(*) FROM issuer_consumers WHERE consumer_id = 'alice-7' AND state = 'DELETED'`:                               1,
+			`SELECT COUNT(*) FROM issuer_cards WHERE consumer_id = 'bob-1'`:                                                           1,
+			`SELECT COUNT(*) FROM transit_cards WHERE wallet_card_id = '` + wcBob + `' AND state = 'ACTIVE'`:                          1,
+			`SELECT COUNT(*) FROM wallet_card_accounts WHERE card_account_id = 'CARD-BOB'`:                                            1,
 			`SELECT COUNT(*) FROM issuer_operation_tasks t JOIN issuer_operations o ON o.operation_id = t.operation_id
 				WHERE o.consumer_id = 'alice-7'`: 0,
 		} {
@@ -316,7 +308,7 @@ func TestIssuer_DeleteConsumerCascadesThroughTheWalletAndBurnsTheID(t *testing.T
 			{"PUT", "/cards/CARD-9", map[string]string{"consumerId": "alice-7", "cardProductId": "P"}, http.StatusForbidden},
 			{"POST", "/consumers/alice-7/operations:delete", nil, http.StatusForbidden},
 			{"GET", "/cards/CARD-1", nil, http.StatusNotFound},
-			{"GET", "/digitalCards/wc-alice-1", nil, http.StatusNotFound},
+			{"GET", "/digitalCards/" + wcAlice1, nil, http.StatusNotFound},
 			{"POST", "/consumers/nobody/operations:delete", nil, http.StatusNotFound},
 		} {
 			status, raw := e.bank(conforming, tok, c.method, "/issuers/"+issuerA+c.path, "", c.body)
@@ -345,13 +337,13 @@ func TestIssuer_DeletingAPendingDigitalCardAndACardWithNoDigitalCards(t *testing
 	tok := e.accessToken(keys[issuerA], issuerA)
 	e.registerCard(tok, "CARD-P", "carol", "")
 	e.registerCard(tok, "CARD-EMPTY", "carol", "")
-	e.digital("0C000003", "wc-carol", "CARD-P", false)
+	wcCarol := e.digital("0C000003", "CARD-P", false)
 	var res opResult
 	e.mustBank(http.StatusOK, &res, conforming, tok, "POST", "/issuers/"+issuerA+"/consumers/carol/operations:delete", "", nil)
 	if op := e.waitOperation(tok, "carol", res.OperationID); op.Status != "SUCCESSFUL" || op.ReasonCode != "ISSUER_DECISION" {
 		t.Fatalf("operation: %+v", op)
 	}
-	if n := e.count(`SELECT COUNT(*) FROM transit_cards WHERE wallet_card_id = 'wc-carol'`); n != 0 {
+	if n := e.count(`SELECT COUNT(*) FROM transit_cards WHERE wallet_card_id = '` + wcCarol + `'`); n != 0 {
 		t.Errorf("the never personalised digital card is still stored")
 	}
 }
@@ -362,18 +354,18 @@ func TestIssuer_WalletFailureEndsTheDeletionFailedAndLeavesTheConsumerUsable(t *
 		tok := e.accessToken(keys[issuerA], issuerA)
 		e.registerCard(tok, "CARD-D1", "dave", "")
 		e.registerCard(tok, "CARD-D2", "dave", "")
-		e.digital("0D000001", "wc-dave-1", "CARD-D1", true)
-		e.digital("0D000002", "wc-dave-2", "CARD-D2", true)
+		e.digital("0D000001", "CARD-D1", true)
+		wcDave2 := e.digital("0D000002", "CARD-D2", true)
 		// Someone deletes dave's second card at the wallet behind the hub's
 		// back: the hub's DELETE is then refused (432) for good.
-		if err := e.wsimUpdate("wc-dave-2", "0D000002", "DELETE"); err != nil {
+		if err := e.wsimUpdate(wcDave2, "0D000002", "DELETE"); err != nil {
 			t.Fatal(err)
 		}
 		e.wsim.Wait()
 		var res opResult
 		e.mustBank(http.StatusOK, &res, conforming, tok, "POST", "/issuers/"+issuerA+"/consumers/dave/operations:delete", "", nil)
 		op := e.waitOperation(tok, "dave", res.OperationID)
-		if op.Status != "FAILED" || op.ErrorCode != "WALLET_432" || !strings.Contains(op.Error, "wc-dave-2") || op.EndTime == "" {
+		if op.Status != "FAILED" || op.ErrorCode != "WALLET_432" || !strings.Contains(op.Error, wcDave2) || op.EndTime == "" {
 			t.Fatalf("operation: %+v", op)
 		}
 		// The consumer is usable again; the digital card whose DELETE
@@ -393,7 +385,7 @@ func TestIssuer_CardAndDigitalCardOperationsReachTheWallet(t *testing.T) {
 	keys, _ := e.issuerKeys()
 	tok := e.accessToken(keys[issuerA], issuerA)
 	e.registerCard(tok, "CARD-E", "erin", "")
-	e.digital("0E000001", "wc-erin-1", "CARD-E", true)
+	wcErin := e.digital("0E000001", "CARD-E", true)
 	base := "/issuers/" + issuerA
 	post := func(path string, body any, want int) opResult {
 		t.Helper()
@@ -419,29 +411,29 @@ func TestIssuer_CardAndDigitalCardOperationsReachTheWallet(t *testing.T) {
 	}
 	post("/cards/CARD-E/operations:suspend", nil, http.StatusForbidden)
 	post("/cards/CARD-E/operations:resume", nil, http.StatusForbidden) // lost: CARD_FOUND only
-	post("/digitalCards/wc-erin-1/operations:resume", nil, http.StatusForbidden)
+	post("/digitalCards/"+wcErin+"/operations:resume", nil, http.StatusForbidden)
 	post("/cards/CARD-E/operations:resume", map[string]string{"reasonCode": "CARD_FOUND"}, http.StatusOK)
 	if locked() {
 		t.Error("resuming the card did not resume its digital card")
 	}
-	r := post("/digitalCards/wc-erin-1/operations:suspend", map[string]string{"reason": "phone lost", "reasonCode": "DEVICE_LOST"}, http.StatusOK)
+	r := post("/digitalCards/"+wcErin+"/operations:suspend", map[string]string{"reason": "phone lost", "reasonCode": "DEVICE_LOST"}, http.StatusOK)
 	if !locked() {
 		t.Error("the digital card was not suspended")
 	}
 	var op operationOut
 	e.mustBank(http.StatusOK, &op, conforming, tok, "GET", base+"/consumers/erin/operations/"+r.OperationID, "", nil)
-	if op.Operation != "SUSPEND" || op.Details.DigitalCardID != "wc-erin-1" || op.Details.CardID != "CARD-E" || op.ReasonCode != "DEVICE_LOST" {
+	if op.Operation != "SUSPEND" || op.Details.DigitalCardID != wcErin || op.Details.CardID != "CARD-E" || op.ReasonCode != "DEVICE_LOST" {
 		t.Errorf("digital card operation: %+v", op)
 	}
-	post("/digitalCards/wc-erin-1/operations:suspend", nil, http.StatusForbidden)
-	post("/digitalCards/wc-erin-1/operations:resume", nil, http.StatusOK)
+	post("/digitalCards/"+wcErin+"/operations:suspend", nil, http.StatusForbidden)
+	post("/digitalCards/"+wcErin+"/operations:resume", nil, http.StatusOK)
 	if locked() {
 		t.Error("the digital card was not resumed")
 	}
 	var dc struct {
 		State string `json:"state"`
 	}
-	e.mustBank(http.StatusOK, &dc, conforming, tok, "GET", base+"/digitalCards/wc-erin-1", "", nil)
+	e.mustBank(http.StatusOK, &dc, conforming, tok, "GET", base+"/digitalCards/"+wcErin, "", nil)
 	if dc.State != "ACTIVE" {
 		t.Errorf("digital card state %s", dc.State)
 	}
@@ -653,7 +645,7 @@ func TestIssuer_MalformedInputIsRefusedWith400(t *testing.T) {
 	keys, _ := e.issuerKeys()
 	tok := e.accessToken(keys[issuerA], issuerA)
 	e.registerCard(tok, "CARD-I", "ivy", "")
-	e.digital("0F000001", "wc-ivy", "CARD-I", true)
+	wcIvy := e.digital("0F000001", "CARD-I", true)
 	a := "/issuers/" + issuerA
 	long65 := strings.Repeat("x", 65)
 	cases := []struct {
@@ -674,8 +666,8 @@ func TestIssuer_MalformedInputIsRefusedWith400(t *testing.T) {
 		{"card reasonCode on resume", "POST", a + "/cards/CARD-I/operations:resume", map[string]string{"reasonCode": "FRAUD"}},
 		{"body not JSON", "POST", a + "/consumers/ivy/operations:delete", []byte("{reason")},
 		{"body an array", "POST", a + "/consumers/ivy/operations:delete", []byte("[]")},
-		{"unknown member on a digital card action", "POST", a + "/digitalCards/wc-ivy/operations:suspend", map[string]string{"why": "x"}},
-		{"lower-case digital card reasonCode", "POST", a + "/digitalCards/wc-ivy/operations:suspend", map[string]string{"reasonCode": "lost"}},
+		{"unknown member on a digital card action", "POST", a + "/digitalCards/" + wcIvy + "/operations:suspend", map[string]string{"why": "x"}},
+		{"lower-case digital card reasonCode", "POST", a + "/digitalCards/" + wcIvy + "/operations:suspend", map[string]string{"reasonCode": "lost"}},
 		{"consumer with no cards", "PUT", a + "/consumers/ivy/cards", map[string]any{"cards": []any{}}},
 		{"consumer with a card without cardId", "PUT", a + "/consumers/ivy/cards", map[string]any{"cards": []any{map[string]string{"id": "X"}}}},
 		{"card without body", "PUT", a + "/cards/CARD-J", nil},

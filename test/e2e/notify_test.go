@@ -106,16 +106,28 @@ func TestNotify_TheUserIsToldOfTopUpsParksAndStateChangesAsTheIssuerChooses(t *t
 				t.Fatalf("metadata: %+v", task)
 			}
 		}
-		meta(map[string]any{"cardArtManifest": []string{"art-guid-1"}})
+		art1, art2 := e.artAsset("TRANSIT1", 1), e.artAsset("TRANSIT1", 2)
+		meta(map[string]any{"cardArtManifest": []string{art1}})
 		got = e.waitNotified(se, 7)
 		if got[6].Notification.Kind != wallet.NotifyCardArtUpdated {
 			t.Fatalf("after new card art: %+v", got[6])
 		}
 		meta(map[string]any{"cardholderName": "Ada Rider"})
-		meta(map[string]any{"cardArtManifest": []string{"art-guid-2"}})
+		meta(map[string]any{"cardArtManifest": []string{art2}})
 		got = e.waitNotified(se, 8)
 		if len(got) != 8 || got[7].Notification.Kind != wallet.NotifyCardArtUpdated {
 			t.Fatalf("a name change was notified, or new art was not: %+v", got)
+		}
+		// The wallet server fetched each new image once, and found it an image.
+		waitFor(t, "the wallet server to fetch the new card art", func() bool {
+			held := map[string]bool{}
+			for _, a := range e.wsim.Assets() {
+				held[a.GUID] = a.ContentType == "image/png"
+			}
+			return held[art1] && held[art2]
+		})
+		if st := e.wsim.Stats(); st.AssetsRejected != 0 || st.AssetsFetched != st.AssetsVerified {
+			t.Errorf("wallet server asset counts: %+v", st)
 		}
 	})
 }

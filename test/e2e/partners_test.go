@@ -123,17 +123,8 @@ func TestPartners_EachIssuerHasItsTESAndEachOrganisationItsCAS(t *testing.T) {
 			sim    *simtes.Simulator
 			n      int
 		}{{"TRANSIT1", e.tsim, 60}, {"TRANSIT2", tesB, 61}} {
-			cardID, wc, se := fmt.Sprintf("ACC-P%d", c.n), fmt.Sprintf("wc-p%d", c.n), fmt.Sprintf("E0%06X", c.n)
-			if err := e.wsim.AddDevice(se, "dev-"+se); err != nil {
-				t.Fatal(err)
-			}
-			if err := e.wsim.AddCard(wc, se, nil); err != nil {
-				t.Fatal(err)
-			}
-			if a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": c.issuer, "cardAccountId": cardID,
-				"walletCardId": wc, "seId": se, "deviceId": "dev-" + se}); a.ResponseHeader.StatusCode != 0 {
-				t.Fatalf("provisionCard: %+v", a)
-			}
+			cardID, se := fmt.Sprintf("ACC-P%d", c.n), fmt.Sprintf("E0%06X", c.n)
+			wc := e.provisionFor(c.issuer, se, cardID)
 			p := e.transitCall(conforming, transitBase+"submitCardPersoData", map[string]any{"issuerId": c.issuer, "cardId": cardID,
 				"cardPersoData": map[string]any{"dgis": []map[string]string{{"dgi": "0101", "data": "0102030405"}}}})
 			if task := e.waitTask(cardID, p.TaskID); task.Status != transit.TaskCompleted {

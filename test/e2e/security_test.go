@@ -64,7 +64,11 @@ func postAs(t *testing.T, c *specClient, path string, body map[string]any) (int,
 		body["requestHeader"] = map[string]string{"requestId": "sec-1", "sessionId": "sec"}
 	}
 	raw, _ := json.Marshal(body)
-	status, out := c.call(conforming, http.MethodPost, path, "", raw)
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	if strings.HasPrefix(path, "/tsh/wsapi/") {
+		hdr.Set("x-pod", "wallet-test-pod")
+	}
+	status, _, out := c.send(conforming, http.MethodPost, path, "", raw, hdr)
 	var a rawAnswer
 	if err := json.Unmarshal(out, &a); err != nil {
 		t.Fatalf("%s: %s", path, out)
@@ -83,7 +87,9 @@ func TestSecurity_AnonymousPartnerCallsAreRefusedAndChangeNothing(t *testing.T) 
 			transitBase + "parkCard":            {"issuerId": "TRANSIT1", "cardId": cardID},
 			transitBase + "getOperationStatus":  {"issuerId": "TRANSIT1", "operationId": "dop-x"},
 			transitBase + "submitCardPersoData": {"issuerId": "TRANSIT1", "cardId": cardID, "cardPersoData": map[string]any{"dgis": []map[string]string{{"dgi": "0101", "data": "00"}}}},
-			"/tsh/wsapi/1/0/provisionCard":      {"issuerId": "TRANSIT1", "cardAccountId": "ACC-MADE-UP", "walletCardId": "wc-made-up", "seId": "0F0F"},
+			"/tsh/wsapi/1/0/provisionCard":      e.provisionCall("TRANSIT1", "0F0F", "ACC-MADE-UP"),
+			"/tsh/wsapi/1/0/checkCardAccount":   {"issuerId": "TRANSIT1", "cardAccountDescriptor": map[string]string{"opaqueCardAccountData": e.opaqueFor("TRANSIT1", "ACC-MADE-UP")}},
+			"/tsh/wsapi/1/0/getAsset":           {"guid": "00000000-0000-4000-8000-000000000000"},
 			"/startReaderMode": {"seId": se, "deviceId": "dev", "issuerId": "TRANSIT1",
 				"cardContents": map[string]any{"systemCode": "0003", "idm": "0102030405060708"}},
 		}
@@ -149,9 +155,11 @@ func TestSecurity_APartnerActsOnlyForItsIssuersAndInItsRole(t *testing.T) {
 			map[string]any{"issuerId": "TRANSIT1", "cardId": cardID, "action": "SUSPEND"}); status != http.StatusForbidden || a.ResponseHeader.StatusCode != 112 {
 			t.Errorf("a wallet server calling the TES API: HTTP %d %+v", status, a)
 		}
-		if status, _ := postAs(t, e.transitAs(&e.tesPartner), "/tsh/wsapi/1/0/provisionCard",
-			map[string]any{"issuerId": "TRANSIT1", "cardAccountId": "ACC-T", "walletCardId": "wc-t", "seId": "0F0F"}); status != http.StatusForbidden {
-			t.Errorf("a TES calling provisionCard: HTTP %d", status)
+		for _, path := range []string{"provisionCard", "checkCardAccount"} {
+			if status, a := postAs(t, e.transitAs(&e.tesPartner), "/tsh/wsapi/1/0/"+path, e.provisionCall("TRANSIT1", "0F0F", "ACC-T")); status != http.StatusForbidden ||
+				a.ResponseHeader.StatusCode != 112 {
+				t.Errorf("a TES calling %s: HTTP %d %+v", path, status, a)
+			}
 		}
 		if instanceOn(e, se).Locked {
 			t.Error("a refused call changed the card")

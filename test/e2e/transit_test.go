@@ -1,17 +1,23 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/issuer"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 	"github.com/provhub/provhub/internal/transit"
 	"github.com/provhub/provhub/internal/wallet"
+	"net/http"
 )
 
 const transitBase = "/tsh/transitapi/1/0/"
@@ -25,6 +31,13 @@ type transitAnswer struct {
 	} `json:"responseHeader"`
 	CardID string `json:"cardId"`
 	TaskID string `json:"taskId"`
+	// The wallet-server calls' answers.
+	WalletCardID         string   `json:"walletCardId"`
+	WalletCardAccountID  string   `json:"walletCardAccountId"`
+	TermsAndConditionsID string   `json:"termsAndConditionsId"`
+	CardArtManifest      []string `json:"cardArtManifest"`
+	ContentType          string   `json:"contentType"`
+	Content              []byte   `json:"content"`
 }
 
 func (e *env) transitCall(rule specRule, path string, body map[string]any) transitAnswer {
@@ -34,7 +47,11 @@ func (e *env) transitCall(rule specRule, path string, body map[string]any) trans
 			"generationDateTime": time.Now().UTC().Format(time.RFC3339)}
 	}
 	raw, _ := json.Marshal(body)
-	_, out := e.transit.call(rule, "POST", path, "", raw)
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	if strings.HasPrefix(path, "/tsh/wsapi/") {
+		hdr.Set("x-pod", "wallet-test-pod") // every wallet-server call names its pod
+	}
+	_, _, out := e.transit.send(rule, "POST", path, "", raw, hdr)
 	var a transitAnswer
 	if err := json.Unmarshal(out, &a); err != nil {
 		e.t.Fatalf("%s: %s", path, out)
@@ -42,22 +59,62 @@ func (e *env) transitCall(rule specRule, path string, body map[string]any) trans
 	return a
 }
 
-// provision registers a device and wallet card on the simulator and has
-// the wallet server provision it on the hub; it returns the cardId.
-func (e *env) provision(seID, walletCardID, account string) string {
+// testLastDigits are the last digits every test card is registered with.
+const testLastDigits = "4711"
+
+// provision has the wallet simulator provision a card of account (of
+// TRANSIT1) on a secure element as the published flow does, registering
+// the account with the issuer first; it returns the cardId (the account)
+// and the walletCardId the hub gave the card.
+func (e *env) provision(seID, account string) (cardID, walletCardID string) {
 	e.t.Helper()
-	if err := e.wsim.AddDevice(seID, "dev-"+seID); err != nil {
+	return account, e.provisionFor("TRANSIT1", seID, account)
+}
+
+// provisionFor registers account with issuerID when it is not yet, asks
+// the hub for its opaqueCardAccountData as the issuer's back end would,
+// and has the wallet simulator run checkCardAccount, getAsset and
+// provisionCard through the spec-checking proxy; it returns the
+// walletCardId.
+func (e *env) provisionFor(issuerID, seID, account string) string {
+	e.t.Helper()
+	data := e.opaqueFor(issuerID, account)
+	res, err := e.wsim.Provision(context.Background(), simwallet.ProvisionRequest{IssuerID: issuerID, SEID: seID, DeviceID: "dev-" + seID,
+		CardSource: "USER-INPUT", OpaqueCardAccountData: data, LastDigits: testLastDigits})
+	if err != nil || !res.OK() || res.WalletCardID == "" {
+		e.t.Fatalf("provisioning %s on %s: %+v %v", account, seID, res, err)
+	}
+	return res.WalletCardID
+}
+
+// opaqueFor registers account with issuerID when it is not yet (no end
+// user, last digits testLastDigits) and returns opaqueCardAccountData for
+// it, as the issuer's back end gets it from the hub.
+func (e *env) opaqueFor(issuerID, account string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.hub.Issuer().Profile(ctx, issuerID, account); issuer.KindOf(err) == issuer.KindNotFound {
+		if err := e.hub.Issuer().RegisterCard(ctx, issuerID, account, issuer.CardInput{CardProductID: "TRANSIT_PRODUCT", LastDigits: testLastDigits},
+			issuer.Requestor{Type: issuer.RequestorIssuer, ID: issuerID}); err != nil {
+			e.t.Fatal(err)
+		}
+	} else if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.wsim.AddCard(walletCardID, seID, nil); err != nil {
+	data, _, err := e.hub.Accounts().IssueData(ctx, issuerID, account)
+	if err != nil {
 		e.t.Fatal(err)
 	}
-	a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": account,
-		"walletCardId": walletCardID, "seId": seID, "deviceId": "dev-" + seID})
-	if a.ResponseHeader.StatusCode != 0 || a.CardID != account {
-		e.t.Fatalf("provisionCard: %+v", a)
-	}
-	return a.CardID
+	return data
+}
+
+// provisionCall is a provisionCard body for account on a secure element,
+// USER-INPUT with fresh opaque data.
+func (e *env) provisionCall(issuerID, seID, account string) map[string]any {
+	e.t.Helper()
+	return map[string]any{"issuerId": issuerID, "cardSource": "USER-INPUT",
+		"cardAccountDescriptor": map[string]string{"opaqueCardAccountData": e.opaqueFor(issuerID, account)},
+		"cardLastDigits":        testLastDigits, "seId": seID, "deviceId": "dev-" + seID}
 }
 
 func (e *env) perso(cardID string) transitAnswer {
@@ -111,13 +168,12 @@ func instanceOn(e *env, seID string) simwallet.InstanceState {
 
 func TestTransit_ProvisionPersonaliseAndLifeCycle(t *testing.T) {
 	both(t, envOptions{}, func(t *testing.T, e *env) {
-		cardID := e.provision("0A0B0C0D", "wc-100", "ACC-100")
-		if c := e.card(cardID); c.State != transit.PendingPerso {
-			t.Fatalf("new card %s", c.State)
+		cardID, wc := e.provision("0A0B0C0D", "ACC-100")
+		if c := e.card(cardID); c.State != transit.PendingPerso || c.WalletCardID != wc {
+			t.Fatalf("new card %+v", c)
 		}
-		// Provisioning again is idempotent.
-		if a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": "ACC-100",
-			"walletCardId": "wc-100", "seId": "0a0b0c0d"}); a.ResponseHeader.StatusCode != 0 || a.CardID != cardID {
+		// Provisioning again for the same secure element is answered alike.
+		if a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", e.provisionCall("TRANSIT1", "0a0b0c0d", "ACC-100")); a.ResponseHeader.StatusCode != 0 || a.WalletCardID != wc {
 			t.Fatalf("second provisionCard: %+v", a)
 		}
 		a := e.perso(cardID)
@@ -198,26 +254,28 @@ func TestTransit_WalletRefusalsEndTheTaskFailedWithTheirCode(t *testing.T) {
 	if err := e.wsim.AddDevice("0B0B", "d"); err != nil {
 		t.Fatal(err)
 	}
-	a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": "ACC-X",
-		"walletCardId": "wc-unknown-to-ws", "seId": "0B0B"})
-	p := e.perso(a.CardID)
-	tk := e.waitTask(a.CardID, p.TaskID)
+	// (provisioned by another wallet server than the simulator).
+	if a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", e.provisionCall("TRANSIT1", "0B0B", "ACC-X")); a.ResponseHeader.StatusCode != 0 {
+		t.Fatalf("provisionCard: %+v", a)
+	}
+	p := e.perso("ACC-X")
+	tk := e.waitTask("ACC-X", p.TaskID)
 	if tk.Status != transit.TaskFailed || tk.StatusCode == nil || *tk.StatusCode != wallet.StatusUnknownCard {
 		t.Fatalf("unknown wallet card: %+v", tk)
 	}
-	if c := e.card(a.CardID); c.State != transit.PendingPerso {
+	if c := e.card("ACC-X"); c.State != transit.PendingPerso {
 		t.Fatalf("a failed perso moved the card to %s", c.State)
 	}
 	// 432: the wallet server says the card's state forbids it (the card
 	// was suspended behind the hub's back).
-	cardID := e.provision("0C0C", "wc-200", "ACC-200")
+	cardID, wc200 := e.provision("0C0C", "ACC-200")
 	e.waitTask(cardID, e.perso(cardID).TaskID)
 	susp := e.state(cardID, "SUSPEND")
 	e.waitTask(cardID, susp.TaskID)
 	resume := e.state(cardID, "RESUME")
 	e.waitTask(cardID, resume.TaskID)
 	// Lock it at the wallet server only, then ask the hub to suspend.
-	if err := e.wsimUpdate("wc-200", "0C0C", wallet.OpSuspend); err != nil {
+	if err := e.wsimUpdate(wc200, "0C0C", wallet.OpSuspend); err != nil {
 		t.Fatal(err)
 	}
 	susp = e.state(cardID, "SUSPEND")
@@ -229,7 +287,7 @@ func TestTransit_WalletRefusalsEndTheTaskFailedWithTheirCode(t *testing.T) {
 		t.Fatalf("a refused SUSPEND moved the card to %s", c.State)
 	}
 	// A script the secure element refuses: FAILED, message keeps the status word.
-	other := e.provision("0D0D", "wc-300", "ACC-300")
+	other, _ := e.provision("0D0D", "ACC-300")
 	if err := e.wsimInstall("0D0D", e.card(other).InstanceAID); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +328,7 @@ func (e *env) wsimInstall(seID, aidHex string) error {
 
 func TestTransit_BusyAndTimeoutsAreRetriedThenSucceed(t *testing.T) {
 	e := newEnv(t, envOptions{sendAttempts: 6, casTimeout: 300 * time.Millisecond})
-	cardID := e.provision("0E0E", "wc-400", "ACC-400")
+	cardID, _ := e.provision("0E0E", "ACC-400")
 	if err := e.wsim.SetFaults(simwallet.Faults{BusyNext: 2, TimeoutNext: 1, HangMS: 1000, ErrorNext: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +354,7 @@ func TestTransit_OneSecureElementRunsTasksInOrderOthersInParallel(t *testing.T) 
 	// side to different secure elements overlap there for certain, while a
 	// hub that sent them one after the other would never overlap two.
 	e := newEnv(t, envOptions{maxWorkers: 16, walletTaskDelay: 500 * time.Millisecond})
-	cardID := e.provision("0F0F", "wc-500", "ACC-500")
+	cardID, _ := e.provision("0F0F", "ACC-500")
 	var tasks []string
 	tasks = append(tasks, e.perso(cardID).TaskID)
 	for range 2 {
@@ -306,7 +364,7 @@ func TestTransit_OneSecureElementRunsTasksInOrderOthersInParallel(t *testing.T) 
 	var cards []string
 	for i := range 8 {
 		se := fmt.Sprintf("10%02X", i)
-		c := e.provision(se, fmt.Sprintf("wc-6%02d", i), fmt.Sprintf("ACC-6%02d", i))
+		c, _ := e.provision(se, fmt.Sprintf("ACC-6%02d", i))
 		cards = append(cards, c)
 		others = append(others, e.perso(c).TaskID)
 	}
@@ -334,7 +392,7 @@ func TestTransit_OneSecureElementRunsTasksInOrderOthersInParallel(t *testing.T) 
 
 func TestTransit_BadInputGetsTheDocumentedCodes(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	cardID := e.provision("1111", "wc-700", "ACC-700")
+	cardID, _ := e.provision("1111", "ACC-700")
 	cases := []struct {
 		name string
 		rule specRule
@@ -346,14 +404,16 @@ func TestTransit_BadInputGetsTheDocumentedCodes(t *testing.T) {
 		{"no cardId", nonConforming, transitBase + "updateCardState", map[string]any{"issuerId": "TRANSIT1", "action": "SUSPEND"}, 111},
 		{"bad action", nonConforming, transitBase + "updateCardState", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID, "action": "PAUSE"}, 112},
 		{"issuer too long", nonConforming, transitBase + "updateCardState", map[string]any{"issuerId": strings.Repeat("I", 17), "cardId": cardID, "action": "SUSPEND"}, 112},
-		{"bad seId", nonConforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": "A", "walletCardId": "W", "seId": "XYZ"}, 112},
+		{"bad seId", nonConforming, "/tsh/wsapi/1/0/provisionCard", withMember(e.provisionCall("TRANSIT1", "1111", "ACC-700"), "seId", "XYZ"), 112},
 		{"bad DGI", nonConforming, transitBase + "submitCardPersoData", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
 			"cardPersoData": map[string]any{"dgis": []map[string]string{{"dgi": "01", "data": "00"}}}}, 112},
 		{"unknown card", conforming, transitBase + "updateCardState", map[string]any{"issuerId": "TRANSIT1", "cardId": "NOPE", "action": "SUSPEND"}, 119},
 		{"another issuer's card", conforming, transitBase + "updateCardState", map[string]any{"issuerId": "ISSUER0001", "cardId": cardID, "action": "SUSPEND"}, 119},
 		{"an issuer the partner does not serve", conforming, transitBase + "updateCardState", map[string]any{"issuerId": "OTHER", "cardId": cardID, "action": "SUSPEND"}, 113},
 		{"suspend before perso", conforming, transitBase + "updateCardState", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID, "action": "SUSPEND"}, 432},
-		{"wallet card on another account", conforming, "/tsh/wsapi/1/0/provisionCard", map[string]any{"issuerId": "TRANSIT1", "cardAccountId": "ACC-OTHER", "walletCardId": "wc-700", "seId": "1111"}, 167},
+		{"the account on another secure element", conforming, "/tsh/wsapi/1/0/provisionCard", e.provisionCall("TRANSIT1", "2222", "ACC-700"), 167},
+		{"card art that is no asset of the issuer", conforming, transitBase + "updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+			"cardDescriptor": map[string]any{"cardArtManifest": []string{e.artAsset("TRANSIT2", 1)}}}, 112},
 		{"bad label colour", conforming, transitBase + "updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
 			"cardDescriptor": map[string]any{"labelColor": "red"}}, 112},
 	}
@@ -379,4 +439,32 @@ func TestTransit_BadInputGetsTheDocumentedCodes(t *testing.T) {
 		})
 	}
 	e.transit.t = t
+}
+
+// withMember returns body with one member set to v.
+func withMember(body map[string]any, name string, v any) map[string]any {
+	body[name] = v
+	return body
+}
+
+// artAsset uploads a small PNG (shade n) as card art of issuerID and
+// returns its GUID.
+func (e *env) artAsset(issuerID string, n int) string {
+	e.t.Helper()
+	a, err := e.hub.Assets().Add(context.Background(), issuerID, "image/png", pngImage(8+n, 5), "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a.GUID
+}
+
+// pngImage encodes a w x h PNG.
+func pngImage(w, h int) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for x := range w {
+		img.Set(x, 0, color.RGBA{uint8(x * 20), 0x40, 0x80, 0xff})
+	}
+	var b bytes.Buffer
+	_ = png.Encode(&b, img)
+	return b.Bytes()
 }
