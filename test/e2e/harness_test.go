@@ -271,9 +271,9 @@ func (e *env) addPartner(id string, role partner.Role, issuers ...string) partne
 func (e *env) signAsPartner(req *http.Request, body []byte) {
 	switch p := req.URL.Path; {
 	case strings.HasPrefix(p, "/tsh/wsapi/"), strings.HasSuffix(p, "/startReaderMode"):
-		reqsign.Sign(req, body, e.walletPartner.id, e.walletPartner.secret, time.Now())
+		reqsign.Sign(req, body, e.walletPartner.id, e.walletPartner.secret, e.clock.Now())
 	case strings.HasPrefix(p, "/tsh/transitapi/"):
-		reqsign.Sign(req, body, e.tesPartner.id, e.tesPartner.secret, time.Now())
+		reqsign.Sign(req, body, e.tesPartner.id, e.tesPartner.secret, e.clock.Now())
 	}
 }
 

@@ -41,7 +41,7 @@ func (e *env) deviceAs(p *partnerCreds) *specClient {
 func (e *env) signedClient(p *partnerCreds, doc, prefix string) *specClient {
 	c := newSpecClient(e.t, e.url, doc, prefix)
 	if p != nil {
-		c.sign = func(req *http.Request, body []byte) { reqsign.Sign(req, body, p.id, p.secret, time.Now()) }
+		c.sign = func(req *http.Request, body []byte) { reqsign.Sign(req, body, p.id, p.secret, e.clock.Now()) }
 	}
 	return c
 }
