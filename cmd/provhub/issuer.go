@@ -22,7 +22,9 @@ const issuerUsage = `usage: provhub issuer keygen --out PREFIX
        provhub issuer revoke-key --id ISSUERID10 --kid K [--db URL]
        provhub issuer token --url HUB --id ISSUERID10 --kid K --key PREFIX.key [--aud A]
        provhub issuer rotate-signing-key [--db URL]
-       provhub issuer notifications --id ISSUERID [--on KIND,...] [--off KIND,...] [--db URL]`
+       provhub issuer notifications --id ISSUERID [--on KIND,...] [--off KIND,...] [--db URL]
+       provhub issuer otp-key --id ISSUERID --out FILE [--db URL]
+       provhub issuer otp --id ISSUERID --card CARDID --key-file FILE`
 
 func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
@@ -39,6 +41,10 @@ func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return issuerRotate(ctx, args[1:], stdout, stderr)
 		case "notifications":
 			return issuerNotifications(ctx, args[1:], stdout, stderr)
+		case "otp-key":
+			return issuerOTPKey(ctx, args[1:], stdout, stderr)
+		case "otp":
+			return issuerOTP(args[1:], stdout, stderr)
 		}
 	}
 	fmt.Fprintln(stderr, issuerUsage)

@@ -13,6 +13,7 @@ package console
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -26,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provhub/provhub/internal/asset"
 	"github.com/provhub/provhub/internal/auth"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/issuer"
@@ -49,8 +51,10 @@ type Config struct {
 	PayTV   *paytv.Service
 	Issuer  *issuer.Service
 	Transit *transit.Service
-	Logger  *slog.Logger
-	Clock   func() time.Time
+	// Assets shows the cards' art (nil: no art shown).
+	Assets *asset.Store
+	Logger *slog.Logger
+	Clock  func() time.Time
 	// PasswordCost is bcrypt's cost for operator passwords [11].
 	PasswordCost int
 	// SessionIdle ends a session unused this long [8h].
@@ -141,6 +145,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"transit", c.authed(c.transit))
 	mux.HandleFunc("POST "+Prefix+"tasks/{id}/resend", c.authed(c.resendTask))
 	mux.HandleFunc("GET "+Prefix+"devices", c.authed(c.devices))
+	mux.HandleFunc("GET "+Prefix+"assets/{guid}", c.authed(c.cardArt))
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix, http.StatusSeeOther) })
 }
 
@@ -601,7 +606,60 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, "devices", c.base(s, "Devices", "devices", true, ses))
+	view := devicesView{SecureElements: ses, Art: map[string]string{}}
+	for _, se := range ses {
+		for _, card := range se.Cards {
+			if g := c.artOf(r.Context(), card); g != "" {
+				view.Art[card.CardID] = g
+			}
+		}
+	}
+	c.render(w, r, "devices", c.base(s, "Devices", "devices", true, view))
+}
+
+// devicesView is the devices page: the secure elements, and the first
+// card-art GUID of each card that has one.
+type devicesView struct {
+	SecureElements []transit.SecureElement
+	Art            map[string]string
+}
+
+// artOf is the art a card shows: that of its last METADATA_UPDATE, or
+// else the art its issuer registered for it.
+func (c *Console) artOf(ctx context.Context, card transit.Card) string {
+	var meta struct {
+		CardArtManifest []string `json:"cardArtManifest"`
+	}
+	if len(card.Metadata) > 0 && json.Unmarshal(card.Metadata, &meta) == nil && len(meta.CardArtManifest) > 0 {
+		return meta.CardArtManifest[0]
+	}
+	if p, err := c.cfg.Issuer.Profile(ctx, card.IssuerID, card.CardAccountID); err == nil && len(p.CardArt) > 0 {
+		return p.CardArt[0]
+	}
+	return ""
+}
+
+// cardArt serves a card-art image to an operator. Only images are
+// served, never as anything else than their checked type: a terms
+// document (which may be HTML) is not shown here.
+func (c *Console) cardArt(w http.ResponseWriter, r *http.Request, _ *session) {
+	if c.cfg.Assets == nil {
+		http.NotFound(w, r)
+		return
+	}
+	a, content, err := c.cfg.Assets.Get(r.Context(), r.PathValue("guid"), func(string) bool { return true })
+	if asset.KindOf(err) == asset.KindNotFound || (err == nil && a.Kind != asset.CardArt) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", a.ContentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	_, _ = w.Write(content)
 }
 
 func (c *Console) crmRequest(w http.ResponseWriter, r *http.Request, s *session) {

@@ -318,7 +318,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		h.close()
 		return nil, err
 	}
-	conCfg := console.Config{DB: db, Engine: h.engine, PayTV: h.paytv, Issuer: h.issuer, Transit: h.transit, Logger: cfg.Logger, Clock: cfg.Clock,
+	conCfg := console.Config{DB: db, Engine: h.engine, PayTV: h.paytv, Issuer: h.issuer, Transit: h.transit, Assets: h.assets, Logger: cfg.Logger, Clock: cfg.Clock,
 		SecureCookie: cfg.ConsoleSecureCookie}
 	if cfg.ConsoleTuning != nil {
 		cfg.ConsoleTuning(&conCfg)

@@ -37,36 +37,64 @@ type transitAnswer struct {
 	} `json:"operation"`
 }
 
-// digitalCard is one card on a simulated secure element.
+// digitalCard is one card on a simulated secure element: card is the
+// issuer's card (the card account), wallet the walletCardId the hub gave
+// it, consumer its end user ("" for none).
 type digitalCard struct {
-	card, wallet, se string
+	card, wallet, se, consumer string
 }
 
-// newDigitalCard registers a device and a wallet card on the wallet
-// simulator, has the wallet server provision it on the hub and the TES
-// personalise it, and waits for the personalisation to end. It returns
-// false when ctx ends first.
-func (c *cluster) newDigitalCard(ctx context.Context, d digitalCard, ambiguous *atomic.Int64) bool {
-	if err := errors.Join(c.wallet.AddDevice(d.se, "dev-"+d.se), c.wallet.AddCard(d.wallet, d.se, nil)); err != nil {
-		c.t.Errorf("wallet simulator: %v", err)
+// chaosLastDigits are the last digits every chaos card is registered with.
+const chaosLastDigits = "4711"
+
+// newDigitalCard registers the card with the issuer (for its consumer, if
+// any), has the wallet simulator provision it as a wallet server does
+// (checkCardAccount, getAsset, provisionCard, with opaqueCardAccountData
+// the issuer asked the hub for), then has the TES personalise it and waits
+// for the personalisation to end. It sets d.wallet, and returns false when
+// ctx ends first.
+func (c *cluster) newDigitalCard(ctx context.Context, d *digitalCard, ambiguous *atomic.Int64) bool {
+	var token string
+	if !c.retryCall(ctx, ambiguous, func() (bool, error) {
+		var err error
+		token, err = c.issuerToken(ctx)
+		return err == nil, err
+	}) {
+		return false
+	}
+	reg := map[string]any{"cardProductId": "CHAOS_PRODUCT", "lastDigits": chaosLastDigits}
+	if d.consumer != "" {
+		reg["consumerId"] = d.consumer
+	}
+	if !c.retryCall(ctx, ambiguous, func() (bool, error) {
+		status, err := c.bank(ctx, token, "PUT", "/cards/"+d.card, reg, nil)
+		if err == nil && status != 204 {
+			err = fmt.Errorf("register card %s: HTTP %d", d.card, status)
+		}
+		return status == 204, err
+	}) {
 		return false
 	}
 	provisioned := c.retryCall(ctx, ambiguous, func() (bool, error) {
-		var a transitAnswer
-		err := c.partnerCall(ctx, c.walCreds, walletAPI+"provisionCard", map[string]any{"issuerId": issuerID, "cardAccountId": d.card,
-			"walletCardId": d.wallet, "seId": d.se, "deviceId": "dev-" + d.se}, &a)
-		if err != nil {
+		var pd struct {
+			Data string `json:"opaqueCardAccountData"`
+		}
+		status, err := c.bank(ctx, token, "POST", "/cards/"+d.card+"/provisioningData", nil, &pd)
+		if err != nil || status != 200 {
+			return false, fmt.Errorf("provisioning data of %s: HTTP %d %v", d.card, status, err)
+		}
+		// Any live instance; a repeat after a lost answer is answered alike.
+		c.wallet.SetWalletAPIURL(c.hubURL())
+		res, err := c.wallet.Provision(ctx, simwallet.ProvisionRequest{IssuerID: issuerID, SEID: d.se, DeviceID: "dev-" + d.se,
+			CardSource: "USER-INPUT", OpaqueCardAccountData: pd.Data, LastDigits: chaosLastDigits})
+		switch {
+		case err != nil:
 			return false, err
+		case res.OK():
+			d.wallet = res.WalletCardID
+			return true, nil
 		}
-		if a.ResponseHeader.StatusCode != 0 {
-			// A repeat of a call whose answer was lost finds the card.
-			n, _ := count(ctx, c, `SELECT COUNT(*) FROM transit_cards WHERE card_id = $1`, d.card)
-			if n == 1 {
-				return true, nil
-			}
-			return false, fmt.Errorf("provisionCard %s: %d %s", d.card, a.ResponseHeader.StatusCode, a.ResponseHeader.StatusMessage)
-		}
-		return true, nil
+		return false, fmt.Errorf("provisioning %s: %s answered %d %s", d.card, res.Step, res.StatusCode, res.StatusMessage)
 	})
 	if !provisioned {
 		return false
@@ -156,11 +184,11 @@ func (f *walletFlow) run(ctx context.Context) {
 	for slot := range f.c.plan.walletSlots {
 		wg.Go(func() {
 			for n := 0; ctx.Err() == nil; n++ {
-				d := digitalCard{card: fmt.Sprintf("WAL-%d-%d", slot, n), wallet: fmt.Sprintf("wc-wal-%d-%d", slot, n), se: fmt.Sprintf("A1%02X%06X", slot, n)}
+				d := digitalCard{card: fmt.Sprintf("WAL-%d-%d", slot, n), se: fmt.Sprintf("A1%02X%06X", slot, n)}
 				f.mu.Lock()
 				f.cards = append(f.cards, d)
 				f.mu.Unlock()
-				if !f.c.newDigitalCard(ctx, d, &f.ambiguous) {
+				if !f.c.newDigitalCard(ctx, &d, &f.ambiguous) {
 					return
 				}
 				// Every other card is erased after its deletion.
@@ -385,14 +413,8 @@ func (f *consumerFlow) one(ctx context.Context, slot, n int) bool {
 	}
 	var cards []digitalCard
 	for k := range 2 {
-		d := digitalCard{card: fmt.Sprintf("CON-%d-%d-%d", slot, n, k), wallet: fmt.Sprintf("wc-con-%d-%d-%d", slot, n, k), se: fmt.Sprintf("C1%02X%05X%X", slot, n, k)}
-		if !c.retryCall(ctx, &f.ambiguous, func() (bool, error) {
-			status, err := c.bank(ctx, token, "PUT", "/cards/"+d.card, map[string]any{"consumerId": consumer, "cardProductId": "CHAOS_PRODUCT"}, nil)
-			return status == 204 || status == 200, err
-		}) {
-			return false
-		}
-		if !c.newDigitalCard(ctx, d, &f.ambiguous) {
+		d := digitalCard{card: fmt.Sprintf("CON-%d-%d-%d", slot, n, k), se: fmt.Sprintf("C1%02X%05X%X", slot, n, k), consumer: consumer}
+		if !c.newDigitalCard(ctx, &d, &f.ambiguous) {
 			return false
 		}
 		cards = append(cards, d)
@@ -543,8 +565,8 @@ func (f *deviceFlow) name() string { return "top-up" }
 func (f *deviceFlow) prepare(ctx context.Context) {
 	f.purchases = map[string]int64{}
 	for i := range f.c.plan.deviceCards {
-		d := digitalCard{card: fmt.Sprintf("DEV-%d", i), wallet: fmt.Sprintf("wc-dev-%d", i), se: fmt.Sprintf("D1%06X", i)}
-		if !f.c.newDigitalCard(ctx, d, &f.ambiguous) {
+		d := digitalCard{card: fmt.Sprintf("DEV-%d", i), se: fmt.Sprintf("D1%06X", i)}
+		if !f.c.newDigitalCard(ctx, &d, &f.ambiguous) {
 			f.c.t.Fatalf("card %s not personalised", d.card)
 		}
 		if err := f.c.wallet.SetCardBalance(d.wallet, deviceStartBalance); err != nil {
@@ -799,8 +821,8 @@ func (f *parkFlow) run(ctx context.Context) {
 	for slot := range max(1, f.c.plan.deviceCards/2) {
 		wg.Go(func() {
 			for n := 0; ctx.Err() == nil; n++ {
-				d := digitalCard{card: fmt.Sprintf("PRK-%d-%d", slot, n), wallet: fmt.Sprintf("wc-prk-%d-%d", slot, n), se: fmt.Sprintf("E1%02X%06X", slot, n)}
-				if !f.c.newDigitalCard(ctx, d, &f.ambiguous) {
+				d := digitalCard{card: fmt.Sprintf("PRK-%d-%d", slot, n), se: fmt.Sprintf("E1%02X%06X", slot, n)}
+				if !f.c.newDigitalCard(ctx, &d, &f.ambiguous) {
 					return
 				}
 				balance := int64(100 + f.c.intN(900))

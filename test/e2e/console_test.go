@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/issuer"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
 )
 
@@ -296,5 +298,52 @@ func consoleLists(t *testing.T, e *env) {
 	// The deleted consumer's digital card is gone from the devices page.
 	if _, page := o.get(t, "/console/devices"); strings.Contains(page, wcConnie) {
 		t.Error("the devices page shows a deleted consumer's digital card")
+	}
+}
+
+// A card's art is on the devices page, served to operators only and only
+// as the image it was checked to be.
+func TestConsole_ShowsACardsArt(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	art := e.artAsset("TRANSIT1", 4)
+	terms, err := e.hub.Assets().Add(context.Background(), "TRANSIT1", "text/html", []byte("<p>terms</p><script>alert(1)</script>"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.opaqueFor("TRANSIT1", "ACC-ART")
+	termsID := terms.GUID
+	if err := e.hub.Issuer().RegisterCard(context.Background(), "TRANSIT1", "ACC-ART", issuer.CardInput{CardProductID: "TRANSIT_PRODUCT",
+		CardArt: []string{art}, SetCardArt: true, TermsID: &termsID}, issuer.Requestor{Type: issuer.RequestorIssuer, ID: "TRANSIT1"}); err != nil {
+		t.Fatal(err)
+	}
+	e.provision("0C0C0C02", "ACC-ART")
+	o := e.operatorClient(t)
+	_, page := o.get(t, "/console/devices")
+	if !strings.Contains(page, `src="/console/assets/`+art+`"`) {
+		t.Fatalf("the devices page shows no art for the card:\n%s", page)
+	}
+	resp, err := o.http.Get(e.url + "/console/assets/" + art)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || resp.Header.Get("X-Content-Type-Options") != "nosniff" ||
+		!bytes.Equal(img, pngImage(12, 5)) {
+		t.Fatalf("art: HTTP %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(img))
+	}
+	// Terms (HTML) are not served as a page of the console's origin.
+	if status, _ := o.get(t, "/console/assets/"+terms.GUID); status != http.StatusNotFound {
+		t.Errorf("terms through the console: HTTP %d", status)
+	}
+	// Without a session: the login page, not the image.
+	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = anon.Get(e.url + "/console/assets/" + art)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Error("the art is served without a session")
 	}
 }
