@@ -71,7 +71,7 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer sim.Wait()
 	return serveSim(ctx, *listen, sim, log, *hang+10*time.Second, stdout,
-		"wallet-server simulator on http://%s (admin: /admin/devices, /admin/cards, /admin/secure-elements/{seId}, /admin/faults)\n")
+		"wallet-server simulator on http://%s (admin: /admin/provision, /admin/devices, /admin/cards, /admin/secure-elements/{seId}, /admin/assets, /admin/stats, /admin/faults)\n")
 }
 
 func simTES(ctx context.Context, args []string, stdout, stderr io.Writer) error {

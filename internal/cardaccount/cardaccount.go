@@ -331,20 +331,14 @@ func (s *Service) VerifyOTP(ctx context.Context, issuerID, cardID, otp string) e
 	if key == nil {
 		return errorf(KindOTPWrong, "issuer %s has no OTP key: its OTPs cannot be checked", issuerID)
 	}
-	now := s.now()
 	if _, err := s.db.Writer().ExecContext(ctx, `INSERT INTO otp_state (issuer_id, card_account_id) VALUES ($1, $2)
 		ON CONFLICT (issuer_id, card_account_id) DO NOTHING`, issuerID, cardID); err != nil {
 		return fmt.Errorf("OTP state: %w", err)
 	}
-	var locked int64
-	if err := s.db.Writer().QueryRowContext(ctx, `SELECT locked_until FROM otp_state WHERE issuer_id = $1 AND card_account_id = $2`,
-		issuerID, cardID).Scan(&locked); err != nil {
-		return fmt.Errorf("OTP state: %w", err)
+	if err := s.CheckLocked(ctx, issuerID, cardID); err != nil {
+		return err
 	}
-	if now.UnixMicro() < locked {
-		return errorf(KindOTPLocked, "too many wrong OTPs for this card account; try again after %s", time.UnixMicro(locked).UTC().Format(time.RFC3339))
-	}
-	step := Step(now)
+	step := Step(s.now())
 	for _, c := range []int64{step, step - 1} {
 		if !equal(OTP(key, issuerID, cardID, c), otp) {
 			continue
@@ -360,14 +354,48 @@ func (s *Service) VerifyOTP(ctx context.Context, issuerID, cardID, otp string) e
 		}
 		return errorf(KindOTPWrong, "this OTP was used already")
 	}
+	if err := s.RecordWrongProof(ctx, issuerID, cardID); err != nil {
+		return err
+	}
+	return errorf(KindOTPWrong, "the OTP is wrong or expired")
+}
+
+// CheckLocked refuses (421) a card account whose proofs (OTPs, last
+// digits) were wrong MaxOTPFailures times in a row, until OTPLockout has
+// passed.
+func (s *Service) CheckLocked(ctx context.Context, issuerID, cardID string) error {
+	var locked int64
+	err := s.db.Reader().QueryRowContext(ctx, `SELECT locked_until FROM otp_state WHERE issuer_id = $1 AND card_account_id = $2`,
+		issuerID, cardID).Scan(&locked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("OTP state: %w", err)
+	}
+	if s.now().UnixMicro() < locked {
+		return errorf(KindOTPLocked, "too many wrong OTPs or card digits for this card account; try again after %s",
+			time.UnixMicro(locked).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// RecordWrongProof counts a wrong OTP or wrong last digits for a card
+// account, and locks it after MaxOTPFailures in a row: neither can be
+// guessed by trying them all.
+func (s *Service) RecordWrongProof(ctx context.Context, issuerID, cardID string) error {
+	if _, err := s.db.Writer().ExecContext(ctx, `INSERT INTO otp_state (issuer_id, card_account_id) VALUES ($1, $2)
+		ON CONFLICT (issuer_id, card_account_id) DO NOTHING`, issuerID, cardID); err != nil {
+		return fmt.Errorf("OTP state: %w", err)
+	}
 	if _, err := s.db.Writer().ExecContext(ctx, `UPDATE otp_state SET failures = failures + 1,
 		locked_until = CASE WHEN failures + 1 >= $3 THEN $4 ELSE locked_until END
-		WHERE issuer_id = $1 AND card_account_id = $2`, issuerID, cardID, MaxOTPFailures, now.Add(OTPLockout).UnixMicro()); err != nil {
-		return fmt.Errorf("count wrong OTP: %w", err)
+		WHERE issuer_id = $1 AND card_account_id = $2`, issuerID, cardID, MaxOTPFailures, s.now().Add(OTPLockout).UnixMicro()); err != nil {
+		return fmt.Errorf("count a wrong proof: %w", err)
 	}
 	if _, err := s.db.Writer().ExecContext(ctx, `UPDATE otp_state SET failures = 0 WHERE issuer_id = $1 AND card_account_id = $2 AND failures >= $3`,
 		issuerID, cardID, MaxOTPFailures); err != nil {
-		return fmt.Errorf("count wrong OTP: %w", err)
+		return fmt.Errorf("count a wrong proof: %w", err)
 	}
-	return errorf(KindOTPWrong, "the OTP is wrong or expired")
+	return nil
 }

@@ -16,7 +16,8 @@
 //     a six-digit HOTP (RFC 4226, with HMAC-SHA256) over five-minute time
 //     steps, keyed per card account by HMAC-SHA256 of the issuer's OTP key
 //     (see OTP); each OTP is accepted once, and five wrong ones in a row
-//     lock the account's OTPs for 15 minutes.
+//     lock the account for 15 minutes; so do five wrong card digits, which
+//     therefore cannot be found by trying them all.
 //
 // RFC 4226's truncation is a dozen lines of the standard library's HMAC;
 // the per-account key derivation is ours, so no OTP library is used.

@@ -179,7 +179,15 @@ func (a *API) provisionCard(ctx context.Context, b body) (map[string]any, error)
 	if err := acct.CheckWalletAccount(in.walletAccountID); err != nil {
 		return nil, err
 	}
+	if err := a.accounts.CheckLocked(ctx, acct.IssuerID, acct.CardID); err != nil {
+		return nil, err
+	}
 	if err := cardaccount.CheckLastDigits(acct.Profile, in.lastDigits); err != nil {
+		if cardaccount.KindOf(err) == cardaccount.KindInvalidInfo {
+			if rerr := a.accounts.RecordWrongProof(ctx, acct.IssuerID, acct.CardID); rerr != nil {
+				return nil, rerr
+			}
+		}
 		return nil, err
 	}
 	p := partner.FromContext(ctx)

@@ -211,6 +211,17 @@ func TestProvisioning_RefusalsGetTheirCodesAndProvisionNothing(t *testing.T) {
 				}
 			})
 		}
+		// Card digits cannot be found by trying them: after five wrong ones
+		// in a row (one above) the account is locked, right digits too.
+		wrongDigits := withMember(e.provisionBody("TRANSIT1", "0C01", opaque("ACC-OK"), "USER-INPUT"), "cardLastDigits", "0815")
+		for i := range cardaccount.MaxOTPFailures - 1 {
+			if a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", wrongDigits); a.ResponseHeader.StatusCode != 166 {
+				t.Fatalf("wrong digits %d: %+v", i+2, a)
+			}
+		}
+		if a := e.transitCall(conforming, "/tsh/wsapi/1/0/provisionCard", e.provisionBody("TRANSIT1", "0C01", opaque("ACC-OK"), "USER-INPUT")); a.ResponseHeader.StatusCode != 421 {
+			t.Fatalf("right digits after five wrong ones: %+v", a)
+		}
 		// Expired: 15 minutes after it was made.
 		e.clock.Advance(16 * time.Minute)
 		if _, a := postAs(t, e.transitAs(&e.walletPartner), "/tsh/wsapi/1/0/checkCardAccount",
