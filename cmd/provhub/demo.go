@@ -350,6 +350,9 @@ func demoTour(r readyLine) string {
 		r.Hub, r.TES.PartnerID, r.TES.SecretFile, r.Issuer.ID, demoPurchase)
 	w(`$ sleep 1; go run ./cmd/provhub partner call --url %s --id %s --secret-file %s /tsh/transitapi/1/0/getOperationStatus '{"requestHeader":{"requestId":"demo-2","sessionId":"demo"},"issuerId":"%s","operationId":"'$OP'"}'`,
 		r.Hub, r.TES.PartnerID, r.TES.SecretFile, r.Issuer.ID)
+	w("")
+	w("# 4. Wallet server: each sample card was provisioned as a wallet server does it (checkCardAccount, getAsset for its terms and card art, each checked, then provisionCard); its counters.")
+	w(`$ curl -s %s/admin/stats`, r.WalletSim)
 	return b.String()
 }
 

@@ -72,8 +72,8 @@ func TestDemo_EveryPrintedCommandWorks(t *testing.T) {
 			script.WriteString("echo '### step'\n" + cmd + "\necho\n")
 		}
 	}
-	if n != 7 {
-		t.Fatalf("%d commands in the tour, want 7", n)
+	if n != 8 {
+		t.Fatalf("%d commands in the tour, want 8", n)
 	}
 	sh := exec.Command("bash", "-c", script.String())
 	sh.Dir = filepath.Join("..", "..")
@@ -90,6 +90,8 @@ func TestDemo_EveryPrintedCommandWorks(t *testing.T) {
 		3: {`"operationId":"op-`, `"status":"PENDING"`},
 		4: {`"operation":"DELETE"`, `"status":"SUCCESSFUL"`, `"operation":"REGISTER"`},
 		6: {`"statusCode":0`, `"status":"COMPLETED"`, `"balance":1500`},
+		// Three cards, each with its own art and the issuer's terms.
+		7: {`"provisioned":3`, `"assets_fetched":4`, `"assets_verified":4`, `"assets_rejected":0`},
 	}
 	for i, want := range checks {
 		for _, w := range want {
