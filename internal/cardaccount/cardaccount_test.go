@@ -123,3 +123,30 @@ func TestEligible(t *testing.T) {
 // knownOTP is OTP(key 00 01 .. 1f, "BANK000001", "CARD-1", step 1), worked
 // out apart from this package with RFC 4226's byte-by-byte truncation.
 const knownOTP = "081814"
+
+// FuzzOpenData: whatever a wallet presents as opaqueCardAccountData, it
+// opens only to a card when the hub made it for that issuer, and every
+// refusal is a bad format or invalid information, never a panic.
+func FuzzOpenData(f *testing.F) {
+	now := time.Unix(1_800_000_000, 0)
+	s := service(now)
+	raw, _ := json.Marshal(opaque{Card: "CARD-1", Expires: now.Add(time.Minute).Unix(), Issued: now.Unix()})
+	good := s.key.Seal(raw, dataOwner("BANK000001"))
+	f.Add("BANK000001", good)
+	f.Add("BANK000002", good)
+	f.Add("BANK000001", "sealed:v1:")
+	f.Add("BANK000001", "sealed:v1:"+strings.Repeat("A", 40))
+	f.Add("BANK000001", "CARD-1")
+	f.Fuzz(func(t *testing.T, issuerID, data string) {
+		card, err := s.openData(issuerID, data)
+		if err != nil {
+			if k := KindOf(err); k != KindBadFormat && k != KindInvalidInfo {
+				t.Fatalf("refusal %v of kind %d", err, k)
+			}
+			return
+		}
+		if card != "CARD-1" || issuerID != "BANK000001" || data != good {
+			t.Fatalf("%q opened for %q to card %q", data, issuerID, card)
+		}
+	})
+}
