@@ -1037,12 +1037,20 @@ func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
 			c.RescueInterval = time.Hour // the safety nets stay out of it
 			c.ReleaseInterval = time.Hour
 		})
-		first, err := e.Insert(ctx, nil, testArgs{Name: "first"}, &engine.InsertOpts{Subject: "card-1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		second, err := e.Insert(ctx, nil, testArgs{Name: "second"}, &engine.InsertOpts{Subject: "card-1"})
-		if err != nil {
+		// Both in one transaction: the second is held behind the first
+		// before the first can run. (Inserted apart, on PostgreSQL, the
+		// second could be inserted held while the first completes in
+		// another transaction, and miss that release: the race the
+		// ReleaseInterval safety net bounds, switched off here.)
+		var first, second engine.Inserted
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			var err error
+			if first, err = e.Insert(ctx, tx, testArgs{Name: "first"}, &engine.InsertOpts{Subject: "card-1"}); err != nil {
+				return err
+			}
+			second, err = e.Insert(ctx, tx, testArgs{Name: "second"}, &engine.InsertOpts{Subject: "card-1"})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		waitState(t, e, first.ID, engine.StateCompleted)
