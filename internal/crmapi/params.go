@@ -91,6 +91,8 @@ func (b body) boolean(name string) (bool, error) {
 		return false, nil
 	}
 	switch string(b[name]) {
+	case "null":
+		return false, nil // as not given
 	case "true", "1":
 		return true, nil
 	case "false", "0":

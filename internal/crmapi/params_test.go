@@ -123,6 +123,16 @@ func TestCreateInputReadsDatesBooleansAndPriority(t *testing.T) {
 		{`,"scheduled_date":"2014-11-30"`, CodeInvalidParameter, nil},
 		{`,"scheduled_date":"2014-02-30T09:00:00"`, CodeInvalidParameter, nil},
 		{`,"process_immediately":"true"`, CodeInvalidParameter, nil},
+		{`,"process_immediately":null`, CodeOK, func(t *testing.T, in paytv.CreateInput) {
+			if in.ProcessImmediately || in.ProcessImmediatelyGiven {
+				t.Errorf("null process_immediately: %+v", in)
+			}
+		}},
+		{`,"process_immediately":0`, CodeOK, func(t *testing.T, in paytv.CreateInput) {
+			if in.ProcessImmediately || !in.ProcessImmediatelyGiven {
+				t.Errorf("process_immediately 0: %+v", in)
+			}
+		}},
 		{`,"priority":"express"`, CodeInvalidParameter, nil},
 	}
 	for _, c := range cases {

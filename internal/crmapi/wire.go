@@ -9,14 +9,16 @@ import (
 
 // provisioningRequest is the wire form of a request.
 type provisioningRequest struct {
-	ID                       string         `json:"id"`
-	Number                   string         `json:"number"`
-	Type                     string         `json:"type"`
-	SequenceNumber           *int64         `json:"sequence_number"`
-	ScheduledDate            *string        `json:"scheduled_date"`
-	ExecutedDate             *string        `json:"executed_date"`
-	Priority                 string         `json:"priority"`
-	ProcessImmediately       bool           `json:"process_immediately"`
+	ID             string  `json:"id"`
+	Number         string  `json:"number"`
+	Type           string  `json:"type"`
+	SequenceNumber *int64  `json:"sequence_number"`
+	ScheduledDate  *string `json:"scheduled_date"`
+	ExecutedDate   *string `json:"executed_date"`
+	Priority       string  `json:"priority"`
+	// ProcessImmediately is 0 or 1, null when the call did not name it,
+	// as every published example answers it (the document says Boolean).
+	ProcessImmediately       *int           `json:"process_immediately"`
 	LifeCycleState           string         `json:"life_cycle_state"`
 	Request                  *string        `json:"request"`
 	Response                 *string        `json:"response"`
@@ -93,7 +95,7 @@ func toWire(r *paytv.Request) provisioningRequest {
 	w := provisioningRequest{
 		ID: r.ID, Number: itoa(r.Number), Type: string(r.Type), SequenceNumber: r.SequenceNumber,
 		ScheduledDate: optionalDate(&r.ScheduledAt), ExecutedDate: optionalDate(r.ExecutedAt),
-		Priority: string(r.Priority), ProcessImmediately: r.ProcessImmediately, LifeCycleState: string(r.LifeCycleState),
+		Priority: string(r.Priority), ProcessImmediately: zeroOne(r.ProcessImmediately, r.ProcessImmediatelyGiven), LifeCycleState: string(r.LifeCycleState),
 		Request: r.Request, Response: r.Response, ReferenceNumber: r.ReferenceNumber,
 		ErrorCode: r.ErrorCode, ErrorDescription: r.ErrorDescription,
 		ProviderErrorCode: r.ProviderErrorCode, ProviderErrorDescription: r.ProviderErrorDescription,
@@ -133,4 +135,16 @@ func project(r *paytv.Request, fields []string) (any, error) {
 		out[f] = all[f]
 	}
 	return out, nil
+}
+
+// zeroOne is process_immediately as the published examples answer it.
+func zeroOne(v, given bool) *int {
+	if !given {
+		return nil
+	}
+	n := 0
+	if v {
+		n = 1
+	}
+	return &n
 }

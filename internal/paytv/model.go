@@ -111,14 +111,16 @@ type Session struct {
 
 // Request is a stored provisioning request.
 type Request struct {
-	organisationID           string
-	ID                       string
-	Number                   int64
-	Provider                 Provider
-	Type                     RequestType
-	LifeCycleState           LifeCycleState
-	Priority                 Priority
-	ProcessImmediately       bool
+	organisationID     string
+	ID                 string
+	Number             int64
+	Provider           Provider
+	Type               RequestType
+	LifeCycleState     LifeCycleState
+	Priority           Priority
+	ProcessImmediately bool
+	// ProcessImmediatelyGiven tells that the call named process_immediately.
+	ProcessImmediatelyGiven  bool
 	SequenceNumber           *int64
 	ScheduledAt              time.Time
 	ExecutedAt               *time.Time

@@ -32,6 +32,9 @@ type CreateInput struct {
 	// PIN is the new PIN of UPDATE_CA_PIN_TO_GIVEN_VALUE.
 	PIN                string
 	ProcessImmediately bool
+	// ProcessImmediatelyGiven tells that the call named process_immediately
+	// (it is then answered 0 or 1, else null).
+	ProcessImmediatelyGiven bool
 	// ScheduledAt is when the request is due; nil means now.
 	ScheduledAt *time.Time
 	// Priority is REGULAR when empty.
@@ -93,7 +96,7 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 		_, err = tx.ExecCached(ctx, insertRequestSQL,
 			id, number, sess.OrganisationID, string(in.Provider), string(in.Type), string(in.Priority), in.ProcessImmediately,
 			micros(scheduled), null(plan.subscriptionID), plan.subject, string(command), string(params), null(in.PIN),
-			micros(now), sess.User.ID, sess.Unit.ID)
+			micros(now), sess.User.ID, sess.Unit.ID, in.ProcessImmediately || in.ProcessImmediatelyGiven)
 		if err != nil {
 			return fmt.Errorf("store provisioning request: %w", err)
 		}
@@ -117,8 +120,8 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 
 const insertRequestSQL = `INSERT INTO paytv_requests (id, number, organisation_id, provider, type, life_cycle_state,
 		priority, process_immediately, scheduled_at, subscription_id, smartcard_ca_id, command, parameters, pin,
-		created_at, updated_at, created_by_user_id, created_by_unit_id)
-	VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)`
+		created_at, updated_at, created_by_user_id, created_by_unit_id, process_immediately_given)
+	VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17)`
 
 // plan is a request resolved against the reference data.
 type plan struct {
@@ -452,7 +455,7 @@ func (s *Service) get(ctx context.Context, orgID string, provider Provider, iden
 	return r, err
 }
 
-const requestSelect = `SELECT r.organisation_id, r.id, r.number, r.provider, r.type, r.life_cycle_state, r.priority, r.process_immediately,
+const requestSelect = `SELECT r.organisation_id, r.id, r.number, r.provider, r.type, r.life_cycle_state, r.priority, r.process_immediately, r.process_immediately_given,
 	r.sequence_number, r.scheduled_at, r.executed_at, r.smartcard_ca_id, r.parameters, r.request, r.response,
 	r.reference_number, r.error_code, r.error_description, r.provider_error_code, r.provider_error_description,
 	r.created_at, r.updated_at, u.id, u.username, u.person_name, u.email,
@@ -468,7 +471,7 @@ func scanRequest(sc scanner) (*Request, error) {
 		executed                    sql.NullInt64
 		params                      string
 	)
-	err := sc.Scan(&r.organisationID, &r.ID, &r.Number, &r.Provider, &r.Type, &r.LifeCycleState, &r.Priority, &r.ProcessImmediately,
+	err := sc.Scan(&r.organisationID, &r.ID, &r.Number, &r.Provider, &r.Type, &r.LifeCycleState, &r.Priority, &r.ProcessImmediately, &r.ProcessImmediatelyGiven,
 		&r.SequenceNumber, &scheduled, &executed, &r.SmartcardCAID, &params, &r.Request, &r.Response,
 		&r.ReferenceNumber, &r.ErrorCode, &r.ErrorDescription, &r.ProviderErrorCode, &r.ProviderErrorDescription,
 		&created, &updated, &r.CreatedBy.ID, &r.CreatedBy.Username, &r.CreatedBy.PersonName, &r.CreatedBy.Email,

@@ -95,3 +95,21 @@ func withoutURL(err error) error {
 	}
 	return err
 }
+
+// StatusCode reads a statusCode member as the published documents type it:
+// a JSON number (0, 0.0 and 1e2 alike), which must be a whole number.
+// Missing, null, a string or a fraction is an error: an answer whose
+// outcome cannot be read.
+func StatusCode(raw json.RawMessage) (int, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, errors.New("statusCode is missing")
+	}
+	var f float64
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return 0, fmt.Errorf("statusCode %s is not a number", raw)
+	}
+	if f != float64(int(f)) || f < 0 || f > 99999 {
+		return 0, fmt.Errorf("statusCode %s is not a status code", raw)
+	}
+	return int(f), nil
+}

@@ -1,5 +1,12 @@
 package tes
 
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/provhub/provhub/internal/southbound"
+)
+
 // Paths of the device gateway, below the TES base URL.
 const (
 	PathCardCommands       = "/getCardCommands"
@@ -89,6 +96,26 @@ type ResponseHeader struct {
 	GenerationDateTime string `json:"generationDateTime,omitempty"`
 	StatusCode         int    `json:"statusCode"`
 	StatusMessage      string `json:"statusMessage,omitempty"`
+}
+
+// UnmarshalJSON reads statusCode as the JSON number it is published as
+// (0.0 is 0), and refuses a header without one.
+func (h *ResponseHeader) UnmarshalJSON(b []byte) error {
+	type plain ResponseHeader
+	var v struct {
+		plain
+		StatusCode json.RawMessage `json:"statusCode"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	code, err := southbound.StatusCode(v.StatusCode)
+	if err != nil {
+		return fmt.Errorf("responseHeader: %w", err)
+	}
+	*h = ResponseHeader(v.plain)
+	h.StatusCode = code
+	return nil
 }
 
 // Command is one command to run on the card.

@@ -218,3 +218,41 @@ func TestClient_UnknownOutcomesAreRetryable(t *testing.T) {
 		t.Error("a command longer than the API carries was accepted")
 	}
 }
+
+// statusCode is published as a number: 0.0 and 432.0 are 0 and 432; a
+// string, a fraction or no statusCode at all is an answer whose outcome
+// cannot be read (retried as unavailable).
+func TestClient_StatusCodeIsReadAsTheNumberItIsPublishedAs(t *testing.T) {
+	ctx := context.Background()
+	hdr := func(code string) string {
+		return `{"responseHeader":{"responseId":"r","sessionId":"s"` + code + `}}`
+	}
+	for _, c := range []struct {
+		name, raw string
+		want      int // -1: unavailable
+	}{
+		{"0.0", hdr(`,"statusCode":0.0`), 0},
+		{"0e0", hdr(`,"statusCode":0e0`), 0},
+		{"432.0", hdr(`,"statusCode":432.0`), StatusNotAllowed},
+		{"a string", hdr(`,"statusCode":"0"`), -1},
+		{"a fraction", hdr(`,"statusCode":0.5`), -1},
+		{"missing", hdr(``), -1},
+		{"null", hdr(`,"statusCode":null`), -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c := c
+			ws := &fakeWS{t: t, raw: c.raw}
+			cl := newTestClient(t, ws, time.Second, true)
+			err := cl.UpdateCard(ctx, UpdateCardRequest{RequestHeader: cl.Header("s"), TaskID: "t", WalletCardID: "wc", SEID: "0A", Operation: OpSuspend})
+			var se *StatusError
+			switch {
+			case c.want == 0 && err != nil:
+				t.Fatalf("statusCode %s: %v", c.name, err)
+			case c.want > 0 && (!errors.As(err, &se) || se.Code != c.want):
+				t.Fatalf("statusCode %s: %v, want %d", c.name, err, c.want)
+			case c.want == -1 && (!errors.Is(err, ErrUnavailable) || !Retryable(err)):
+				t.Fatalf("statusCode %s: %v, want a retryable ErrUnavailable", c.name, err)
+			}
+		})
+	}
+}

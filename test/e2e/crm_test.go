@@ -145,8 +145,13 @@ func TestCRM_EveryMethodReachesTheCAS(t *testing.T) {
 		for _, st := range steps {
 			r := e.create(st.provider, st.method, st.body)
 			immediate := st.body["process_immediately"] == true
-			if r.Type != st.wantType || r.ProcessImmediately != immediate {
-				t.Fatalf("%s/%s: got type %s immediate %v", st.provider, st.method, r.Type, r.ProcessImmediately)
+			// Answered 0 or 1 when given, null when not, as published.
+			want := "null"
+			if v, given := st.body["process_immediately"]; given {
+				want = map[bool]string{true: "1", false: "0"}[v == true]
+			}
+			if got := intOrNull(r.ProcessImmediately); r.Type != st.wantType || got != want {
+				t.Fatalf("%s/%s: got type %s process_immediately %s, want %s", st.provider, st.method, r.Type, got, want)
 			}
 			if !immediate {
 				if r.LifeCycleState != "PENDING" || r.SequenceNumber != nil || r.ExecutedDate != nil {
@@ -653,4 +658,11 @@ func TestCRM_InternalErrorIsAnEnvelopeWithTheCorrelationID(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "paytv_requests") {
 		t.Error("the database error is not in the log")
 	}
+}
+
+func intOrNull(p *int) string {
+	if p == nil {
+		return "null"
+	}
+	return strconv.Itoa(*p)
 }

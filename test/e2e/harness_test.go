@@ -617,7 +617,7 @@ type request struct {
 	ScheduledDate            string  `json:"scheduled_date"`
 	ExecutedDate             *string `json:"executed_date"`
 	Priority                 string  `json:"priority"`
-	ProcessImmediately       bool    `json:"process_immediately"`
+	ProcessImmediately       *int    `json:"process_immediately"`
 	LifeCycleState           string  `json:"life_cycle_state"`
 	Request                  *string `json:"request"`
 	Response                 *string `json:"response"`
