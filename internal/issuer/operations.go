@@ -357,14 +357,12 @@ func scanOperationRow(row interface{ Scan(...any) error }) (*operationRow, error
 }
 
 // Operations returns a page of a consumer's operations, newest first,
-// skipping offset. A consumer never registered is unknown; a deleted one
-// keeps its operations until retention removes them.
+// skipping offset. As published, a consumer with no operations, one never
+// registered included, has an empty list; a deleted one keeps its
+// operations until retention removes them.
 func (s *Service) Operations(ctx context.Context, issuerID, consumerID string, offset, limit int) (*Page, error) {
 	if offset < 0 || limit < 1 {
 		return nil, errorf(KindBadInput, "offset must be >= 0 and limit >= 1")
-	}
-	if _, err := s.Consumer(ctx, issuerID, consumerID); err != nil {
-		return nil, err
 	}
 	var total int
 	if err := s.db.ReadRow(ctx, `SELECT COUNT(*) FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2`, issuerID, consumerID).Scan(&total); err != nil {

@@ -428,7 +428,32 @@ func (a *API) updateCardMetadata(ctx context.Context, b body) (map[string]any, e
 	return map[string]any{"taskId": t.TaskID}, nil
 }
 
-var labelColor = regexp.MustCompile(`^rgb([0-9]{1,3},[0-9]{1,3},[0-9]{1,3})$`)
+// labelColor is the published pattern's intent, rgb(r,g,b), and, since
+// the published pattern's parentheses are regex groups, its literal
+// reading rgbr,g,b too; each component 0 to 255.
+var labelColor = regexp.MustCompile(`^rgb(?:\(([0-9]{1,3}),([0-9]{1,3}),([0-9]{1,3})\)|([0-9]{1,3}),([0-9]{1,3}),([0-9]{1,3}))$`)
+
+// validLabelColor applies labelColor and the components' range.
+func validLabelColor(s string) bool {
+	m := labelColor.FindStringSubmatch(s)
+	if m == nil {
+		return false
+	}
+	for _, c := range m[1:] {
+		if c != "" && atoi(c) > 255 {
+			return false
+		}
+	}
+	return true
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, r := range s {
+		n = n*10 + int(r-'0')
+	}
+	return n
+}
 
 // checkDescriptor applies the published lengths of the card descriptor,
 // so that the wallet server never refuses what the hub accepted.
@@ -449,7 +474,7 @@ func checkDescriptor(d wallet.CardDescriptor) error {
 			return badFormat("cardDescriptor.%s must have %d to %d characters", l.name, l.min, l.max)
 		}
 	}
-	if d.LabelColor != "" && !labelColor.MatchString(d.LabelColor) {
+	if d.LabelColor != "" && !validLabelColor(d.LabelColor) {
 		return badFormat("cardDescriptor.labelColor has a bad format")
 	}
 	for _, g := range d.CardArtManifest {

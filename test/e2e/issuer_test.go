@@ -614,8 +614,15 @@ func TestIssuer_TokensAndAccessControl(t *testing.T) {
 		}
 	}
 	// Under its own issuerId, B does not see A's consumer or card either.
-	if status, _ := e.bank(conforming, tokB, "GET", "/issuers/"+issuerB+"/consumers/hank/operations", "", nil); status != http.StatusNotFound {
-		t.Errorf("B sees A's consumer: HTTP %d", status)
+	// (As published, a consumer without operations, an unknown one
+	// included, has an empty list: B learns nothing of A's hank.)
+	var pageB struct {
+		Operations []json.RawMessage `json:"operations"`
+		Remaining  int               `json:"remainingOperations"`
+	}
+	e.mustBank(http.StatusOK, &pageB, conforming, tokB, "GET", "/issuers/"+issuerB+"/consumers/hank/operations", "", nil)
+	if len(pageB.Operations) != 0 || pageB.Remaining != 0 {
+		t.Errorf("B sees A's consumer's operations: %+v", pageB)
 	}
 	if status, _ := e.bank(conforming, tokB, "GET", "/issuers/"+issuerB+"/cards/CARD-H", "", nil); status != http.StatusNotFound {
 		t.Errorf("B sees A's card: HTTP %d", status)

@@ -414,6 +414,14 @@ func TestTransit_BadInputGetsTheDocumentedCodes(t *testing.T) {
 		{"the account on another secure element", conforming, "/tsh/wsapi/1/0/provisionCard", e.provisionCall("TRANSIT1", "2222", "ACC-700"), 167},
 		{"card art that is no asset of the issuer", conforming, transitBase + "updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
 			"cardDescriptor": map[string]any{"cardArtManifest": []string{e.artAsset("TRANSIT2", 1)}}}, 112},
+		{"label colour rgb(r,g,b)", conforming, transitBase + "updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+			"cardDescriptor": map[string]any{"labelColor": "rgb(255,0,0)"}}, 0},
+		{"label colour as the published pattern reads", conforming, transitBase + "updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+			"cardDescriptor": map[string]any{"labelColor": "rgb255,0,0"}}, 0},
+		{"label colour out of range", conforming, transitBase + "updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+			"cardDescriptor": map[string]any{"labelColor": "rgb(256,0,0)"}}, 112},
+		{"half a label colour", conforming, transitBase + "updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+			"cardDescriptor": map[string]any{"labelColor": "rgb(1,2,3"}}, 112},
 		{"bad label colour", conforming, transitBase + "updateCardMetadata", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
 			"cardDescriptor": map[string]any{"labelColor": "red"}}, 112},
 	}
@@ -439,6 +447,21 @@ func TestTransit_BadInputGetsTheDocumentedCodes(t *testing.T) {
 		})
 	}
 	e.transit.t = t
+	// The accepted label colours reached the wallet server (through the
+	// proxy that checks the hub's calls against api/wallet.yaml).
+	waitFor(t, "the accepted metadata updates to end", func() bool {
+		tasks, err := e.hub.Transit().Tasks(context.Background(), cardID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, tk := range tasks {
+			if tk.Operation == transit.OpMetadataUpdate && tk.Status == transit.TaskCompleted {
+				done++
+			}
+		}
+		return done == 2
+	})
 }
 
 // withMember returns body with one member set to v.
