@@ -491,3 +491,27 @@ func pngImage(w, h int) []byte {
 	_ = png.Encode(&b, img)
 	return b.Bytes()
 }
+
+// The wallet server's documented codes as answers: 921 is retried, 911 ends
+// the task FAILED with its code and leaves the card as it was.
+func TestTransit_WalletServer921IsRetriedAnd911IsFinal(t *testing.T) {
+	e := newEnv(t, envOptions{sendAttempts: 6})
+	cardID, _ := e.provision("0E0E0F", "ACC-921")
+	if err := e.wsim.SetFaults(simwallet.Faults{ServerErrorNext: 2}); err != nil {
+		t.Fatal(err)
+	}
+	tk := e.waitTask(cardID, e.perso(cardID).TaskID)
+	if tk.Status != transit.TaskCompleted || e.card(cardID).State != transit.Active {
+		t.Fatalf("after two 921 answers: %+v", tk)
+	}
+	if err := e.wsim.SetFaults(simwallet.Faults{FailedNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tk = e.waitTask(cardID, e.state(cardID, "SUSPEND").TaskID)
+	if tk.Status != transit.TaskFailed || tk.StatusCode == nil || *tk.StatusCode != wallet.StatusOperationFailed {
+		t.Fatalf("after a 911 answer: %+v", tk)
+	}
+	if c := e.card(cardID); c.State != transit.Active || instanceOn(e, "0E0E0F").Locked {
+		t.Fatalf("a failed SUSPEND moved the card: %+v", c)
+	}
+}

@@ -46,15 +46,24 @@ type Faults struct {
 	// DeviceRepeatNext: the next device calls to the hub are each sent
 	// twice (a device that lost the first answer).
 	DeviceRepeatNext int `json:"device_repeat_next"`
+	// FailedRate/FailedNext answer statusCode 911 (operation failed)
+	// without doing anything; ServerErrorRate/ServerErrorNext answer 921
+	// (unexpected server error) the same way: the documented codes, as
+	// answers rather than HTTP 500.
+	FailedRate      float64 `json:"failed_rate"`
+	FailedNext      int     `json:"failed_next"`
+	ServerErrorRate float64 `json:"server_error_rate"`
+	ServerErrorNext int     `json:"server_error_next"`
 }
 
 func (f Faults) validate() error {
-	for _, r := range []float64{f.ErrorRate, f.BusyRate, f.TimeoutRate, f.MalformedRate} {
+	for _, r := range []float64{f.ErrorRate, f.BusyRate, f.TimeoutRate, f.MalformedRate, f.FailedRate, f.ServerErrorRate} {
 		if r < 0 || r > 1 {
 			return errors.New("rates must be between 0 and 1")
 		}
 	}
-	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 || f.HangMS < 0 || f.MalformedNext < 0 || f.DeviceRepeatNext < 0 {
+	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 || f.HangMS < 0 || f.MalformedNext < 0 || f.DeviceRepeatNext < 0 ||
+		f.FailedNext < 0 || f.ServerErrorNext < 0 {
 		return errors.New("knobs must not be negative")
 	}
 	return nil
@@ -355,8 +364,12 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 		f := &s.faults
 		latency := time.Duration(f.LatencyMS) * time.Millisecond
 		hang := time.Duration(f.HangMS) * time.Millisecond
-		var errorNow, busyNow, timeoutNow, malformedNow bool
+		var errorNow, busyNow, timeoutNow, malformedNow, failedNow, serverErrorNow bool
 		switch {
+		case f.FailedNext > 0:
+			f.FailedNext, failedNow = f.FailedNext-1, true
+		case f.ServerErrorNext > 0:
+			f.ServerErrorNext, serverErrorNow = f.ServerErrorNext-1, true
 		case f.ErrorNext > 0:
 			f.ErrorNext, errorNow = f.ErrorNext-1, true
 		case f.BusyNext > 0:
@@ -375,6 +388,10 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 				timeoutNow = true
 			case x < f.ErrorRate+f.BusyRate+f.TimeoutRate+f.MalformedRate:
 				malformedNow = true
+			case x < f.ErrorRate+f.BusyRate+f.TimeoutRate+f.MalformedRate+f.FailedRate:
+				failedNow = true
+			case x < f.ErrorRate+f.BusyRate+f.TimeoutRate+f.MalformedRate+f.FailedRate+f.ServerErrorRate:
+				serverErrorNow = true
 			}
 		}
 		s.mu.Unlock()
@@ -389,6 +406,10 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 			rep = decodeErr.reply()
 		case busyNow:
 			rep = reply{code: ws.StatusDeviceBusy, message: "another operation is running on this device"}
+		case failedNow:
+			rep = reply{code: ws.StatusOperationFailed, message: "operation failed (fault knob)"}
+		case serverErrorNow:
+			rep = reply{code: ws.StatusServerError, message: "unexpected server error (fault knob)"}
 		case r.Header.Get("x-pod") == "":
 			rep = reply{code: ws.StatusMissing, message: "x-pod header is missing"}
 		case len(r.Header.Get("x-pod")) > 128:
@@ -478,8 +499,10 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 		return reply{code: ws.StatusBadFormat, message: "operation must be SUSPEND, RESUME, DELETE, METADATA_UPDATE, REDIRECT or ERASE"}
 	}
 	descriptor, hasDescriptor := req["cardDescriptor"]
-	if hasDescriptor && (len(descriptor) == 0 || descriptor[0] != '{') {
-		return reply{code: ws.StatusBadFormat, message: "cardDescriptor must be an object"}
+	if hasDescriptor {
+		if e := checkDescriptor(descriptor); e != nil {
+			return e.reply()
+		}
 	}
 	if op == ws.OpMetadataUpdate && !hasDescriptor {
 		return reply{code: ws.StatusMissing, message: "cardDescriptor is required with METADATA_UPDATE"}

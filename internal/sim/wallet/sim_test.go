@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -290,6 +291,34 @@ func TestSimulator_ValidatesLikeTheSpec(t *testing.T) {
 		{"card on another SE", "/updateCard", `{` + hdr + `,"taskId":"t","walletCardId":"wc-1","seId":"0A1B","operation":"SUSPEND"}`, true, 119},
 		{"unknown task", "/getTaskStatus", `{` + hdr + `,"taskId":"nope","seId":"0A1B2C3D"}`, true, 121},
 	}
+	// cardDescriptor, member by member, as api/wallet.yaml types it.
+	meta := func(i int, d string) string {
+		return `{` + hdr + `,"taskId":"m-` + fmt.Sprint(i) + `","walletCardId":"wc-1","seId":"0A1B2C3D","operation":"METADATA_UPDATE","cardDescriptor":` + d + `}`
+	}
+	for i, d := range []struct {
+		name, descriptor string
+		code             int
+	}{
+		{"currency of four letters", `{"appletCurrencyCode":"EURO"}`, 112},
+		{"17-digit card number", `{"displayCardNumber":"12345678901234567"}`, 112},
+		{"colour by name", `{"labelColor":"red"}`, 112},
+		{"33-character e-mail", `{"contactEmail":"` + strings.Repeat("e", 33) + `"}`, 112},
+		{"card actions without their limits", `{"cardActions":{}}`, 111},
+		{"a limit that is no number", `{"cardActions":{"maxLoadedBalance":"lots","minLoadAmount":1}}`, 112},
+		{"an app without identifier", `{"mobileApp":{}}`, 111},
+		{"65-character art GUID", `{"cardArtManifest":["` + strings.Repeat("g", 65) + `"]}`, 112},
+		{"art that is no list", `{"cardArtManifest":"g"}`, 112},
+		{"a name that is no string", `{"cardholderName":7}`, 112},
+		{"not an object", `"meta"`, 112},
+		{"every member as published", `{"appletCurrencyCode":"EUR","displayCardNumber":"1234","cardholderName":"A","labelColor":"rgb(1,2,3)",
+			"cardActions":{"maxLoadedBalance":100,"minLoadAmount":1},"mobileApp":{"identifier":"app"},"cardArtManifest":["g1"]}`, 0},
+	} {
+		cases = append(cases, struct {
+			name, path, body string
+			pod              bool
+			code             int
+		}{d.name, "/updateCard", meta(i, d.descriptor), true, d.code})
+	}
 	for _, c := range cases {
 		code, session := post(c.path, c.body, c.pod)
 		if code != c.code {
@@ -321,6 +350,17 @@ func TestSimulator_FaultKnobs(t *testing.T) {
 	}
 	if err := r.sim.SetFaults(simwallet.Faults{ErrorRate: 3}); err == nil {
 		t.Error("an error rate of 3 was accepted")
+	}
+	// The documented 911 and 921, as answers: the call does nothing.
+	if err := r.sim.SetFaults(simwallet.Faults{FailedNext: 1, ServerErrorNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	failed, serverError := r.update("f5", ws.OpSuspend, nil), r.update("f6", ws.OpSuspend, nil)
+	if statusCode(failed) != ws.StatusOperationFailed || statusCode(serverError) != ws.StatusServerError || ws.Retryable(failed) || !ws.Retryable(serverError) {
+		t.Fatalf("911, 921: %v, %v", failed, serverError)
+	}
+	if se, _ := r.sim.SecureElement(seID); se.Instances[0].Locked {
+		t.Error("a call answered 911 or 921 acted")
 	}
 }
 

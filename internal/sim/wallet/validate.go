@@ -164,3 +164,84 @@ func (b body) script(cmds *[][]byte, ids *[]string) *fieldError {
 	}
 	return nil
 }
+
+// labelColorPattern accepts rgb(r,g,b), the published pattern's intent,
+// and its literal reading rgbr,g,b (api/wallet.yaml).
+var labelColorPattern = regexp.MustCompile(`^rgb(\([0-9]{1,3},[0-9]{1,3},[0-9]{1,3}\)|[0-9]{1,3},[0-9]{1,3},[0-9]{1,3})$`)
+
+// checkDescriptor holds a cardDescriptor to api/wallet.yaml, member by
+// member: 111 for a required member missing, 112 for a wrong type, length
+// or pattern. Members the document does not name are let through.
+func checkDescriptor(raw json.RawMessage) *fieldError {
+	var d body
+	if err := json.Unmarshal(raw, &d); err != nil || d == nil {
+		return badFormat("cardDescriptor must be an object")
+	}
+	strs := []struct {
+		name     string
+		min, max int
+		pattern  *regexp.Regexp
+	}{
+		{"appletCurrencyCode", 3, 3, nil}, {"displayCardNumber", 1, 16, nil}, {"cardholderName", 1, 128, nil},
+		{"labelColor", 0, 64, labelColorPattern}, {"shortDescription", 0, 32, nil}, {"longDescription", 0, 64, nil},
+		{"privacyPolicyURL", 0, 128, nil}, {"termsAndConditionsURL", 0, 128, nil}, {"contactWebsite", 0, 128, nil},
+		{"contactEmail", 0, 32, nil}, {"contactNumber", 0, 32, nil}, {"contactName", 0, 128, nil},
+	}
+	for _, s := range strs {
+		if v, ok := d[s.name]; ok && string(v) != "null" {
+			if e := stringOf("cardDescriptor."+s.name, s.min, s.max, s.pattern)(v); e != nil {
+				return e
+			}
+		}
+	}
+	if v, ok := d["cardArtManifest"]; ok && string(v) != "null" {
+		var guids []json.RawMessage
+		if err := json.Unmarshal(v, &guids); err != nil {
+			return badFormat("cardDescriptor.cardArtManifest must be an array of strings")
+		}
+		for i, g := range guids {
+			if e := stringOf(fmt.Sprintf("cardDescriptor.cardArtManifest[%d]", i), 0, 64, nil)(g); e != nil {
+				return e
+			}
+		}
+	}
+	if v, ok := d["cardActions"]; ok && string(v) != "null" {
+		if e := checkObject("cardDescriptor.cardActions", v, []string{"maxLoadedBalance", "minLoadAmount"}, func(name string, m json.RawMessage) *fieldError {
+			var f float64
+			if err := json.Unmarshal(m, &f); err != nil {
+				return badFormat("cardDescriptor.cardActions.%s must be a number", name)
+			}
+			return nil
+		}); e != nil {
+			return e
+		}
+	}
+	if v, ok := d["mobileApp"]; ok && string(v) != "null" {
+		if e := checkObject("cardDescriptor.mobileApp", v, []string{"identifier"}, func(name string, m json.RawMessage) *fieldError {
+			return stringOf("cardDescriptor.mobileApp."+name, 0, 128, nil)(m)
+		}); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// checkObject checks an object member: its required members are there and
+// each member passes check.
+func checkObject(label string, raw json.RawMessage, required []string, check func(name string, v json.RawMessage) *fieldError) *fieldError {
+	var o body
+	if err := json.Unmarshal(raw, &o); err != nil || o == nil {
+		return badFormat("%s must be an object", label)
+	}
+	for _, r := range required {
+		if v, ok := o[r]; !ok || string(v) == "null" {
+			return missing(label + "." + r)
+		}
+	}
+	for name, v := range o {
+		if e := check(name, v); e != nil {
+			return e
+		}
+	}
+	return nil
+}
