@@ -66,7 +66,17 @@ type Faults struct {
 	// lost on the way back).
 	LoseRate float64 `json:"lose_rate"`
 	LoseNext int     `json:"lose_next"`
+	// CodeNext answers the next calls with statusCode Code, without doing
+	// anything: one of the documented codes a real TES may answer (163
+	// product not eligible, 178 in-station status, 221 device or wallet
+	// server not reachable, 231 / 232 device error / out of memory, 911,
+	// 921 unexpected server error).
+	Code     int `json:"code"`
+	CodeNext int `json:"code_next"`
 }
+
+// knobCodes are the codes CodeNext may answer.
+var knobCodes = map[int]bool{163: true, 178: true, 221: true, 231: true, 232: true, 323: true, 911: true, 921: true}
 
 func (f Faults) validate() error {
 	for _, r := range []float64{f.ErrorRate, f.LoseRate} {
@@ -74,8 +84,11 @@ func (f Faults) validate() error {
 			return fmt.Errorf("rates must be within 0 and 1")
 		}
 	}
-	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.LoseNext < 0 {
+	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.LoseNext < 0 || f.CodeNext < 0 {
 		return fmt.Errorf("counts and latency must not be negative")
+	}
+	if f.CodeNext > 0 && !knobCodes[f.Code] {
+		return fmt.Errorf("code must be one of 163, 178, 221, 231, 232, 323, 911, 921")
 	}
 	return nil
 }
@@ -309,13 +322,16 @@ func (s *Simulator) Faults() Faults {
 	return s.faults
 }
 
-// fault draws the fault of one call: "error", "lose" or "".
+// fault draws the fault of one call: "error", "lose", "code" or "".
 func (s *Simulator) fault() (string, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := &s.faults
 	lat := time.Duration(f.LatencyMS) * time.Millisecond
 	switch {
+	case f.CodeNext > 0:
+		f.CodeNext--
+		return "code", lat
 	case f.ErrorNext > 0:
 		f.ErrorNext--
 		return "error", lat
@@ -355,9 +371,15 @@ func (s *Simulator) serve(path string) http.HandlerFunc {
 		}
 		raw, err := readBody(w, r)
 		var out []byte
-		if err != nil {
+		switch {
+		case err != nil:
 			out = s.encode("unknown", fail(ws.StatusBadFormat, "%v", err))
-		} else {
+		case kind == "code":
+			s.mu.Lock()
+			code := s.faults.Code
+			s.mu.Unlock()
+			out = s.encode(sessionOf(raw), fail(code, "statusCode %d (fault knob)", code))
+		default:
 			out = s.handle(path, r.Header.Get("x-actor-id"), raw)
 		}
 		if kind == "lose" {
@@ -402,6 +424,28 @@ type request struct {
 	StatusCode    *int              `json:"statusCode"`
 	StatusMessage string            `json:"statusMessage"`
 	Responses     []ws.Response     `json:"responses"`
+	// ResponseTimeMs is a number (double) when present.
+	ResponseTimeMs json.RawMessage `json:"responseTimeMs"`
+}
+
+// sessionOf is the loop a request belongs to: its requestHeader's
+// sessionId, or, for a request that carries only the published members
+// (requestHeader is our assumption), its device, which runs one loop at a
+// time.
+func sessionOf(raw []byte) string {
+	var req request
+	_ = json.Unmarshal(raw, &req)
+	return req.session()
+}
+
+func (r *request) session() string {
+	switch {
+	case r.RequestHeader != nil && r.RequestHeader.SessionID != "":
+		return r.RequestHeader.SessionID
+	case r.DeviceID != "":
+		return "device:" + r.DeviceID
+	}
+	return "unknown"
 }
 
 func (s *Simulator) handle(path, actor string, raw []byte) []byte {
@@ -409,10 +453,7 @@ func (s *Simulator) handle(path, actor string, raw []byte) []byte {
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return s.encode("unknown", fail(ws.StatusBadFormat, "the body does not have the operation's shape: %v", err))
 	}
-	sessionID := "unknown"
-	if req.RequestHeader != nil && req.RequestHeader.SessionID != "" {
-		sessionID = req.RequestHeader.SessionID
-	}
+	sessionID := req.session()
 	if rep, ok := validate(path, actor, &req); !ok {
 		return s.encode(sessionID, rep)
 	}
@@ -454,12 +495,16 @@ func responsesKey(status *int, rs []ws.Response) string {
 // validate applies the published lengths and what each operation needs.
 func validate(path, actor string, req *request) (reply, bool) {
 	switch {
-	case actor == "" || len(actor) > 32:
-		return fail(ws.StatusMissing, "x-actor-id is missing or longer than 32 characters"), false
-	case req.RequestHeader == nil || req.RequestHeader.RequestID == "" || req.RequestHeader.SessionID == "":
-		return fail(ws.StatusMissing, "requestHeader with requestId and sessionId is required"), false
-	case len(req.RequestHeader.RequestID) > 48 || len(req.RequestHeader.SessionID) > 48:
+	case actor == "":
+		return fail(ws.StatusMissing, "x-actor-id is missing"), false
+	case len(actor) > 32:
+		return fail(ws.StatusBadFormat, "x-actor-id is longer than 32 characters"), false
+	case req.RequestHeader != nil && (req.RequestHeader.RequestID == "" || req.RequestHeader.SessionID == ""):
+		return fail(ws.StatusMissing, "requestHeader, when sent, has a requestId and a sessionId"), false
+	case req.RequestHeader != nil && (len(req.RequestHeader.RequestID) > 48 || len(req.RequestHeader.SessionID) > 48):
 		return fail(ws.StatusBadFormat, "requestHeader ids have at most 48 characters"), false
+	case len(req.ResponseTimeMs) > 0 && string(req.ResponseTimeMs) != "null" && !isNumber(req.ResponseTimeMs):
+		return fail(ws.StatusBadFormat, "responseTimeMs must be a number"), false
 	case req.IssuerID == "" || req.DeviceID == "":
 		return fail(ws.StatusMissing, "issuerId and deviceId are required"), false
 	case len(req.IssuerID) > 16 || len(req.DeviceID) > 48:
@@ -742,4 +787,9 @@ func (s *Simulator) ingest(sess *session, purse felica.Purse) reply {
 	s.stats.Ingested++
 	bal := int64(purse.Balance)
 	return reply{balance: &bal, account: id}
+}
+
+func isNumber(raw json.RawMessage) bool {
+	var f float64
+	return json.Unmarshal(raw, &f) == nil
 }

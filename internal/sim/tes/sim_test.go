@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -351,12 +353,12 @@ func TestValidation_MissingAndMalformedMembers(t *testing.T) {
 		req  tes.CardCommandsRequest
 		want int
 	}{
-		"no header":           {tes.CardCommandsRequest{IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d"}, tes.StatusMissing},
-		"no card":             {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", DeviceID: "d"}, tes.StatusMissing},
-		"issuer too long":     {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: strings.Repeat("I", 17), CardID: "ACC-V", DeviceID: "d"}, tes.StatusBadFormat},
-		"top-up, no purchase": {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Operation: tes.OpTopUp}, tes.StatusMissing},
-		"another operation":   {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Operation: tes.OpPark}, tes.StatusBadFormat},
-		"response not hex":    {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Loop: tes.Loop{Responses: []tes.Response{{ID: "x", Data: "ZZ"}}}}, tes.StatusBadFormat},
+		"a header without ids": {tes.CardCommandsRequest{IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d"}, tes.StatusMissing},
+		"no card":              {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", DeviceID: "d"}, tes.StatusMissing},
+		"issuer too long":      {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: strings.Repeat("I", 17), CardID: "ACC-V", DeviceID: "d"}, tes.StatusBadFormat},
+		"top-up, no purchase":  {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Operation: tes.OpTopUp}, tes.StatusMissing},
+		"another operation":    {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Operation: tes.OpPark}, tes.StatusBadFormat},
+		"response not hex":     {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Loop: tes.Loop{Responses: []tes.Response{{ID: "x", Data: "ZZ"}}}}, tes.StatusBadFormat},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -364,5 +366,66 @@ func TestValidation_MissingAndMalformedMembers(t *testing.T) {
 				t.Errorf("%v, want %d", err, c.want)
 			}
 		})
+	}
+}
+
+// What the published document says, and only that: a request with only the
+// published members is served (requestHeader is our assumption), x-actor-id
+// is at most 32 characters, responseTimeMs is a number; the code knob
+// answers a documented code without acting.
+func TestValidation_ThePublishedMembersAndHeaders(t *testing.T) {
+	r := newRig(t)
+	r.account("ACC-P", 5, nil)
+	srv := httptest.NewServer(r.sim)
+	defer srv.Close()
+	post := func(actor, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/tes/devicegtwapi/1/0"+tes.PathCardCommands, strings.NewReader(body))
+		if actor != "" {
+			req.Header.Set("x-actor-id", actor)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		res, err := tes.DecodeAnswer("getCardCommands", resp.StatusCode, raw)
+		var se *tes.StatusError
+		switch {
+		case errors.As(err, &se):
+			return se.Code
+		case err != nil:
+			t.Fatalf("%s: %v", body, err)
+		}
+		if len(res.Commands) == 0 {
+			t.Fatalf("%s: no commands in %+v", body, res)
+		}
+		return 0
+	}
+	for _, c := range []struct {
+		name, actor, body string
+		want              int
+	}{
+		{"only the published members", "hub", `{"issuerId":"TRANSIT1","cardId":"ACC-P","deviceId":"dev-ACC-P","operation":"READ_BALANCE"}`, 0},
+		{"no x-actor-id", "", `{"issuerId":"TRANSIT1","cardId":"ACC-P","deviceId":"d2"}`, tes.StatusMissing},
+		{"33-character x-actor-id", strings.Repeat("a", 33), `{"issuerId":"TRANSIT1","cardId":"ACC-P","deviceId":"d3"}`, tes.StatusBadFormat},
+		{"responseTimeMs that is no number", "hub", `{"issuerId":"TRANSIT1","cardId":"ACC-P","deviceId":"d4","responseTimeMs":"fast"}`, tes.StatusBadFormat},
+		{"responseTimeMs a double", "hub", `{"issuerId":"TRANSIT1","cardId":"ACC-P","deviceId":"dev-ACC-P","responseTimeMs":12.5}`, 0},
+	} {
+		if got := post(c.actor, c.body); got != c.want {
+			t.Errorf("%s: statusCode %d, want %d", c.name, got, c.want)
+		}
+	}
+	for _, code := range []int{163, 178, 221, 231, 232, 921} {
+		if err := r.sim.SetFaults(simtes.Faults{Code: code, CodeNext: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if got := post("hub", `{"issuerId":"TRANSIT1","cardId":"ACC-P","deviceId":"dev-ACC-P","operation":"READ_BALANCE"}`); got != code {
+			t.Errorf("code knob %d: answered %d", code, got)
+		}
+	}
+	if err := r.sim.SetFaults(simtes.Faults{Code: 200, CodeNext: 1}); err == nil {
+		t.Error("a code knob of 200 was accepted")
 	}
 }
