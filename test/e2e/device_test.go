@@ -446,3 +446,35 @@ func TestDevice_RefusalsFromTheCardTheTESAndTheClock(t *testing.T) {
 		t.Errorf("unknown operation: %+v", a)
 	}
 }
+
+// The TES's documented codes, answered as codes: 921 is asked again (the
+// top-up then completes, applied once); 163 ends the operation FAILED with
+// it, nothing applied.
+func TestDevice_TES921IsAskedAgainAnd163EndsTheOperation(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cardID, wc, _ := e.transitCard(70, 100)
+	if err := e.tsim.AddPurchase(simtes.Purchase{ID: "P-921", CardAccountID: cardID, Amount: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tsim.SetFaults(simtes.Faults{Code: 921, CodeNext: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.waitOp(e.startTopUp(cardID, "P-921").OperationID); st.Status != "COMPLETED" || *st.Balance != 150 {
+		t.Fatalf("a top-up through two 921 answers: %+v", st)
+	}
+	if p, _ := e.wsim.CardPurse(wc); p.Balance != 150 || e.tsim.Stats().PurchasesApplied != 1 {
+		t.Fatalf("the card holds %d, purchases applied %d", p.Balance, e.tsim.Stats().PurchasesApplied)
+	}
+	if err := e.tsim.AddPurchase(simtes.Purchase{ID: "P-163", CardAccountID: cardID, Amount: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tsim.SetFaults(simtes.Faults{Code: 163, CodeNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.waitOp(e.startTopUp(cardID, "P-163").OperationID); st.Status != "FAILED" || code(st) != 163 {
+		t.Fatalf("a top-up the TES refuses with 163: %+v", st)
+	}
+	if p, _ := e.wsim.CardPurse(wc); p.Balance != 150 {
+		t.Errorf("the card holds %d after a refused top-up", p.Balance)
+	}
+}
