@@ -50,6 +50,7 @@ func commands(stdin io.Reader) []command {
 			return runCRM(ctx, args, stdin, stdout, stderr)
 		}},
 		{"issuer", "issuers' keys and tokens: provhub issuer keygen | add | token | revoke-key | rotate-signing-key", runIssuer},
+		{"conform", "check a wallet server, a TES or a CAS against the published rules: provhub conform wallet|tes|cas --url URL", runConform},
 		{"asset", "issuers' card art and terms: provhub asset add | list | remove", runAsset},
 		{"operator", "console accounts: provhub operator add --username U (password on stdin)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runOperator(ctx, args, stdin, stdout, stderr)

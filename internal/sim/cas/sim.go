@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -238,14 +239,17 @@ func (s *Simulator) handleCommand(w http.ResponseWriter, r *http.Request) {
 	var cmd cas.Command
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 	if err == nil {
-		err = json.Unmarshal(body, &cmd)
+		// api/cas.yaml: a command has no members but its own.
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&cmd)
 	}
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, cas.Reply{Result: cas.ResultBadRequest, Message: "body is not a CAS command: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, cas.Reply{RequestID: requestIDOf(body), Result: cas.ResultBadRequest, Message: "body is not a CAS command: " + err.Error()})
 		return
 	}
-	if cmd.RequestID == "" || cmd.Command == "" {
-		writeJSON(w, http.StatusBadRequest, cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultBadRequest, Message: "request_id and command are required"})
+	if msg := malformed(cmd); msg != "" {
+		writeJSON(w, http.StatusBadRequest, cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultBadRequest, Message: msg})
 		return
 	}
 
@@ -397,4 +401,32 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// malformed says what makes cmd no command of api/cas.yaml ("" when it is
+// one): the required members and the command's enum. (A PIN that is not
+// four digits is a command the CAS refuses: INVALID_PIN.)
+func malformed(cmd cas.Command) string {
+	switch {
+	case cmd.RequestID == "" || cmd.Command == "":
+		return "request_id and command are required"
+	case !slices.Contains(commands, cmd.Command):
+		return "unknown command " + cmd.Command
+	}
+	return ""
+}
+
+var (
+	commands = []string{cas.CmdAddSubscriptions, cas.CmdCancelSubscriptions, cas.CmdCreatePairing, cas.CmdAddToPairing,
+		cas.CmdResetPIN, cas.CmdSendMail, cas.CmdSendBark, cas.CmdDisplayFingerprint}
+)
+
+// requestIDOf reads the request_id of a body that is not a command, to
+// echo it.
+func requestIDOf(body []byte) string {
+	var v struct {
+		RequestID string `json:"request_id"`
+	}
+	_ = json.Unmarshal(body, &v)
+	return v.RequestID
 }

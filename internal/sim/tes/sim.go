@@ -511,6 +511,8 @@ func validate(path, actor string, req *request) (reply, bool) {
 		return fail(ws.StatusBadFormat, "issuerId has at most 16 characters, deviceId 48"), false
 	case len(req.PurchaseID) > 64 || len(req.CardID) > 48:
 		return fail(ws.StatusBadFormat, "purchaseId has at most 64 characters, cardId 48"), false
+	case len(req.StatusMessage) > 256:
+		return fail(ws.StatusBadFormat, "statusMessage has at most 256 characters"), false
 	}
 	if path != ws.PathReaderModeCommands && req.CardID == "" {
 		return fail(ws.StatusMissing, "cardId is required"), false
