@@ -166,7 +166,7 @@ func TestConform_ABrokenServerFailsExactlyTheBrokenRule(t *testing.T) {
 					b["taskId"] = id[:64]
 				}
 			}, nil)
-		}, []string{"wallet.getTaskStatus.format.taskId"}},
+		}, []string{"wallet.getTaskStatus.format.taskId.length"}},
 		{"wallet", "takes a RESUME of an active card", func(h http.Handler) http.Handler {
 			return rewrite(h, func(r *http.Request, b map[string]any) {
 				if b["operation"] == "RESUME" {
@@ -216,5 +216,19 @@ func TestConform_ABrokenServerFailsExactlyTheBrokenRule(t *testing.T) {
 				t.Fatalf("failed %v, want %v:\n%s", got, c.fails, text(r))
 			}
 		})
+	}
+}
+
+// Every rule has an id of its own: reports and CI systems key on it.
+func TestConform_RuleIDsAreUnique(t *testing.T) {
+	for _, s := range suites {
+		r := runAgainst(t, s, nil, false)
+		seen := map[string]bool{}
+		for _, res := range r.Results {
+			if seen[res.ID] {
+				t.Errorf("%s: rule id %s twice", s.name, res.ID)
+			}
+			seen[res.ID] = true
+		}
 	}
 }

@@ -85,20 +85,20 @@ func tesRules(t *Target, tf *TESFixture) []rule {
 		}
 	}
 	for _, b := range []struct {
-		member string
-		value  any
-		says   string
+		member     string
+		value      any
+		says, kind string
 	}{
-		{"issuerId", strings.Repeat("i", 17), "issuerId has 1 to 16 characters"},
-		{"cardId", strings.Repeat("c", 49), "cardId has 1 to 48 characters"},
-		{"deviceId", strings.Repeat("d", 49), "deviceId has 1 to 48 characters"},
-		{"purchaseId", strings.Repeat("p", 65), "purchaseId has 1 to 64 characters"},
-		{"operation", "FLY", "operation is one of the call's"},
-		{"responseTimeMs", "fast", "responseTimeMs is a number"},
-		{"statusMessage", strings.Repeat("m", 257), "statusMessage has at most 256 characters"},
-		{"responses", []any{map[string]any{"id": "x", "data": "ZZ"}}, "a response's data is hex"},
+		{"issuerId", strings.Repeat("i", 17), "issuerId has 1 to 16 characters", "length"},
+		{"cardId", strings.Repeat("c", 49), "cardId has 1 to 48 characters", "length"},
+		{"deviceId", strings.Repeat("d", 49), "deviceId has 1 to 48 characters", "length"},
+		{"purchaseId", strings.Repeat("p", 65), "purchaseId has 1 to 64 characters", "length"},
+		{"operation", "FLY", "operation is one of the call's", "enum"},
+		{"responseTimeMs", "fast", "responseTimeMs is a number", "type"},
+		{"statusMessage", strings.Repeat("m", 257), "statusMessage has at most 256 characters", "length"},
+		{"responses", []any{map[string]any{"id": "x", "data": "ZZ"}}, "a response's data is hex", "hex"},
 	} {
-		expect("tes.getCardCommands.format."+b.member, b.says+": otherwise 112", "getCardCommands", actor,
+		expect("tes.getCardCommands.format."+b.member+"."+b.kind, b.says+": otherwise 112", "getCardCommands", actor,
 			func() any { return with(other(base["getCardCommands"]()), b.member, b.value) }, 112)
 	}
 	expect("tes.unknown-issuer", "an issuer the TES does not know is 113", "getCardCommands", actor,

@@ -86,37 +86,34 @@ func walletRules(t *Target, wf *WalletFixture) []rule {
 	type bad struct {
 		op, member string
 		value      any
-		says       string
+		says, kind string
 	}
 	for _, b := range []bad{
-		{"getTaskStatus", "taskId", strings.Repeat("t", 65), "taskId has 1 to 64 characters"},
-		{"getTaskStatus", "taskId", 7, "taskId is a string"},
-		{"getTaskStatus", "seId", "0A1", "seId is whole bytes of hex"},
-		{"getTaskStatus", "seId", "ZZ", "seId is hex"},
-		{"getTaskStatus", "seId", strings.Repeat("00", 25), "seId has at most 24 bytes"},
-		{"getTaskStatus", "requestHeader.requestId", strings.Repeat("r", 49), "requestId has 1 to 48 characters"},
-		{"getTaskStatus", "requestHeader.sessionId", strings.Repeat("s", 49), "sessionId has 1 to 48 characters"},
-		{"getTaskStatus", "requestHeader.generationDateTime", "yesterday", "generationDateTime is a date-time"},
-		{"updateCard", "walletCardId", strings.Repeat("w", 65), "walletCardId has 1 to 64 characters"},
-		{"updateCard", "operation", "PAUSE", "operation is SUSPEND, RESUME, DELETE, METADATA_UPDATE, REDIRECT or ERASE"},
-		{"updateCard", "cardDescriptor.appletCurrencyCode", "EURO", "appletCurrencyCode has 3 characters"},
-		{"updateCard", "cardDescriptor.displayCardNumber", strings.Repeat("1", 17), "displayCardNumber has 1 to 16 characters"},
-		{"updateCard", "cardDescriptor.cardholderName", strings.Repeat("n", 129), "cardholderName has 1 to 128 characters"},
-		{"updateCard", "cardDescriptor.labelColor", "red", "labelColor is rgb(r,g,b)"},
-		{"updateCard", "cardDescriptor.contactEmail", strings.Repeat("e", 33), "contactEmail has at most 32 characters"},
-		{"updateCard", "cardDescriptor.shortDescription", strings.Repeat("d", 33), "shortDescription has at most 32 characters"},
-		{"updateCard", "cardDescriptor.cardArtManifest", []any{strings.Repeat("g", 65)}, "cardArtManifest items have at most 64 characters"},
-		{"updateCard", "cardDescriptor.mobileApp", map[string]any{"identifier": strings.Repeat("a", 129)}, "mobileApp.identifier has at most 128 characters"},
-		{"sendScript", "apduCommands.0.data", "0G", "a command's data is hex"},
-		{"sendScript", "apduCommands.0.data", strings.Repeat("00", 257), "a command's data has at most 512 hex digits"},
-		{"sendScript", "apduCommands.0.messageId", strings.Repeat("m", 65), "messageId has 1 to 64 characters"},
-		{"sendScript", "apduCommands.0.messageName", strings.Repeat("m", 101), "messageName has at most 100 characters"},
+		{"getTaskStatus", "taskId", strings.Repeat("t", 65), "taskId has 1 to 64 characters", "length"},
+		{"getTaskStatus", "taskId", 7, "taskId is a string", "type"},
+		{"getTaskStatus", "seId", "0A1", "seId is whole bytes of hex", "pattern"},
+		{"getTaskStatus", "seId", "ZZ", "seId is hex", "hex"},
+		{"getTaskStatus", "seId", strings.Repeat("00", 25), "seId has at most 24 bytes", "length"},
+		{"getTaskStatus", "requestHeader.requestId", strings.Repeat("r", 49), "requestId has 1 to 48 characters", "length"},
+		{"getTaskStatus", "requestHeader.sessionId", strings.Repeat("s", 49), "sessionId has 1 to 48 characters", "length"},
+		{"getTaskStatus", "requestHeader.generationDateTime", "yesterday", "generationDateTime is a date-time", "date-time"},
+		{"updateCard", "walletCardId", strings.Repeat("w", 65), "walletCardId has 1 to 64 characters", "length"},
+		{"updateCard", "operation", "PAUSE", "operation is SUSPEND, RESUME, DELETE, METADATA_UPDATE, REDIRECT or ERASE", "enum"},
+		{"updateCard", "cardDescriptor.appletCurrencyCode", "EURO", "appletCurrencyCode has 3 characters", "length"},
+		{"updateCard", "cardDescriptor.displayCardNumber", strings.Repeat("1", 17), "displayCardNumber has 1 to 16 characters", "length"},
+		{"updateCard", "cardDescriptor.cardholderName", strings.Repeat("n", 129), "cardholderName has 1 to 128 characters", "length"},
+		{"updateCard", "cardDescriptor.labelColor", "red", "labelColor is rgb(r,g,b)", "pattern"},
+		{"updateCard", "cardDescriptor.contactEmail", strings.Repeat("e", 33), "contactEmail has at most 32 characters", "length"},
+		{"updateCard", "cardDescriptor.shortDescription", strings.Repeat("d", 33), "shortDescription has at most 32 characters", "length"},
+		{"updateCard", "cardDescriptor.cardArtManifest", []any{strings.Repeat("g", 65)}, "cardArtManifest items have at most 64 characters", "length"},
+		{"updateCard", "cardDescriptor.mobileApp", map[string]any{"identifier": strings.Repeat("a", 129)}, "mobileApp.identifier has at most 128 characters", "length"},
+		{"sendScript", "apduCommands.0.data", "0G", "a command's data is hex", "hex"},
+		{"sendScript", "apduCommands.0.data", strings.Repeat("00", 257), "a command's data has at most 512 hex digits", "length"},
+		{"sendScript", "apduCommands.0.messageId", strings.Repeat("m", 65), "messageId has 1 to 64 characters", "length"},
+		{"sendScript", "apduCommands.0.messageName", strings.Repeat("m", 101), "messageName has at most 100 characters", "length"},
 	} {
 		call := calls[map[string]int{"sendScript": 0, "updateCard": 1, "getTaskStatus": 2}[b.op]]
-		id := fmt.Sprintf("wallet.%s.format.%s", b.op, strings.ReplaceAll(b.member, ".0.", "[]."))
-		if _, isNum := b.value.(int); isNum {
-			id += ".type"
-		}
+		id := fmt.Sprintf("wallet.%s.format.%s.%s", b.op, strings.ReplaceAll(b.member, ".0.", "[]."), b.kind)
 		expect(id, b.says+": otherwise 112", b.op, pod, func() any { return with(call.body(), b.member, b.value) }, 112)
 	}
 	for _, m := range []struct{ member, says string }{
