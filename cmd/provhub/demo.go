@@ -60,7 +60,9 @@ var demoCards = []demoCard{
 
 // readyLine is the demo's first line of output, for programs.
 type readyLine struct {
-	Ready     bool   `json:"ready"`
+	Ready bool `json:"ready"`
+	// Reused is set when --data held an earlier run's database.
+	Reused    bool   `json:"reused"`
 	Hub       string `json:"hub"`
 	Console   string `json:"console"`
 	Data      string `json:"data"`
@@ -146,6 +148,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	_, statErr := os.Stat(filepath.Join(dir, "provhub.db"))
+	reused := statErr == nil
 	h, err := hub.New(ctx, hub.Config{SecretKey: key, Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
 		Logger: log, CASURL: casURL, WalletURL: walletURL, TESURL: tesURL, Pod: demoPod})
 	if err != nil {
@@ -165,7 +169,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		wsim.Wait()
 	}()
 
-	ready := readyLine{Ready: true, Hub: hubURL, Console: hubURL + "/console/", Data: dir, WalletSim: walletURL,
+	ready := readyLine{Ready: true, Reused: reused, Hub: hubURL, Console: hubURL + "/console/", Data: dir, WalletSim: walletURL,
 		TESSim: strings.TrimSuffix(tesURL, "/tes/devicegtwapi/1/0"), CASSim: casURL}
 	ready.Issuer.ID, ready.Issuer.Kid, ready.Issuer.PrivateKeyFile = demoIssuer, demoKid, filepath.Join(dir, "issuer.key")
 	ready.CRM.Username, ready.CRM.Organisation = demoCRMUser, demoCRMOrg
@@ -182,10 +186,19 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("register the wallet partner: %w", err)
 	}
 	wsim.SetPartner(demoWalletPartner, walletSecret)
-	if ready.CRM.Password, err = seedDemo(ctx, h, cas, wsim, tsim, ready.Issuer.PrivateKeyFile); err != nil {
+	if ready.CRM.Password, err = demoSecret(dir, "crm-user.password"); err != nil {
+		return err
+	}
+	if ready.Issuer.Kid, err = demoIssuerKey(ctx, h, ready.Issuer.PrivateKeyFile); err != nil {
+		return fmt.Errorf("the issuer's key: %w", err)
+	}
+	if err := seedDemo(ctx, h, cas, wsim, tsim, ready.CRM.Password); err != nil {
 		return fmt.Errorf("load the sample data: %w", err)
 	}
-	ready.Operator.Username, ready.Operator.Password = "operator", randomPassword()
+	ready.Operator.Username = "operator"
+	if ready.Operator.Password, err = demoSecret(dir, "operator.password"); err != nil {
+		return err
+	}
 	if err := h.Console().AddOperator(ctx, ready.Operator.Username, ready.Operator.Password); err != nil {
 		return fmt.Errorf("add the console operator: %w", err)
 	}
@@ -202,15 +215,92 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// seedDemo loads the sample data and returns the CRM user's password.
-func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simwallet.Simulator, tsim *simtes.Simulator, keyFile string) (string, error) {
+// demoSecret returns the password kept in dir/name (mode 0600), making it
+// on first use: a demo run again on the same --data keeps its logins.
+func demoSecret(dir, name string) (string, error) {
+	path := filepath.Join(dir, name)
+	if raw, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(raw))) >= 8 {
+		return strings.TrimSpace(string(raw)), nil
+	}
+	pw := randomPassword()
+	if err := os.WriteFile(path, []byte(pw+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return pw, os.Chmod(path, 0o600)
+}
+
+// demoIssuerKey makes sure the issuer can sign with the key in keyFile: a
+// key left there by an earlier run is used again; a new one is made when
+// there is none, registered under demoKid, or under a fresh kid when
+// demoKid already names another key (a data folder whose key file went).
+// It returns the kid.
+func demoIssuerKey(ctx context.Context, h *hub.Hub, keyFile string) (string, error) {
+	pubFile := strings.TrimSuffix(keyFile, ".key") + ".pub"
+	public, err := os.ReadFile(pubFile)
+	_, kerr := os.Stat(keyFile)
+	kidFile := strings.TrimSuffix(keyFile, ".key") + ".kid"
+	if err == nil && kerr == nil {
+		kid := demoKid
+		if raw, err := os.ReadFile(kidFile); err == nil && strings.TrimSpace(string(raw)) != "" {
+			kid = strings.TrimSpace(string(raw))
+		}
+		if err := h.OAuth().AddClientKey(ctx, demoIssuer, kid, public); err != nil && !errors.Is(err, oauth.ErrKeyExists) {
+			return "", err
+		}
+		return kid, nil
+	}
+	private, public, err := oauth.GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	kid := demoKid
+	err = h.OAuth().AddClientKey(ctx, demoIssuer, kid, public)
+	if errors.Is(err, oauth.ErrKeyExists) {
+		kid = demoKid + "-" + randomPassword()[:8]
+		err = h.OAuth().AddClientKey(ctx, demoIssuer, kid, public)
+	}
+	if err != nil {
+		return "", err
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{keyFile, private}, {pubFile, public}, {kidFile, []byte(kid + "\n")}} {
+		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
+			return "", err
+		}
+	}
+	return kid, nil
+}
+
+// demoAsset returns the issuer's asset described as desc, adding it from
+// content when there is none (a demo run again keeps its assets).
+func demoAsset(ctx context.Context, h *hub.Hub, contentType string, content []byte, desc string) (string, error) {
+	list, err := h.Assets().List(ctx, demoIssuer)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range list {
+		if a.Description == desc {
+			return a.GUID, nil
+		}
+	}
+	a, err := h.Assets().Add(ctx, demoIssuer, contentType, content, desc)
+	if err != nil {
+		return "", err
+	}
+	return a.GUID, nil
+}
+
+// seedDemo loads the sample data, the CRM user with password.
+func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simwallet.Simulator, tsim *simtes.Simulator, password string) error {
 	// Pay-TV: reference data, the CAS's devices, a CRM user.
 	var ref paytv.ReferenceData
 	if err := json.Unmarshal(demoCRM, &ref); err != nil {
-		return "", err
+		return err
 	}
 	if _, err := h.PayTV().Import(ctx, ref); err != nil {
-		return "", err
+		return err
 	}
 	var cards, stbs []string
 	for _, c := range ref.Smartcards {
@@ -220,34 +310,18 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 		stbs = append(stbs, b.CAID)
 	}
 	cas.AddDevices(cards, stbs)
-	password := randomPassword()
 	if err := h.PayTV().AddUser(ctx, paytv.NewUser{Organisation: demoCRMOrg, Username: demoCRMUser, Password: password, PersonName: "Demo operator"}); err != nil {
-		return "", err
-	}
-
-	// The issuer: a fresh key pair, the private half in the data folder.
-	private, public, err := oauth.GenerateKey()
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(keyFile, private, 0o600); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(strings.TrimSuffix(keyFile, ".key")+".pub", public, 0o600); err != nil {
-		return "", err
-	}
-	if err := h.OAuth().AddClientKey(ctx, demoIssuer, demoKid, public); err != nil && !errors.Is(err, oauth.ErrKeyExists) {
-		return "", err
+		return err
 	}
 
 	// The issuer's terms and card art, and its OTP key.
-	terms, err := h.Assets().Add(ctx, demoIssuer, "text/plain; charset=utf-8", []byte(demoTerms), "demo terms")
+	termsID, err := demoAsset(ctx, h, "text/plain; charset=utf-8", []byte(demoTerms), "demo terms")
 	if err != nil {
-		return "", err
+		return err
 	}
 	otpKey, err := h.Accounts().NewOTPKey(ctx, demoIssuer)
 	if err != nil {
-		return "", err
+		return err
 	}
 	rawOTPKey, _ := base64.StdEncoding.DecodeString(otpKey)
 
@@ -255,19 +329,24 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 	// Each card is provisioned as a wallet server does it: checkCardAccount,
 	// getAsset for its terms and art, provisionCard.
 	by := issuer.Requestor{Type: issuer.RequestorIssuer, ID: demoIssuer}
+	var seeded []string
 	for i, c := range demoCards {
-		art, err := h.Assets().Add(ctx, demoIssuer, "image/png", demoArt(i), "card art of "+c.card)
-		if err != nil {
-			return "", err
+		// A consumer a tour of an earlier run deleted stays deleted.
+		if cons, err := h.Issuer().Consumer(ctx, demoIssuer, c.consumer); err == nil && cons.State == issuer.ConsumerDeleted {
+			continue
 		}
-		termsID := terms.GUID
+		seeded = append(seeded, c.card)
+		art, err := demoAsset(ctx, h, "image/png", demoArt(i), "card art of "+c.card)
+		if err != nil {
+			return err
+		}
 		if err := h.Issuer().RegisterCard(ctx, demoIssuer, c.card, issuer.CardInput{ConsumerID: c.consumer, CardProductID: "DEMO_TRANSIT",
-			LastDigits: c.lastDigits, TermsID: &termsID, CardArt: []string{art.GUID}, SetCardArt: true}, by); err != nil {
-			return "", err
+			LastDigits: c.lastDigits, TermsID: &termsID, CardArt: []string{art}, SetCardArt: true}, by); err != nil {
+			return err
 		}
 		data, _, err := h.Accounts().IssueData(ctx, demoIssuer, c.card)
 		if err != nil {
-			return "", err
+			return err
 		}
 		req := simwallet.ProvisionRequest{IssuerID: demoIssuer, SEID: c.se, DeviceID: c.device, CardSource: "USER-INPUT",
 			OpaqueCardAccountData: data, LastDigits: c.lastDigits, WalletAccountID: "wallet-" + c.consumer}
@@ -278,45 +357,45 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 		}
 		res, err := wsim.Provision(ctx, req)
 		if err != nil {
-			return "", err
+			return err
 		}
 		if !res.OK() {
-			return "", fmt.Errorf("provisioning %s: %s answered %d %s", c.card, res.Step, res.StatusCode, res.StatusMessage)
+			return fmt.Errorf("provisioning %s: %s answered %d %s", c.card, res.Step, res.StatusCode, res.StatusMessage)
 		}
 		if card, err := h.Transit().Card(ctx, c.card); err == nil && card.State == transit.PendingPerso {
 			dgis := []apdu.DGI{{ID: 0x0101, Value: []byte(c.card)}, {ID: 0x9F10, Value: []byte{byte(i), 0x01, 0x02, 0x03}}}
 			if _, err := h.Transit().SubmitPersoData(ctx, demoIssuer, c.card, dgis); err != nil {
-				return "", err
+				return err
 			}
 		}
 		if err := wsim.SetCardBalance(res.WalletCardID, c.balance); err != nil {
-			return "", err
+			return err
 		}
 		if err := tsim.AddAccount(simtes.Account{ID: c.card, IssuerID: demoIssuer, DeviceID: c.device, Balance: int64(c.balance)}); err != nil {
-			return "", err
+			return err
 		}
 	}
 	if err := tsim.AddPurchase(simtes.Purchase{ID: demoPurchase, CardAccountID: "CARD-BOB-1", Amount: 500}); err != nil {
-		return "", err
+		return err
 	}
 	// Wait until the wallet server has personalised every card.
 	deadline := time.Now().Add(30 * time.Second)
-	for _, c := range demoCards {
+	for _, id := range seeded {
 		for {
-			card, err := h.Transit().Card(ctx, c.card)
+			card, err := h.Transit().Card(ctx, id)
 			if err != nil {
-				return "", err
+				return err
 			}
 			if card.State == transit.Active {
 				break
 			}
 			if time.Now().After(deadline) {
-				return "", fmt.Errorf("card %s is still %s", c.card, card.State)
+				return fmt.Errorf("card %s is still %s", id, card.State)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	return password, nil
+	return nil
 }
 
 func randomPassword() string {
@@ -331,7 +410,11 @@ func demoTour(r readyLine) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	w("")
-	w("provhub demo: hub %s, database and issuer key in %s", r.Hub, r.Data)
+	if r.Reused {
+		w("provhub demo: hub %s, reusing the database, issuer key and logins in %s", r.Hub, r.Data)
+	} else {
+		w("provhub demo: hub %s, database and issuer key in %s", r.Hub, r.Data)
+	}
 	w("Simulators: wallet server %s, TES %s, CAS %s", r.WalletSim, r.TESSim, r.CASSim)
 	w("Operator console: %s (log in as %s / %s)", r.Console, r.Operator.Username, r.Operator.Password)
 	w("")

@@ -21,6 +21,14 @@ import (
 // and the lines printed up to "is serving".
 func startDemo(t *testing.T, extra ...string) (readyLine, []string) {
 	t.Helper()
+	r, lines, stop := startDemoStoppable(t, extra...)
+	t.Cleanup(stop)
+	return r, lines
+}
+
+// startDemoStoppable is startDemo with the stop in the caller's hands.
+func startDemoStoppable(t *testing.T, extra ...string) (readyLine, []string, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
@@ -29,7 +37,7 @@ func startDemo(t *testing.T, extra ...string) (readyLine, []string) {
 		done <- run(ctx, args, strings.NewReader(""), pw, io.Discard)
 		pw.Close()
 	}()
-	t.Cleanup(func() {
+	stop := func() {
 		cancel()
 		select {
 		case code := <-done:
@@ -39,7 +47,7 @@ func startDemo(t *testing.T, extra ...string) (readyLine, []string) {
 		case <-time.After(30 * time.Second):
 			t.Error("demo did not stop")
 		}
-	})
+	}
 	sc := bufio.NewScanner(pr)
 	var lines []string
 	for sc.Scan() {
@@ -54,9 +62,30 @@ func startDemo(t *testing.T, extra ...string) (readyLine, []string) {
 	}
 	var r readyLine
 	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil || !r.Ready || r.Hub == "" || r.CRM.Password == "" {
+		stop()
 		t.Fatalf("first line is not the ready line: %q (%v)", lines[0], err)
 	}
-	return r, lines
+	return r, lines, stop
+}
+
+// A demo run again on the same data folder keeps its logins and its
+// issuer key: the key printed still gets tokens.
+func TestDemo_ARunOnTheSameDataKeepsItsLoginsAndKey(t *testing.T) {
+	dir := t.TempDir()
+	first, _, stop := startDemoStoppable(t, "--data", dir)
+	stop()
+	second, lines, stop2 := startDemoStoppable(t, "--data", dir)
+	defer stop2()
+	if second.Operator.Password != first.Operator.Password || second.CRM.Password != first.CRM.Password || second.Issuer.Kid != first.Issuer.Kid {
+		t.Fatalf("first run %+v, second %+v", first, second)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "reusing") {
+		t.Error("the second run does not say it reuses the data folder")
+	}
+	if code, out, stderr := runCLI(t, nil, "issuer", "token", "--url", second.Hub, "--id", second.Issuer.ID, "--kid", second.Issuer.Kid,
+		"--key", second.Issuer.PrivateKeyFile); code != 0 || !strings.Contains(out, "eyJ") {
+		t.Fatalf("issuer token with the reused key: %d %q %q", code, out, stderr)
+	}
 }
 
 // TestDemo_EveryPrintedCommandWorks runs the tour's commands as printed, in
