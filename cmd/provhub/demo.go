@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -106,8 +107,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if logf.level == "info" {
-		logf.level = "warn" // the demo's own output is the tour
+	// The demo's own output is the tour: warnings only, unless the
+	// --log-level given says otherwise.
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "log-level" })
+	if !explicit {
+		logf.level = "warn"
 	}
 	log, err := logf.logger(stderr)
 	if err != nil {

@@ -229,3 +229,24 @@ func TestServe_AnswersHealthAndExitsZeroOnSIGTERM(t *testing.T) {
 		})
 	}
 }
+
+// Every command's help names each flag's kind (string, duration, ...), not
+// a phrase of its usage text: the flag package takes a back-quoted phrase
+// for the placeholder.
+func TestCLI_HelpPlaceholdersAreKinds(t *testing.T) {
+	kinds := map[string]bool{"": true, "string": true, "duration": true, "int": true, "uint": true, "float": true, "value": true}
+	for _, c := range commands(strings.NewReader("")) {
+		for _, args := range [][]string{{c.name, "--help"}, {c.name, "wallet", "--help"}, {c.name, "add", "--help"}} {
+			_, _, stderr := runCLI(t, nil, args...)
+			for _, line := range strings.Split(stderr, "\n") {
+				fields := strings.Fields(line)
+				if len(fields) == 0 || !strings.HasPrefix(line, "  -") {
+					continue
+				}
+				if len(fields) > 1 && !kinds[fields[1]] {
+					t.Errorf("%v: flag line %q has placeholder %q", args, line, fields[1])
+				}
+			}
+		}
+	}
+}

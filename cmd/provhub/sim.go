@@ -102,7 +102,7 @@ func simTES(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func simCAS(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("sim cas", stderr)
 	listen := fs.String("listen", "127.0.0.1:9300", "HTTP listen address")
-	devices := fs.String("devices", "", "JSON file in the `provhub crm import` format whose smartcards and STBs the CAS knows")
+	devices := fs.String("devices", "", "JSON file in the \"provhub crm import\" format whose smartcards and STBs the CAS knows")
 	var f cassim.Faults
 	latency := fs.Duration("latency", 0, "delay of every answer")
 	hang := fs.Duration("hang", 30*time.Second, "how long an injected timeout holds the answer")
