@@ -155,7 +155,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	_, statErr := os.Stat(filepath.Join(dir, "provhub.db"))
 	reused := statErr == nil
-	h, err := hub.New(ctx, hub.Config{SecretKey: key, Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
+	h, err := hub.New(ctx, hub.Config{Version: versionString(), SecretKey: key, Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
 		Logger: log, CASURL: casURL, WalletURL: walletURL, TESURL: tesURL, Pod: demoPod})
 	if err != nil {
 		return err

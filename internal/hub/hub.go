@@ -105,6 +105,8 @@ type Config struct {
 	// ConsoleTuning adjusts the operator console's configuration (tests).
 	ConsoleTuning func(*console.Config)
 
+	// Version is shown on the front door (GET /).
+	Version string
 	// SecretKey seals the keys and secrets provhub keeps in its database
 	// (required): its signing keys, partners' request-signing secrets.
 	SecretKey *sealed.Key
@@ -349,6 +351,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	crm.Mount(mux)
 	iapi.Mount(mux)
 	mux.Handle("GET /openapi/", api.Handler())
+	mux.Handle("GET /{$}", frontDoorHandler(cfg.Version, metrics != nil))
 	httpapi.MountHealth(mux, metrics, ready)
 	if cfg.PartnerListen == "" {
 		tapi.Mount(mux)

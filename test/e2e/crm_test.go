@@ -635,6 +635,36 @@ func TestCRM_OpenAPIDocumentsAreServed(t *testing.T) {
 		}
 	}
 	newSpecClient(t, e.url, "cas.yaml", "/cas/v1") // validates the CAS document
+	// Shown as text, not downloaded; listed at /openapi/ and on the front door.
+	get := func(path string) (*http.Response, string) {
+		resp, err := http.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(raw)
+	}
+	if resp, _ := get("/openapi/issuer.yaml"); !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("issuer.yaml served as %s", resp.Header.Get("Content-Type"))
+	}
+	for _, page := range []string{"/openapi/", "/"} {
+		resp, body := get(page)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: HTTP %d %s", page, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		for _, doc := range []string{"crm.yaml", "issuer.yaml", "transit.yaml", "wallet.yaml", "tes.yaml", "device.yaml", "cas.yaml"} {
+			if !strings.Contains(body, `href="/openapi/`+doc+`"`) {
+				t.Errorf("%s does not link %s", page, doc)
+			}
+		}
+		if page == "/" && (!strings.Contains(body, `href="/console/"`) || !strings.Contains(body, `href="/readyz"`) || !strings.Contains(body, "provhub issuer API")) {
+			t.Errorf("the front door: %s", body)
+		}
+	}
+	if resp, _ := get("/nothing-here"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown path: HTTP %d", resp.StatusCode)
+	}
 }
 
 func TestCRM_InternalErrorIsAnEnvelopeWithTheCorrelationID(t *testing.T) {
