@@ -33,6 +33,7 @@ import (
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/trace"
 	"github.com/provhub/provhub/internal/transit"
 )
 
@@ -696,6 +697,8 @@ func (c *Console) issuerOperation(w http.ResponseWriter, r *http.Request, s *ses
 type transitOperationData struct {
 	Op    *transit.DeviceOperation
 	Steps []transit.OperationStep
+	// Trace is Steps decoded, step by step.
+	Trace []trace.Step
 }
 
 func (c *Console) transitOperation(w http.ResponseWriter, r *http.Request, s *session) {
@@ -708,5 +711,10 @@ func (c *Console) transitOperation(w http.ResponseWriter, r *http.Request, s *se
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, "transit_operation", c.base(s, "Operation "+op.OperationID, "transit", true, transitOperationData{Op: op, Steps: steps}))
+	requests, answers := make([]string, len(steps)), make([]string, len(steps))
+	for i, st := range steps {
+		requests[i], answers[i] = st.Request, st.Answer
+	}
+	c.render(w, r, "transit_operation", c.base(s, "Operation "+op.OperationID, "transit", true,
+		transitOperationData{Op: op, Steps: steps, Trace: trace.Steps(requests, answers)}))
 }

@@ -276,9 +276,11 @@ func consoleLists(t *testing.T, e *env) {
 	top := e.startTopUp(cardID, "P-CON")
 	e.waitOp(top.OperationID)
 	for path, wants := range map[string][]string{
-		"/console/crm/" + req.Number:                     {`id="request-state">COMPLETED`, "service_ca_id=1001", "ADD_SUBSCRIPTIONS"},
-		"/console/issuer/" + res.OperationID:             {`id="operation-status">SUCCESSFUL`, "connie", "ISSUER_DECISION"},
-		"/console/transit/operations/" + top.OperationID: {`id="operation-status">COMPLETED`, "P-CON", "Relay steps", "poll"},
+		"/console/crm/" + req.Number:         {`id="request-state">COMPLETED`, "service_ca_id=1001", "ADD_SUBSCRIPTIONS"},
+		"/console/issuer/" + res.OperationID: {`id="operation-status">SUCCESSFUL`, "connie", "ISSUER_DECISION"},
+		"/console/transit/operations/" + top.OperationID: {`id="operation-status">COMPLETED`, "P-CON", "Relay steps", "poll",
+			// Decoded: the FeliCa frames by name, the purse read off the card.
+			"FELICA Polling", "Read Without Encryption response", "purse: balance 10", "00 00 success", "statusCode 0"},
 	} {
 		status, page := o.get(t, path)
 		if status != http.StatusOK {
