@@ -331,6 +331,89 @@ type dashboardData struct {
 	Counts map[string]map[engine.State]int
 	Chart  chart
 	Health []healthRow
+	// Outcomes are the domains' outcomes of the last 24 hours; Failing
+	// tells whether any of them failed (the dashboard is then not green).
+	Outcomes []outcomeRow
+	Failing  bool
+	// Retrying are the unfinished jobs that failed an attempt, per kind.
+	Retrying []retryRow
+}
+
+// outcomeRow is one domain's outcomes: successes, waits and failures
+// (each failure with its code), each linking to the records.
+type outcomeRow struct {
+	Domain string
+	Cells  []outcomeCell
+}
+
+type outcomeCell struct {
+	Label, Class, Link string
+	Count              int
+}
+
+type retryRow struct {
+	engine.KindRetrying
+	System string
+}
+
+// outcomeRows reads the domains' outcome counts since a time.
+func (c *Console) outcomeRows(ctx context.Context, since time.Time) ([]outcomeRow, bool, error) {
+	domains := []struct {
+		name, link string
+		ok, bad    string
+		count      func(context.Context, time.Time) (map[string]int, error)
+		filter     string
+	}{
+		{"CRM provisioning requests (to the CAS)", "/console/crm", "COMPLETED", "REJECTED", c.cfg.PayTV.OutcomeCounts, "state"},
+		{"wallet tasks (to the wallet server)", "/console/transit", "COMPLETED", "FAILED", c.cfg.Transit.TaskOutcomeCounts, "status"},
+		{"device operations (TES and devices)", "/console/transit", "COMPLETED", "FAILED", c.cfg.Transit.OperationOutcomeCounts, ""},
+		{"issuer operations", "/console/issuer", "SUCCESSFUL", "FAILED", c.cfg.Issuer.OutcomeCounts, "status"},
+	}
+	var rows []outcomeRow
+	failing := false
+	for _, d := range domains {
+		counts, err := d.count(ctx, since)
+		if err != nil {
+			return nil, false, err
+		}
+		keys := make([]string, 0, len(counts))
+		for k := range counts {
+			keys = append(keys, k)
+		}
+		// Successes first, then what waits, then the failures by code.
+		rank := func(k string) int {
+			switch state, _, _ := strings.Cut(k, " "); state {
+			case d.ok:
+				return 0
+			case d.bad:
+				return 2
+			}
+			return 1
+		}
+		slices.SortFunc(keys, func(a, b string) int {
+			if ra, rb := rank(a), rank(b); ra != rb {
+				return ra - rb
+			}
+			return strings.Compare(a, b)
+		})
+		row := outcomeRow{Domain: d.name}
+		for _, k := range keys {
+			state, _, _ := strings.Cut(k, " ")
+			cell := outcomeCell{Label: k, Count: counts[k], Class: "wait", Link: d.link}
+			switch state {
+			case d.ok:
+				cell.Class = "ok"
+			case d.bad:
+				cell.Class, failing = "bad", true
+			}
+			if d.filter != "" {
+				cell.Link += "?" + d.filter + "=" + url.QueryEscape(state)
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+		rows = append(rows, row)
+	}
+	return rows, failing, nil
 }
 
 type healthRow struct {
@@ -360,6 +443,18 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	d.Chart = newChart(buckets)
+	if d.Outcomes, d.Failing, err = c.outcomeRows(ctx, c.now().Add(-24*time.Hour)); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	retrying, err := c.cfg.Engine.Retrying(ctx)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, k := range retrying {
+		d.Retrying = append(d.Retrying, retryRow{KindRetrying: k, System: systems[k.Kind]})
+	}
 	health, err := c.cfg.Engine.Health(ctx, c.now().Add(-15*time.Minute))
 	if err != nil {
 		c.fail(w, r, err)

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -143,4 +145,56 @@ func (e *Engine) Health(ctx context.Context, since time.Time) ([]KindHealth, err
 		out = append(out, h)
 	}
 	return out, rows.Err()
+}
+
+// KindRetrying is what the unfinished jobs of a kind that failed at least
+// once say: how many there are, and the latest error among them.
+type KindRetrying struct {
+	Kind      string
+	Count     int
+	LastError string
+	LastAt    time.Time
+}
+
+// Retrying returns, per kind, the jobs not finished yet that have failed
+// an attempt (retrying now, or waiting for their next attempt), with the
+// latest error, reading at most the newest 2000 of them.
+func (e *Engine) Retrying(ctx context.Context) ([]KindRetrying, error) {
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT kind, errors FROM jobs WHERE finalized_at IS NULL AND errors <> '[]'
+		ORDER BY id DESC LIMIT 2000`)
+	if err != nil {
+		return nil, fmt.Errorf("retrying jobs: %w", err)
+	}
+	defer rows.Close()
+	byKind := map[string]*KindRetrying{}
+	var kinds []string
+	for rows.Next() {
+		var kind, raw string
+		if err := rows.Scan(&kind, &raw); err != nil {
+			return nil, err
+		}
+		var errs []AttemptError
+		if json.Unmarshal([]byte(raw), &errs) != nil || len(errs) == 0 {
+			continue
+		}
+		k := byKind[kind]
+		if k == nil {
+			k = &KindRetrying{Kind: kind}
+			byKind[kind] = k
+			kinds = append(kinds, kind)
+		}
+		k.Count++
+		if last := errs[len(errs)-1]; last.At.After(k.LastAt) {
+			k.LastError, k.LastAt = last.Error, last.At
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sort.Strings(kinds)
+	out := make([]KindRetrying, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, *byKind[k])
+	}
+	return out, nil
 }

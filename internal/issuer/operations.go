@@ -450,3 +450,10 @@ func (s *Service) OperationByID(ctx context.Context, operationID string) (*Opera
 	}
 	return op, nil
 }
+
+// OutcomeCounts counts the operations started since a time by status and
+// error code ("FAILED WALLET_432").
+func (s *Service) OutcomeCounts(ctx context.Context, since time.Time) (map[string]int, error) {
+	return s.db.CountOutcomes(ctx, `SELECT status, COALESCE(error_code, ''), count(*) FROM issuer_operations WHERE start_time >= $1 GROUP BY 1, 2`,
+		since.UnixMicro())
+}

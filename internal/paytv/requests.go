@@ -534,3 +534,11 @@ func (s *Service) PurgeRequests(ctx context.Context, tx *store.Tx, cutoff time.T
 	}
 	return res.RowsAffected()
 }
+
+// OutcomeCounts counts the requests changed since a time by life-cycle
+// state and error code ("REJECTED CAS_UNAVAILABLE"); a PENDING request that
+// is retrying the CAS counts as "PENDING retrying".
+func (s *Service) OutcomeCounts(ctx context.Context, since time.Time) (map[string]int, error) {
+	return s.db.CountOutcomes(ctx, `SELECT life_cycle_state, CASE WHEN life_cycle_state = 'PENDING' AND error_description LIKE 'retrying:%'
+		THEN 'retrying' ELSE COALESCE(error_code, '') END, count(*) FROM paytv_requests WHERE updated_at >= $1 GROUP BY 1, 2`, micros(since))
+}

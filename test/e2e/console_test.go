@@ -15,7 +15,9 @@ import (
 
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/issuer"
+	cassim "github.com/provhub/provhub/internal/sim/cas"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 )
 
 // operator logs an operator in to the console and returns a client that
@@ -348,4 +350,59 @@ func TestConsole_ShowsACardsArt(t *testing.T) {
 	if resp.StatusCode == http.StatusOK {
 		t.Error("the art is served without a session")
 	}
+}
+
+// The dashboard counts what the domains ended with, not only job states:
+// a CRM request the CAS refused and a wallet task the wallet server failed
+// turn it red, each with its code and a link to its records; what is
+// retrying now is listed with its last error.
+func TestConsole_TheDashboardShowsFailuresAsFailures(t *testing.T) {
+	both(t, envOptions{sendAttempts: 50}, func(t *testing.T, e *env) {
+		o := e.operatorClient(t)
+		if _, page := o.get(t, "/console/"); !strings.Contains(page, "no failure in the last 24 hours") {
+			t.Fatalf("a fresh hub is not green:\n%s", page)
+		}
+		tok := e.login("mpadministrator", "mp-admin-1234")
+		add := func(serial string) request {
+			return e.create(ws, "add_subscriptions", map[string]any{"token": tok,
+				"subscription_identifier": map[string]string{"number": "S60058"}, "service_identifier": map[string]string{"code": "BASIC"},
+				"smartcard_identifier": map[string]string{"serial_number": serial}})
+		}
+		if r := e.waitFinal(ws, tok, add("sc-unknown-to-cas").ID); r.LifeCycleState != "REJECTED" {
+			t.Fatalf("the CAS refusal: %+v", r)
+		}
+		cardID, _ := e.provision("0D0D0D0D", "ACC-DASH")
+		if err := e.wsim.SetFaults(simwallet.Faults{FailedNext: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if tk := e.waitTask(cardID, e.perso(cardID).TaskID); tk.Status != "FAILED" {
+			t.Fatalf("the failed task: %+v", tk)
+		}
+		// The CAS goes away: a request retries, and says so.
+		if err := e.sim.SetFaults(cassim.Faults{ErrorRate: 1}); err != nil {
+			t.Fatal(err)
+		}
+		retrying := add("sc20000002")
+		waitFor(t, "the request to fail an attempt", func() bool { return len(e.jobOf(retrying.ID).Errors) > 0 })
+		_, page := o.get(t, "/console/")
+		for _, want := range []string{
+			`id="outcome-badge">failures in the last 24 hours`,
+			`class="outcome bad" href="/console/crm?state=REJECTED" data-outcome="REJECTED CAS_REJECTED"`,
+			`class="outcome bad" href="/console/transit?status=FAILED" data-outcome="FAILED 911"`,
+			`data-outcome="PENDING retrying"`,
+			`<a href="/console/jobs?kind=paytv.send_request">paytv.send_request</a>`,
+			"injected server error",
+		} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the dashboard lacks %s", want)
+			}
+		}
+		if t.Failed() {
+			t.Logf("%s", page)
+		}
+		if err := e.sim.SetFaults(cassim.Faults{}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFinal(ws, tok, retrying.ID)
+	})
 }
