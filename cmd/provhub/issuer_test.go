@@ -77,8 +77,12 @@ func TestCLI_IssuerKeygenAddTokenAndRotate(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if st := get(token); st != http.StatusNotFound {
-		t.Errorf("a call with the token: HTTP %d, want 404 (unknown consumer)", st)
+	// Authorised: an unknown consumer's operations are an empty list, as published.
+	if st := get(token); st != http.StatusOK {
+		t.Errorf("a call with the token: HTTP %d, want 200", st)
+	}
+	if st := get(token + "x"); st != http.StatusUnauthorized {
+		t.Errorf("a call with a broken token: HTTP %d, want 401", st)
 	}
 	if code, _, errs := runCLI(t, nil, "issuer", "token", "--url", url, "--id", "BANK000001", "--kid", "nope", "--key", prefix+".key"); code == 0 {
 		t.Error("a token was issued for an unknown kid")
@@ -88,7 +92,7 @@ func TestCLI_IssuerKeygenAddTokenAndRotate(t *testing.T) {
 	if code, out, errs := runCLI(t, nil, "issuer", "rotate-signing-key", "--db", db); code != 0 || !strings.Contains(out, "pvh-") {
 		t.Fatalf("rotate: %d %s %s", code, out, errs)
 	}
-	if st := get(token); st != http.StatusNotFound {
+	if st := get(token); st != http.StatusOK {
 		t.Errorf("a token signed before the rotation: HTTP %d", st)
 	}
 	if code, _, errs := runCLI(t, nil, "issuer", "revoke-key", "--db", db, "--id", "BANK000001", "--kid", "k1"); code != 0 {
