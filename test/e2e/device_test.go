@@ -478,3 +478,28 @@ func TestDevice_TES921IsAskedAgainAnd163EndsTheOperation(t *testing.T) {
 		t.Errorf("the card holds %d after a refused top-up", p.Balance)
 	}
 }
+
+// What the hub makes of the TES's documented refusals it cannot produce by
+// its own rules: each ends the device operation FAILED with that code, and
+// the card keeps its balance.
+func TestDevice_EveryDocumentedTESRefusalEndsTheOperation(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cardID, wc, _ := e.transitCard(71, 100)
+	for i, want := range []int{163, 178, 221, 231, 232, 323, 911} {
+		t.Run(fmt.Sprint(want), func(t *testing.T) {
+			purchase := fmt.Sprintf("P-CODE-%d", i)
+			if err := e.tsim.AddPurchase(simtes.Purchase{ID: purchase, CardAccountID: cardID, Amount: 10}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.tsim.SetFaults(simtes.Faults{Code: want, CodeNext: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if st := e.waitOp(e.startTopUp(cardID, purchase).OperationID); st.Status != "FAILED" || code(st) != want {
+				t.Fatalf("after a %d: %+v", want, st)
+			}
+			if p, _ := e.wsim.CardPurse(wc); p.Balance != 100 {
+				t.Fatalf("the card holds %d", p.Balance)
+			}
+		})
+	}
+}

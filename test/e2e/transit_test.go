@@ -515,3 +515,30 @@ func TestTransit_WalletServer921IsRetriedAnd911IsFinal(t *testing.T) {
 		t.Fatalf("a failed SUSPEND moved the card: %+v", c)
 	}
 }
+
+// What the hub makes of every code the wallet server may answer: 321 and
+// 921 are asked again (the task then completes); every other ends the task
+// FAILED with that code, the card as it was.
+func TestTransit_EveryDocumentedWalletCodeIsHandled(t *testing.T) {
+	e := newEnv(t, envOptions{sendAttempts: 6})
+	for i, code := range []int{111, 112, 119, 121, 321, 432, 911, 921} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			cardID, _ := e.provision(fmt.Sprintf("0F0F0F%02X", i), fmt.Sprintf("ACC-CODE-%d", code))
+			op := "sendScript"
+			if code == 121 { // getTaskStatus's own code
+				op = "getTaskStatus"
+			}
+			if err := e.wsim.SetFaults(simwallet.Faults{Code: code, CodeNext: 1, CodeOp: op}); err != nil {
+				t.Fatal(err)
+			}
+			tk := e.waitTask(cardID, e.perso(cardID).TaskID)
+			retried := code == 321 || code == 921
+			switch {
+			case retried && (tk.Status != transit.TaskCompleted || e.card(cardID).State != transit.Active):
+				t.Fatalf("after one %d: %+v, card %s", code, tk, e.card(cardID).State)
+			case !retried && (tk.Status != transit.TaskFailed || tk.StatusCode == nil || *tk.StatusCode != code || e.card(cardID).State != transit.PendingPerso):
+				t.Fatalf("after a %d: %+v, card %s", code, tk, e.card(cardID).State)
+			}
+		})
+	}
+}

@@ -54,7 +54,19 @@ type Faults struct {
 	FailedNext      int     `json:"failed_next"`
 	ServerErrorRate float64 `json:"server_error_rate"`
 	ServerErrorNext int     `json:"server_error_next"`
+	// CodeNext answers the next calls with statusCode Code without doing
+	// anything: any code api/wallet.yaml documents (111, 112, 119, 121,
+	// 321, 432, 911, 921), to see what a hub makes of each.
+	Code     int `json:"code"`
+	CodeNext int `json:"code_next"`
+	// CodeOp, when set, keeps the code for calls of that operation
+	// (sendScript, updateCard, getTaskStatus, pushNotification): each
+	// operation's published table has its own codes.
+	CodeOp string `json:"code_op"`
 }
+
+// knobCodes are the codes Faults.CodeNext may answer.
+var knobCodes = map[int]bool{111: true, 112: true, 119: true, 121: true, 321: true, 432: true, 911: true, 921: true}
 
 func (f Faults) validate() error {
 	for _, r := range []float64{f.ErrorRate, f.BusyRate, f.TimeoutRate, f.MalformedRate, f.FailedRate, f.ServerErrorRate} {
@@ -63,8 +75,11 @@ func (f Faults) validate() error {
 		}
 	}
 	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 || f.HangMS < 0 || f.MalformedNext < 0 || f.DeviceRepeatNext < 0 ||
-		f.FailedNext < 0 || f.ServerErrorNext < 0 {
+		f.FailedNext < 0 || f.ServerErrorNext < 0 || f.CodeNext < 0 {
 		return errors.New("knobs must not be negative")
+	}
+	if f.CodeNext > 0 && !knobCodes[f.Code] {
+		return errors.New("code must be one of 111, 112, 119, 121, 321, 432, 911, 921")
 	}
 	return nil
 }
@@ -365,7 +380,10 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 		latency := time.Duration(f.LatencyMS) * time.Millisecond
 		hang := time.Duration(f.HangMS) * time.Millisecond
 		var errorNow, busyNow, timeoutNow, malformedNow, failedNow, serverErrorNow bool
+		codeNow := 0
 		switch {
+		case f.CodeNext > 0 && (f.CodeOp == "" || f.CodeOp == name):
+			f.CodeNext, codeNow = f.CodeNext-1, f.Code
 		case f.FailedNext > 0:
 			f.FailedNext, failedNow = f.FailedNext-1, true
 		case f.ServerErrorNext > 0:
@@ -406,6 +424,8 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 			rep = decodeErr.reply()
 		case busyNow:
 			rep = reply{code: ws.StatusDeviceBusy, message: "another operation is running on this device"}
+		case codeNow != 0:
+			rep = reply{code: codeNow, message: fmt.Sprintf("statusCode %d (fault knob)", codeNow)}
 		case failedNow:
 			rep = reply{code: ws.StatusOperationFailed, message: "operation failed (fault knob)"}
 		case serverErrorNow:
