@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/cardaccount"
-	"github.com/provhub/provhub/internal/hub"
 )
 
 const assetUsage = `usage: provhub asset add --issuer ISSUERID --file FILE [--content-type TYPE] [--description TEXT] [--db URL]
@@ -47,11 +46,7 @@ func runAsset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, assetUsage)
 		return errUsage
 	}
-	key, err := secretKey(*secretFile, *db, stderr)
-	if err != nil {
-		return err
-	}
-	h, err := hub.New(ctx, hub.Config{DatabaseURL: *db, Migrate: true, SecretKey: key})
+	h, err := openAdminHub(ctx, *db, *secretFile, stderr)
 	if err != nil {
 		return err
 	}
@@ -112,13 +107,7 @@ func issuerOTPKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("OTP key file: %w", err)
 	}
-	key, err := secretKey(*secretFile, *db, stderr)
-	if err != nil {
-		f.Close()
-		os.Remove(*out)
-		return err
-	}
-	h, err := hub.New(ctx, hub.Config{DatabaseURL: *db, Migrate: true, SecretKey: key})
+	h, err := openAdminHub(ctx, *db, *secretFile, stderr)
 	if err != nil {
 		f.Close()
 		os.Remove(*out)

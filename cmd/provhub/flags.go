@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/provhub/provhub/internal/httpapi"
+	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
 )
@@ -161,4 +162,15 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// openAdminHub opens the hub on a database for an administration command
+// (migrating it), with the secret key of --secret-key-file or the one
+// beside a SQLite database.
+func openAdminHub(ctx context.Context, dbURL, secretFile string, stderr io.Writer) (*hub.Hub, error) {
+	key, err := secretKey(secretFile, dbURL, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return hub.New(ctx, hub.Config{DatabaseURL: dbURL, Migrate: true, SecretKey: key})
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/wallet"
 )
@@ -103,11 +102,7 @@ func issuerNotifications(ctx context.Context, args []string, stdout, stderr io.W
 		fmt.Fprintln(stderr, "provhub issuer notifications: --id is required")
 		return errUsage
 	}
-	key, err := secretKey(*secretFile, *db, stderr)
-	if err != nil {
-		return err
-	}
-	h, err := hub.New(ctx, hub.Config{DatabaseURL: *db, Migrate: true, SecretKey: key})
+	h, err := openAdminHub(ctx, *db, *secretFile, stderr)
 	if err != nil {
 		return err
 	}

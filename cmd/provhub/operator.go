@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/provhub/provhub/internal/hub"
 )
 
 func runOperator(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -32,11 +30,7 @@ func runOperator(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return fmt.Errorf("read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	key, err := secretKey(*secretFile, *db, stderr)
-	if err != nil {
-		return err
-	}
-	h, err := hub.New(ctx, hub.Config{DatabaseURL: *db, Migrate: true, SecretKey: key})
+	h, err := openAdminHub(ctx, *db, *secretFile, stderr)
 	if err != nil {
 		return err
 	}
