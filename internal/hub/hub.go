@@ -338,6 +338,15 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 			return db.CheckSchema(ctx)
 		},
 	}
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
+	h.registry.MustRegister(newOutcomeCollector(now,
+		outcomeSource{"crm_requests", h.paytv.OutcomeCounts},
+		outcomeSource{"wallet_tasks", h.transit.TaskOutcomeCounts},
+		outcomeSource{"device_operations", h.transit.OperationOutcomeCounts},
+		outcomeSource{"issuer_operations", h.issuer.OutcomeCounts}))
 	metrics := prometheus.Gatherer(h.registry)
 	if cfg.MetricsListen != "" {
 		metrics = nil

@@ -400,6 +400,21 @@ func TestConsole_TheDashboardShowsFailuresAsFailures(t *testing.T) {
 		if t.Failed() {
 			t.Logf("%s", page)
 		}
+		// The same figures for Prometheus.
+		resp, err := http.Get(e.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			`provhub_outcomes_last_24h{code="CAS_REJECTED",domain="crm_requests",state="REJECTED"} 1`,
+			`provhub_outcomes_last_24h{code="911",domain="wallet_tasks",state="FAILED"} 1`,
+		} {
+			if !strings.Contains(string(metrics), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 		if err := e.sim.SetFaults(cassim.Faults{}); err != nil {
 			t.Fatal(err)
 		}
