@@ -146,7 +146,14 @@ func TestServe_AnswersHealthAndExitsZeroOnSIGTERM(t *testing.T) {
 	for _, d := range storetest.Backends {
 		t.Run(d.String(), func(t *testing.T) {
 			addr := freeAddr(t)
-			cmd := exec.Command(bin, "serve", "--listen", addr, "--log-format", "json")
+			// A wallet server that is there, a CAS that is not.
+			ws, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			cmd := exec.Command(bin, "serve", "--listen", addr, "--log-format", "json", "--cas-url", "http://127.0.0.1:1",
+				"--wallet-url", "http://"+ws.Addr().String())
 			cmd.Env = append(os.Environ(), "PROVHUB_DB="+storetest.NewURL(t, d), "PROVHUB_SECRET_KEY="+sealed.NewKeyText())
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
@@ -178,6 +185,27 @@ func TestServe_AnswersHealthAndExitsZeroOnSIGTERM(t *testing.T) {
 					t.Fatalf("not ready: %v", err)
 				}
 				time.Sleep(50 * time.Millisecond)
+			}
+			// Ready (the database), and saying what it found of the systems it calls.
+			var ready struct {
+				Status     string            `json:"status"`
+				Downstream map[string]string `json:"downstream"`
+			}
+			for time.Now().Before(deadline) {
+				resp, err := http.Get(base + "/readyz")
+				if err != nil {
+					t.Fatal(err)
+				}
+				json.NewDecoder(resp.Body).Decode(&ready)
+				resp.Body.Close()
+				if len(ready.Downstream) == 3 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if ready.Status != "ready" || !strings.HasPrefix(ready.Downstream["cas"], "unreachable at 127.0.0.1:1") ||
+				!strings.HasPrefix(ready.Downstream["wallet server"], "reachable at") {
+				t.Fatalf("readyz: %+v", ready)
 			}
 			req, _ := http.NewRequest(http.MethodGet, base+"/healthz", nil)
 			req.Header.Set("x-correlation-id", "health-check-1")
@@ -221,7 +249,8 @@ func TestServe_AnswersHealthAndExitsZeroOnSIGTERM(t *testing.T) {
 				all = append(all, l)
 			}
 			joined := strings.Join(all, "\n")
-			for _, want := range []string{`"msg":"provhub serving"`, `"msg":"shutting down"`, `"msg":"engine stopped"`, `"correlation_id":"health-check-1"`} {
+			for _, want := range []string{`"msg":"provhub serving"`, `"msg":"shutting down"`, `"msg":"engine stopped"`, `"correlation_id":"health-check-1"`,
+				`"msg":"a downstream system cannot be reached; requests for it wait and are retried","system":"cas"`} {
 				if !strings.Contains(joined, want) {
 					t.Fatalf("logs lack %s:\n%s", want, joined)
 				}

@@ -13,8 +13,10 @@ import (
 type ReadyCheck func(ctx context.Context) error
 
 // MountHealth adds /healthz (the process answers), /readyz (every check
-// passes) and /metrics (the registry's collectors) to mux.
-func MountHealth(mux *http.ServeMux, gatherer prometheus.Gatherer, checks map[string]ReadyCheck) {
+// passes) and /metrics (the registry's collectors) to mux. details, when
+// set, adds what it says to /readyz's answer without deciding readiness
+// (what the hub knows of the systems it calls).
+func MountHealth(mux *http.ServeMux, gatherer prometheus.Gatherer, checks map[string]ReadyCheck, details func() map[string]string) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -27,11 +29,18 @@ func MountHealth(mux *http.ServeMux, gatherer prometheus.Gatherer, checks map[st
 				failed[name] = err.Error()
 			}
 		}
+		out := map[string]any{"status": "ready"}
+		if details != nil {
+			if d := details(); len(d) > 0 {
+				out["downstream"] = d
+			}
+		}
 		if len(failed) > 0 {
-			WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failed": failed})
+			out["status"], out["failed"] = "not ready", failed
+			WriteJSON(w, http.StatusServiceUnavailable, out)
 			return
 		}
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		WriteJSON(w, http.StatusOK, out)
 	})
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))

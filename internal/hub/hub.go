@@ -148,6 +148,8 @@ type Hub struct {
 	issuer    *issuer.Service
 	assets    *asset.Store
 	accounts  *cardaccount.Service
+	// downstream is what the last probe of the systems the hub calls found.
+	downstream *downstream
 	oauth     *oauth.Server
 	partners  *partner.Registry
 	retention *retention.Service
@@ -239,6 +241,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	south.defT, south.actor = tesClient, actor
+	h.downstream = newDownstream(map[string]string{"cas": cfg.CASURL, "wallet server": cfg.WalletURL, "tes": cfg.TESURL})
 	h.assets = asset.New(db, cfg.Clock)
 	trCfg := transit.Config{DB: db, Wallet: walletClient, Assets: h.assets, TES: tesRouter{south}, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
 		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor}
@@ -351,7 +354,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.MetricsListen != "" {
 		metrics = nil
 		m := http.NewServeMux()
-		httpapi.MountHealth(m, h.registry, ready)
+		httpapi.MountHealth(m, h.registry, ready, h.downstream.report)
 		h.metricsHandler = m
 	}
 	mw := httpapi.NewMiddleware(httpapi.Options{Logger: cfg.Logger, Metrics: h.registry})
@@ -361,13 +364,13 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	iapi.Mount(mux)
 	mux.Handle("GET /openapi/", api.Handler())
 	mux.Handle("GET /{$}", frontDoorHandler(cfg.Version, metrics != nil))
-	httpapi.MountHealth(mux, metrics, ready)
+	httpapi.MountHealth(mux, metrics, ready, h.downstream.report)
 	if cfg.PartnerListen == "" {
 		tapi.Mount(mux)
 	} else {
 		pmux := http.NewServeMux()
 		tapi.Mount(pmux)
-		httpapi.MountHealth(pmux, nil, ready)
+		httpapi.MountHealth(pmux, nil, ready, h.downstream.report)
 		h.partnerHandler = mw.Wrap(pmux)
 	}
 	h.handler = mw.Wrap(mux)
@@ -524,6 +527,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.log.Warn("schedule the retention purge", "err", err)
 	}
 	go h.checkpointLoop(ctx)
+	go h.downstream.loop(ctx, h.log, 30*time.Second)
 	type served struct {
 		srv *http.Server
 		l   net.Listener
