@@ -139,24 +139,24 @@ const (
 
 // Hub is a configured provhub server.
 type Hub struct {
-	cfg       Config
-	log       *slog.Logger
-	db        *store.DB
-	engine    *engine.Engine
-	paytv     *paytv.Service
-	transit   *transit.Service
-	issuer    *issuer.Service
-	assets    *asset.Store
-	accounts  *cardaccount.Service
+	cfg      Config
+	log      *slog.Logger
+	db       *store.DB
+	engine   *engine.Engine
+	paytv    *paytv.Service
+	transit  *transit.Service
+	issuer   *issuer.Service
+	assets   *asset.Store
+	accounts *cardaccount.Service
 	// downstream is what the last probe of the systems the hub calls found.
 	downstream *downstream
-	oauth     *oauth.Server
-	partners  *partner.Registry
-	retention *retention.Service
-	console   *console.Console
-	registry  *prometheus.Registry
-	handler   http.Handler
-	listener  net.Listener
+	oauth      *oauth.Server
+	partners   *partner.Registry
+	retention  *retention.Service
+	console    *console.Console
+	registry   *prometheus.Registry
+	handler    http.Handler
+	listener   net.Listener
 	// partnerHandler and metricsHandler serve PartnerListen and
 	// MetricsListen; their listeners are bound by Listen.
 	partnerHandler, metricsHandler   http.Handler
