@@ -332,19 +332,24 @@ func TestSimulator_ValidatesLikeTheSpec(t *testing.T) {
 
 func TestSimulator_FaultKnobs(t *testing.T) {
 	r := newRig(t)
-	if err := r.sim.SetFaults(simwallet.Faults{ErrorNext: 1, BusyNext: 1, MalformedNext: 1, TimeoutNext: 1, HangMS: 10}); err != nil {
+	if err := r.sim.SetFaults(simwallet.Faults{ErrorNext: 1, BusyNext: 1, TimeoutNext: 1, HangMS: 10}); err != nil {
 		t.Fatal(err)
 	}
-	results := []error{r.update("f1", ws.OpRedirect, nil), r.update("f2", ws.OpRedirect, nil),
-		r.update("f3", ws.OpRedirect, nil), r.update("f4", ws.OpRedirect, nil)}
+	results := []error{r.update("f1", ws.OpRedirect, nil), r.update("f2", ws.OpRedirect, nil), r.update("f3", ws.OpRedirect, nil)}
+	// The timed-out call took effect all the same. (Waited for before the
+	// next call, which would otherwise meet it running: a real 321.)
+	if st := r.finish(t, "f3"); st != ws.TaskCompleted {
+		t.Fatalf("timed-out task: %s", st)
+	}
+	if err := r.sim.SetFaults(simwallet.Faults{MalformedNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	results = append(results, r.update("f4", ws.OpRedirect, nil))
 	if !errors.Is(results[0], ws.ErrUnavailable) || statusCode(results[1]) != ws.StatusDeviceBusy ||
 		!errors.Is(results[2], ws.ErrUnavailable) || !errors.Is(results[3], ws.ErrUnavailable) {
 		t.Fatalf("error, busy, timeout, malformed: %v", results)
 	}
-	// The timed-out call took effect all the same.
-	if st := r.finish(t, "f3"); st != ws.TaskCompleted {
-		t.Fatalf("timed-out task: %s", st)
-	}
+	r.finish(t, "f4")
 	if r.sim.Stats().Busy != 0 {
 		t.Error("a forced 321 was counted as a real one")
 	}
