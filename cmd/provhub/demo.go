@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,11 +119,23 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// The port first: nothing is made when the demo cannot serve.
+	if l, err := net.Listen("tcp", *listen); err != nil {
+		return fmt.Errorf("cannot listen on %s (%w); choose another address, or --listen 127.0.0.1:0 for any free port", *listen, err)
+	} else {
+		l.Close()
+	}
 	dir := *data
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "provhub-demo-"); err != nil {
 			return err
 		}
+		// A folder of our own making goes with the demo.
+		defer func() {
+			if err := os.RemoveAll(dir); err == nil {
+				fmt.Fprintf(stdout, "removed %s (give --data DIR to keep the database and keys)\n", dir)
+			}
+		}()
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}

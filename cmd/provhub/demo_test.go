@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -198,5 +199,51 @@ func TestDemo_EveryFileItWritesIsTheOwnersAlone(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("the demo wrote no %s (files: %v)", want, seen)
 		}
+	}
+}
+
+// The demo says what to do when its port is taken, before making anything,
+// and removes the temporary folder it made when it stops.
+func TestDemo_APortTakenIsSaidAndTheTemporaryFolderGoes(t *testing.T) {
+	taken := freeAddr(t)
+	l, err := net.Listen("tcp", taken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	code, _, stderr := runCLI(t, nil, "demo", "--listen", taken)
+	if code != 1 || !strings.Contains(stderr, "--listen 127.0.0.1:0") {
+		t.Fatalf("a taken port: exit %d %q", code, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--listen", "127.0.0.1:0"}, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var r readyLine
+	for sc.Scan() {
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Ready {
+			break
+		}
+	}
+	if r.Data == "" {
+		t.Fatal("no ready line")
+	}
+	if _, err := os.Stat(r.Data); err != nil {
+		t.Fatalf("the data folder %s: %v", r.Data, err)
+	}
+	cancel()
+	var rest strings.Builder
+	for sc.Scan() {
+		rest.WriteString(sc.Text() + "\n")
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("demo exited %d", code)
+	}
+	if _, err := os.Stat(r.Data); !os.IsNotExist(err) || !strings.Contains(rest.String(), "removed "+r.Data) {
+		t.Fatalf("the temporary folder %s is still there (%v), or not said: %s", r.Data, err, rest.String())
 	}
 }
