@@ -532,6 +532,36 @@ type jobData struct {
 	Retryable bool
 	Cancel    bool
 	Flash     string
+	// Record links the domain record the job works for ("" when none).
+	Record, RecordLabel string
+}
+
+// recordOf is the console page of the domain record a job works for,
+// read from its kind and arguments.
+func (c *Console) recordOf(ctx context.Context, j *engine.JobRow) (link, label string) {
+	var args struct {
+		RequestID   string `json:"request_id"`
+		OperationID string `json:"operation_id"`
+	}
+	_ = json.Unmarshal(j.Args, &args)
+	switch j.Kind {
+	case "paytv.send_request":
+		if req, err := c.cfg.PayTV.RequestByID(ctx, args.RequestID); err == nil {
+			return fmt.Sprintf("/console/crm/%d", req.Number), fmt.Sprintf("CRM request %d", req.Number)
+		}
+	case "issuer.operation":
+		if args.OperationID != "" {
+			return "/console/issuer/" + url.PathEscape(args.OperationID), "issuer operation " + args.OperationID
+		}
+	case "transit.device_operation":
+		if args.OperationID != "" {
+			return "/console/transit/operations/" + url.PathEscape(args.OperationID), "device operation " + args.OperationID
+		}
+	case "transit.wallet_task":
+		id := fmt.Sprintf("pvh-%d", j.ID)
+		return "/console/transit#task-" + id, "wallet task " + id
+	}
+	return "", ""
 }
 
 func (c *Console) job(w http.ResponseWriter, r *http.Request, s *session) {
@@ -557,6 +587,7 @@ func (c *Console) job(w http.ResponseWriter, r *http.Request, s *session) {
 	d := jobData{Job: j, Actions: acts, Flash: r.URL.Query().Get("done"),
 		Retryable: j.State == engine.StateFailed || j.State == engine.StateCancelled,
 		Cancel:    !j.State.Terminal()}
+	d.Record, d.RecordLabel = c.recordOf(r.Context(), j)
 	c.render(w, r, "job", c.base(s, fmt.Sprintf("Job %d", id), "jobs", true, d))
 }
 

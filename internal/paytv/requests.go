@@ -524,6 +524,16 @@ func (s *Service) RequestByNumber(ctx context.Context, number int64) (*Request, 
 	return r, err
 }
 
+// RequestByID returns a request of any organisation by its id, for the
+// operator console.
+func (s *Service) RequestByID(ctx context.Context, id string) (*Request, error) {
+	r, err := scanRequest(s.db.ReadRow(ctx, requestSelect+` WHERE r.id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errorf(KindNotFound, "no provisioning request %s", id)
+	}
+	return r, err
+}
+
 // PurgeRequests removes the provisioning requests that reached COMPLETED
 // or REJECTED before cutoff (the retention job calls it). A PENDING request
 // is never removed.

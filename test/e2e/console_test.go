@@ -421,3 +421,30 @@ func TestConsole_TheDashboardShowsFailuresAsFailures(t *testing.T) {
 		e.waitFinal(ws, tok, retrying.ID)
 	})
 }
+
+// A job's page links the record it works for.
+func TestConsole_AJobLinksItsRecord(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	o := e.operatorClient(t)
+	tok := e.login("mpadministrator", "mp-admin-1234")
+	req := e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": "S60058"},
+		"service_identifier": map[string]string{"code": "BASIC"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000002"}})
+	e.waitFinal(ws, tok, req.ID)
+	cardID, _ := e.provision("0D0E0F01", "ACC-LINK")
+	task := e.perso(cardID)
+	e.waitTask(cardID, task.TaskID)
+	for _, c := range []struct {
+		job  int64
+		link string
+	}{
+		{e.jobOf(req.ID).ID, `id="record" href="/console/crm/` + req.Number + `"`},
+		{e.waitTask(cardID, task.TaskID).JobID, `id="record" href="/console/transit#task-` + task.TaskID + `"`},
+	} {
+		if _, page := o.get(t, fmt.Sprintf("/console/jobs/%d", c.job)); !strings.Contains(page, c.link) {
+			t.Errorf("job %d's page lacks %s", c.job, c.link)
+		}
+	}
+	if _, page := o.get(t, "/console/transit"); !strings.Contains(page, `id="task-`+task.TaskID+`"`) {
+		t.Error("the transit page has no anchor for the task")
+	}
+}
