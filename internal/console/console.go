@@ -485,6 +485,8 @@ type bar struct {
 	Label           string
 	Completed       int
 	Failed          int
+	// Tick puts the bar's time under the axis (every fifth bar).
+	Tick bool
 }
 
 func newChart(bs []engine.Bucket) chart {
@@ -496,8 +498,8 @@ func newChart(bs []engine.Bucket) chart {
 	for i, b := range bs {
 		h := b.Completed * height / ch.Max
 		fh := b.Failed * height / ch.Max
-		ch.Bars = append(ch.Bars, bar{X: i * 20, Y: height - h - fh, H: h, FY: height - fh, FH: fh,
-			Label: b.Start.UTC().Format("15:04"), Completed: b.Completed, Failed: b.Failed})
+		ch.Bars = append(ch.Bars, bar{X: 36 + i*20, Y: height - h - fh, H: h, FY: height - fh, FH: fh,
+			Label: b.Start.UTC().Format("15:04"), Completed: b.Completed, Failed: b.Failed, Tick: i%5 == 0})
 	}
 	return ch
 }

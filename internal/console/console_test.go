@@ -28,10 +28,10 @@ func TestNewChart_ScalesBarsToTheBusiestMinute(t *testing.T) {
 	if ch.Max != 20 {
 		t.Fatalf("max %d", ch.Max)
 	}
-	if b := ch.Bars[0]; b.H != 50 || b.FH != 50 || b.Y != 0 || b.FY != 50 || b.Label != "10:00" {
+	if b := ch.Bars[0]; b.H != 50 || b.FH != 50 || b.Y != 0 || b.FY != 50 || b.Label != "10:00" || !b.Tick || b.X != 36 {
 		t.Errorf("first bar %+v", b)
 	}
-	if b := ch.Bars[1]; b.H != 25 || b.FH != 0 || b.Y != 75 || b.X != 20 {
+	if b := ch.Bars[1]; b.H != 25 || b.FH != 0 || b.Y != 75 || b.X != 56 || b.Tick {
 		t.Errorf("second bar %+v", b)
 	}
 	if b := ch.Bars[2]; b.H != 0 || b.FH != 0 {

@@ -175,6 +175,10 @@ func TestBrowser_ARequestTurnsCompletedWithoutAReload(t *testing.T) {
 	screenshot(t, ctx, "crm-request-pending")
 	steps(t, ctx, "see it COMPLETED", chromedp.WaitVisible(chromedp.CSS(row+`[data-state="COMPLETED"]`)))
 	marked := value(t, ctx, "read the mark", chromedp.Evaluate[bool](`window.__stillThisPage === true`))
+	// The badge says when the page was last refreshed.
+	if live := value(t, ctx, "read the live badge", chromedp.Evaluate[string](`document.getElementById("live").textContent`)); !strings.HasPrefix(live, "\u25cf live, ") {
+		t.Errorf("live badge %q", live)
+	}
 	screenshot(t, ctx, "crm-request-completed")
 	if !marked {
 		t.Error("the page was reloaded to show the change")
