@@ -203,8 +203,7 @@ func TestServe_AnswersHealthAndExitsZeroOnSIGTERM(t *testing.T) {
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			if ready.Status != "ready" || !strings.HasPrefix(ready.Downstream["cas"], "unreachable at 127.0.0.1:1") ||
-				!strings.HasPrefix(ready.Downstream["wallet server"], "reachable at") {
+			if ready.Status != "ready" || ready.Downstream["cas"] != "unreachable" || ready.Downstream["wallet server"] != "reachable" {
 				t.Fatalf("readyz: %+v", ready)
 			}
 			req, _ := http.NewRequest(http.MethodGet, base+"/healthz", nil)
