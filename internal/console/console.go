@@ -19,6 +19,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -474,32 +475,86 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 	c.render(w, r, "dashboard", c.base(s, "Dashboard", "dashboard", true, d))
 }
 
-// chart is a bar chart of finished jobs per minute, drawn as SVG.
+// chart is a bar chart of finished jobs per minute, drawn as SVG: each
+// bar stacks the completed jobs of each kind (a series per kind, in the
+// legend's colours), then the failed ones in red.
 type chart struct {
-	Bars []bar
-	Max  int
+	Bars   []bar
+	Max    int
+	Series []series
+}
+
+// series is one job kind of the chart, with its colour class.
+type series struct {
+	Kind, Class string
 }
 
 type bar struct {
-	X, Y, H, FY, FH int
-	Label           string
-	Completed       int
-	Failed          int
+	X         int
+	Segments  []segment
+	Label     string
+	Completed int
+	Failed    int
+	// Tooltip says what the bar holds, kind by kind.
+	Tooltip string
 	// Tick puts the bar's time under the axis (every fifth bar).
 	Tick bool
 }
 
+// segment is one coloured part of a bar.
+type segment struct {
+	Y, H  int
+	Class string
+}
+
+// seriesClasses are the colours of the chart's series (kinds beyond them
+// share the last).
+var seriesClasses = []string{"s0", "s1", "s2", "s3", "s4", "s5"}
+
 func newChart(bs []engine.Bucket) chart {
 	ch := chart{Max: 1}
+	kinds := map[string]bool{}
 	for _, b := range bs {
 		ch.Max = max(ch.Max, b.Completed+b.Failed)
+		for k, f := range b.ByKind {
+			kinds[k] = kinds[k] || f.Completed > 0
+		}
+	}
+	class := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		if !kinds[k] {
+			continue // only failures: drawn red, named in the tooltip
+		}
+		class[k] = seriesClasses[min(len(ch.Series), len(seriesClasses)-1)]
+		ch.Series = append(ch.Series, series{Kind: k, Class: class[k]})
 	}
 	const height = 100
 	for i, b := range bs {
-		h := b.Completed * height / ch.Max
-		fh := b.Failed * height / ch.Max
-		ch.Bars = append(ch.Bars, bar{X: 36 + i*20, Y: height - h - fh, H: h, FY: height - fh, FH: fh,
-			Label: b.Start.UTC().Format("15:04"), Completed: b.Completed, Failed: b.Failed, Tick: i%5 == 0})
+		br := bar{X: 36 + i*20, Label: b.Start.UTC().Format("15:04"), Completed: b.Completed, Failed: b.Failed, Tick: i%5 == 0}
+		y := height
+		var tip []string
+		for _, k := range slices.Sorted(maps.Keys(b.ByKind)) {
+			f := b.ByKind[k]
+			if f.Completed > 0 {
+				h := f.Completed * height / ch.Max
+				y -= h
+				br.Segments = append(br.Segments, segment{Y: y, H: h, Class: class[k]})
+			}
+			line := fmt.Sprintf("%s %d completed", k, f.Completed)
+			if f.Failed > 0 {
+				line += fmt.Sprintf(", %d failed", f.Failed)
+			}
+			tip = append(tip, line)
+		}
+		if b.Failed > 0 {
+			h := b.Failed * height / ch.Max
+			br.Segments = append(br.Segments, segment{Y: y - h, H: h, Class: "bad"})
+		}
+		br.Tooltip = fmt.Sprintf("%s: %d completed, %d failed", br.Label, b.Completed, b.Failed)
+		if len(tip) > 0 {
+			br.Tooltip += "\n" + strings.Join(tip, "\n")
+		}
+		ch.Bars = append(ch.Bars, br)
 	}
 	return ch
 }
@@ -510,11 +565,13 @@ type jobsData struct {
 	Kind   string
 	States []engine.State
 	Kinds  []string
+	Pager  pager
 }
 
 func (c *Console) jobs(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
-	f := engine.ListFilter{State: engine.State(q.Get("state")), Kind: q.Get("kind"), Limit: 100}
+	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
+	f := engine.ListFilter{State: engine.State(q.Get("state")), Kind: q.Get("kind"), Search: strings.TrimSpace(q.Get("q")), Before: before, Limit: pageSize + 1}
 	jobs, err := c.cfg.Engine.List(r.Context(), f)
 	if err != nil {
 		c.fail(w, r, err)
@@ -525,7 +582,66 @@ func (c *Console) jobs(w http.ResponseWriter, r *http.Request, s *session) {
 		kinds = append(kinds, k)
 	}
 	slices.Sort(kinds)
-	c.render(w, r, "jobs", c.base(s, "Jobs", "jobs", true, jobsData{Jobs: jobs, State: q.Get("state"), Kind: q.Get("kind"), States: engine.States, Kinds: kinds}))
+	d := jobsData{State: q.Get("state"), Kind: q.Get("kind"), States: engine.States, Kinds: kinds}
+	d.Jobs, d.Pager = pageOf(r, "before", jobs, func(j *engine.JobRow) string { return strconv.FormatInt(j.ID, 10) })
+	c.render(w, r, "jobs", c.base(s, "Jobs", "jobs", true, d))
+}
+
+// pageSize is how many rows a console list shows at a time.
+const pageSize = 100
+
+// pager is what a list shows to move through its pages: the search it was
+// asked, the link to the rows after the last shown ("" on the last page),
+// and the link back to the first page ("" on the first).
+type pager struct {
+	Search      string
+	Next, First string
+}
+
+// listQuery reads a list's search and page from the URL, asking for one
+// row more than a page to tell whether another page follows.
+func listQuery(r *http.Request, status, param string) store.ListQuery {
+	q := r.URL.Query()
+	return store.ListQuery{Status: status, Search: strings.TrimSpace(q.Get("q")), Before: q.Get(param), Limit: pageSize + 1}
+}
+
+// pageOf cuts rows (read with listQuery) to a page, and links the next
+// page by the key of its last row under the URL parameter param.
+func pageOf[T any](r *http.Request, param string, rows []T, key func(T) string) ([]T, pager) {
+	p := pager{Search: strings.TrimSpace(r.URL.Query().Get("q"))}
+	link := func(value string) string {
+		q := r.URL.Query()
+		if value == "" {
+			q.Del(param)
+		} else {
+			q.Set(param, value)
+		}
+		if len(q) == 0 {
+			return r.URL.Path
+		}
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if len(rows) > pageSize {
+		rows = rows[:pageSize]
+		p.Next = link(key(rows[len(rows)-1]))
+	}
+	if r.URL.Query().Get(param) != "" {
+		p.First = link("")
+	}
+	return rows, p
+}
+
+// jobOf is the console page of a record's job, found by its unique key
+// ("" when it has gone: finished jobs are removed after a while).
+func (c *Console) jobOf(ctx context.Context, uniqueKey string) string {
+	j, err := c.cfg.Engine.GetByUniqueKey(ctx, uniqueKey)
+	if err != nil {
+		if !errors.Is(err, engine.ErrNotFound) {
+			c.log.WarnContext(ctx, "find a record's job", "unique_key", uniqueKey, "err", err)
+		}
+		return ""
+	}
+	return fmt.Sprintf("%sjobs/%d", Prefix, j.ID)
 }
 
 type jobData struct {
@@ -632,42 +748,50 @@ type crmData struct {
 	Requests []*paytv.Request
 	State    string
 	States   []string
+	Pager    pager
 }
 
 func (c *Console) crm(w http.ResponseWriter, r *http.Request, s *session) {
 	state := r.URL.Query().Get("state")
-	reqs, err := c.cfg.PayTV.Recent(r.Context(), paytv.LifeCycleState(state), 100)
+	reqs, err := c.cfg.PayTV.Recent(r.Context(), listQuery(r, state, "before"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, "crm", c.base(s, "CRM requests", "crm", true, crmData{Requests: reqs, State: state, States: []string{"PENDING", "COMPLETED", "REJECTED"}}))
+	d := crmData{State: state, States: []string{"PENDING", "COMPLETED", "REJECTED"}}
+	d.Requests, d.Pager = pageOf(r, "before", reqs, func(req *paytv.Request) string { return strconv.FormatInt(req.Number, 10) })
+	c.render(w, r, "crm", c.base(s, "CRM requests", "crm", true, d))
 }
 
 type issuerData struct {
 	Operations []issuer.Operation
 	Status     string
 	Statuses   []string
+	Pager      pager
 }
 
 func (c *Console) issuerOps(w http.ResponseWriter, r *http.Request, s *session) {
 	status := r.URL.Query().Get("status")
-	ops, err := c.cfg.Issuer.RecentOperations(r.Context(), issuer.OperationStatus(status), 100)
+	ops, err := c.cfg.Issuer.RecentOperations(r.Context(), listQuery(r, status, "before"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, "issuer", c.base(s, "Issuer operations", "issuer", true,
-		issuerData{Operations: ops, Status: status, Statuses: []string{"PENDING", "SUCCESSFUL", "FAILED"}}))
+	d := issuerData{Status: status, Statuses: []string{"PENDING", "SUCCESSFUL", "FAILED"}}
+	d.Operations, d.Pager = pageOf(r, "before", ops, func(op issuer.Operation) string { return op.OperationID })
+	c.render(w, r, "issuer", c.base(s, "Issuer operations", "issuer", true, d))
 }
 
 type transitData struct {
 	Operations []*transit.DeviceOperation
 	Tasks      []transit.TaskView
-	Status     string
-	Statuses   []string
-	Flash      string
-	Actions    map[string][]Action
+	// OpsPager pages the device operations (ops_before), Pager the
+	// tasks (before); one search finds both.
+	OpsPager, Pager pager
+	Status          string
+	Statuses        []string
+	Flash           string
+	Actions         map[string][]Action
 	// Resent marks the FAILED tasks already sent again.
 	Resent map[string]bool
 }
@@ -675,19 +799,21 @@ type transitData struct {
 func (c *Console) transit(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
 	status := r.URL.Query().Get("status")
-	ops, err := c.cfg.Transit.RecentOperations(ctx, 50)
+	ops, err := c.cfg.Transit.RecentOperations(ctx, listQuery(r, "", "ops_before"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	tasks, err := c.cfg.Transit.RecentTasks(ctx, transit.TaskStatus(status), 100)
+	tasks, err := c.cfg.Transit.RecentTasks(ctx, listQuery(r, status, "before"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	d := transitData{Operations: ops, Tasks: tasks, Status: status, Statuses: []string{"QUEUED", "PROCESSING", "COMPLETED", "FAILED"},
+	d := transitData{Status: status, Statuses: []string{"QUEUED", "PROCESSING", "COMPLETED", "FAILED"},
 		Flash: r.URL.Query().Get("done"), Actions: map[string][]Action{}, Resent: map[string]bool{}}
-	for _, t := range tasks {
+	d.Operations, d.OpsPager = pageOf(r, "ops_before", ops, func(op *transit.DeviceOperation) string { return op.OperationID })
+	d.Tasks, d.Pager = pageOf(r, "before", tasks, func(t transit.TaskView) string { return t.TaskID })
+	for _, t := range d.Tasks {
 		if t.Status == transit.TaskFailed {
 			acts, err := c.actions(ctx, "task:"+t.TaskID)
 			if err != nil {
@@ -730,13 +856,14 @@ func (c *Console) resendTask(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) {
-	ses, err := c.cfg.Transit.SecureElements(r.Context(), 1000)
+	ses, err := c.cfg.Transit.SecureElements(r.Context(), listQuery(r, "", "after"))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	view := devicesView{SecureElements: ses, Art: map[string]string{}}
-	for _, se := range ses {
+	view := devicesView{Art: map[string]string{}}
+	view.SecureElements, view.Pager = pageOf(r, "after", ses, func(se transit.SecureElement) string { return se.SEID })
+	for _, se := range view.SecureElements {
 		for _, card := range se.Cards {
 			if g := c.artOf(r.Context(), card); g != "" {
 				view.Art[card.CardID] = g
@@ -751,6 +878,7 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request, s *session) {
 type devicesView struct {
 	SecureElements []transit.SecureElement
 	Art            map[string]string
+	Pager          pager
 }
 
 // artOf is the art a card shows: that of its last METADATA_UPDATE, or
@@ -791,6 +919,12 @@ func (c *Console) cardArt(w http.ResponseWriter, r *http.Request, _ *session) {
 	_, _ = w.Write(content)
 }
 
+// crmRequestData is a CRM request's page: the request and its job's page.
+type crmRequestData struct {
+	Req *paytv.Request
+	Job string
+}
+
 func (c *Console) crmRequest(w http.ResponseWriter, r *http.Request, s *session) {
 	n, err := strconv.ParseInt(r.PathValue("number"), 10, 64)
 	if err != nil {
@@ -806,7 +940,15 @@ func (c *Console) crmRequest(w http.ResponseWriter, r *http.Request, s *session)
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, "crm_request", c.base(s, fmt.Sprintf("CRM request %d", n), "crm", true, req))
+	c.render(w, r, "crm_request", c.base(s, fmt.Sprintf("CRM request %d", n), "crm", true,
+		crmRequestData{Req: req, Job: c.jobOf(r.Context(), paytv.SendJobKey(req.ID))}))
+}
+
+// issuerOperationData is an issuer operation's page: the operation and
+// its job's page.
+type issuerOperationData struct {
+	*issuer.Operation
+	Job string
 }
 
 func (c *Console) issuerOperation(w http.ResponseWriter, r *http.Request, s *session) {
@@ -819,7 +961,8 @@ func (c *Console) issuerOperation(w http.ResponseWriter, r *http.Request, s *ses
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, "issuer_operation", c.base(s, "Operation "+op.OperationID, "issuer", true, op))
+	c.render(w, r, "issuer_operation", c.base(s, "Operation "+op.OperationID, "issuer", true,
+		issuerOperationData{Operation: op, Job: c.jobOf(r.Context(), issuer.OperationJobKey(op.OperationID))}))
 }
 
 type transitOperationData struct {
@@ -827,6 +970,8 @@ type transitOperationData struct {
 	Steps []transit.OperationStep
 	// Trace is Steps decoded, step by step.
 	Trace []trace.Step
+	// Job is the page of the job that runs the operation.
+	Job string
 }
 
 func (c *Console) transitOperation(w http.ResponseWriter, r *http.Request, s *session) {
@@ -844,5 +989,5 @@ func (c *Console) transitOperation(w http.ResponseWriter, r *http.Request, s *se
 		requests[i], answers[i] = st.Request, st.Answer
 	}
 	c.render(w, r, "transit_operation", c.base(s, "Operation "+op.OperationID, "transit", true,
-		transitOperationData{Op: op, Steps: steps, Trace: trace.Steps(requests, answers)}))
+		transitOperationData{Op: op, Steps: steps, Trace: trace.Steps(requests, answers), Job: c.jobOf(r.Context(), transit.OperationJobKey(op.OperationID))}))
 }

@@ -366,6 +366,19 @@ func (e *Engine) Get(ctx context.Context, id int64) (*JobRow, error) {
 	return getJob(ctx, e.db.Reader(), id)
 }
 
+// GetByUniqueKey reads the job inserted with a unique key; ErrNotFound
+// when there is none (never inserted, or removed once finished).
+func (e *Engine) GetByUniqueKey(ctx context.Context, key string) (*JobRow, error) {
+	j, err := scanJob(e.db.Reader().QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE unique_key = $1`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("job with unique key %s: %w", key, err)
+	}
+	return j, nil
+}
+
 // GetTx reads one job inside a transaction.
 func (e *Engine) GetTx(ctx context.Context, tx *store.Tx, id int64) (*JobRow, error) {
 	return getJob(ctx, tx, id)

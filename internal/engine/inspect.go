@@ -5,13 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
+
+	"github.com/provhub/provhub/internal/store"
 )
 
 // ListFilter selects jobs to list; zero fields select everything.
 type ListFilter struct {
 	State State
 	Kind  string
+	// Search, when set, keeps the job of that id, the jobs of that subject
+	// (whole, or its part after the colon: a smartcard or secure-element
+	// id finds "smartcard:..." or "se:..."), and the job of that unique key.
+	Search string
+	// Before keeps the jobs older than this id (the next page; 0: the
+	// newest).
+	Before int64
 	// Limit bounds the answer [50, at most 500].
 	Limit int
 }
@@ -22,8 +32,14 @@ func (e *Engine) List(ctx context.Context, f ListFilter) ([]*JobRow, error) {
 		f.Limit = 50
 	}
 	f.Limit = min(f.Limit, 500)
-	q := `SELECT ` + jobColumns + ` FROM jobs WHERE ($1 = '' OR state = $1) AND ($2 = '' OR kind = $2) ORDER BY id DESC LIMIT $3`
-	rows, err := e.db.Reader().QueryContext(ctx, q, string(f.State), f.Kind, f.Limit)
+	var id int64
+	if n, err := strconv.ParseInt(f.Search, 10, 64); err == nil {
+		id = n
+	}
+	q := `SELECT ` + jobColumns + ` FROM jobs WHERE ($1 = '' OR state = $1) AND ($2 = '' OR kind = $2)
+		AND ($3 = '' OR id = $4 OR subject = $3 OR subject LIKE $5 ESCAPE '\' OR unique_key = $3)
+		AND ($6 = 0 OR id < $6) ORDER BY id DESC LIMIT $7`
+	rows, err := e.db.Reader().QueryContext(ctx, q, string(f.State), f.Kind, f.Search, id, "%:"+store.EscapeLike(f.Search), f.Before, f.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -72,6 +88,13 @@ type Bucket struct {
 	// Retried counts the jobs finished in the interval that needed more
 	// than one attempt.
 	Retried int
+	// ByKind splits Completed and Failed by job kind.
+	ByKind map[string]Finished
+}
+
+// Finished counts the jobs of a kind that ended in an interval.
+type Finished struct {
+	Completed, Failed int
 }
 
 // Throughput returns n buckets of width each, the last ending now: jobs
@@ -83,7 +106,7 @@ func (e *Engine) Throughput(ctx context.Context, n int, width time.Duration) ([]
 	for i := range out {
 		out[i].Start = start.Add(time.Duration(i) * width)
 	}
-	rows, err := e.db.Reader().QueryContext(ctx, `SELECT finalized_at, state, attempt FROM jobs
+	rows, err := e.db.Reader().QueryContext(ctx, `SELECT finalized_at, state, attempt, kind FROM jobs
 		WHERE finalized_at IS NOT NULL AND finalized_at >= $1 AND state IN ('completed', 'failed', 'cancelled')`, micros(start))
 	if err != nil {
 		return nil, fmt.Errorf("job throughput: %w", err)
@@ -93,18 +116,26 @@ func (e *Engine) Throughput(ctx context.Context, n int, width time.Duration) ([]
 		var at int64
 		var state string
 		var attempt int
-		if err := rows.Scan(&at, &state, &attempt); err != nil {
+		var kind string
+		if err := rows.Scan(&at, &state, &attempt, &kind); err != nil {
 			return nil, err
 		}
 		i := int(fromMicros(at).Sub(start) / width)
 		if i < 0 || i >= n {
 			continue
 		}
+		if out[i].ByKind == nil {
+			out[i].ByKind = map[string]Finished{}
+		}
+		f := out[i].ByKind[kind]
 		if state == string(StateCompleted) {
 			out[i].Completed++
+			f.Completed++
 		} else {
 			out[i].Failed++
+			f.Failed++
 		}
+		out[i].ByKind[kind] = f
 		if attempt > 1 {
 			out[i].Retried++
 		}

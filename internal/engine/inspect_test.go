@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -63,8 +65,57 @@ func TestEngine_ListCountsAndThroughputDescribeTheQueue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(buckets) != 5 || buckets[4].Completed != 4 || buckets[4].Failed != 2 {
+		if len(buckets) != 5 || buckets[4].Completed != 4 || buckets[4].Failed != 2 ||
+			buckets[4].ByKind["test"] != (engine.Finished{Completed: 4, Failed: 2}) {
 			t.Errorf("throughput %+v", buckets)
+		}
+	})
+}
+
+func TestEngine_ListSearchesAndPagesAndUniqueKeysFindTheirJob(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
+		ctx := context.Background()
+		later := time.Now().Add(time.Hour)
+		a := insert(t, e, 1, &engine.InsertOpts{RunAt: later, Subject: "smartcard:0123_45"})
+		b := insert(t, e, 2, &engine.InsertOpts{RunAt: later, Subject: "smartcard:0123X45", UniqueKey: "test:b"})
+		c := insert(t, e, 3, &engine.InsertOpts{RunAt: later, Subject: "se:0123_45"})
+		ids := func(f engine.ListFilter) []int64 {
+			t.Helper()
+			jobs, err := e.List(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []int64
+			for _, j := range jobs {
+				out = append(out, j.ID)
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			name string
+			f    engine.ListFilter
+			want []int64
+		}{
+			// "_" is no wildcard: the "X" subject is not found.
+			{"by the id after a subject's colon", engine.ListFilter{Search: "0123_45"}, []int64{c, a}},
+			{"by a whole subject", engine.ListFilter{Search: "smartcard:0123X45"}, []int64{b}},
+			{"by id", engine.ListFilter{Search: strconv.FormatInt(a, 10)}, []int64{a}},
+			{"by unique key", engine.ListFilter{Search: "test:b"}, []int64{b}},
+			{"nothing", engine.ListFilter{Search: "%"}, nil},
+			{"the page after the newest", engine.ListFilter{Before: c, Limit: 1}, []int64{b}},
+			{"and the next", engine.ListFilter{Before: b}, []int64{a}},
+		} {
+			if got := ids(tc.f); !slices.Equal(got, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+			}
+		}
+		j, err := e.GetByUniqueKey(ctx, "test:b")
+		if err != nil || j.ID != b {
+			t.Errorf("by unique key: %+v, %v", j, err)
+		}
+		if _, err := e.GetByUniqueKey(ctx, "test:none"); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("unknown unique key: %v", err)
 		}
 	})
 }

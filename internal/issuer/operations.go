@@ -42,13 +42,18 @@ func (s *Service) insertOperationTx(ctx context.Context, tx *store.Tx, op *Opera
 	return nil
 }
 
+// OperationJobKey is the unique key of the job that carries out an
+// operation: the console finds an operation's job by it.
+func OperationJobKey(operationID string) string { return "issuer.operation:" + operationID }
+
 // startOperationTx records a PENDING operation and the job that ends it.
 func (s *Service) startOperationTx(ctx context.Context, tx *store.Tx, op *Operation, by Requestor) error {
 	op.Status, op.StartTime = StatusPending, s.now()
 	if err := s.insertOperationTx(ctx, tx, op, by); err != nil {
 		return err
 	}
-	_, err := s.engine.Insert(ctx, tx, OperationArgs{OperationID: op.OperationID}, &engine.InsertOpts{Subject: "consumer:" + op.IssuerID + "/" + op.ConsumerID})
+	_, err := s.engine.Insert(ctx, tx, OperationArgs{OperationID: op.OperationID},
+		&engine.InsertOpts{Subject: "consumer:" + op.IssuerID + "/" + op.ConsumerID, UniqueKey: OperationJobKey(op.OperationID)})
 	return err
 }
 
@@ -420,10 +425,17 @@ func errorText(s string) string {
 
 // RecentOperations returns the newest operations of every issuer,
 // optionally in one status, for the operator console.
-func (s *Service) RecentOperations(ctx context.Context, status OperationStatus, limit int) ([]Operation, error) {
-	limit = min(max(limit, 1), 500)
-	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE ($1 = '' OR status = $1) ORDER BY seq DESC LIMIT $2`,
-		string(status), limit)
+//
+// q.Status is an operation status; q.Search finds the operations of an
+// operation, issuer, consumer, card, digital card or correlation id;
+// q.Before is an operation id.
+func (s *Service) RecentOperations(ctx context.Context, q store.ListQuery) ([]Operation, error) {
+	limit := min(max(q.Limit, 1), 500)
+	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE ($1 = '' OR status = $1)
+		AND ($2 = '' OR operation_id = $2 OR issuer_id = $2 OR consumer_id = $2 OR card_id = $2 OR digital_card_id = $2 OR correlation_id = $2)
+		AND ($3 = '' OR seq < (SELECT seq FROM issuer_operations WHERE operation_id = $3))
+		ORDER BY seq DESC LIMIT $4`,
+		q.Status, q.Search, q.Before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent operations: %w", err)
 	}

@@ -120,12 +120,15 @@ type Request struct {
 	Priority           Priority
 	ProcessImmediately bool
 	// ProcessImmediatelyGiven tells that the call named process_immediately.
-	ProcessImmediatelyGiven  bool
-	SequenceNumber           *int64
-	ScheduledAt              time.Time
-	ExecutedAt               *time.Time
-	SmartcardCAID            string
-	Parameters               []Parameter
+	ProcessImmediatelyGiven bool
+	SequenceNumber          *int64
+	ScheduledAt             time.Time
+	ExecutedAt              *time.Time
+	SmartcardCAID           string
+	Parameters              []Parameter
+	// ClientIdentifiers are the identifiers the client sent, as it sent
+	// them ("subscription number=S60058"); nil for older requests.
+	ClientIdentifiers        []string
 	Request                  *string
 	Response                 *string
 	ReferenceNumber          *string

@@ -96,12 +96,12 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 		_, err = tx.ExecCached(ctx, insertRequestSQL,
 			id, number, sess.OrganisationID, string(in.Provider), string(in.Type), string(in.Priority), in.ProcessImmediately,
 			micros(scheduled), null(plan.subscriptionID), plan.subject, string(command), string(params), null(in.PIN),
-			micros(now), sess.User.ID, sess.Unit.ID, in.ProcessImmediately || in.ProcessImmediatelyGiven)
+			micros(now), sess.User.ID, sess.Unit.ID, in.ProcessImmediately || in.ProcessImmediatelyGiven, clientIdentifiers(in))
 		if err != nil {
 			return fmt.Errorf("store provisioning request: %w", err)
 		}
 		_, err = s.engine.Insert(ctx, tx, SendArgs{RequestID: id}, &engine.InsertOpts{
-			Priority: jobPriority, RunAt: scheduled, Subject: "smartcard:" + plan.subject, UniqueKey: "paytv.send:" + id,
+			Priority: jobPriority, RunAt: scheduled, Subject: "smartcard:" + plan.subject, UniqueKey: SendJobKey(id),
 		})
 		return err
 	})
@@ -120,8 +120,29 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 
 const insertRequestSQL = `INSERT INTO paytv_requests (id, number, organisation_id, provider, type, life_cycle_state,
 		priority, process_immediately, scheduled_at, subscription_id, smartcard_ca_id, command, parameters, pin,
-		created_at, updated_at, created_by_user_id, created_by_unit_id, process_immediately_given)
-	VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17)`
+		created_at, updated_at, created_by_user_id, created_by_unit_id, process_immediately_given, client_identifiers)
+	VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17, $18)`
+
+// clientIdentifiers is what the client named, as it named it, in JSON.
+func clientIdentifiers(in CreateInput) string {
+	var ids []string
+	for _, n := range []struct {
+		what string
+		id   *Identifier
+	}{{"subscription", in.Subscription}, {"service", in.Service}, {"smartcard", in.Smartcard}} {
+		if n.id != nil {
+			ids = append(ids, n.what+" "+n.id.String())
+		}
+	}
+	for _, ca := range in.SmartcardSet {
+		ids = append(ids, "smartcard ca_id="+ca)
+	}
+	for _, ca := range in.STBSet {
+		ids = append(ids, "stb ca_id="+ca)
+	}
+	raw, _ := json.Marshal(ids)
+	return string(raw)
+}
 
 // plan is a request resolved against the reference data.
 type plan struct {
@@ -458,7 +479,7 @@ func (s *Service) get(ctx context.Context, orgID string, provider Provider, iden
 const requestSelect = `SELECT r.organisation_id, r.id, r.number, r.provider, r.type, r.life_cycle_state, r.priority, r.process_immediately, r.process_immediately_given,
 	r.sequence_number, r.scheduled_at, r.executed_at, r.smartcard_ca_id, r.parameters, r.request, r.response,
 	r.reference_number, r.error_code, r.error_description, r.provider_error_code, r.provider_error_description,
-	r.created_at, r.updated_at, u.id, u.username, u.person_name, u.email,
+	r.created_at, r.updated_at, r.client_identifiers, u.id, u.username, u.person_name, u.email,
 	n.id, n.name, n.description, n.alternative_code, n.group_name, n.community_name
 	FROM paytv_requests r JOIN crm_users u ON u.id = r.created_by_user_id JOIN crm_units n ON n.id = r.created_by_unit_id`
 
@@ -470,11 +491,12 @@ func scanRequest(sc scanner) (*Request, error) {
 		scheduled, created, updated int64
 		executed                    sql.NullInt64
 		params                      string
+		clientIDs                   sql.NullString
 	)
 	err := sc.Scan(&r.organisationID, &r.ID, &r.Number, &r.Provider, &r.Type, &r.LifeCycleState, &r.Priority, &r.ProcessImmediately, &r.ProcessImmediatelyGiven,
 		&r.SequenceNumber, &scheduled, &executed, &r.SmartcardCAID, &params, &r.Request, &r.Response,
 		&r.ReferenceNumber, &r.ErrorCode, &r.ErrorDescription, &r.ProviderErrorCode, &r.ProviderErrorDescription,
-		&created, &updated, &r.CreatedBy.ID, &r.CreatedBy.Username, &r.CreatedBy.PersonName, &r.CreatedBy.Email,
+		&created, &updated, &clientIDs, &r.CreatedBy.ID, &r.CreatedBy.Username, &r.CreatedBy.PersonName, &r.CreatedBy.Email,
 		&r.CreatedUnit.ID, &r.CreatedUnit.Name, &r.CreatedUnit.Description, &r.CreatedUnit.AlternativeCode,
 		&r.CreatedUnit.GroupName, &r.CreatedUnit.CommunityName)
 	if err != nil {
@@ -491,14 +513,36 @@ func scanRequest(sc scanner) (*Request, error) {
 	if err := json.Unmarshal([]byte(params), &r.Parameters); err != nil {
 		return nil, fmt.Errorf("read parameters of request %s: %w", r.ID, err)
 	}
+	if clientIDs.Valid {
+		if err := json.Unmarshal([]byte(clientIDs.String), &r.ClientIdentifiers); err != nil {
+			return nil, fmt.Errorf("read client identifiers of request %s: %w", r.ID, err)
+		}
+	}
 	return &r, nil
 }
 
 // Recent returns the newest requests of every organisation, optionally in
 // one life-cycle state, for the operator console.
-func (s *Service) Recent(ctx context.Context, state LifeCycleState, limit int) ([]*Request, error) {
-	limit = min(max(limit, 1), 500)
-	rows, err := s.db.ReadQuery(ctx, requestSelect+` WHERE ($1 = '' OR r.life_cycle_state = $1) ORDER BY r.number DESC LIMIT $2`, string(state), limit)
+//
+// q.Status is a life-cycle state; q.Search finds a request by its id or
+// number, its smartcard, its CAS reference, or a parameter value the client
+// sent (a subscription number, service code, smartcard serial number...),
+// or a CA id it was resolved to; q.Before is a request number.
+func (s *Service) Recent(ctx context.Context, q store.ListQuery) ([]*Request, error) {
+	limit := min(max(q.Limit, 1), 500)
+	number, before := int64(-1), int64(0)
+	if n, err := strconv.ParseInt(q.Search, 10, 64); err == nil {
+		number = n
+	}
+	if n, err := strconv.ParseInt(q.Before, 10, 64); err == nil {
+		before = n
+	}
+	value, _ := json.Marshal(q.Search)
+	rows, err := s.db.ReadQuery(ctx, requestSelect+` WHERE ($1 = '' OR r.life_cycle_state = $1)
+		AND ($2 = '' OR r.id = $2 OR r.number = $3 OR r.smartcard_ca_id = $2 OR r.reference_number = $2 OR r.parameters LIKE $4 ESCAPE '\' OR r.client_identifiers LIKE $7 ESCAPE '\')
+		AND ($5 = 0 OR r.number < $5) ORDER BY r.number DESC LIMIT $6`,
+		q.Status, q.Search, number, `%"value":`+store.EscapeLike(string(value))+`%`, before, limit,
+		`%=`+store.EscapeLike(strings.Trim(string(value), `"`))+`"%`)
 	if err != nil {
 		return nil, fmt.Errorf("recent provisioning requests: %w", err)
 	}
@@ -513,6 +557,10 @@ func (s *Service) Recent(ctx context.Context, state LifeCycleState, limit int) (
 	}
 	return out, rows.Err()
 }
+
+// SendJobKey is the unique key of the job that sends a request to the
+// CAS: the console finds a request's job by it.
+func SendJobKey(requestID string) string { return "paytv.send:" + requestID }
 
 // RequestByNumber returns a request of any organisation by its number, for
 // the operator console.

@@ -197,7 +197,7 @@ func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation, c *C
 		if recent >= s.cfg.OperationsPerSE {
 			return errorf(KindBusy, "%d operations were started on this device within %s; try again later", recent, s.cfg.OperationsWindow)
 		}
-		if _, err := s.engine.Insert(ctx, tx, OperationArgs{OperationID: op.OperationID}, nil); err != nil {
+		if _, err := s.engine.Insert(ctx, tx, OperationArgs{OperationID: op.OperationID}, &engine.InsertOpts{UniqueKey: OperationJobKey(op.OperationID)}); err != nil {
 			return err
 		}
 		var redirect any
@@ -221,6 +221,10 @@ func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation, c *C
 		return nil
 	})
 }
+
+// OperationJobKey is the unique key of the job that runs a device
+// operation: the console finds an operation's job by it.
+func OperationJobKey(operationID string) string { return "transit.operation:" + operationID }
 
 const operationColumns = `operation_id, kind, issuer_id, card_id, purchase_id, se_id, device_id, wallet_card_id, card_contents, status, step,
 	status_code, message, balance, card_account_id, created_at, updated_at, expires_at, ended_at`

@@ -593,12 +593,18 @@ type TaskView struct {
 }
 
 // RecentTasks returns the newest wallet tasks, optionally in one status.
-func (s *Service) RecentTasks(ctx context.Context, status TaskStatus, limit int) ([]TaskView, error) {
-	limit = min(max(limit, 1), 500)
+//
+// q.Status is a task status; q.Search finds the tasks of a task, card,
+// wallet card or secure element id; q.Before is a task id.
+func (s *Service) RecentTasks(ctx context.Context, q store.ListQuery) ([]TaskView, error) {
+	limit := min(max(q.Limit, 1), 500)
 	rows, err := s.db.ReadQuery(ctx, `SELECT t.task_id, t.card_id, t.se_id, t.operation, t.status, t.status_code, t.message, t.job_id,
 			c.wallet_card_id, t.created_at, t.updated_at
 		FROM transit_tasks t JOIN transit_cards c ON c.card_id = t.card_id
-		WHERE ($1 = '' OR t.status = $1) ORDER BY t.created_at DESC, t.task_id DESC LIMIT $2`, string(status), limit)
+		WHERE ($1 = '' OR t.status = $1)
+		AND ($2 = '' OR t.task_id = $2 OR t.card_id = $2 OR c.wallet_card_id = $2 OR t.se_id = $2)
+		AND ($3 = '' OR (t.created_at, t.task_id) < (SELECT b.created_at, b.task_id FROM transit_tasks b WHERE b.task_id = $3))
+		ORDER BY t.created_at DESC, t.task_id DESC LIMIT $4`, q.Status, q.Search, q.Before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent tasks: %w", err)
 	}
@@ -624,9 +630,16 @@ func (s *Service) RecentTasks(ctx context.Context, status TaskStatus, limit int)
 }
 
 // RecentOperations returns the newest device operations.
-func (s *Service) RecentOperations(ctx context.Context, limit int) ([]*DeviceOperation, error) {
-	limit = min(max(limit, 1), 500)
-	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM transit_operations ORDER BY created_at DESC, operation_id DESC LIMIT $1`, limit)
+//
+// q.Status is an operation status; q.Search finds the operations of an
+// operation, card, purchase, secure element or device id; q.Before is an
+// operation id.
+func (s *Service) RecentOperations(ctx context.Context, q store.ListQuery) ([]*DeviceOperation, error) {
+	limit := min(max(q.Limit, 1), 500)
+	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM transit_operations WHERE ($1 = '' OR status = $1)
+		AND ($2 = '' OR operation_id = $2 OR card_id = $2 OR purchase_id = $2 OR se_id = $2 OR device_id = $2)
+		AND ($3 = '' OR (created_at, operation_id) < (SELECT b.created_at, b.operation_id FROM transit_operations b WHERE b.operation_id = $3))
+		ORDER BY created_at DESC, operation_id DESC LIMIT $4`, q.Status, q.Search, q.Before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent operations: %w", err)
 	}
@@ -648,11 +661,19 @@ type SecureElement struct {
 	Cards          []Card
 }
 
-// SecureElements returns every secure element that holds a card (erased
-// cards aside), with its cards.
-func (s *Service) SecureElements(ctx context.Context, limit int) ([]SecureElement, error) {
-	limit = min(max(limit, 1), 2000)
-	rows, err := s.db.ReadQuery(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE state <> 'ERASED' ORDER BY se_id, card_id LIMIT $1`, limit)
+// SecureElements returns the secure elements that hold a card (erased
+// cards aside), with their cards, by secure-element id.
+//
+// q.Search finds the secure element of a secure element, device, card or
+// wallet card id; q.Before is the secure-element id the page starts after;
+// q.Limit counts secure elements.
+func (s *Service) SecureElements(ctx context.Context, q store.ListQuery) ([]SecureElement, error) {
+	limit := min(max(q.Limit, 1), 500)
+	rows, err := s.db.ReadQuery(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE state <> 'ERASED' AND se_id IN (
+			SELECT DISTINCT se_id FROM transit_cards WHERE state <> 'ERASED' AND se_id > $1
+			AND ($2 = '' OR se_id = $2 OR device_id = $2 OR card_id = $2 OR wallet_card_id = $2)
+			ORDER BY se_id LIMIT $3)
+		ORDER BY se_id, card_id`, q.Before, q.Search, limit)
 	if err != nil {
 		return nil, fmt.Errorf("secure elements: %w", err)
 	}

@@ -294,6 +294,40 @@ func consoleLists(t *testing.T, e *env) {
 			}
 		}
 	}
+	// Each record links its job, and the job links the record back.
+	for path, back := range map[string]string{
+		"/console/crm/" + req.Number:                     `id="record" href="/console/crm/` + req.Number + `"`,
+		"/console/issuer/" + res.OperationID:             `id="record" href="/console/issuer/` + res.OperationID + `"`,
+		"/console/transit/operations/" + top.OperationID: `id="record" href="/console/transit/operations/` + top.OperationID + `"`,
+	} {
+		_, page := o.get(t, path)
+		m := regexp.MustCompile(`<a href="(/console/jobs/\d+)" id="record-job">`).FindStringSubmatch(page)
+		if m == nil {
+			t.Errorf("%s links no job:\n%s", path, page)
+			continue
+		}
+		if _, job := o.get(t, m[1]); !strings.Contains(job, back) {
+			t.Errorf("%s (the job of %s) does not link back: lacks %s", m[1], path, back)
+		}
+	}
+	// Search: by the identifiers an operator has at hand.
+	for path, want := range map[string]string{
+		"/console/issuer?q=connie":        fmt.Sprintf(`data-id="%s"`, res.OperationID),
+		"/console/transit?q=" + se:        fmt.Sprintf(`data-id="%s"`, top.OperationID),
+		"/console/devices?q=" + cardID:    fmt.Sprintf(`data-se="%s"`, se),
+		"/console/jobs?q=" + se:           "transit.wallet_task",
+		"/console/crm?q=S60058":           fmt.Sprintf(`data-number="%s"`, req.Number),
+		"/console/crm?q=" + req.Number:    "<code>subscription number=S60058</code>",
+		"/console/crm?q=1001":             fmt.Sprintf(`data-number="%s"`, req.Number),
+		"/console/issuer?q=someone-else":  "No operations match.",
+		"/console/transit?q=someone-else": "No wallet tasks match.",
+		"/console/devices?q=someone-else": "No device holds a card",
+		"/console/crm?q=S6005%25":         "No requests match.",
+	} {
+		if _, page := o.get(t, path); !strings.Contains(page, want) {
+			t.Errorf("%s does not show %q", path, want)
+		}
+	}
 	for _, path := range []string{"/console/crm/999999", "/console/issuer/op-none", "/console/transit/operations/dop-none", "/console/crm/x"} {
 		if status, _ := o.get(t, path); status != http.StatusNotFound {
 			t.Errorf("%s: HTTP %d, want 404", path, status)
