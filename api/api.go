@@ -42,7 +42,7 @@ func Documents() []Document {
 }
 
 var index = template.Must(template.New("index").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>provhub API documents</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>provhub API documents</title><link rel="icon" href="data:,"></head>
 <body><h1>provhub API documents</h1><ul>
 {{range .}}<li><a href="/openapi/{{.File}}">{{.File}}</a>: {{.Title}} ({{.Version}})</li>
 {{end}}</ul></body></html>

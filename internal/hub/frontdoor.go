@@ -3,12 +3,15 @@ package hub
 import (
 	"html/template"
 	"net/http"
+	"strings"
 
 	"github.com/provhub/provhub/api"
 )
 
-var frontDoor = template.Must(template.New("front").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>provhub</title></head>
+var frontDoor = template.Must(template.New("front").Funcs(template.FuncMap{
+	"trim": func(file string) string { return strings.TrimSuffix(file, ".yaml") },
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>provhub</title><link rel="icon" href="data:,"></head>
 <body>
 <h1>provhub{{with .Version}} {{.}}{{end}}</h1>
 <p>A provisioning hub: every provisioning request to a device, accepted, stored, carried out, retried and reported.</p>
@@ -19,8 +22,9 @@ var frontDoor = template.Must(template.New("front").Parse(`<!doctype html>
 </ul>
 <h2>APIs</h2>
 <ul>
-{{range .Documents}}<li><a href="/openapi/{{.File}}">{{.File}}</a>: {{.Title}} ({{.Version}})</li>
+{{range .Documents}}<li><a href="/reference/{{trim .File}}">{{.Title}}</a> ({{.Version}}): the rendered reference, or <a href="/openapi/{{.File}}">{{.File}}</a> as text</li>
 {{end}}</ul>
+<p><a href="/reference/">Every API reference</a> · <a href="/openapi/">every document</a></p>
 </body></html>
 `))
 

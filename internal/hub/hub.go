@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/provhub/provhub/api"
+	"github.com/provhub/provhub/internal/apiref"
 	"github.com/provhub/provhub/internal/asset"
 	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/cas"
@@ -363,6 +364,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	crm.Mount(mux)
 	iapi.Mount(mux)
 	mux.Handle("GET /openapi/", api.Handler())
+	mux.Handle("GET "+apiref.Prefix, apiref.Handler())
 	mux.Handle("GET /{$}", frontDoorHandler(cfg.Version, metrics != nil))
 	httpapi.MountHealth(mux, metrics, ready, h.downstream.report)
 	if cfg.PartnerListen == "" {

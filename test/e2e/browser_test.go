@@ -6,11 +6,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/provhub/provhub/api"
+	simtes "github.com/provhub/provhub/internal/sim/tes"
+	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 )
 
 // browser starts Debian's Chromium, headless, for one test. It fails the
@@ -242,7 +248,8 @@ func TestBrowser_AWalletTaskFailedByAFaultIsSentAgainFromTheConsole(t *testing.T
 	if err := e.wsim.SetFaults(f); err != nil {
 		t.Fatal(err)
 	}
-	failed := e.waitTask(cardID, e.state(cardID, "SUSPEND").TaskID)
+	second, _ := e.provision("0B0B0B77", "ACC-BROWSER")
+	failed := e.waitTask(second, e.perso(second).TaskID)
 	if failed.Status != "FAILED" {
 		t.Fatalf("task under the fault: %+v", failed)
 	}
@@ -276,5 +283,199 @@ func TestBrowser_AWalletTaskFailedByAFaultIsSentAgainFromTheConsole(t *testing.T
 	}
 	if n := e.count(`SELECT COUNT(*) FROM console_actions WHERE target = $1 AND action = 'resend' AND username = 'olga'`, "task:"+failed.TaskID); n != 1 {
 		t.Errorf("%d recorded resend actions", n)
+	}
+}
+
+// consoleErrors collects what pages write to the browser's console as
+// errors or exceptions (a script error, a refused resource, a CSP
+// violation) from now until the test ends.
+func consoleErrors(t *testing.T, ctx context.Context) func() []string {
+	t.Helper()
+	lctx, cancel := context.WithCancel(ctx)
+	messages := chromedp.Console(lctx)
+	var mu sync.Mutex
+	var errs []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				errs = append(errs, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(errs)
+	}
+}
+
+// TestBrowser_TheFrontDoorAndEveryAPIReferenceLoadWithoutErrors opens the
+// front door, follows its link to each rendered API reference, and waits
+// for Redoc to draw the document's operations, with nothing on the
+// browser's console.
+func TestBrowser_TheFrontDoorAndEveryAPIReferenceLoadWithoutErrors(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := browser(t)
+	steps(t, ctx, "open the browser") // the tab exists before listening
+	errs := consoleErrors(t, ctx)
+	steps(t, ctx, "open the front door", chromedp.Navigate(e.url+"/"), chromedp.WaitVisible(chromedp.CSS(`a[href="/console/"]`)))
+	screenshot(t, ctx, "front-door")
+	links := value(t, ctx, "read the reference links", chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('a[href^="/reference/"]')].map(a => a.getAttribute("href")).filter(h => h !== "/reference/")`))
+	if len(links) != len(api.Documents()) {
+		t.Fatalf("the front door links %d references, want one per document (%d): %v", len(links), len(api.Documents()), links)
+	}
+	for _, link := range links {
+		steps(t, ctx, "open "+link, chromedp.Navigate(e.url+link))
+		// Redoc draws each operation under an id of its own.
+		value(t, ctx, "see "+link+" drawn",
+			chromedp.Poll[bool](`document.querySelectorAll('[id^="operation/"], [id^="tag/"]').length > 0`, chromedp.WithPollingTimeout(20*time.Second)))
+		title := value(t, ctx, "read the title", chromedp.Evaluate[string](`document.querySelector("h1") ? document.querySelector("h1").textContent : ""`))
+		if title == "" {
+			t.Errorf("%s: the reference has no title", link)
+		}
+	}
+	screenshot(t, ctx, "api-reference")
+	if got := errs(); len(got) > 0 {
+		t.Errorf("the browser's console shows errors:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// TestBrowser_FailuresShowAsFailuresAndRecordsLinkTheirJobs has the CAS
+// refuse a request and the wallet server fail a task: the dashboard turns
+// red, its failure cells lead to the records, a record leads to its job
+// and the job back to the record; a device operation's page shows its
+// frames decoded.
+func TestBrowser_FailuresShowAsFailuresAndRecordsLinkTheirJobs(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.login("mpadministrator", "mp-admin-1234")
+	rejected := e.waitFinal(ws, tok, e.create(ws, "add_subscriptions", map[string]any{"token": tok,
+		"subscription_identifier": map[string]string{"number": "S60058"}, "service_identifier": map[string]string{"code": "BASIC"},
+		"smartcard_identifier": map[string]string{"serial_number": "sc-unknown-to-cas"}}).ID)
+	if rejected.LifeCycleState != "REJECTED" {
+		t.Fatalf("the CAS refusal: %+v", rejected)
+	}
+	cardID, _, _ := e.transitCard(77, 100)
+	if err := e.tsim.AddPurchase(simtes.Purchase{ID: "P-BROWSER", CardAccountID: cardID, Amount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	top := e.startTopUp(cardID, "P-BROWSER")
+	if op := e.waitOp(top.OperationID); op.Status != "COMPLETED" {
+		t.Fatalf("top-up: %+v", op)
+	}
+	if err := e.wsim.SetFaults(simwallet.Faults{FailedNext: 1}); err != nil {
+		t.Fatal(err)
+	}
+	failed := e.waitTask(cardID, e.state(cardID, "SUSPEND").TaskID)
+	if failed.Status != "FAILED" {
+		t.Fatalf("the failed task: %+v", failed)
+	}
+	ctx := browser(t)
+	loginInBrowser(t, e, ctx)
+	errs := consoleErrors(t, ctx)
+	steps(t, ctx, "open the dashboard", chromedp.Navigate(e.url+"/console/"), chromedp.WaitVisible(chromedp.ID("outcome-badge")))
+	if badge := value(t, ctx, "read the badge", chromedp.Text(chromedp.ID("outcome-badge"))); badge != "failures in the last 24 hours" {
+		t.Errorf("badge %q", badge)
+	}
+	legend := value(t, ctx, "read the chart's legend", chromedp.Text(chromedp.ID("chart-legend")))
+	if !strings.Contains(legend, "paytv.send_request") || !strings.Contains(legend, "transit.wallet_task") {
+		t.Errorf("the chart has no series per kind: %q", legend)
+	}
+	screenshot(t, ctx, "dashboard-with-failures")
+	// The wallet task's failure, with its code, leads to the task.
+	submit(t, ctx, "open the failed tasks", `a.outcome.bad[data-outcome="FAILED 911"]`,
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-id="%s"][data-status="FAILED"]`, failed.TaskID))))
+	// The CRM refusal leads to the request, the request to its job, the
+	// job back to the request.
+	steps(t, ctx, "back to the dashboard", chromedp.Navigate(e.url+"/console/"), chromedp.WaitVisible(chromedp.ID("outcome-badge")))
+	submit(t, ctx, "open the rejected requests", `a.outcome.bad[data-outcome="REJECTED CAS_REJECTED"]`,
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-number="%s"][data-state="REJECTED"]`, rejected.Number))))
+	submit(t, ctx, "open the request", fmt.Sprintf(`tr[data-number="%s"] a`, rejected.Number), chromedp.WaitVisible(chromedp.ID("record-job")))
+	if state := value(t, ctx, "read the state", chromedp.Text(chromedp.ID("request-state"))); state != "REJECTED" {
+		t.Errorf("request state %q", state)
+	}
+	submit(t, ctx, "open its job", "#record-job", chromedp.WaitVisible(chromedp.ID("record")))
+	submit(t, ctx, "back to the request", "#record", chromedp.WaitVisible(chromedp.ID("request-state")))
+	if url := value(t, ctx, "read the address", chromedp.Location()); !strings.HasSuffix(url, "/console/crm/"+rejected.Number) {
+		t.Errorf("the job led to %s", url)
+	}
+	// A device operation's frames, decoded, the raw hex a click away.
+	steps(t, ctx, "open the top-up", chromedp.Navigate(e.url+"/console/transit/operations/"+top.OperationID),
+		chromedp.WaitVisible(chromedp.CSS("table.trace")))
+	rows := value(t, ctx, "read the decoded rows", chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll("table.trace tr.response")].map(r => r.cells[2].textContent + " | " + r.cells[4].textContent)`))
+	if !slices.ContainsFunc(rows, func(r string) bool {
+		return strings.Contains(r, "Read Without Encryption") && strings.Contains(r, "00 00 success")
+	}) {
+		t.Errorf("no decoded Read Without Encryption row with its status meaning: %q", rows)
+	}
+	hidden := value(t, ctx, "read the raw hex", chromedp.Evaluate[bool](`!document.querySelector("table.trace details").open`))
+	screenshot(t, ctx, "device-operation-trace")
+	if !hidden {
+		t.Error("the raw hex is shown before a click")
+	}
+	submit(t, ctx, "open the operation's job", "#record-job", chromedp.WaitVisible(chromedp.ID("record")))
+	if got := errs(); len(got) > 0 {
+		t.Errorf("the browser's console shows errors:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// TestBrowser_ListsPageOnAndSearch makes 105 requests and reads the oldest
+// on the CRM list's second page, then finds one by the client's own
+// subscription number.
+func TestBrowser_ListsPageOnAndSearch(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tok := e.login("mpadministrator", "mp-admin-1234")
+	later := e.clock.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05")
+	var first, last request
+	for i := range 105 {
+		sub := "S60058"
+		if i == 50 {
+			sub = "S60059"
+		}
+		r := e.create(ws, "add_subscriptions", map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": sub},
+			"service_identifier": map[string]string{"code": "BASIC"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000002"},
+			"scheduled_date": later})
+		if r.LifeCycleState != "PENDING" {
+			t.Fatalf("request %d: %+v", i, r)
+		}
+		if i == 0 {
+			first = r
+		}
+		last = r
+	}
+	ctx := browser(t)
+	loginInBrowser(t, e, ctx)
+	count := func(what string) int {
+		return value(t, ctx, what, chromedp.Evaluate[int](`document.querySelectorAll("#requests tbody tr[data-number]").length`))
+	}
+	steps(t, ctx, "see the newest", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-number="%s"]`, last.Number))))
+	if n := count("count the first page"); n != 100 {
+		t.Errorf("the first page shows %d rows, want 100", n)
+	}
+	submit(t, ctx, "open the next page", "nav.pager a.next", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-number="%s"]`, first.Number))))
+	if n := count("count the second page"); n != 5 {
+		t.Errorf("the second page shows %d rows (rows 101 to 105), want 5", n)
+	}
+	if n := value(t, ctx, "look for another page", chromedp.Evaluate[int](`document.querySelectorAll("nav.pager a.next").length`)); n != 0 {
+		t.Error("the last page links a next one")
+	}
+	screenshot(t, ctx, "crm-second-page")
+	submit(t, ctx, "back to the newest", "nav.pager a.first", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-number="%s"]`, last.Number))))
+	steps(t, ctx, "search", chromedp.SendKeys(chromedp.CSS(`input[name="q"]`), "S60059"))
+	submit(t, ctx, "search", `form.filters button[type="submit"]`, chromedp.WaitVisible(chromedp.CSS("#requests")))
+	if n := count("count the found"); n != 1 {
+		t.Errorf("the search for S60059 shows %d rows, want 1", n)
+	}
+	if ids := value(t, ctx, "read the identifiers", chromedp.Text(chromedp.CSS("#requests td.ids"))); !strings.Contains(ids, "subscription number=S60059") {
+		t.Errorf("the row shows %q", ids)
 	}
 }
