@@ -53,7 +53,7 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	h, err := hub.New(ctx, hub.Config{SecretKey: sealed.NewKey(), Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
 		WalletURL: sims.walletURL, TESURL: sims.tesURL, Pod: "bench", Logger: slog.New(slog.DiscardHandler),
 		ShutdownTimeout: 30 * time.Second, TransitTuning: func(c *transit.Config) {
-			c.TESRetryWait = 5 * time.Millisecond
+			c.TESRetryWait, c.TESRetryFor = 5*time.Millisecond, 15*time.Millisecond
 			c.PollSchedule = []time.Duration{*poll, 2 * *poll, 4 * *poll, 8 * *poll}
 			// Each simulated device tops up back to back, far past the bound
 			// a real one meets.

@@ -30,7 +30,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pod := fs.String("pod", "", "this instance's name in the wallet server's x-pod header (default: the host name)")
 	tesURL := fs.String("tes-url", hub.DefaultTESURL, "the transit entity server's device gateway (\"provhub sim tes\" simulates one)")
 	tesTimeout := fs.Duration("tes-timeout", 10*time.Second, "bound on one call to the TES")
-	opTTL := fs.Duration("device-operation-ttl", 2*time.Minute, "how long a top-up, park or reader-mode loop may take")
+	tesRetryFor := fs.Duration("tes-retry-for", 2*time.Second, "how long one step of a top-up, park or reader-mode loop keeps asking an unavailable TES before the device is told to repeat it (the loop rides out a TES outage until --device-operation-ttl)")
+	opTTL := fs.Duration("device-operation-ttl", 2*time.Minute, "how long a top-up, park or reader-mode loop may take (and so how long it rides out a TES outage)")
 	opsPerSE := fs.Int("device-operations-per-se", 10, "top-up, park and reader-mode operations one secure element may start in 10 minutes (more are refused with 321)")
 	secureCookie := fs.Bool("console-secure-cookie", false, "mark the console's session cookie Secure (when the hub is reached over HTTPS)")
 	audiences := fs.String("issuer-audience", "provhub", "comma-separated aud values an issuer's assertion may carry (one without aud is accepted too)")
@@ -61,7 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	h, err := hub.New(ctx, hub.Config{Version: versionString(),
-		CASRetryFor: *casRetryFor, WalletRetryFor: *walletRetryFor,
+		CASRetryFor: *casRetryFor, WalletRetryFor: *walletRetryFor, TESRetryFor: *tesRetryFor,
 		DeviceOperationRetention: *deviceRetention, CRMRequestRetention: *crmRetention, ConsoleActionRetention: *actionRetention,
 		SecretKey: key, PartnerListen: *partnerListen, MetricsListen: *metricsListen, TLS: tlsConfig, Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,

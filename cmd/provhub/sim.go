@@ -45,6 +45,7 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Float64Var(&f.TimeoutRate, "timeout-rate", 0, "chance of acting and then not answering (0..1)")
 	fs.Float64Var(&f.MalformedRate, "malformed-rate", 0, "chance of acting and then answering with broken JSON (0..1)")
 	hang := fs.Duration("hang", 30*time.Second, "how long an injected timeout holds the answer")
+	deviceRetry := fs.Duration("device-retry-for", 2*time.Minute, "how long a simulated device keeps repeating a step the hub cannot answer (921, or no connection) before it gives the loop up; as long as the hub's --device-operation-ttl, so that a loop rides out a TES or hub outage")
 	logf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -65,7 +66,7 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		secret = strings.TrimSpace(string(raw))
 	}
-	sim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: *delay, Faults: f, HubURL: *hubURL, PartnerID: *partnerID, PartnerSecret: secret})
+	sim, err := simwallet.New(simwallet.Config{Logger: log, TaskDelay: *delay, Faults: f, HubURL: *hubURL, PartnerID: *partnerID, PartnerSecret: secret, DeviceRetryFor: *deviceRetry})
 	if err != nil {
 		return err
 	}

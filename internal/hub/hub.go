@@ -66,6 +66,10 @@ type Config struct {
 	// task keeps retrying an unavailable CAS or wallet server, from its
 	// first failure, before it is given up [10m each].
 	CASRetryFor, WalletRetryFor time.Duration
+	// TESRetryFor is how long one step of a device operation keeps asking
+	// an unavailable TES before the device is told to repeat it [2s]; the
+	// operation rides out a TES outage until DeviceOperationTTL.
+	TESRetryFor time.Duration
 	// CRMTokenIdle ends a CRM session unused this long [1h].
 	CRMTokenIdle time.Duration
 
@@ -245,7 +249,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	h.downstream = newDownstream(map[string]string{"cas": cfg.CASURL, "wallet server": cfg.WalletURL, "tes": cfg.TESURL})
 	h.assets = asset.New(db, cfg.Clock)
 	trCfg := transit.Config{DB: db, Wallet: walletClient, Assets: h.assets, TES: tesRouter{south}, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
-		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor}
+		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor, TESRetryFor: cfg.TESRetryFor}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)
 	}

@@ -521,7 +521,8 @@ func (s *Service) askTES(ctx context.Context, op *DeviceOperation, loop tes.Loop
 		res *tes.CommandsResponse
 		err error
 	)
-	for attempt := 1; attempt <= s.cfg.TESAttempts; attempt++ {
+	first := time.Now()
+	for {
 		hdr := s.cfg.TES.Header(op.OperationID)
 		switch op.Kind {
 		case KindTopUp:
@@ -539,14 +540,16 @@ func (s *Service) askTES(ctx context.Context, op *DeviceOperation, loop tes.Loop
 		}
 		var se *tes.StatusError
 		retry := errors.Is(err, tes.ErrUnavailable) || (errors.As(err, &se) && se.Code == tes.StatusServerError)
-		if !retry || attempt == s.cfg.TESAttempts || ctx.Err() != nil {
+		if !retry || time.Since(first)+s.cfg.TESRetryWait > s.cfg.TESRetryFor || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(s.cfg.TESRetryWait)
 	}
 	var se *tes.StatusError
 	if errors.As(err, &se) && se.Code == tes.StatusServerError {
-		return nil, err // still unavailable: not an outcome
+		// Still unavailable: not an outcome, so not a StatusError either
+		// (the caller ends the operation on those).
+		return nil, fmt.Errorf("%w: the TES answered %d: %s", tes.ErrUnavailable, se.Code, se.Message)
 	}
 	return res, err
 }

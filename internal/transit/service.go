@@ -58,9 +58,12 @@ type Config struct {
 	TES TES
 	// OperationTTL is how long a device operation may take [2m].
 	OperationTTL time.Duration
-	// TESAttempts bounds the calls of one relay step while the TES is
-	// unavailable [3]; TESRetryWait is the wait between them [200ms].
-	TESAttempts  int
+	// TESRetryFor is how long one relay step keeps asking a TES that is
+	// unavailable before the device is told to repeat the step [2s]
+	// (a device's call must not hang); TESRetryWait is the wait between
+	// the calls [200ms]. Across steps, an operation rides out a TES outage
+	// until its OperationTTL, as the device repeats each step it is told to.
+	TESRetryFor  time.Duration
 	TESRetryWait time.Duration
 	// DeviceTokenKey makes each device operation's token (HMAC-SHA256 of
 	// the operation id): the same on every instance and every retry of the
@@ -121,8 +124,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.OperationTTL <= 0 {
 		cfg.OperationTTL = 2 * time.Minute
 	}
-	if cfg.TESAttempts <= 0 {
-		cfg.TESAttempts = 3
+	if cfg.TESRetryFor <= 0 {
+		cfg.TESRetryFor = 2 * time.Second
 	}
 	if cfg.TESRetryWait <= 0 {
 		cfg.TESRetryWait = 200 * time.Millisecond

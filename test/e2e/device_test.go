@@ -465,6 +465,27 @@ func TestDevice_TES921IsAskedAgainAnd163EndsTheOperation(t *testing.T) {
 	if p, _ := e.wsim.CardPurse(wc); p.Balance != 150 || e.tsim.Stats().PurchasesApplied != 1 {
 		t.Fatalf("the card holds %d, purchases applied %d", p.Balance, e.tsim.Stats().PurchasesApplied)
 	}
+	// More 921 answers than one step asks within --tes-retry-for (here
+	// 60 ms, 20 ms apart): the device is told to repeat the step, and the
+	// operation rides the outage out.
+	if err := e.tsim.AddPurchase(simtes.Purchase{ID: "P-921-LONG", CardAccountID: cardID, Amount: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tsim.SetFaults(simtes.Faults{Code: 921, CodeNext: 12}); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.waitOp(e.startTopUp(cardID, "P-921-LONG").OperationID); st.Status != "COMPLETED" || *st.Balance != 200 {
+		t.Fatalf("a top-up through twelve 921 answers: %+v", st)
+	}
+	if p, _ := e.wsim.CardPurse(wc); p.Balance != 200 || e.tsim.Stats().PurchasesApplied != 2 {
+		t.Fatalf("the card holds %d, purchases applied %d", p.Balance, e.tsim.Stats().PurchasesApplied)
+	}
+	if n := strings.Count(e.logs.String(), "TES did not answer a relay step"); n == 0 {
+		t.Error("the device was never told to repeat a step")
+	}
+	if strings.Contains(e.logs.String(), "handler panicked") {
+		t.Error("a relay step panicked")
+	}
 	if err := e.tsim.AddPurchase(simtes.Purchase{ID: "P-163", CardAccountID: cardID, Amount: 50}); err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +495,7 @@ func TestDevice_TES921IsAskedAgainAnd163EndsTheOperation(t *testing.T) {
 	if st := e.waitOp(e.startTopUp(cardID, "P-163").OperationID); st.Status != "FAILED" || code(st) != 163 {
 		t.Fatalf("a top-up the TES refuses with 163: %+v", st)
 	}
-	if p, _ := e.wsim.CardPurse(wc); p.Balance != 150 {
+	if p, _ := e.wsim.CardPurse(wc); p.Balance != 200 {
 		t.Errorf("the card holds %d after a refused top-up", p.Balance)
 	}
 }

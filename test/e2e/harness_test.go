@@ -172,7 +172,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 			c.Attempts = o.sendAttempts
 			c.RetryBackoff = func(int) time.Duration { return 50 * time.Millisecond }
 			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
-			c.TESRetryWait = 20 * time.Millisecond
+			c.TESRetryWait, c.TESRetryFor = 20*time.Millisecond, 60*time.Millisecond
 		},
 		IssuerTuning: func(c *issuer.Config) {
 			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
