@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
@@ -13,9 +12,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +25,6 @@ import (
 	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/paytv"
-	"github.com/provhub/provhub/internal/reqsign"
 	"github.com/provhub/provhub/internal/sealed"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
@@ -39,12 +37,11 @@ var demoCRM []byte
 
 // The demo's fixed names.
 const (
-	demoIssuer   = "DEMOBANK01"
-	demoKid      = "demo-key"
-	demoCRMUser  = "demo"
-	demoCRMOrg   = "CRMDEMO"
-	demoPod      = "demo"
-	demoPurchase = "P-DEMO-1"
+	demoIssuer  = "DEMOBANK01"
+	demoKid     = "demo-key"
+	demoCRMUser = "demo"
+	demoCRMOrg  = "CRMDEMO"
+	demoPod     = "demo"
 )
 
 // demoCard is one transit card of the sample data: an issuer card with a
@@ -54,10 +51,71 @@ type demoCard struct {
 	balance                                uint32
 }
 
+// demoCards are the first run's cards.
 var demoCards = []demoCard{
 	{"alice", "CARD-ALICE-1", "4711", "0A11CE01", "phone-alice", 1200},
 	{"alice", "CARD-ALICE-2", "4712", "0A11CE02", "watch-alice", 300},
 	{"bob", "CARD-BOB-1", "8150", "0B0B0001", "phone-bob", 1000},
+}
+
+// demoSample names one run's sample data. The first run on a data folder
+// has the plain names; each later run its own ("alice-r2", "CARD-BOB-1-r2",
+// secure elements with the run in two hex digits): the simulators start
+// empty every time, so a tour run again needs consumers and phones they
+// know, and the tour deletes a consumer, whose id is then burnt. Earlier
+// runs' records stay on the console.
+type demoSample struct {
+	Run   int `json:"run"`
+	cards []demoCard
+	// DeleteConsumer is the consumer the tour deletes (with her two
+	// digital cards); TopUpCard, of TopUpConsumer, the card it tops up
+	// with Purchase and then breaks a suspension of.
+	DeleteConsumer string `json:"delete_consumer"`
+	TopUpConsumer  string `json:"top_up_consumer"`
+	TopUpCard      string `json:"top_up_card"`
+	Purchase       string `json:"purchase"`
+	// Smartcard, Subscription and Service are the CRM step's identifiers.
+	Smartcard    string `json:"smartcard"`
+	Subscription string `json:"subscription"`
+	Service      string `json:"service"`
+}
+
+func newDemoSample(run int) demoSample {
+	name := func(s string) string {
+		if run <= 1 {
+			return s
+		}
+		return fmt.Sprintf("%s-r%d", s, run)
+	}
+	s := demoSample{Run: run, Purchase: fmt.Sprintf("P-DEMO-%d", run), Smartcard: "S60058", Subscription: "S60058", Service: "SPORTS"}
+	for _, c := range demoCards {
+		if run > 1 {
+			c.se = c.se[:4] + fmt.Sprintf("%02X", run%256) + c.se[6:]
+		}
+		c.consumer, c.card, c.device = name(c.consumer), name(c.card), name(c.device)
+		s.cards = append(s.cards, c)
+	}
+	s.DeleteConsumer = s.cards[0].consumer
+	s.TopUpConsumer, s.TopUpCard = s.cards[2].consumer, s.cards[2].card
+	return s
+}
+
+// demoRunNumber counts the demo's runs on a data folder (in demo.run):
+// 1 on a new folder; a folder an earlier version used (a database, no
+// count) starts at 2, as its first run's consumer may be deleted.
+func demoRunNumber(dir string, reused bool) (int, error) {
+	path := filepath.Join(dir, "demo.run")
+	last := 0
+	if raw, err := os.ReadFile(path); err == nil {
+		last, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
+	} else if reused {
+		last = 1
+	}
+	run := last + 1
+	if err := os.WriteFile(path, []byte(strconv.Itoa(run)+"\n"), 0o600); err != nil {
+		return 0, err
+	}
+	return run, os.Chmod(path, 0o600)
 }
 
 // readyLine is the demo's first line of output, for programs.
@@ -91,6 +149,8 @@ type readyLine struct {
 		PartnerID  string `json:"partner_id"`
 		SecretFile string `json:"secret_file"`
 	} `json:"tes"`
+	// Sample names this run's sample data, which the tour uses.
+	Sample demoSample `json:"sample"`
 }
 
 // The demo's partners, registered for the demo issuer.
@@ -168,6 +228,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	_, statErr := os.Stat(filepath.Join(dir, "provhub.db"))
 	reused := statErr == nil
+	run, err := demoRunNumber(dir, reused)
+	if err != nil {
+		return err
+	}
 	h, err := hub.New(ctx, hub.Config{Version: versionString(), SecretKey: key, Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
 		Logger: log, CASURL: casURL, WalletURL: walletURL, TESURL: tesURL, Pod: demoPod})
 	if err != nil {
@@ -188,7 +252,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}()
 
 	ready := readyLine{Ready: true, Reused: reused, Hub: hubURL, Console: hubURL + "/console/", Data: dir, WalletSim: walletURL,
-		TESSim: strings.TrimSuffix(tesURL, "/tes/devicegtwapi/1/0"), CASSim: casURL}
+		TESSim: strings.TrimSuffix(tesURL, "/tes/devicegtwapi/1/0"), CASSim: casURL, Sample: newDemoSample(run)}
 	ready.Issuer.ID, ready.Issuer.Kid, ready.Issuer.PrivateKeyFile = demoIssuer, demoKid, filepath.Join(dir, "issuer.key")
 	ready.CRM.Username, ready.CRM.Organisation = demoCRMUser, demoCRMOrg
 	// The TES and the wallet server call the hub as registered partners,
@@ -210,7 +274,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if ready.Issuer.Kid, err = demoIssuerKey(ctx, h, ready.Issuer.PrivateKeyFile); err != nil {
 		return fmt.Errorf("the issuer's key: %w", err)
 	}
-	if err := seedDemo(ctx, h, cas, wsim, tsim, ready.CRM.Password); err != nil {
+	if err := seedDemo(ctx, h, cas, wsim, tsim, ready.CRM.Password, ready.Sample); err != nil {
 		return fmt.Errorf("load the sample data: %w", err)
 	}
 	ready.Operator.Username = "operator"
@@ -224,7 +288,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "%s\n", line)
 	fmt.Fprint(stdout, demoTour(ready))
 	if *scenario {
-		if err := runScenario(ctx, ready, stdout); err != nil {
+		if err := runScenario(ctx, ready, wsim, stdout); err != nil {
 			fmt.Fprintf(stdout, "scenario stopped: %v\n", err)
 		}
 	}
@@ -311,7 +375,7 @@ func demoAsset(ctx context.Context, h *hub.Hub, contentType string, content []by
 }
 
 // seedDemo loads the sample data, the CRM user with password.
-func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simwallet.Simulator, tsim *simtes.Simulator, password string) error {
+func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simwallet.Simulator, tsim *simtes.Simulator, password string, sample demoSample) error {
 	// Pay-TV: reference data, the CAS's devices, a CRM user.
 	var ref paytv.ReferenceData
 	if err := json.Unmarshal(demoCRM, &ref); err != nil {
@@ -348,13 +412,13 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 	// getAsset for its terms and art, provisionCard.
 	by := issuer.Requestor{Type: issuer.RequestorIssuer, ID: demoIssuer}
 	var seeded []string
-	for i, c := range demoCards {
+	for i, c := range sample.cards {
 		// A consumer a tour of an earlier run deleted stays deleted.
 		if cons, err := h.Issuer().Consumer(ctx, demoIssuer, c.consumer); err == nil && cons.State == issuer.ConsumerDeleted {
 			continue
 		}
 		seeded = append(seeded, c.card)
-		art, err := demoAsset(ctx, h, "image/png", demoArt(i), "card art of "+c.card)
+		art, err := demoAsset(ctx, h, "image/png", demoArt(i), "card art of "+demoCards[i].card)
 		if err != nil {
 			return err
 		}
@@ -393,7 +457,7 @@ func seedDemo(ctx context.Context, h *hub.Hub, cas *cassim.Simulator, wsim *simw
 			return err
 		}
 	}
-	if err := tsim.AddPurchase(simtes.Purchase{ID: demoPurchase, CardAccountID: "CARD-BOB-1", Amount: 500}); err != nil {
+	if err := tsim.AddPurchase(simtes.Purchase{ID: sample.Purchase, CardAccountID: sample.TopUpCard, Amount: 500}); err != nil {
 		return err
 	}
 	// Wait until the wallet server has personalised every card.
@@ -420,161 +484,4 @@ func randomPassword() string {
 	var pw [9]byte
 	_, _ = rand.Read(pw[:])
 	return hex.EncodeToString(pw[:])
-}
-
-// demoTour is the printed tour: shell commands that work as printed, run
-// from the repository's root.
-func demoTour(r readyLine) string {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	w("")
-	if r.Reused {
-		w("provhub demo: hub %s, reusing the database, issuer key and logins in %s", r.Hub, r.Data)
-	} else {
-		w("provhub demo: hub %s, database and issuer key in %s", r.Hub, r.Data)
-	}
-	w("Simulators: wallet server %s, TES %s, CAS %s", r.WalletSim, r.TESSim, r.CASSim)
-	w("Operator console: %s (log in as %s / %s)", r.Console, r.Operator.Username, r.Operator.Password)
-	w("")
-	w("# 1. CRM: log in, then add a subscription; it is COMPLETED once the CAS has applied it.")
-	w(`$ TOKEN=$(curl -s -X POST %s/crmapi/rest/v2/authentication/token -H 'Content-Type: application/json' -d '{"username":"%s","password":"%s","organisation":"%s"}' | sed -E 's/.*"token":"([0-9A-F]+)".*/\1/')`,
-		r.Hub, r.CRM.Username, r.CRM.Password, r.CRM.Organisation)
-	w(`$ curl -s -X POST %s/crmapi/rest/v2/conax_web_services/provisioning_requests/add_subscriptions -H 'Content-Type: application/json' -d '{"token":"'$TOKEN'","subscription_identifier":{"number":"S60058"},"service_identifier":{"code":"SPORTS"},"smartcard_identifier":{"serial_number":"S60058"},"process_immediately":true}'`, r.Hub)
-	w("")
-	w("# 2. Issuer: mint an access token, delete consumer alice (her two digital cards are deleted through the wallet server), read her operations.")
-	w(`$ ITOKEN=$(go run ./cmd/provhub issuer token --url %s --id %s --kid %s --key %s | tail -1)`, r.Hub, r.Issuer.ID, r.Issuer.Kid, r.Issuer.PrivateKeyFile)
-	w(`$ curl -s -X POST %s/banking/v1/issuers/%s/consumers/alice/operations:delete -H "Authorization: Bearer $ITOKEN" -H 'Content-Type: application/json' -d '{"reason":"customer asked","reasonCode":"USER_DECISION"}'`, r.Hub, r.Issuer.ID)
-	w(`$ sleep 1; curl -s %s/banking/v1/issuers/%s/consumers/alice/operations -H "Authorization: Bearer $ITOKEN"`, r.Hub, r.Issuer.ID)
-	w("")
-	w("# 3. Transit: the TES (a partner of the hub, signing its calls) tops up bob's card with purchase %s; his phone runs the TES's FeliCa commands.", demoPurchase)
-	w(`$ OP=$(go run ./cmd/provhub partner call --url %s --id %s --secret-file %s /tsh/transitapi/1/0/topupCard '{"requestHeader":{"requestId":"demo-1","sessionId":"demo"},"issuerId":"%s","cardId":"CARD-BOB-1","purchaseId":"%s"}' | sed -E 's/.*"operationId":"([^"]+)".*/\1/')`,
-		r.Hub, r.TES.PartnerID, r.TES.SecretFile, r.Issuer.ID, demoPurchase)
-	w(`$ sleep 1; go run ./cmd/provhub partner call --url %s --id %s --secret-file %s /tsh/transitapi/1/0/getOperationStatus '{"requestHeader":{"requestId":"demo-2","sessionId":"demo"},"issuerId":"%s","operationId":"'$OP'"}'`,
-		r.Hub, r.TES.PartnerID, r.TES.SecretFile, r.Issuer.ID)
-	w("")
-	w("# 4. Wallet server: each sample card was provisioned as a wallet server does it (checkCardAccount, getAsset for its terms and card art, each checked, then provisionCard); its counters.")
-	w(`$ curl -s %s/admin/stats`, r.WalletSim)
-	return b.String()
-}
-
-// runScenario takes the tour itself, over HTTP, printing each step's
-// outcome with a progress bar.
-func runScenario(ctx context.Context, r readyLine, out io.Writer) error {
-	hc := &http.Client{Timeout: 30 * time.Second}
-	tesSecret, err := os.ReadFile(r.TES.SecretFile)
-	if err != nil {
-		return err
-	}
-	post := func(path string, hdr map[string]string, body any) (map[string]any, error) {
-		raw, _ := json.Marshal(body)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Hub+path, bytes.NewReader(raw))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		if strings.HasPrefix(path, "/tsh/transitapi/") {
-			reqsign.Sign(req, raw, r.TES.PartnerID, strings.TrimSpace(string(tesSecret)), time.Now())
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-			return nil, fmt.Errorf("%s: HTTP %d without JSON", path, resp.StatusCode)
-		}
-		return m, nil
-	}
-	steps := []struct {
-		name string
-		run  func() (string, error)
-	}{}
-	var crmToken, itoken, op string
-	steps = append(steps,
-		struct {
-			name string
-			run  func() (string, error)
-		}{"CRM login", func() (string, error) {
-			m, err := post("/crmapi/rest/v2/authentication/token", nil, map[string]string{"username": r.CRM.Username, "password": r.CRM.Password, "organisation": r.CRM.Organisation})
-			if err != nil {
-				return "", err
-			}
-			data, _ := m["data"].(map[string]any)
-			crmToken, _ = data["token"].(string)
-			if crmToken == "" {
-				return "", fmt.Errorf("no token: %v", m)
-			}
-			return "token issued", nil
-		}},
-		struct {
-			name string
-			run  func() (string, error)
-		}{"add a subscription", func() (string, error) {
-			m, err := post("/crmapi/rest/v2/conax_web_services/provisioning_requests/add_subscriptions", nil, map[string]any{"token": crmToken,
-				"subscription_identifier": map[string]string{"number": "S60059"}, "service_identifier": map[string]string{"code": "MOVIES"},
-				"smartcard_identifier": map[string]string{"serial_number": "sc20000002"}, "process_immediately": true})
-			if err != nil {
-				return "", err
-			}
-			data, _ := m["data"].(map[string]any)
-			return fmt.Sprintf("request %v is %v", data["number"], data["life_cycle_state"]), nil
-		}},
-		struct {
-			name string
-			run  func() (string, error)
-		}{"issuer token", func() (string, error) {
-			tok, _, err := issuerAccessToken(ctx, r.Hub, r.Issuer.ID, r.Issuer.Kid, r.Issuer.PrivateKeyFile, "")
-			itoken = tok
-			return "access token for " + r.Issuer.ID, err
-		}},
-		struct {
-			name string
-			run  func() (string, error)
-		}{"delete consumer alice", func() (string, error) {
-			m, err := post("/banking/v1/issuers/"+r.Issuer.ID+"/consumers/alice/operations:delete", map[string]string{"Authorization": "Bearer " + itoken},
-				map[string]string{"reasonCode": "USER_DECISION"})
-			if err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("operation %v %v", m["operationId"], m["status"]), nil
-		}},
-		struct {
-			name string
-			run  func() (string, error)
-		}{"top up bob's card", func() (string, error) {
-			m, err := post("/tsh/transitapi/1/0/topupCard", nil, map[string]any{"requestHeader": map[string]string{"requestId": "sc-1", "sessionId": "scenario"},
-				"issuerId": r.Issuer.ID, "cardId": "CARD-BOB-1", "purchaseId": demoPurchase})
-			if err != nil {
-				return "", err
-			}
-			op, _ = m["operationId"].(string)
-			for range 100 {
-				s, err := post("/tsh/transitapi/1/0/getOperationStatus", nil, map[string]any{"requestHeader": map[string]string{"requestId": "sc-2", "sessionId": "scenario"},
-					"issuerId": r.Issuer.ID, "operationId": op})
-				if err != nil {
-					return "", err
-				}
-				o, _ := s["operation"].(map[string]any)
-				if st, _ := o["status"].(string); st == "COMPLETED" || st == "FAILED" {
-					return fmt.Sprintf("%s, balance %v", st, o["balance"]), nil
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			return "", errors.New("the top-up did not end")
-		}},
-	)
-	for i, s := range steps {
-		msg, err := s.run()
-		bar := strings.Repeat("#", i+1) + strings.Repeat(".", len(steps)-i-1)
-		if err != nil {
-			fmt.Fprintf(out, "[%s] %-20s FAILED: %v\n", bar, s.name, err)
-			return err
-		}
-		fmt.Fprintf(out, "[%s] %-20s %s\n", bar, s.name, msg)
-	}
-	return nil
 }

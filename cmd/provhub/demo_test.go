@@ -89,10 +89,10 @@ func TestDemo_ARunOnTheSameDataKeepsItsLoginsAndKey(t *testing.T) {
 	}
 }
 
-// TestDemo_EveryPrintedCommandWorks runs the tour's commands as printed, in
-// one shell from the repository's root, and checks their answers.
-func TestDemo_EveryPrintedCommandWorks(t *testing.T) {
-	_, lines := startDemo(t)
+// runTour runs the tour's commands as printed, in one shell from the
+// repository's root, and returns each command's output.
+func runTour(t *testing.T, lines []string) []string {
+	t.Helper()
 	var script strings.Builder
 	script.WriteString("set -eu\n")
 	n := 0
@@ -102,8 +102,8 @@ func TestDemo_EveryPrintedCommandWorks(t *testing.T) {
 			script.WriteString("echo '### step'\n" + cmd + "\necho\n")
 		}
 	}
-	if n != 8 {
-		t.Fatalf("%d commands in the tour, want 8", n)
+	if n != 12 {
+		t.Fatalf("%d commands in the tour, want 12", n)
 	}
 	sh := exec.Command("bash", "-c", script.String())
 	sh.Dir = filepath.Join("..", "..")
@@ -115,19 +115,50 @@ func TestDemo_EveryPrintedCommandWorks(t *testing.T) {
 	for _, part := range strings.Split(string(out), "### step\n")[1:] {
 		results = append(results, strings.TrimSpace(part))
 	}
-	checks := map[int][]string{
-		1: {`"code":"OK"`, `"type":"ADD_SUBSCRIPTIONS"`, `"life_cycle_state":"COMPLETED"`},
-		3: {`"operationId":"op-`, `"status":"PENDING"`},
-		4: {`"operation":"DELETE"`, `"status":"SUCCESSFUL"`, `"operation":"REGISTER"`},
-		6: {`"statusCode":0`, `"status":"COMPLETED"`, `"balance":1500`},
-		// Three cards, each with its own art and the issuer's terms.
-		7: {`"provisioned":3`, `"assets_fetched":4`, `"assets_verified":4`, `"assets_rejected":0`},
-	}
-	for i, want := range checks {
-		for _, w := range want {
-			if !strings.Contains(results[i], w) {
-				t.Errorf("step %d answered %s; want %s in it", i+1, results[i], w)
+	return results
+}
+
+// TestDemo_TheWholeTourWorksTwiceOnTheSameData runs the printed tour, stops
+// the demo, starts it again on the same --data and runs the tour it prints
+// then: every command works both times, the second on its run's own
+// sample ids, with the first run's logins and key.
+func TestDemo_TheWholeTourWorksTwiceOnTheSameData(t *testing.T) {
+	dir := t.TempDir()
+	for run := 1; run <= 2; run++ {
+		r, lines, stop := startDemoStoppable(t, "--data", dir)
+		if r.Sample.Run != run || r.Reused != (run > 1) {
+			stop()
+			t.Fatalf("run %d: ready line %+v", run, r)
+		}
+		tour := strings.Join(lines, "\n")
+		for _, want := range []string{"Sample ids: consumers " + r.Sample.DeleteConsumer, r.Hub + "/console/crm/$REQ", r.Hub + "/reference/", "# 5. Break it"} {
+			if !strings.Contains(tour, want) {
+				t.Errorf("run %d: the tour does not print %q", run, want)
 			}
+		}
+		results := runTour(t, lines)
+		stop()
+		checks := map[int][]string{
+			1: {"request "},
+			2: {`"code":"OK"`, `"type":"ADD_SUBSCRIPTIONS"`, `"life_cycle_state":"COMPLETED"`, `"reference_number":"`},
+			4: {`"operationId":"op-`, `"status":"PENDING"`},
+			5: {`"operation":"DELETE"`, `"status":"SUCCESSFUL"`, `"operation":"REGISTER"`},
+			7: {`"statusCode":0`, `"status":"COMPLETED"`, `"balance":1500`},
+			// Three cards, each with its own art and the issuer's terms.
+			8:  {`"provisioned":3`, `"assets_fetched":4`, `"assets_verified":4`, `"assets_rejected":0`},
+			10: {`"operationId":"op-`, `"status":"PENDING"`},
+			// The break: asked again after 921, then 911.
+			11: {`"operation":"SUSPEND"`, `"status":"FAILED"`, `"errorCode":"WALLET_911"`},
+		}
+		for i, want := range checks {
+			for _, w := range want {
+				if !strings.Contains(results[i], w) {
+					t.Errorf("run %d: command %d answered %s; want %s in it", run, i+1, results[i], w)
+				}
+			}
+		}
+		if run == 2 && (r.Sample.DeleteConsumer != "alice-r2" || !strings.Contains(tour, "/consumers/alice-r2/operations:delete")) {
+			t.Errorf("the second run's tour does not delete its own consumer (%s)", r.Sample.DeleteConsumer)
 		}
 	}
 }
@@ -160,16 +191,19 @@ func TestDemo_ScenarioTakesTheTourItself(t *testing.T) {
 			steps = append(steps, l)
 		}
 	}
-	if len(steps) != 5 {
+	if len(steps) != 8 {
 		t.Fatalf("scenario steps: %q", steps)
 	}
-	for _, s := range steps {
-		if strings.Contains(s, "FAILED") {
-			t.Errorf("step failed: %s", s)
+	// Each step waited for its final state; the break fails as meant to,
+	// and the task sent again from the console completes.
+	for i, want := range []string{"token issued", "accepted", "COMPLETED  (http", "access token", "SUCCESSFUL  (http",
+		"COMPLETED, balance 1500  (http", "suspension FAILED WALLET_911 after a retry", "COMPLETED: the digital card is suspended"} {
+		if !strings.Contains(steps[i], want) {
+			t.Errorf("step %d: %s; want %q in it", i+1, steps[i], want)
 		}
 	}
-	if !strings.Contains(steps[4], "COMPLETED, balance 1500") || !strings.HasPrefix(steps[4], "[#####]") {
-		t.Errorf("last step: %s", steps[4])
+	if !strings.HasPrefix(steps[7], "[########]") {
+		t.Errorf("last step: %s", steps[7])
 	}
 }
 

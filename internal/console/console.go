@@ -3,11 +3,15 @@
 // people who run a hub. Operators log in with accounts of their own (not
 // API clients); sessions live in HttpOnly, SameSite=Strict cookies whose
 // token is stored hashed; every action is a POST carrying the session's
-// CSRF token, and is recorded. Pages: a dashboard (jobs by kind and state,
-// what finished minute by minute, health per downstream system), engine
-// jobs with every attempt and error (retry a failed job, cancel a queued
-// one) and CRM provisioning requests. A page marked live refreshes its
-// content every two seconds with a few lines of JavaScript.
+// CSRF token, and is recorded. Pages: a dashboard (the domains' outcomes,
+// what retries now, jobs by kind and state, what finished minute by minute
+// per kind, health per downstream system), engine jobs with every attempt
+// and error (retry a failed job, cancel a queued one), CRM requests, issuer
+// operations, transit (device operations with decoded frames, wallet tasks
+// to send again) and devices; every list pages on by keyset and searches
+// by exact identifiers, and records and their jobs link each other. A page
+// marked live refreshes its content every two seconds with a few lines of
+// JavaScript.
 package console
 
 import (

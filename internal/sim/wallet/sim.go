@@ -63,7 +63,14 @@ type Faults struct {
 	// (sendScript, updateCard, getTaskStatus, pushNotification): each
 	// operation's published table has its own codes.
 	CodeOp string `json:"code_op"`
+	// FailedOp, when set, keeps FailedNext for calls of that operation:
+	// with CodeNext 921 on the same operation, a call is first asked
+	// again, then fails.
+	FailedOp string `json:"failed_op"`
 }
+
+// knobOps are the operations CodeOp and FailedOp may name.
+var knobOps = map[string]bool{"": true, "sendScript": true, "updateCard": true, "getTaskStatus": true, "pushNotification": true}
 
 // knobCodes are the codes Faults.CodeNext may answer.
 var knobCodes = map[int]bool{111: true, 112: true, 119: true, 121: true, 321: true, 432: true, 911: true, 921: true}
@@ -77,6 +84,9 @@ func (f Faults) validate() error {
 	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 || f.HangMS < 0 || f.MalformedNext < 0 || f.DeviceRepeatNext < 0 ||
 		f.FailedNext < 0 || f.ServerErrorNext < 0 || f.CodeNext < 0 {
 		return errors.New("knobs must not be negative")
+	}
+	if !knobOps[f.CodeOp] || !knobOps[f.FailedOp] {
+		return errors.New("code_op and failed_op must be sendScript, updateCard, getTaskStatus or pushNotification")
 	}
 	if f.CodeNext > 0 && !knobCodes[f.Code] {
 		return errors.New("code must be one of 111, 112, 119, 121, 321, 432, 911, 921")
@@ -384,7 +394,7 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 		switch {
 		case f.CodeNext > 0 && (f.CodeOp == "" || f.CodeOp == name):
 			f.CodeNext, codeNow = f.CodeNext-1, f.Code
-		case f.FailedNext > 0:
+		case f.FailedNext > 0 && (f.FailedOp == "" || f.FailedOp == name):
 			f.FailedNext, failedNow = f.FailedNext-1, true
 		case f.ServerErrorNext > 0:
 			f.ServerErrorNext, serverErrorNow = f.ServerErrorNext-1, true

@@ -367,6 +367,21 @@ func TestSimulator_FaultKnobs(t *testing.T) {
 	if se, _ := r.sim.SecureElement(seID); se.Instances[0].Locked {
 		t.Error("a call answered 911 or 921 acted")
 	}
+	// Kept for one operation: a getTaskStatus in between is answered as
+	// usual; the updateCard is asked again (921), then fails (911).
+	if err := r.sim.SetFaults(simwallet.Faults{Code: ws.StatusServerError, CodeNext: 1, CodeOp: "updateCard", FailedNext: 1, FailedOp: "updateCard"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.finish(t, "f4"); st != ws.TaskCompleted {
+		t.Fatalf("getTaskStatus between: %s", st)
+	}
+	first, second := r.update("f7", ws.OpSuspend, nil), r.update("f8", ws.OpSuspend, nil)
+	if statusCode(first) != ws.StatusServerError || statusCode(second) != ws.StatusOperationFailed {
+		t.Fatalf("921 then 911 on updateCard: %v, %v", first, second)
+	}
+	if err := r.sim.SetFaults(simwallet.Faults{FailedNext: 1, FailedOp: "deleteEverything"}); err == nil {
+		t.Error("an unknown operation was accepted for failed_op")
+	}
 }
 
 func TestSimulator_FaultRatesApply(t *testing.T) {
