@@ -20,6 +20,7 @@ import (
 
 	"github.com/provhub/provhub/api"
 	"github.com/provhub/provhub/internal/apiref"
+	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/asset"
 	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/cas"
@@ -209,7 +210,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	// The flags' CAS and TES serve every organisation and issuer that has
 	// no partner of its own registered to be called.
 	south := &southbound{partners: h.partners, clock: cfg.Clock, tes: map[string]*tes.Client{}, cas: map[string]*cas.Client{}, defC: casClient}
-	payCfg := paytv.Config{DB: db, CAS: casClient, CASFor: south.casFor, Logger: cfg.Logger, Clock: cfg.Clock, TokenIdle: cfg.CRMTokenIdle,
+	outcomes := outcome.New(h.registry)
+	payCfg := paytv.Config{DB: db, CAS: casClient, CASFor: south.casFor, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, TokenIdle: cfg.CRMTokenIdle,
 		SendRetryFor: cfg.CASRetryFor}
 	if cfg.PayTVTuning != nil {
 		cfg.PayTVTuning(&payCfg)
@@ -248,7 +250,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	south.defT, south.actor = tesClient, actor
 	h.downstream = newDownstream(map[string]string{"cas": cfg.CASURL, "wallet server": cfg.WalletURL, "tes": cfg.TESURL})
 	h.assets = asset.New(db, cfg.Clock)
-	trCfg := transit.Config{DB: db, Wallet: walletClient, Assets: h.assets, TES: tesRouter{south}, Logger: cfg.Logger, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
+	trCfg := transit.Config{DB: db, Wallet: walletClient, Assets: h.assets, TES: tesRouter{south}, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
 		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor, TESRetryFor: cfg.TESRetryFor}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)
@@ -258,7 +260,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	isCfg := issuer.Config{DB: db, Transit: h.transit, Assets: h.assets, Logger: cfg.Logger, Clock: cfg.Clock, OperationRetention: cfg.OperationRetention}
+	isCfg := issuer.Config{DB: db, Transit: h.transit, Assets: h.assets, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, OperationRetention: cfg.OperationRetention}
 	if cfg.IssuerTuning != nil {
 		cfg.IssuerTuning(&isCfg)
 	}

@@ -350,9 +350,13 @@ func (s *Service) fail(ctx context.Context, job *engine.Job[OperationArgs], op *
 }
 
 func (s *Service) endTx(ctx context.Context, tx *store.Tx, job *engine.Job[OperationArgs], op *operationRow, status OperationStatus, code, msg string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE issuer_operations SET status = $2, error_code = $3, error = $4, end_time = $5 WHERE operation_id = $1 AND status = 'PENDING'`,
-		op.OperationID, string(status), nullString(code), nullString(msg), s.now().UnixMicro()); err != nil {
+	res, err := tx.ExecContext(ctx, `UPDATE issuer_operations SET status = $2, error_code = $3, error = $4, end_time = $5 WHERE operation_id = $1 AND status = 'PENDING'`,
+		op.OperationID, string(status), nullString(code), nullString(msg), s.now().UnixMicro())
+	if err != nil {
 		return fmt.Errorf("end operation: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		tx.AfterCommit(func() { s.cfg.Outcomes.IssuerOperation(string(op.Type), string(status), code) })
 	}
 	return s.engine.CompleteTx(ctx, tx, job.JobRow)
 }

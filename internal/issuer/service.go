@@ -14,6 +14,7 @@ import (
 
 	"github.com/provhub/provhub/internal/asset"
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/transit"
 )
@@ -26,6 +27,8 @@ type Config struct {
 	Assets *asset.Store
 	Logger *slog.Logger
 	Clock  func() time.Time
+	// Outcomes counts the operations that end (nil: not counted).
+	Outcomes *outcome.Counters
 	// OperationRetention is how long operations are kept [90 days].
 	OperationRetention time.Duration
 	// PurgeInterval is how often old operations are removed [1h].

@@ -10,6 +10,7 @@ import (
 
 	"github.com/provhub/provhub/internal/cas"
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/store"
 )
 
@@ -29,14 +30,15 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 	id := job.Args.RequestID
 	var (
 		state      LifeCycleState
+		reqType    string
 		commandRaw string
 		pin        sql.NullString
 		scheduled  int64
 		org        string
 	)
-	err := s.db.ReadRow(ctx, `SELECT r.life_cycle_state, r.command, r.pin, r.scheduled_at, o.name FROM paytv_requests r
+	err := s.db.ReadRow(ctx, `SELECT r.life_cycle_state, r.type, r.command, r.pin, r.scheduled_at, o.name FROM paytv_requests r
 		JOIN crm_organisations o ON o.id = r.organisation_id WHERE r.id = $1`, id).
-		Scan(&state, &commandRaw, &pin, &scheduled, &org)
+		Scan(&state, &reqType, &commandRaw, &pin, &scheduled, &org)
 	if errors.Is(err, sql.ErrNoRows) {
 		return engine.Terminal(fmt.Errorf("provisioning request %s does not exist", id))
 	}
@@ -71,30 +73,35 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 	}
 	cmd.PIN = ""
 
-	var out outcome
+	var out sendOutcome
 	var rej *cas.Rejection
 	switch {
 	case err == nil:
 		answer, _ := json.Marshal(reply)
-		out = outcome{state: Completed, response: string(answer), reference: reply.ReferenceNumber}
+		out = sendOutcome{state: Completed, response: string(answer), reference: reply.ReferenceNumber}
 	case errors.As(err, &rej):
 		answer, _ := json.Marshal(reply)
-		out = outcome{state: Rejected, response: string(answer), errorCode: ErrorCodeCASRejected,
+		out = sendOutcome{state: Rejected, response: string(answer), errorCode: ErrorCodeCASRejected,
 			errorDescription: "the CAS rejected the request: " + rej.Message,
 			providerCode:     rej.Result, providerDescription: rej.Message}
 	case ctx.Err() != nil:
 		return ctx.Err() // shutting down or cancelled: the engine decides
 	case job.Attempt < job.MaxAttempts && withinBudget(job.JobRow, s.now(), s.cfg.SendRetryFor):
 		s.log.WarnContext(ctx, "cas unavailable, will retry", "request_id", id, "attempt", job.Attempt, "err", err)
+		s.cfg.Outcomes.DownstreamError(outcome.CAS)
 		s.noteRetry(ctx, id, job.Attempt, err)
 		return err
 	default:
-		out = outcome{state: Rejected, errorCode: ErrorCodeCASUnavailable,
+		out = sendOutcome{state: Rejected, errorCode: ErrorCodeCASUnavailable,
 			errorDescription: fmt.Sprintf("the CAS could not be reached after %d attempts: %v", job.Attempt, err)}
 	}
 	out.request = string(sent)
-	if err := s.record(ctx, job, id, out); err != nil {
+	won, err := s.record(ctx, job, id, out)
+	if err != nil {
 		return err
+	}
+	if won {
+		s.cfg.Outcomes.CRMRequest(reqType, string(out.state), out.errorCode)
 	}
 	s.log.InfoContext(ctx, "provisioning request finished", "request_id", id, "state", out.state,
 		"reference_number", out.reference, "provider_error_code", out.providerCode, "attempt", job.Attempt)
@@ -129,7 +136,7 @@ func (s *Service) noteRetry(ctx context.Context, id string, attempt int, cause e
 	}
 }
 
-type outcome struct {
+type sendOutcome struct {
 	state                             LifeCycleState
 	request, response, reference      string
 	errorCode, errorDescription       string
@@ -144,10 +151,13 @@ const recordSQL = `UPDATE paytv_requests SET life_cycle_state = $2, sequence_num
 // record writes a final outcome, drops the PIN and completes the job in one
 // transaction. sequence_number is drawn here, so it orders requests by the
 // moment their answer was recorded: within one smartcard, whose requests
-// are sent one at a time, that is the order they were sent.
-func (s *Service) record(ctx context.Context, job *engine.Job[SendArgs], id string, o outcome) error {
+// are sent one at a time, that is the order they were sent. It reports
+// whether this call recorded it (false: an earlier attempt had).
+func (s *Service) record(ctx context.Context, job *engine.Job[SendArgs], id string, o sendOutcome) (bool, error) {
 	now := micros(s.now())
-	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+	won := false
+	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		won = false
 		seq, err := nextValue(ctx, tx, "sequence_number")
 		if err != nil {
 			return err
@@ -161,13 +171,11 @@ func (s *Service) record(ctx context.Context, job *engine.Job[SendArgs], id stri
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil // already recorded; the engine completes the job when the handler returns
 		}
+		won = true
 		return s.engine.CompleteTx(ctx, tx, job.JobRow)
 	})
+	return won && err == nil, err
 }
-
-const abandonSQL = `UPDATE paytv_requests SET life_cycle_state = 'REJECTED', sequence_number = $2, executed_at = $3,
-		error_code = $4, error_description = $5, pin = NULL, updated_at = $3
-	WHERE id = $1 AND life_cycle_state = 'PENDING'`
 
 // abandon ends the request of a send job that was cancelled or failed for
 // good, in the transaction that ended the job: REJECTED with the reason,
@@ -189,13 +197,20 @@ func (s *Service) abandon(ctx context.Context, tx *store.Tx, job *engine.JobRow,
 		return err
 	}
 	now := micros(s.now())
-	res, err := tx.ExecContext(ctx, abandonSQL, args.RequestID, seq, now, code, why)
-	if err != nil {
+	var reqType string
+	err = tx.QueryRowContext(ctx, `UPDATE paytv_requests SET life_cycle_state = 'REJECTED', sequence_number = $2, executed_at = $3,
+		error_code = $4, error_description = $5, pin = NULL, updated_at = $3
+		WHERE id = $1 AND life_cycle_state = 'PENDING' RETURNING type`, args.RequestID, seq, now, code, why).Scan(&reqType)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
 		return fmt.Errorf("abandon provisioning request %s: %w", args.RequestID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	default:
 		s.log.WarnContext(ctx, "provisioning request abandoned", "request_id", args.RequestID, "job_state", state, "error_code", code)
-		tx.AfterCommit(func() { s.notify(args.RequestID) })
+		tx.AfterCommit(func() {
+			s.notify(args.RequestID)
+			s.cfg.Outcomes.CRMRequest(reqType, string(Rejected), code)
+		})
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/provhub/provhub/internal/auth"
 	"github.com/provhub/provhub/internal/cas"
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/store"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	// (by name); nil means CAS.
 	CASFor func(ctx context.Context, organisation string) (CAS, error)
 	Logger *slog.Logger
+	// Outcomes counts the requests that reach a final state, and the
+	// failed calls to the CAS (nil: not counted).
+	Outcomes *outcome.Counters
 	// Clock tells the time [time.Now]; it must be the engine's clock too.
 	Clock func() time.Time
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/wallet"
 )
@@ -116,6 +117,9 @@ func (s *Service) runNotify(ctx context.Context, job *engine.Job[NotifyArgs]) er
 		return s.endNotification(ctx, job, id, NotificationFailed, &se.Code, se.Error())
 	case ctx.Err() != nil || (job.Attempt < job.MaxAttempts && s.withinBudget(job.JobRow)):
 		s.log.WarnContext(ctx, "push notification failed, will retry", "notification_id", id, "attempt", job.Attempt, "err", err)
+		if ctx.Err() == nil {
+			s.cfg.Outcomes.DownstreamError(outcome.Wallet)
+		}
 		return err
 	}
 	var code *int

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/tes"
 	"github.com/provhub/provhub/internal/wallet"
@@ -298,6 +299,7 @@ func (s *Service) end(ctx context.Context, op *DeviceOperation, status Operation
 		if ended = n == 1; !ended {
 			return nil
 		}
+		tx.AfterCommit(func() { s.cfg.Outcomes.DeviceOperation(string(op.Kind), string(status), code) })
 		return s.notifyOperationTx(ctx, tx, op, status, code, nil)
 	})
 	if err != nil {
@@ -540,6 +542,9 @@ func (s *Service) askTES(ctx context.Context, op *DeviceOperation, loop tes.Loop
 		}
 		var se *tes.StatusError
 		retry := errors.Is(err, tes.ErrUnavailable) || (errors.As(err, &se) && se.Code == tes.StatusServerError)
+		if retry && ctx.Err() == nil {
+			s.cfg.Outcomes.DownstreamError(outcome.TES)
+		}
 		if !retry || time.Since(first)+s.cfg.TESRetryWait > s.cfg.TESRetryFor || ctx.Err() != nil {
 			break
 		}
@@ -595,8 +600,10 @@ func (s *Service) record(ctx context.Context, op *DeviceOperation, step int, loo
 		}
 		switch {
 		case hdr.StatusCode != tes.StatusOK:
+			tx.AfterCommit(func() { s.cfg.Outcomes.DeviceOperation(string(op.Kind), string(OperationFailed), hdr.StatusCode) })
 			err = s.notifyOperationTx(ctx, tx, op, OperationFailed, hdr.StatusCode, nil)
 		case res.Done():
+			tx.AfterCommit(func() { s.cfg.Outcomes.DeviceOperation(string(op.Kind), string(OperationCompleted), 0) })
 			err = s.notifyOperationTx(ctx, tx, op, OperationCompleted, 0, res.Balance)
 		}
 		won = err == nil

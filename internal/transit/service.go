@@ -15,6 +15,7 @@ import (
 	"github.com/provhub/provhub/internal/apdu"
 	"github.com/provhub/provhub/internal/asset"
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/wallet"
 )
@@ -34,6 +35,9 @@ type Config struct {
 	Wallet WalletServer
 	Logger *slog.Logger
 	Clock  func() time.Time
+	// Outcomes counts the wallet tasks and device operations that end, and
+	// the failed calls to the wallet server and the TES (nil: not counted).
+	Outcomes *outcome.Counters
 	// PackageAID is the load file (and module) of the transit applet; each
 	// card gets an instance AID made of it and four random bytes
 	// [A0000001515350].

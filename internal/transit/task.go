@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/wallet"
 )
@@ -124,6 +125,9 @@ func (s *Service) startTask(ctx context.Context, job *engine.Job[TaskArgs], task
 func (s *Service) retryOrFail(ctx context.Context, job *engine.Job[TaskArgs], taskID, cardID string, op Operation, err error) error {
 	if ctx.Err() != nil || (job.Attempt < job.MaxAttempts && s.withinBudget(job.JobRow)) {
 		s.log.WarnContext(ctx, "wallet server call failed, will retry", "task_id", taskID, "attempt", job.Attempt, "err", err)
+		if ctx.Err() == nil {
+			s.cfg.Outcomes.DownstreamError(outcome.Wallet)
+		}
 		// The task says it is retrying, and why, while it waits.
 		if _, uerr := s.db.Writer().ExecContext(ctx, `UPDATE transit_tasks SET message = $2, updated_at = $3 WHERE task_id = $1 AND status IN ('QUEUED', 'PROCESSING')`,
 			taskID, fmt.Sprintf("retrying: attempt %d failed: %v", job.Attempt, err), s.now().UnixMicro()); uerr != nil && ctx.Err() == nil {
@@ -160,6 +164,7 @@ func (s *Service) finish(ctx context.Context, job *engine.Job[TaskArgs], taskID,
 		if n, _ := res.RowsAffected(); n != 1 {
 			return nil
 		}
+		tx.AfterCommit(func() { s.cfg.Outcomes.WalletTask(string(op), string(status), code) })
 		if status == TaskCompleted {
 			kind := notifiedBy(op)
 			if kind != "" || op == OpMetadataUpdate {
