@@ -20,7 +20,6 @@ import (
 
 	"github.com/provhub/provhub/api"
 	"github.com/provhub/provhub/internal/apiref"
-	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/asset"
 	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/cas"
@@ -31,6 +30,7 @@ import (
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/issuerapi"
 	"github.com/provhub/provhub/internal/oauth"
+	"github.com/provhub/provhub/internal/outcome"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/retention"
