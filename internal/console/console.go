@@ -40,6 +40,7 @@ import (
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/trace"
 	"github.com/provhub/provhub/internal/transit"
+	"github.com/provhub/provhub/internal/wallet"
 )
 
 //go:embed templates/*.html static/*
@@ -121,7 +122,7 @@ func New(cfg Config) (*Console, error) {
 			return *p
 		},
 	}
-	for _, name := range []string{"login", "dashboard", "jobs", "job", "crm", "crm_request", "issuer", "issuer_operation", "transit", "transit_operation", "devices"} {
+	for _, name := range []string{"login", "dashboard", "jobs", "job", "crm", "crm_request", "issuer", "issuer_operation", "transit", "transit_operation", "wallet_task", "devices"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
@@ -149,6 +150,7 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"issuer/{id}", c.authed(c.issuerOperation))
 	mux.HandleFunc("GET "+Prefix+"transit/operations/{id}", c.authed(c.transitOperation))
 	mux.HandleFunc("GET "+Prefix+"transit", c.authed(c.transit))
+	mux.HandleFunc("GET "+Prefix+"transit/tasks/{id}", c.authed(c.walletTask))
 	mux.HandleFunc("POST "+Prefix+"tasks/{id}/resend", c.authed(c.resendTask))
 	mux.HandleFunc("GET "+Prefix+"devices", c.authed(c.devices))
 	mux.HandleFunc("GET "+Prefix+"assets/{guid}", c.authed(c.cardArt))
@@ -681,7 +683,7 @@ func (c *Console) recordOf(ctx context.Context, j *engine.JobRow) (link, label s
 		}
 	case "transit.wallet_task":
 		id := fmt.Sprintf("pvh-%d", j.ID)
-		return "/console/transit#task-" + id, "wallet task " + id
+		return "/console/transit/tasks/" + id, "wallet task " + id
 	}
 	return "", ""
 }
@@ -831,6 +833,54 @@ func (c *Console) transit(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	c.render(w, r, "transit", c.base(s, "Transit", "transit", true, d))
+}
+
+// walletTaskData is a wallet task's page.
+type walletTaskData struct {
+	Task     *transit.TaskView
+	CodeText string
+	Script   []scriptRow
+	Actions  []Action
+	Flash    string
+	// Resendable: FAILED, of a kind that can be sent again, not sent yet.
+	Resendable bool
+}
+
+// scriptRow is one command of a task's script, decoded.
+type scriptRow struct {
+	ID, Step string
+	Frame    trace.Frame
+	Withheld bool
+}
+
+func (c *Console) walletTask(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	t, lines, err := c.cfg.Transit.TaskDetail(ctx, r.PathValue("id"))
+	if transit.KindOf(err) == transit.KindUnknownCard {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	acts, err := c.actions(ctx, "task:"+t.TaskID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	d := walletTaskData{Task: t, Actions: acts, Flash: r.URL.Query().Get("done")}
+	if t.StatusCode != nil {
+		d.CodeText = wallet.StatusText(*t.StatusCode)
+	}
+	d.Resendable = t.Status == transit.TaskFailed && transit.Resendable(t.Operation)
+	for _, a := range acts {
+		d.Resendable = d.Resendable && !strings.HasPrefix(a.Outcome, "sent again")
+	}
+	for _, l := range lines {
+		d.Script = append(d.Script, scriptRow{ID: l.ID, Step: l.Name, Frame: trace.Command(l.ID, "APDU", l.APDU), Withheld: l.Withheld})
+	}
+	c.render(w, r, "wallet_task", c.base(s, "Wallet task "+t.TaskID, "transit", true, d))
 }
 
 // resendTask sends a FAILED wallet task again, as a new task, and records it.

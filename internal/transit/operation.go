@@ -204,7 +204,7 @@ func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation, c *C
 		var redirect any
 		if c != nil {
 			payload, _ := json.Marshal(redirectPayload{OperationID: op.OperationID})
-			t, err := s.queueTx(ctx, tx, c, OpRedirect, payload)
+			t, err := s.queueTx(ctx, tx, c, OpRedirect, payload, nil)
 			if err != nil {
 				return err
 			}

@@ -301,10 +301,44 @@ type scriptPayload struct {
 	Names    []string
 }
 
+// ScriptLine is one command of a task's script as the console shows it:
+// a STORE DATA carries personalisation data, which is replaced by zeros
+// of its length and marked Withheld.
+type ScriptLine struct {
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	APDU     string `json:"apdu"`
+	Withheld bool   `json:"withheld,omitempty"`
+}
+
+// outlineOf is a script without its personalisation data.
+func outlineOf(script []wallet.APDUCommand) []ScriptLine {
+	out := make([]ScriptLine, 0, len(script))
+	for _, c := range script {
+		l := ScriptLine{ID: c.MessageID, Name: c.MessageName, APDU: c.Data}
+		b, err := hex.DecodeString(c.Data)
+		cmd, perr := apdu.ParseCommand(b)
+		switch {
+		case err != nil || perr != nil:
+			l.APDU, l.Withheld = "", true // not a command: nothing of it is kept
+		case cmd.INS == 0xE2:
+			cmd.Data = make([]byte, len(cmd.Data))
+			if zeroed, err := cmd.Bytes(); err == nil {
+				l.APDU = strings.ToUpper(hex.EncodeToString(zeroed))
+			} else {
+				l.APDU = ""
+			}
+			l.Withheld = true
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
 // queue checks op against the state the card will have once its queued
 // tasks are done, and stores the task with its job in one transaction.
 func (s *Service) queue(ctx context.Context, c *Card, op Operation, payload any) (*Task, error) {
-	var raw []byte
+	var raw, outline []byte
 	switch p := payload.(type) {
 	case scriptPayload:
 		script, err := wallet.Script("cmd", p.Commands, p.Names)
@@ -312,6 +346,7 @@ func (s *Service) queue(ctx context.Context, c *Card, op Operation, payload any)
 			return nil, errorf(KindBadFormat, "script: %v", err)
 		}
 		raw, _ = json.Marshal(script)
+		outline, _ = json.Marshal(outlineOf(script))
 	case nil:
 	default:
 		raw, _ = json.Marshal(p)
@@ -319,7 +354,7 @@ func (s *Service) queue(ctx context.Context, c *Card, op Operation, payload any)
 	var t *Task
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		var err error
-		t, err = s.queueTx(ctx, tx, c, op, raw)
+		t, err = s.queueTx(ctx, tx, c, op, raw, outline)
 		return err
 	})
 	if err != nil {
@@ -345,7 +380,7 @@ func (s *Service) QueueTx(ctx context.Context, tx *store.Tx, cardID string, op O
 	if c.State == Erased {
 		return nil, errorf(KindUnknownCard, "card %s is erased", cardID)
 	}
-	t, err := s.queueTx(ctx, tx, c, op, nil)
+	t, err := s.queueTx(ctx, tx, c, op, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +411,7 @@ func (s *Service) projected(ctx context.Context, tx *store.Tx, c *Card) (CardSta
 	return projected, n, rows.Err()
 }
 
-func (s *Service) queueTx(ctx context.Context, tx *store.Tx, c *Card, op Operation, raw []byte) (*Task, error) {
+func (s *Service) queueTx(ctx context.Context, tx *store.Tx, c *Card, op Operation, raw, outline []byte) (*Task, error) {
 	projected, _, err := s.projected(ctx, tx, c)
 	if err != nil {
 		return nil, err
@@ -390,8 +425,8 @@ func (s *Service) queueTx(ctx context.Context, tx *store.Tx, c *Card, op Operati
 	}
 	t := &Task{TaskID: fmt.Sprintf("pvh-%d", job.ID), CardID: c.CardID, SEID: c.SEID, Operation: op, Status: TaskQueued, JobID: job.ID}
 	now := s.now().UnixMicro()
-	_, err = tx.ExecContext(ctx, `INSERT INTO transit_tasks (task_id, card_id, se_id, operation, status, payload, job_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $7)`, t.TaskID, c.CardID, c.SEID, string(op), nullBytes(raw), job.ID, now)
+	_, err = tx.ExecContext(ctx, `INSERT INTO transit_tasks (task_id, card_id, se_id, operation, status, payload, job_id, created_at, updated_at, outline)
+		VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $7, $8)`, t.TaskID, c.CardID, c.SEID, string(op), nullBytes(raw), job.ID, now, nullBytes(outline))
 	if err != nil {
 		return nil, fmt.Errorf("store task: %w", err)
 	}
@@ -636,6 +671,40 @@ func (s *Service) RecentTasks(ctx context.Context, q store.ListQuery) ([]TaskVie
 	return out, rows.Err()
 }
 
+// TaskDetail returns any wallet task with the outline of its script (none
+// for a task that carries no script), for the operator console.
+func (s *Service) TaskDetail(ctx context.Context, taskID string) (*TaskView, []ScriptLine, error) {
+	var (
+		v                    TaskView
+		code                 sql.NullInt64
+		msg, wallet, outline sql.NullString
+		created, updated     int64
+	)
+	err := s.db.ReadRow(ctx, `SELECT t.task_id, t.card_id, t.se_id, t.operation, t.status, t.status_code, t.message, t.job_id,
+			c.wallet_card_id, t.created_at, t.updated_at, t.outline
+		FROM transit_tasks t JOIN transit_cards c ON c.card_id = t.card_id WHERE t.task_id = $1`, taskID).
+		Scan(&v.TaskID, &v.CardID, &v.SEID, &v.Operation, &v.Status, &code, &msg, &v.JobID, &wallet, &created, &updated, &outline)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, errorf(KindUnknownCard, "unknown task %s", taskID)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("task %s: %w", taskID, err)
+	}
+	if code.Valid {
+		c := int(code.Int64)
+		v.StatusCode = &c
+	}
+	v.Message, v.WalletCardID = msg.String, wallet.String
+	v.CreatedAt, v.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
+	var lines []ScriptLine
+	if outline.Valid {
+		if err := json.Unmarshal([]byte(outline.String), &lines); err != nil {
+			return nil, nil, fmt.Errorf("task %s: stored outline: %w", taskID, err)
+		}
+	}
+	return &v, lines, nil
+}
+
 // RecentOperations returns the newest device operations.
 //
 // q.Status is an operation status; q.Search finds the operations of an
@@ -700,6 +769,10 @@ func (s *Service) SecureElements(ctx context.Context, q store.ListQuery) ([]Secu
 	return out, rows.Err()
 }
 
+// Resendable tells whether a FAILED task of op can be sent again: not a
+// personalisation or a metadata update, whose payload is not kept.
+func Resendable(op Operation) bool { return op != OpPersonalize && op != OpMetadataUpdate }
+
 // ResendTask asks again what a FAILED wallet task asked (an operator's
 // retry, once the cause is fixed), as a new task: a new taskId, so the
 // wallet server carries it out rather than answer with the old task, and
@@ -722,14 +795,14 @@ func (s *Service) ResendTask(ctx context.Context, taskID string) (*Task, error) 
 		switch {
 		case status != TaskFailed:
 			return errorf(KindNotAllowed, "task %s is %s; only a FAILED task can be sent again", taskID, status)
-		case op == OpPersonalize || op == OpMetadataUpdate:
+		case !Resendable(op):
 			return errorf(KindNotAllowed, "a %s task cannot be sent again: its payload is not kept; ask the TES again", op)
 		}
 		c, err := scanCard(tx.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, cardID))
 		if err != nil {
 			return err
 		}
-		t, err = s.queueTx(ctx, tx, c, op, nil)
+		t, err = s.queueTx(ctx, tx, c, op, nil, nil)
 		return err
 	})
 	if err != nil {

@@ -371,10 +371,13 @@ func TestBrowser_FailuresShowAsFailuresAndRecordsLinkTheirJobs(t *testing.T) {
 	if op := e.waitOp(top.OperationID); op.Status != "COMPLETED" {
 		t.Fatalf("top-up: %+v", op)
 	}
-	if err := e.wsim.SetFaults(simwallet.Faults{FailedNext: 1}); err != nil {
+	// Kept for sendScript: a notification of the top-up in flight cannot
+	// take it.
+	if err := e.wsim.SetFaults(simwallet.Faults{FailedNext: 1, FailedOp: "sendScript"}); err != nil {
 		t.Fatal(err)
 	}
-	failed := e.waitTask(cardID, e.state(cardID, "SUSPEND").TaskID)
+	second, _ := e.provision("0B0B0B77", "ACC-BROWSER")
+	failed := e.waitTask(second, e.perso(second).TaskID)
 	if failed.Status != "FAILED" {
 		t.Fatalf("the failed task: %+v", failed)
 	}
@@ -393,6 +396,19 @@ func TestBrowser_FailuresShowAsFailuresAndRecordsLinkTheirJobs(t *testing.T) {
 	// The wallet task's failure, with its code, leads to the task.
 	submit(t, ctx, "open the failed tasks", `a.outcome.bad[data-outcome="FAILED 911"]`,
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-id="%s"][data-status="FAILED"]`, failed.TaskID))))
+	// Its page: the code with its meaning, the script decoded (its
+	// personalisation data withheld), and its job.
+	submit(t, ctx, "open the failed task", fmt.Sprintf(`tr[data-id="%s"] td a`, failed.TaskID), chromedp.WaitVisible(chromedp.ID("script")))
+	if outcome := value(t, ctx, "read the outcome", chromedp.Text(chromedp.ID("task-outcome"))); !strings.Contains(outcome, "911 operation failed") {
+		t.Errorf("the task's outcome %q", outcome)
+	}
+	script := value(t, ctx, "read the script", chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll("#script tbody tr")].map(r => r.cells[2].textContent + " | " + r.cells[4].textContent)`))
+	if len(script) < 3 || !strings.HasPrefix(script[0], "INSTALL for install and make selectable") || !strings.HasPrefix(script[1], "SELECT by AID") ||
+		!slices.ContainsFunc(script, func(r string) bool { return strings.HasPrefix(r, "STORE DATA | data withheld") }) {
+		t.Errorf("the decoded script: %q", script)
+	}
+	screenshot(t, ctx, "wallet-task-failed")
 	// The CRM refusal leads to the request, the request to its job, the
 	// job back to the request.
 	steps(t, ctx, "back to the dashboard", chromedp.Navigate(e.url+"/console/"), chromedp.WaitVisible(chromedp.ID("outcome-badge")))

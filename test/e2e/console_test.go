@@ -424,7 +424,7 @@ func TestConsole_TheDashboardShowsFailuresAsFailures(t *testing.T) {
 			t.Fatalf("the CAS refusal: %+v", r)
 		}
 		cardID, _ := e.provision("0D0D0D0D", "ACC-DASH")
-		if err := e.wsim.SetFaults(simwallet.Faults{FailedNext: 1}); err != nil {
+		if err := e.wsim.SetFaults(simwallet.Faults{FailedNext: 1, FailedOp: "sendScript"}); err != nil {
 			t.Fatal(err)
 		}
 		if tk := e.waitTask(cardID, e.perso(cardID).TaskID); tk.Status != "FAILED" {
@@ -494,13 +494,33 @@ func TestConsole_AJobLinksItsRecord(t *testing.T) {
 		link string
 	}{
 		{e.jobOf(req.ID).ID, `id="record" href="/console/crm/` + req.Number + `"`},
-		{e.waitTask(cardID, task.TaskID).JobID, `id="record" href="/console/transit#task-` + task.TaskID + `"`},
+		{e.waitTask(cardID, task.TaskID).JobID, `id="record" href="/console/transit/tasks/` + task.TaskID + `"`},
 	} {
 		if _, page := o.get(t, fmt.Sprintf("/console/jobs/%d", c.job)); !strings.Contains(page, c.link) {
 			t.Errorf("job %d's page lacks %s", c.job, c.link)
 		}
 	}
-	if _, page := o.get(t, "/console/transit"); !strings.Contains(page, `id="task-`+task.TaskID+`"`) {
-		t.Error("the transit page has no anchor for the task")
+	if _, page := o.get(t, "/console/transit"); !strings.Contains(page, `href="/console/transit/tasks/`+task.TaskID+`"`) {
+		t.Error("the transit page does not link the task")
+	}
+	// The task's page: its job, and its script decoded, without the
+	// personalisation data (kept nowhere once the task has ended).
+	_, page := o.get(t, "/console/transit/tasks/"+task.TaskID)
+	for _, want := range []string{`id="task-status">COMPLETED`, fmt.Sprintf(`href="/console/jobs/%d" id="record-job"`, e.waitTask(cardID, task.TaskID).JobID),
+		"INSTALL for install and make selectable", "SELECT by AID", "STORE DATA", "data withheld"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the task's page lacks %q", want)
+		}
+	}
+	for _, secret := range []string{"0102030405", strings.Repeat("AB", 40)} {
+		if strings.Contains(page, secret) {
+			t.Errorf("the task's page shows personalisation data %s", secret)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM transit_tasks WHERE task_id = $1 AND (outline LIKE $2 OR payload LIKE $2)`, task.TaskID, "%"+secret+"%"); n != 0 {
+			t.Errorf("the ended task keeps personalisation data %s", secret)
+		}
+	}
+	if status, _ := o.get(t, "/console/transit/tasks/pvh-0"); status != http.StatusNotFound {
+		t.Errorf("an unknown task: HTTP %d", status)
 	}
 }

@@ -504,7 +504,8 @@ func TestTransit_WalletServer921IsRetriedAnd911IsFinal(t *testing.T) {
 	if tk.Status != transit.TaskCompleted || e.card(cardID).State != transit.Active {
 		t.Fatalf("after two 921 answers: %+v", tk)
 	}
-	if err := e.wsim.SetFaults(simwallet.Faults{FailedNext: 1}); err != nil {
+	// Kept for updateCard: a notification in flight cannot take it.
+	if err := e.wsim.SetFaults(simwallet.Faults{FailedNext: 1, FailedOp: "updateCard"}); err != nil {
 		t.Fatal(err)
 	}
 	tk = e.waitTask(cardID, e.state(cardID, "SUSPEND").TaskID)
