@@ -248,8 +248,7 @@ func TestBrowser_AWalletTaskFailedByAFaultIsSentAgainFromTheConsole(t *testing.T
 	if err := e.wsim.SetFaults(f); err != nil {
 		t.Fatal(err)
 	}
-	second, _ := e.provision("0B0B0B77", "ACC-BROWSER")
-	failed := e.waitTask(second, e.perso(second).TaskID)
+	failed := e.waitTask(cardID, e.state(cardID, "SUSPEND").TaskID)
 	if failed.Status != "FAILED" {
 		t.Fatalf("task under the fault: %+v", failed)
 	}
