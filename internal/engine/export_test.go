@@ -45,3 +45,6 @@ func (e *Engine) Stall() func() {
 
 // InsertGroups counts the group commits written so far.
 func (e *Engine) InsertGroups() int64 { return e.groups.Load() }
+
+// ClaimLockKey is the advisory lock PostgreSQL claims take.
+const ClaimLockKey = claimLockKey

@@ -17,6 +17,12 @@ type metrics struct {
 	runTime   *prometheus.HistogramVec
 	retries   *prometheus.CounterVec
 	rescued   prometheus.Counter
+	// turnTime, lockWait and lockHeld sum the seconds of the writer's
+	// turns, of waiting for PostgreSQL's claim lock, and of holding it (to
+	// the turn's commit): the lock's share of each turn, across instances.
+	turnTime, lockWait, lockHeld prometheus.Counter
+	// lockBusy counts the turns whose claim found the lock taken.
+	lockBusy prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, db *store.DB, log *slog.Logger) *metrics {
@@ -40,9 +46,21 @@ func newMetrics(reg prometheus.Registerer, db *store.DB, log *slog.Logger) *metr
 		rescued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "provhub_jobs_rescued_total", Help: "Running jobs whose lease expired and were put back or failed.",
 		}),
+		turnTime: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "provhub_engine_turn_seconds_total", Help: "Seconds the engine's writer spent in its transactions (inserts, outcomes and claims), begin to commit.",
+		}),
+		lockWait: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "provhub_engine_claim_lock_wait_seconds_total", Help: "Seconds the writer spent asking for the claim lock that serializes claims across PostgreSQL instances (it does not wait: a lock another instance holds skips the claim).",
+		}),
+		lockHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "provhub_engine_claim_lock_held_seconds_total", Help: "Seconds the writer held the claim lock (from taking it to its turn's commit).",
+		}),
+		lockBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "provhub_engine_claim_lock_busy_total", Help: "Writer turns whose claim found the claim lock held by another instance (the turn commits without claiming, and claims again a moment later).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.attempts, m.queueWait, m.runTime, m.retries, m.rescued,
+		reg.MustRegister(m.inserted, m.attempts, m.queueWait, m.runTime, m.retries, m.rescued, m.turnTime, m.lockWait, m.lockHeld, m.lockBusy,
 			&stateCollector{db: db, log: log})
 	}
 	return m

@@ -176,3 +176,51 @@ func TestEngine_KilledProcessLosesNoJob(t *testing.T) {
 		})
 	}
 }
+
+// An instance whose claim finds the claim lock taken by another does not
+// wait for it: the turn's insert commits (the caller is answered), nothing
+// is claimed, and the job runs once the lock is free.
+func TestEngine_AnInsertDoesNotWaitForAnotherInstancesClaimLock(t *testing.T) {
+	db := storetest.Open(t, store.Postgres)
+	ran := make(chan int64, 1)
+	e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+		ran <- job.ID
+		return nil
+	})
+	ctx := context.Background()
+	other, err := db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	if _, err := other.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(engine.ClaimLockKey)); err != nil {
+		t.Fatal(err)
+	}
+	inserted := make(chan int64, 1)
+	go func() { inserted <- insert(t, e, 1, nil) }()
+	var id int64
+	select {
+	case id = <-inserted:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the insert waited for the claim lock another instance holds")
+	}
+	if j, err := e.Get(ctx, id); err != nil || j.State != engine.StateAvailable {
+		t.Fatalf("while the lock is held: %+v %v", j, err)
+	}
+	select {
+	case <-ran:
+		t.Fatal("a job was claimed without the claim lock")
+	default:
+	}
+	if err := other.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-ran:
+		if got != id {
+			t.Fatalf("ran job %d, want %d", got, id)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the job did not run once the lock was free")
+	}
+}

@@ -342,46 +342,55 @@ const nextDueSQL = `SELECT run_at FROM jobs WHERE state IN ('scheduled', 'retrya
 
 // claimTx promotes due jobs (when promote is set), claims up to limit jobs
 // for owner and reports the earliest run_at still in the future (zero if
-// none). On PostgreSQL it first takes the claim lock, held to commit.
-func claimTx(ctx context.Context, tx *store.Tx, limit int, owner string, now time.Time, lease time.Duration, promote bool) ([]*JobRow, time.Time, error) {
-	var nextDue time.Time
+// none). On PostgreSQL it first tries the claim lock, held to commit, and
+// sets *locked to when it had it (after asking for *waited); when another
+// instance holds it, it claims and promotes nothing and reports busy: the
+// turn's inserts and outcomes commit without waiting for the lock, and the
+// writer claims again a moment later.
+func claimTx(ctx context.Context, tx *store.Tx, limit int, owner string, now time.Time, lease time.Duration, promote bool, waited *time.Duration, locked *time.Time) (jobs []*JobRow, nextDue time.Time, busy bool, err error) {
 	q := claimSQLite
 	if tx.Dialect() == store.Postgres {
 		q = claimPG
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(claimLockKey)); err != nil {
-			return nil, nextDue, fmt.Errorf("claim lock: %w", err)
+		asked := time.Now()
+		var got bool
+		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(claimLockKey)).Scan(&got); err != nil {
+			return nil, nextDue, false, fmt.Errorf("claim lock: %w", err)
 		}
+		*waited = time.Since(asked)
+		if !got {
+			return nil, nextDue, true, nil
+		}
+		*locked = time.Now()
 	}
 	if promote {
 		if _, err := tx.ExecCached(ctx, promoteSQL, micros(now)); err != nil {
-			return nil, nextDue, fmt.Errorf("promote due jobs: %w", err)
+			return nil, nextDue, false, fmt.Errorf("promote due jobs: %w", err)
 		}
 		var due int64
 		switch err := tx.QueryRowContext(ctx, nextDueSQL).Scan(&due); {
 		case err == nil:
 			nextDue = fromMicros(due)
 		case !errors.Is(err, sql.ErrNoRows):
-			return nil, nextDue, fmt.Errorf("next due job: %w", err)
+			return nil, nextDue, false, fmt.Errorf("next due job: %w", err)
 		}
 	}
 	if limit <= 0 {
-		return nil, nextDue, nil
+		return nil, nextDue, false, nil
 	}
 	rs, err := tx.QueryCached(ctx, q, limit, micros(now), owner, micros(now.Add(lease)))
 	if err != nil {
-		return nil, nextDue, fmt.Errorf("claim jobs: %w", err)
+		return nil, nextDue, false, fmt.Errorf("claim jobs: %w", err)
 	}
 	defer rs.Close()
-	var jobs []*JobRow
 	for rs.Next() {
 		j, err := scanJob(rs)
 		if err != nil {
-			return nil, nextDue, fmt.Errorf("claim jobs: %w", err)
+			return nil, nextDue, false, fmt.Errorf("claim jobs: %w", err)
 		}
 		jobs = append(jobs, j)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, nextDue, fmt.Errorf("claim jobs: %w", err)
+		return nil, nextDue, false, fmt.Errorf("claim jobs: %w", err)
 	}
 	slices.SortFunc(jobs, func(a, b *JobRow) int {
 		if a.Priority != b.Priority {
@@ -389,7 +398,7 @@ func claimTx(ctx context.Context, tx *store.Tx, limit int, owner string, now tim
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	return jobs, nextDue, nil
+	return jobs, nextDue, false, nil
 }
 
 // outcome is how one attempt ended, as the completer writes it.

@@ -109,7 +109,7 @@ func (e *Engine) writeLoop() {
 			limit = min(rs.freeSlots(e.cfg.MaxWorkers), e.cfg.FetchBatch)
 			lastClaim = time.Now()
 		}
-		jobs, due, err := e.writeTurn(&t, rs, limit, promote, now)
+		jobs, due, busy, err := e.writeTurn(&t, rs, limit, promote, now)
 		if err != nil {
 			if wantClaim {
 				rs.claimMu.Unlock()
@@ -117,13 +117,15 @@ func (e *Engine) writeLoop() {
 			e.log.Error("engine write", "err", err)
 			time.Sleep(100 * time.Millisecond)
 		} else {
-			if promote {
+			if promote && !busy {
 				lastPromote, nextDue = time.Now(), due
 			}
 			if h := e.takeDueHint(); !h.IsZero() && (nextDue.IsZero() || h.Before(nextDue)) {
 				nextDue = h
 			}
-			t = turn{claim: limit > 0 && len(jobs) == limit} // a full claim: more may wait
+			// A full claim: more may wait. A claim another instance held
+			// the lock for: ask again soon.
+			t = turn{claim: (limit > 0 && len(jobs) == limit) || (busy && limit > 0)}
 			for _, j := range jobs {
 				e.startJob(rs, j)
 			}
@@ -132,6 +134,9 @@ func (e *Engine) writeLoop() {
 			}
 		}
 		sleep := e.cfg.FetchPollInterval
+		if t.claim {
+			sleep = min(sleep, max(e.cfg.FetchCooldown, time.Millisecond))
+		}
 		if !nextDue.IsZero() {
 			if d := nextDue.Sub(e.now()); d < sleep {
 				sleep = max(d, time.Millisecond)
@@ -187,7 +192,7 @@ func (e *Engine) gather(t *turn) {
 // writeTurn writes t in one transaction and claims up to limit jobs. On
 // failure it answers the inserts one by one (so one bad request does not
 // fail its neighbours) and keeps the outcomes for the next turn.
-func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now time.Time) ([]*JobRow, time.Time, error) {
+func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now time.Time) ([]*JobRow, time.Time, bool, error) {
 	// Drop outcomes of a run that crashed (tests) and inserts whose caller
 	// gave up before anything was written.
 	outs := t.outcomes[:0]
@@ -215,12 +220,19 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 		jobs []*JobRow
 		due  time.Time
 		res  []Inserted
+		busy bool
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var (
+		lockWait time.Duration
+		locked   time.Time
+	)
+	began := time.Now()
 	err := e.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		notify := false
+		locked = time.Time{}
 		if len(rows) > 0 {
 			if res, err = insertRows(ctx, tx, rows); err != nil {
 				return err
@@ -235,7 +247,7 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 			notify = notify || freed
 		}
 		if limit > 0 || promote {
-			if jobs, due, err = claimTx(ctx, tx, limit, e.cfg.InstanceID, now, e.cfg.LeaseDuration, promote); err != nil {
+			if jobs, due, busy, err = claimTx(ctx, tx, limit, e.cfg.InstanceID, now, e.cfg.LeaseDuration, promote, &lockWait, &locked); err != nil {
 				return err
 			}
 		}
@@ -244,6 +256,15 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 		}
 		return nil
 	})
+	ended := time.Now()
+	e.metrics.turnTime.Add(ended.Sub(began).Seconds())
+	e.metrics.lockWait.Add(lockWait.Seconds())
+	if !locked.IsZero() {
+		e.metrics.lockHeld.Add(ended.Sub(locked).Seconds())
+	}
+	if busy && err == nil {
+		e.metrics.lockBusy.Inc()
+	}
 	if err != nil {
 		if len(t.inserts) > 0 {
 			for _, r := range t.inserts {
@@ -251,7 +272,7 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 			}
 			t.inserts, t.rows = nil, 0
 		}
-		return nil, time.Time{}, err
+		return nil, time.Time{}, false, err
 	}
 	if len(rows) > 0 {
 		e.groups.Add(1)
@@ -270,7 +291,7 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 		}
 		e.finished(t.outcomes)
 	}
-	return jobs, due, nil
+	return jobs, due, busy, nil
 }
 
 // insertAlone writes one request in its own transaction.
