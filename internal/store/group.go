@@ -10,6 +10,10 @@ import (
 // maxGroup bounds the functions committed together by InGroupTx.
 const maxGroup = 256
 
+// pgGroupLoops is how many shared transactions run at once on PostgreSQL
+// (SQLite has one writer, so one): each holds a connection of the pool.
+const pgGroupLoops = 4
+
 // groupRequest is one InGroupTx call waiting for its turn.
 type groupRequest struct {
 	ctx  context.Context
@@ -39,19 +43,25 @@ type grouper struct {
 // cancellation (fn receives it), because interrupting a statement can abort
 // the whole shared transaction; a ctx already done when fn's turn comes
 // skips fn. fn must not commit or roll back its transaction.
+//
+// On SQLite one loop commits the batches, each function in a savepoint. On
+// PostgreSQL pgGroupLoops loops do, without savepoints (each would cost two
+// round trips): when any function of a batch fails, the batch is rolled
+// back and every function runs again alone, so each still gets its own
+// outcome.
 func (db *DB) InGroupTx(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	if db.dialect == Postgres {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return db.alone(groupRequest{ctx: ctx, fn: fn})
-	}
 	g := &db.group
 	g.start.Do(func() {
 		g.reqs = make(chan groupRequest, maxGroup)
 		g.stop = make(chan struct{})
-		g.wg.Add(1)
-		go db.groupLoop()
+		loops := 1
+		if db.dialect == Postgres {
+			loops = pgGroupLoops
+		}
+		for range loops {
+			g.wg.Add(1)
+			go db.groupLoop()
+		}
 	})
 	if g.stop == nil {
 		return errors.New("group transaction: database is closed")
@@ -130,7 +140,20 @@ func (db *DB) runGroup(batch []groupRequest) {
 		return
 	}
 	results = results[:len(live)]
-	err := db.sharedTx(live, results)
+	var err error
+	if db.dialect == Postgres {
+		retry := false
+		if retry, err = db.sharedTxWhole(live); err != nil && !retry {
+			// The commit itself failed: it may have happened (an answer
+			// lost on the way back), so nothing runs again.
+			for _, r := range live {
+				r.done <- err
+			}
+			return
+		}
+	} else {
+		err = db.sharedTx(live, results)
+	}
 	for i, r := range live {
 		switch {
 		case err == nil || results[i] != nil:
@@ -152,6 +175,28 @@ func (db *DB) alone(r groupRequest) error {
 		tx.after = append(tx.after, sub.after...)
 		return nil
 	})
+}
+
+// sharedTxWhole runs every function in one transaction, without
+// savepoints, and commits. When the transaction could not begin or a
+// function failed (the transaction is then rolled back), it reports retry:
+// nothing was written, and each function runs again alone to get its own
+// outcome. A failed commit is not retried: it may have taken effect.
+func (db *DB) sharedTxWhole(batch []groupRequest) (retry bool, err error) {
+	ctx := context.Background()
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return true, err
+	}
+	defer tx.Rollback()
+	for _, r := range batch {
+		sub := &Tx{Tx: tx.Tx, db: db, nested: true}
+		if err := r.fn(context.WithoutCancel(r.ctx), sub); err != nil {
+			return true, fmt.Errorf("a function of the batch failed: %w", err)
+		}
+		tx.after = append(tx.after, sub.after...)
+	}
+	return false, tx.Commit()
 }
 
 // sharedTx runs every function in its own savepoint of one transaction and
