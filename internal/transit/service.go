@@ -54,6 +54,12 @@ type Config struct {
 	// PollSchedule is the wait before each getTaskStatus poll; the last
 	// entry repeats [100ms 200ms 500ms 1s 2s 5s].
 	PollSchedule []time.Duration
+	// InlinePollFor is how long the run that calls the wallet server may
+	// go on polling the task itself, at the PollSchedule's first waits,
+	// before it snoozes [250ms]: most tasks end within it, and are then
+	// recorded without a second claim. 0 takes the default; negative
+	// polls only in later runs.
+	InlinePollFor time.Duration
 	// MaxPolls bounds the polls of one task before it is FAILED [360].
 	MaxPolls int
 
@@ -118,6 +124,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.RetryBackoff == nil {
 		cfg.RetryBackoff = engine.CappedBackoff(30 * time.Second)
+	}
+	if cfg.InlinePollFor == 0 {
+		cfg.InlinePollFor = 250 * time.Millisecond
 	}
 	if len(cfg.PollSchedule) == 0 {
 		cfg.PollSchedule = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second}

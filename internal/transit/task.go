@@ -52,26 +52,42 @@ func (s *Service) runTask(ctx context.Context, job *engine.Job[TaskArgs]) error 
 	case TaskQueued:
 		return s.startTask(ctx, job, taskID, cardID, op, payload.String, walletCardID.String, seID.String)
 	}
-	st, err := s.cfg.Wallet.GetTaskStatus(ctx, wallet.GetTaskStatusRequest{RequestHeader: s.cfg.Wallet.Header(taskID), TaskID: taskID, SEID: seID.String})
-	var se *wallet.StatusError
-	switch {
-	case errors.As(err, &se) && !se.Retryable():
-		return s.finish(ctx, job, taskID, cardID, op, TaskFailed, &se.Code, se.Error(), nil)
-	case err != nil:
-		return s.retryOrFail(ctx, job, taskID, cardID, op, err)
-	case st == wallet.TaskCompleted:
-		var meta []byte
-		if op == OpMetadataUpdate {
-			meta = []byte(payload.String)
-		}
-		return s.finish(ctx, job, taskID, cardID, op, TaskCompleted, nil, "", meta)
-	case st == wallet.TaskFailed:
-		return s.finish(ctx, job, taskID, cardID, op, TaskFailed, nil, "the wallet server reports the task FAILED", nil)
+	if ended, err := s.poll(ctx, job, taskID, cardID, op, payload.String, seID.String); ended {
+		return err
 	}
 	if job.Snoozes >= s.cfg.MaxPolls {
 		return s.finish(ctx, job, taskID, cardID, op, TaskFailed, nil, fmt.Sprintf("still PROCESSING after %d polls", job.Snoozes), nil)
 	}
 	return engine.Snooze(s.pollWait(job.Snoozes))
+}
+
+// poll asks the wallet server how a task stands and, when it has ended,
+// records the end (ended reports it, err is then what the job returns).
+func (s *Service) poll(ctx context.Context, job *engine.Job[TaskArgs], taskID, cardID string, op Operation, payload, seID string) (ended bool, err error) {
+	st, err := s.cfg.Wallet.GetTaskStatus(ctx, wallet.GetTaskStatusRequest{RequestHeader: s.cfg.Wallet.Header(taskID), TaskID: taskID, SEID: seID})
+	var se *wallet.StatusError
+	switch {
+	case errors.As(err, &se) && !se.Retryable():
+		return true, s.finish(ctx, job, taskID, cardID, op, TaskFailed, &se.Code, se.Error(), nil)
+	case err != nil:
+		return true, s.retryOrFail(ctx, job, taskID, cardID, op, err)
+	}
+	return s.endIfEnded(ctx, job, taskID, cardID, op, payload, st)
+}
+
+// endIfEnded records a task's end when the wallet server says it ended.
+func (s *Service) endIfEnded(ctx context.Context, job *engine.Job[TaskArgs], taskID, cardID string, op Operation, payload, st string) (ended bool, err error) {
+	switch st {
+	case wallet.TaskCompleted:
+		var meta []byte
+		if op == OpMetadataUpdate {
+			meta = []byte(payload)
+		}
+		return true, s.finish(ctx, job, taskID, cardID, op, TaskCompleted, nil, "", meta)
+	case wallet.TaskFailed:
+		return true, s.finish(ctx, job, taskID, cardID, op, TaskFailed, nil, "the wallet server reports the task FAILED", nil)
+	}
+	return false, nil
 }
 
 func (s *Service) pollWait(polls int) time.Duration {
@@ -113,11 +129,37 @@ func (s *Service) startTask(ctx context.Context, job *engine.Job[TaskArgs], task
 	case err != nil:
 		return s.retryOrFail(ctx, job, taskID, cardID, op, err)
 	}
+	// The first polls, while their waits add up to no more than
+	// InlinePollFor, are made in this run: a task the wallet server ends
+	// quickly is recorded at once, without a snooze and a second claim (and
+	// without the PROCESSING write). A code that ends the task ends it here
+	// too; a poll that fails for a passing reason is left to the polling
+	// runs, which retry it.
+	polls, waited := 0, time.Duration(0)
+	for ; waited+s.pollWait(polls) <= s.cfg.InlinePollFor; polls++ {
+		wait := s.pollWait(polls)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		waited += wait
+		st, perr := s.cfg.Wallet.GetTaskStatus(ctx, wallet.GetTaskStatusRequest{RequestHeader: s.cfg.Wallet.Header(taskID), TaskID: taskID, SEID: seID})
+		if errors.As(perr, &se) && !se.Retryable() {
+			return s.finish(ctx, job, taskID, cardID, op, TaskFailed, &se.Code, se.Error(), nil)
+		}
+		if perr != nil {
+			break
+		}
+		if ended, err := s.endIfEnded(ctx, job, taskID, cardID, op, payload, st); ended {
+			return err
+		}
+	}
 	if _, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_tasks SET status = 'PROCESSING', updated_at = $2 WHERE task_id = $1 AND status = 'QUEUED'`,
 		taskID, s.now().UnixMicro()); err != nil {
 		return fmt.Errorf("task %s: mark processing: %w", taskID, err)
 	}
-	return engine.Snooze(s.pollWait(0))
+	return engine.Snooze(s.pollWait(polls))
 }
 
 // retryOrFail returns err for the engine to retry, or fails the task on

@@ -112,6 +112,8 @@ type envOptions struct {
 	// walletTaskDelay is how long the wallet simulator keeps a task
 	// PROCESSING [5ms].
 	walletTaskDelay time.Duration
+	// inlinePollFor is transit's InlinePollFor [its default].
+	inlinePollFor time.Duration
 	// purgeInterval is how often old consumer operations are removed [1h].
 	purgeInterval time.Duration
 	// deviceTTL bounds a device operation, in the hub and the TES [2m].
@@ -173,6 +175,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 			c.RetryBackoff = func(int) time.Duration { return 50 * time.Millisecond }
 			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
 			c.TESRetryWait, c.TESRetryFor = 20*time.Millisecond, 60*time.Millisecond
+			if o.inlinePollFor != 0 {
+				c.InlinePollFor = o.inlinePollFor
+			}
 		},
 		IssuerTuning: func(c *issuer.Config) {
 			c.PollSchedule = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}

@@ -543,3 +543,32 @@ func TestTransit_EveryDocumentedWalletCodeIsHandled(t *testing.T) {
 		})
 	}
 }
+
+// A task the wallet server ends within the first polls' waits is recorded
+// by the run that called it (no snooze, no second claim); one that takes
+// longer is polled by later runs, as before.
+func TestTransit_AQuickTaskEndsInTheRunThatCalledTheWalletServer(t *testing.T) {
+	// The wallet simulator's delay is a floor, the inline budget a bound:
+	// 1 ms against 10 s ends inline, 2 s against 50 ms cannot.
+	for _, c := range []struct {
+		name          string
+		delay, inline time.Duration
+		snoozed       bool
+	}{{"quick", time.Millisecond, 10 * time.Second, false}, {"slow", 2 * time.Second, 50 * time.Millisecond, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{walletTaskDelay: c.delay, inlinePollFor: c.inline})
+			cardID, _ := e.provision("0F1F2F3F", "ACC-INLINE")
+			tk := e.waitTask(cardID, e.perso(cardID).TaskID)
+			if tk.Status != transit.TaskCompleted || e.card(cardID).State != transit.Active {
+				t.Fatalf("perso: %+v", tk)
+			}
+			j, err := e.hub.Engine().Get(context.Background(), tk.JobID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (j.Snoozes > 0) != c.snoozed || j.Attempt != 1 {
+				t.Errorf("task of %s: %d snoozes, attempt %d; want snoozed %v, one attempt", c.delay, j.Snoozes, j.Attempt, c.snoozed)
+			}
+		})
+	}
+}
