@@ -88,15 +88,17 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 	}
 	// Many concurrent creates share one durable commit; each keeps its own
 	// savepoint, so one failing does not touch the others.
+	var number int64
+	clientIDs := clientIdentifiers(in)
 	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		number, err := nextValue(ctx, tx, "request_number")
-		if err != nil {
+		var err error
+		if number, err = nextValue(ctx, tx, "request_number"); err != nil {
 			return err
 		}
 		_, err = tx.ExecCached(ctx, insertRequestSQL,
 			id, number, sess.OrganisationID, string(in.Provider), string(in.Type), string(in.Priority), in.ProcessImmediately,
 			micros(scheduled), null(plan.subscriptionID), plan.subject, string(command), string(params), null(in.PIN),
-			micros(now), sess.User.ID, sess.Unit.ID, in.ProcessImmediately || in.ProcessImmediatelyGiven, clientIdentifiers(in))
+			micros(now), sess.User.ID, sess.Unit.ID, in.ProcessImmediately || in.ProcessImmediatelyGiven, clientIDs)
 		if err != nil {
 			return fmt.Errorf("store provisioning request: %w", err)
 		}
@@ -114,8 +116,22 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 		if err := s.wait(ctx, id, done); err != nil {
 			return nil, err
 		}
+		return s.get(ctx, sess.OrganisationID, in.Provider, Identifier{Field: "id", Value: id})
 	}
-	return s.get(ctx, sess.OrganisationID, in.Provider, Identifier{Field: "id", Value: id})
+	// PENDING as just written: answered from what was written rather than
+	// read back (a round trip less on every accepted request).
+	r := &Request{organisationID: sess.OrganisationID, ID: id, Number: number, Provider: in.Provider, Type: in.Type,
+		LifeCycleState: Pending, Priority: in.Priority, ProcessImmediately: in.ProcessImmediately,
+		ProcessImmediatelyGiven: in.ProcessImmediately || in.ProcessImmediatelyGiven,
+		ScheduledAt:             fromMicros(micros(scheduled)), SmartcardCAID: plan.subject,
+		CreatedAt: fromMicros(micros(now)), UpdatedAt: fromMicros(micros(now)), CreatedBy: sess.User, CreatedUnit: sess.Unit}
+	if err := json.Unmarshal(params, &r.Parameters); err != nil {
+		return nil, fmt.Errorf("provisioning request %s: parameters: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(clientIDs), &r.ClientIdentifiers); err != nil {
+		return nil, fmt.Errorf("provisioning request %s: client identifiers: %w", id, err)
+	}
+	return r, nil
 }
 
 const insertRequestSQL = `INSERT INTO paytv_requests (id, number, organisation_id, provider, type, life_cycle_state,

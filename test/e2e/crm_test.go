@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -695,4 +696,37 @@ func intOrNull(p *int) string {
 		return "null"
 	}
 	return strconv.Itoa(*p)
+}
+
+// A request's answer on creation is what show answers for it afterwards,
+// member by member (the creation answers from what it wrote), for every
+// kind of request, with and without a scheduled date and a priority.
+func TestCRM_TheCreationAnswerIsWhatShowAnswers(t *testing.T) {
+	both(t, envOptions{}, func(t *testing.T, e *env) {
+		tok := e.login("mpadministrator", "mp-admin-1234")
+		later := e.clock.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05")
+		for name, c := range map[string]struct {
+			method string
+			body   map[string]any
+		}{
+			"add, scheduled": {"add_subscriptions", map[string]any{"subscription_identifier": map[string]string{"number": "S60058"},
+				"service_identifier": map[string]string{"code": "BASIC"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000002"},
+				"scheduled_date": later}},
+			"cancel, express": {"cancel_subscriptions", map[string]any{"subscription_identifier": map[string]string{"number": "S60058"},
+				"service_identifier": map[string]string{"code": "BASIC"}, "smartcard_identifier": map[string]string{"serial_number": "sc20000002"},
+				"priority": "EXPRESS", "scheduled_date": later}},
+			"pin reset": {"reset_pin_to_default_value", map[string]any{"subscription_identifier": map[string]string{"number": "S60058"},
+				"smartcard_identifier": map[string]string{"serial_number": "sc20000002"}, "scheduled_date": later}},
+		} {
+			c.body["token"] = tok
+			var created map[string]any
+			e.crm.post(conforming, "/"+ws+"/provisioning_requests/"+c.method, c.body).ok(t, &created)
+			var shown map[string]any
+			e.crm.get(conforming, "/"+ws+"/provisioning_requests/show", url.Values{
+				"token": {tok}, "provisioning_request_identifier": {fmt.Sprintf("id=%v", created["id"])}}).ok(t, &shown)
+			if !reflect.DeepEqual(created, shown) {
+				t.Errorf("%s: created\n%v\nshown\n%v", name, created, shown)
+			}
+		}
+	})
 }
