@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Runs provhub's engine benchmark on SQLite and PostgreSQL and the same
-# workload on River, one after the other on the same machine and database.
-# Usage: bench/run.sh [JOBS]   (PROVHUB_BENCH_PG overrides the PostgreSQL URL)
+# Runs every benchmark of bench/README.md's tables, one after the other on
+# the same machine and database: provhub's engine on SQLite and PostgreSQL
+# and the same workload on River; the CRM API on SQLite, on PostgreSQL and
+# on three provhub serve processes sharing PostgreSQL (each beside a bare
+# net/http JSON handler, with the latency at half load); wallet tasks on one
+# and on 1,000 secure elements; top-ups on 100 devices.
+# Usage: bench/run.sh [JOBS]   (PROVHUB_BENCH_PG overrides the PostgreSQL URL;
+# PROVHUB_BENCH_ENGINE_ONLY=1 runs the engine rows alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${1:-50000}
@@ -20,3 +25,20 @@ for subjects in 0 1000; do
   "$scratch/provhub" bench engine --jobs "$jobs" --subjects "$subjects" --db "$pgschema"
 done
 "$scratch/river" --jobs "$jobs" --db "$pg"
+[ "${PROVHUB_BENCH_ENGINE_ONLY:-}" = 1 ] && exit 0
+
+# The CRM benchmark refuses a database holding requests: a fresh schema
+# for each PostgreSQL run.
+fresh() {
+  psql "$pg" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" 2>/dev/null
+  psql "$pg" -qc "CREATE SCHEMA $schema"
+}
+crm=$((jobs / 2))
+"$scratch/provhub" bench crm --requests "$crm" --clients 64
+fresh
+"$scratch/provhub" bench crm --requests "$crm" --clients 64 --db "$pgschema"
+fresh
+"$scratch/provhub" bench crm --requests "$crm" --clients 64 --db "$pgschema" --instances 3
+"$scratch/provhub" bench wallet --tasks 2000 --secure-elements 1
+"$scratch/provhub" bench wallet --tasks "$((jobs / 4))" --secure-elements 1000
+"$scratch/provhub" bench topup --devices 100 --topups 10
