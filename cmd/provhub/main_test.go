@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -277,4 +278,74 @@ func TestCLI_HelpPlaceholdersAreKinds(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The README's configuration table lists every flag of provhub serve, each
+// with its environment variable and its default, and no flag serve lacks.
+func TestCLI_TheREADMEsFlagTableMatchesServesFlags(t *testing.T) {
+	code, _, help := runCLI(t, nil, "serve", "--help")
+	if code != 2 && code != 0 {
+		t.Fatalf("serve --help: exit %d", code)
+	}
+	// Flags as the flag package prints them: "  -name kind" then the usage,
+	// ending "(default X)" when there is one.
+	flags := map[string]string{}
+	var last string
+	for _, line := range strings.Split(help, "\n") {
+		if name, ok := strings.CutPrefix(line, "  -"); ok {
+			last, _, _ = strings.Cut(name, " ")
+			flags[last] = ""
+			continue
+		}
+		if i := strings.LastIndex(line, "(default "); last != "" && i >= 0 {
+			flags[last] = strings.Trim(strings.TrimSuffix(line[i+len("(default "):], ")"), `"`)
+		}
+	}
+	if len(flags) < 20 {
+		t.Fatalf("read %d flags from serve --help:\n%s", len(flags), help)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("^\\| `--([a-z0-9-]+)` \\| `([A-Z0-9_]+)` \\| ([^|]*) \\|")
+	listed := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		name, variable, def := m[1], m[2], strings.TrimSpace(m[3])
+		listed[name] = true
+		want, ok := flags[name]
+		switch {
+		case !ok:
+			t.Errorf("the README lists --%s, which serve does not have", name)
+		case variable != "PROVHUB_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_")):
+			t.Errorf("--%s: variable %s", name, variable)
+		case want != "" && !sameDefault(def, want):
+			t.Errorf("--%s: the README's default %s, serve's %q", name, def, want)
+		}
+	}
+	for name := range flags {
+		if !listed[name] {
+			t.Errorf("serve's --%s is not in the README's table", name)
+		}
+	}
+}
+
+// sameDefault tells whether a README default cell (its first `value`) is
+// the flag's default, durations compared as durations ("10m" is "10m0s").
+func sameDefault(cell, want string) bool {
+	_, rest, ok := strings.Cut(cell, "`")
+	if !ok {
+		return false
+	}
+	got, _, _ := strings.Cut(rest, "`")
+	if got == want {
+		return true
+	}
+	g, gerr := time.ParseDuration(got)
+	w, werr := time.ParseDuration(want)
+	return gerr == nil && werr == nil && g == w
 }
