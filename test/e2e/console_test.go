@@ -334,22 +334,11 @@ func consoleLists(t *testing.T, e *env) {
 		}
 	}
 	// Each instance counts what it ended.
-	resp, err := http.Get(e.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	e.metricsHave(t,
 		`provhub_device_operations_total{kind="TOPUP",status="COMPLETED",status_code="0"} 1`,
 		`provhub_issuer_operations_total{error_code="",operation="DELETE",status="SUCCESSFUL"} 1`,
 		`provhub_crm_requests_total{error_code="",state="COMPLETED",type="ADD_SUBSCRIPTIONS"} 1`,
-		`provhub_wallet_tasks_total{operation="DELETE",status="COMPLETED",status_code=""} 1`,
-	} {
-		if !strings.Contains(string(metrics), want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
+		`provhub_wallet_tasks_total{operation="DELETE",status="COMPLETED",status_code=""} 1`)
 	// The deleted consumer's digital card is gone from the devices page.
 	if _, page := o.get(t, "/console/devices"); strings.Contains(page, wcConnie) {
 		t.Error("the devices page shows a deleted consumer's digital card")
@@ -453,24 +442,13 @@ func TestConsole_TheDashboardShowsFailuresAsFailures(t *testing.T) {
 			t.Logf("%s", page)
 		}
 		// The same figures for Prometheus.
-		resp, err := http.Get(e.url + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		metrics, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, want := range []string{
+		e.metricsHave(t,
 			`provhub_outcomes_last_24h{code="CAS_REJECTED",domain="crm_requests",state="REJECTED"} 1`,
 			`provhub_outcomes_last_24h{code="911",domain="wallet_tasks",state="FAILED"} 1`,
 			// The same outcomes as counters of the instance that ended them.
 			`provhub_crm_requests_total{error_code="CAS_REJECTED",state="REJECTED",type="ADD_SUBSCRIPTIONS"} 1`,
 			`provhub_wallet_tasks_total{operation="PERSONALIZE",status="FAILED",status_code="911"} 1`,
-			`provhub_downstream_call_errors_total{system="cas"} `,
-		} {
-			if !strings.Contains(string(metrics), want) {
-				t.Errorf("/metrics lacks %s", want)
-			}
-		}
+			`provhub_downstream_call_errors_total{system="cas"} `)
 		if err := e.sim.SetFaults(cassim.Faults{}); err != nil {
 			t.Fatal(err)
 		}
@@ -522,5 +500,21 @@ func TestConsole_AJobLinksItsRecord(t *testing.T) {
 	}
 	if status, _ := o.get(t, "/console/transit/tasks/pvh-0"); status != http.StatusNotFound {
 		t.Errorf("an unknown task: HTTP %d", status)
+	}
+}
+
+// metricsHave checks that the hub's /metrics holds each line given.
+func (e *env) metricsHave(t *testing.T, lines ...string) {
+	t.Helper()
+	resp, err := http.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range lines {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
