@@ -484,12 +484,35 @@ func (e *Engine) FenceTx(ctx context.Context, tx *store.Tx, job *JobRow) error {
 const completeOneSQL = `UPDATE jobs SET state = 'completed', finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL
 	WHERE id = $1 AND attempt = $2 AND state = 'running'`
 
+// completeOneReleasingPG completes a job of subject $4 and lets its next
+// held job in. The two rows differ (a running job is never held); when the
+// completion finds nothing, the caller's transaction rolls back, release
+// included.
+const completeOneReleasingPG = `WITH released AS (
+		UPDATE jobs SET held = FALSE WHERE id = (SELECT h.id FROM jobs h WHERE h.held AND h.subject = $4
+			AND h.state IN ('scheduled', 'available', 'retryable') ORDER BY h.id LIMIT 1))
+	UPDATE jobs SET state = 'completed', finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL
+	WHERE id = $1 AND attempt = $2 AND state = 'running'`
+
 // CompleteTx marks a running job completed inside the handler's own
 // transaction, so that the job's effect on domain records and its completion
 // commit together. The handler then returns nil. The next held job of the
 // job's subject is let in by the same transaction: a process killed after
 // the commit leaves no subject waiting for the safety net.
 func (e *Engine) CompleteTx(ctx context.Context, tx *store.Tx, job *JobRow) error {
+	if job.Subject != "" && tx.Dialect() == store.Postgres {
+		// One round trip: the completion and the release of the subject's
+		// next job in one statement.
+		res, err := tx.ExecCached(ctx, completeOneReleasingPG, job.ID, job.Attempt, micros(e.now()), job.Subject)
+		if err != nil {
+			return fmt.Errorf("complete job %d: %w", job.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("complete job %d attempt %d: %w", job.ID, job.Attempt, ErrJobLost)
+		}
+		job.completedInTx = true
+		return nil
+	}
 	res, err := tx.ExecCached(ctx, completeOneSQL, job.ID, job.Attempt, micros(e.now()))
 	if err != nil {
 		return fmt.Errorf("complete job %d: %w", job.ID, err)

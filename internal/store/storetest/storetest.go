@@ -12,9 +12,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,4 +124,71 @@ func newSchema(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// GenericPlan returns PostgreSQL's generic plan of query (EXPLAIN's JSON),
+// the plan a statement cached by the driver runs with once PostgreSQL stops
+// planning it for each call's values. params are SQL literals for $1, $2…
+// (e.g. `'{a,b}'::text[]`). A plan that looks right for one call's values can
+// be wrong in its generic form; statements on hot paths are checked here.
+func GenericPlan(t testing.TB, db *store.DB, query string, params ...string) string {
+	t.Helper()
+	if db.Dialect() != store.Postgres {
+		t.Fatalf("GenericPlan: %s has no generic plans", db.Dialect())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := db.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatalf("GenericPlan: %v", err)
+	}
+	defer conn.Release()
+	simple := pgx.QueryExecModeSimpleProtocol
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan", simple); err != nil {
+		t.Fatalf("GenericPlan: %v", err)
+	}
+	defer conn.Exec(context.Background(), "RESET plan_cache_mode; DEALLOCATE ALL", simple) //nolint:errcheck // best effort on a test connection
+	if _, err := conn.Exec(ctx, "PREPARE provhub_plan AS "+query, simple); err != nil {
+		t.Fatalf("GenericPlan: prepare %q: %v", query, err)
+	}
+	var plan string
+	execute := "EXPLAIN (FORMAT JSON) EXECUTE provhub_plan"
+	if len(params) > 0 {
+		execute += "(" + strings.Join(params, ", ") + ")"
+	}
+	if err := conn.QueryRow(ctx, execute, simple).Scan(&plan); err != nil {
+		t.Fatalf("GenericPlan: explain %q: %v", query, err)
+	}
+	return plan
+}
+
+// SeqScans lists the tables a plan from GenericPlan reads whole.
+func SeqScans(t testing.TB, plan string) []string {
+	t.Helper()
+	var root []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal([]byte(plan), &root); err != nil {
+		t.Fatalf("SeqScans: %v", err)
+	}
+	var tables []string
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		if n.NodeType == "Seq Scan" {
+			tables = append(tables, n.Relation)
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	for _, r := range root {
+		walk(r.Plan)
+	}
+	return tables
+}
+
+type planNode struct {
+	NodeType string     `json:"Node Type"`
+	Relation string     `json:"Relation Name"`
+	Plans    []planNode `json:"Plans"`
 }
