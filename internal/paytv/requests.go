@@ -91,15 +91,18 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 	var number int64
 	clientIDs := clientIdentifiers(in)
 	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		var err error
-		if number, err = nextValue(ctx, tx, "request_number"); err != nil {
-			return err
-		}
-		_, err = tx.ExecCached(ctx, insertRequestSQL,
-			id, number, sess.OrganisationID, string(in.Provider), string(in.Type), string(in.Priority), in.ProcessImmediately,
+		args := []any{id, sess.OrganisationID, string(in.Provider), string(in.Type), string(in.Priority), in.ProcessImmediately,
 			micros(scheduled), null(plan.subscriptionID), plan.subject, string(command), string(params), null(in.PIN),
-			micros(now), sess.User.ID, sess.Unit.ID, in.ProcessImmediately || in.ProcessImmediatelyGiven, clientIDs)
-		if err != nil {
+			micros(now), sess.User.ID, sess.Unit.ID, in.ProcessImmediately || in.ProcessImmediatelyGiven, clientIDs}
+		q := insertRequestPG
+		if tx.Dialect() != store.Postgres {
+			n, err := nextValue(ctx, tx, "request_number")
+			if err != nil {
+				return err
+			}
+			q, args = insertRequestSQLite, append(args, n)
+		}
+		if err := tx.QueryRowCached(ctx, q, args...).Scan(&number); err != nil {
 			return fmt.Errorf("store provisioning request: %w", err)
 		}
 		_, err = s.engine.Insert(ctx, tx, SendArgs{RequestID: id}, &engine.InsertOpts{
@@ -134,10 +137,19 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 	return r, nil
 }
 
-const insertRequestSQL = `INSERT INTO paytv_requests (id, number, organisation_id, provider, type, life_cycle_state,
+// insertRequestSQL stores an accepted request; its number is drawn by the
+// statement itself on PostgreSQL (a sequence), given as $18 on SQLite (a
+// counter row, which its single writer serializes).
+const insertRequestSQL = `INSERT INTO paytv_requests (id, organisation_id, provider, type, life_cycle_state,
 		priority, process_immediately, scheduled_at, subscription_id, smartcard_ca_id, command, parameters, pin,
-		created_at, updated_at, created_by_user_id, created_by_unit_id, process_immediately_given, client_identifiers)
-	VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17, $18)`
+		created_at, updated_at, created_by_user_id, created_by_unit_id, process_immediately_given, client_identifiers, number)
+	VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, %s)
+	RETURNING number`
+
+var (
+	insertRequestPG     = fmt.Sprintf(insertRequestSQL, `nextval('paytv_request_number')`)
+	insertRequestSQLite = fmt.Sprintf(insertRequestSQL, `$18`)
+)
 
 // clientIdentifiers is what the client named, as it named it, in JSON.
 func clientIdentifiers(in CreateInput) string {
@@ -169,12 +181,18 @@ type plan struct {
 }
 
 func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan, error) {
-	q := s.db
+	q := newLookup(s.db, orgID)
+	if in.Type == TypeAddSubscriptions || in.Type == TypeCancelSubscriptions {
+		// The three records such a request names, read in one round trip.
+		if err := q.prefetch(ctx, in.Subscription, in.Service, in.Smartcard); err != nil {
+			return nil, err
+		}
+	}
 	p := &plan{}
 	needSubscription := in.Type == TypeAddSubscriptions || in.Type == TypeCancelSubscriptions ||
 		in.Type == TypeResetPINToDefault || in.Type == TypeResetPINToGivenValue
 	if in.Subscription != nil {
-		id, state, err := findSubscription(ctx, q, orgID, *in.Subscription)
+		id, state, err := q.subscription(ctx, *in.Subscription)
 		if err != nil {
 			return nil, err
 		}
@@ -193,11 +211,11 @@ func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan
 		if in.Service == nil || in.Smartcard == nil {
 			return nil, errorf(KindMissing, "service_identifier and smartcard_identifier are required")
 		}
-		svcCA, err := findService(ctx, q, orgID, *in.Service)
+		svcCA, err := q.service(ctx, *in.Service)
 		if err != nil {
 			return nil, err
 		}
-		card, err := findItem(ctx, q, orgID, "smartcard", *in.Smartcard, "smartcard_identifier")
+		card, err := q.item(ctx, "smartcard", *in.Smartcard, "smartcard_identifier")
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +237,7 @@ func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan
 			if len(in.SmartcardSet)+len(in.STBSet) == 0 {
 				return nil, errorf(KindMissing, "smartcard_set or stb_set is required")
 			}
-			c, err := findItem(ctx, q, orgID, "smartcard", *in.Smartcard, "smartcard_identifier")
+			c, err := q.item(ctx, "smartcard", *in.Smartcard, "smartcard_identifier")
 			if err != nil {
 				return nil, err
 			}
@@ -227,11 +245,11 @@ func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan
 		} else if len(in.SmartcardSet) == 0 || len(in.STBSet) == 0 {
 			return nil, errorf(KindMissing, "smartcard_set and stb_set are required")
 		}
-		cards, err := findItemsByCAID(ctx, q, orgID, "smartcard", in.SmartcardSet)
+		cards, err := q.itemsByCAID(ctx, "smartcard", in.SmartcardSet)
 		if err != nil {
 			return nil, err
 		}
-		stbs, err := findItemsByCAID(ctx, q, orgID, "stb", in.STBSet)
+		stbs, err := q.itemsByCAID(ctx, "stb", in.STBSet)
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +276,7 @@ func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan
 		if in.Smartcard == nil {
 			return nil, errorf(KindMissing, "smartcard_identifier is required")
 		}
-		card, err := findItem(ctx, q, orgID, "smartcard", *in.Smartcard, "smartcard_identifier")
+		card, err := q.item(ctx, "smartcard", *in.Smartcard, "smartcard_identifier")
 		if err != nil {
 			return nil, err
 		}
@@ -307,94 +325,6 @@ func column(cols map[string]string, ident Identifier, param string) (string, err
 		return "", errorf(KindInvalid, "%s: unknown field %q", param, ident.Field)
 	}
 	return c, nil
-}
-
-func findSubscription(ctx context.Context, q *store.DB, orgID string, ident Identifier) (id, state string, err error) {
-	col, err := column(subscriptionColumns, ident, "subscription_identifier")
-	if err != nil {
-		return "", "", err
-	}
-	err = q.ReadRow(ctx, `SELECT id, life_cycle_state FROM paytv_subscriptions WHERE organisation_id = $1 AND `+col+` = $2`,
-		orgID, ident.Value).Scan(&id, &state)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", errorf(KindNotFound, "subscription_identifier: no subscription with %s", ident)
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("find subscription: %w", err)
-	}
-	return id, state, nil
-}
-
-func findService(ctx context.Context, q *store.DB, orgID string, ident Identifier) (string, error) {
-	col, err := column(serviceColumns, ident, "service_identifier")
-	if err != nil {
-		return "", err
-	}
-	var caID string
-	err = q.ReadRow(ctx, `SELECT ca_id FROM paytv_services WHERE organisation_id = $1 AND `+col+` = $2 ORDER BY id LIMIT 1`,
-		orgID, ident.Value).Scan(&caID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", errorf(KindNotFound, "service_identifier: no service with %s", ident)
-	}
-	if err != nil {
-		return "", fmt.Errorf("find service: %w", err)
-	}
-	return caID, nil
-}
-
-type item struct {
-	kind         string
-	caID         string
-	distribution *string
-}
-
-func findItem(ctx context.Context, q *store.DB, orgID, kind string, ident Identifier, param string) (*item, error) {
-	col, err := column(itemColumns, ident, param)
-	if err != nil {
-		return nil, err
-	}
-	var it item
-	err = q.ReadRow(ctx, `SELECT kind, ca_id, sub_provisioning_distribution_id FROM paytv_installed_items
-		WHERE organisation_id = $1 AND `+col+` = $2 ORDER BY id LIMIT 1`, orgID, ident.Value).Scan(&it.kind, &it.caID, &it.distribution)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errorf(KindNotFound, "%s: no installed item with %s", param, ident)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find installed item: %w", err)
-	}
-	if it.kind != kind {
-		return nil, errorf(KindInvalid, "%s: installed item %s is a %s, not a %s", param, ident, it.kind, kind)
-	}
-	return &it, nil
-}
-
-func findItemsByCAID(ctx context.Context, q *store.DB, orgID, kind string, caIDs []string) ([]*item, error) {
-	param := kind + "_set"
-	seen := map[string]bool{}
-	items := make([]*item, 0, len(caIDs))
-	for _, ca := range caIDs {
-		if ca == "" {
-			return nil, errorf(KindMissing, "%s: %s_ca_id is required in every entry", param, kind)
-		}
-		if seen[ca] {
-			return nil, errorf(KindInvalid, "%s: %s is named twice", param, ca)
-		}
-		seen[ca] = true
-		it := item{caID: ca}
-		err := q.ReadRow(ctx, `SELECT kind, sub_provisioning_distribution_id FROM paytv_installed_items
-			WHERE organisation_id = $1 AND ca_id = $2 ORDER BY kind = $3 DESC, id LIMIT 1`, orgID, ca, kind).Scan(&it.kind, &it.distribution)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, errorf(KindNotFound, "%s: no installed item with CA id %s", param, ca)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("find installed item: %w", err)
-		}
-		if it.kind != kind {
-			return nil, errorf(KindInvalid, "%s: CA id %s is a %s, not a %s", param, ca, it.kind, kind)
-		}
-		items = append(items, &it)
-	}
-	return items, nil
 }
 
 const nextCounterSQL = `UPDATE paytv_counters SET value = value + 1 WHERE name = $1 RETURNING value`

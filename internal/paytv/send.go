@@ -143,10 +143,17 @@ type sendOutcome struct {
 	providerCode, providerDescription string
 }
 
-const recordSQL = `UPDATE paytv_requests SET life_cycle_state = $2, sequence_number = $3, executed_at = $4,
-		request = $5, response = $6, reference_number = $7, error_code = $8, error_description = $9,
-		provider_error_code = $10, provider_error_description = $11, pin = NULL, updated_at = $4
+// recordSQL writes a request's outcome; its sequence number is drawn by
+// the statement on PostgreSQL, given as $11 on SQLite (see insertRequestSQL).
+const recordSQL = `UPDATE paytv_requests SET life_cycle_state = $2, sequence_number = %s, executed_at = $3,
+		request = $4, response = $5, reference_number = $6, error_code = $7, error_description = $8,
+		provider_error_code = $9, provider_error_description = $10, pin = NULL, updated_at = $3
 	WHERE id = $1 AND life_cycle_state = 'PENDING'`
+
+var (
+	recordPG     = fmt.Sprintf(recordSQL, `nextval('paytv_sequence_number')`)
+	recordSQLite = fmt.Sprintf(recordSQL, `$11`)
+)
 
 // record writes a final outcome, drops the PIN and completes the job in one
 // transaction. sequence_number is drawn here, so it orders requests by the
@@ -158,13 +165,17 @@ func (s *Service) record(ctx context.Context, job *engine.Job[SendArgs], id stri
 	won := false
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		won = false
-		seq, err := nextValue(ctx, tx, "sequence_number")
-		if err != nil {
-			return err
+		args := []any{id, string(o.state), now, null(o.request), null(o.response), null(o.reference),
+			null(o.errorCode), null(o.errorDescription), null(o.providerCode), null(o.providerDescription)}
+		q := recordPG
+		if tx.Dialect() != store.Postgres {
+			seq, err := nextValue(ctx, tx, "sequence_number")
+			if err != nil {
+				return err
+			}
+			q, args = recordSQLite, append(args, seq)
 		}
-		res, err := tx.ExecCached(ctx, recordSQL,
-			id, string(o.state), seq, now, null(o.request), null(o.response), null(o.reference),
-			null(o.errorCode), null(o.errorDescription), null(o.providerCode), null(o.providerDescription))
+		res, err := tx.ExecCached(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("record outcome of %s: %w", id, err)
 		}

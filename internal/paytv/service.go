@@ -116,7 +116,7 @@ func New(cfg Config) (*Service, error) {
 	// transaction, as its writer has one connection). A schema not yet
 	// migrated leaves them unprepared, which only costs speed.
 	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_ = cfg.DB.Prepare(pctx, insertRequestSQL, recordSQL, nextCounterSQL)
+	_ = cfg.DB.Prepare(pctx, insertRequestSQLite, recordSQLite, nextCounterSQL)
 	cancel()
 	return &Service{
 		cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "paytv"), now: cfg.Clock,
