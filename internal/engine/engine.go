@@ -184,6 +184,8 @@ type Engine struct {
 
 	mu  sync.Mutex
 	run *runState // nil unless started
+
+	signals testSignals // off unless a test switched them on
 }
 
 // New builds an engine and starts its writer (inserts work from then on).

@@ -64,6 +64,42 @@ func newStoppedEngine(t *testing.T, db *store.DB, h handlerFunc, tune ...func(*e
 	return e
 }
 
+// startEngine starts an engine made by newStoppedEngine and stops it when
+// the test ends.
+func startEngine(t *testing.T, e *engine.Engine) {
+	t.Helper()
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+	})
+}
+
+// waitSignals waits for n occurrences of a test signal from now on (any
+// already buffered are dropped first, so each counted one came after the
+// call).
+func waitSignals(t *testing.T, what string, ch <-chan struct{}, n int) {
+	t.Helper()
+	for drained := false; !drained; {
+		select {
+		case <-ch:
+		default:
+			drained = true
+		}
+	}
+	deadline := time.After(30 * time.Second)
+	for range n {
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %d %s", n, what)
+		}
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -275,14 +311,16 @@ func TestEngine_ScheduledJobWaitsForItsTime(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 		var runs atomic.Int64
-		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { runs.Add(1); return nil },
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { runs.Add(1); return nil },
 			func(c *engine.Config) { c.Clock = clock.Now })
+		signals := e.EnableSignals()
+		startEngine(t, e)
 		id := insert(t, e, 1, &engine.InsertOpts{RunAt: clock.Now().Add(time.Hour)})
 		j, _ := e.Get(context.Background(), id)
 		if j.State != engine.StateScheduled {
 			t.Fatalf("state %s, want scheduled", j.State)
 		}
-		time.Sleep(150 * time.Millisecond) // several poll intervals
+		waitSignals(t, "promotion passes after the insert", signals.Promoted, 3)
 		if runs.Load() != 0 {
 			t.Fatal("scheduled job ran before its time")
 		}
@@ -323,7 +361,7 @@ func TestEngine_RetryWaitsForBackoff(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 		var runs atomic.Int64
-		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
 			if runs.Add(1) == 1 {
 				return errors.New("first attempt fails")
 			}
@@ -332,12 +370,14 @@ func TestEngine_RetryWaitsForBackoff(t *testing.T) {
 			c.Clock = clock.Now
 			c.Backoff = func(int) time.Duration { return time.Minute }
 		})
+		signals := e.EnableSignals()
+		startEngine(t, e)
 		id := insert(t, e, 1, nil)
 		j := waitState(t, e, id, engine.StateRetryable)
 		if want := clock.Now().Add(time.Minute); !j.RunAt.Equal(want) {
 			t.Fatalf("retry at %s, want %s", j.RunAt, want)
 		}
-		time.Sleep(100 * time.Millisecond)
+		waitSignals(t, "promotion passes after the failure", signals.Promoted, 3)
 		if runs.Load() != 1 {
 			t.Fatal("retried before the backoff elapsed")
 		}
@@ -1055,5 +1095,27 @@ func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
 		}
 		waitState(t, e, first.ID, engine.StateCompleted)
 		waitState(t, e, second.ID, engine.StateCompleted)
+	})
+}
+
+// TestEngine_EachMaintenanceServiceRunsOnItsOwnTicker: the releaser, the
+// rescuer, the liveness service and the cleaner each make passes, and one
+// slow service does not hold the others (they no longer share one loop).
+func TestEngine_EachMaintenanceServiceRunsOnItsOwnTicker(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newStoppedEngine(t, db, func(context.Context, *engine.Job[testArgs]) error { return nil }, func(c *engine.Config) {
+			c.ReleaseInterval = 5 * time.Millisecond
+			c.RescueInterval = 5 * time.Millisecond
+			c.LivenessInterval = 5 * time.Millisecond
+			c.CleanupInterval = 5 * time.Millisecond
+		})
+		s := e.EnableSignals()
+		startEngine(t, e)
+		for name, ch := range map[string]<-chan struct{}{
+			"releaser passes": s.Released, "rescuer passes": s.Rescued,
+			"liveness passes": s.LivenessChecked, "cleaner passes": s.Cleaned,
+		} {
+			waitSignals(t, name, ch, 3)
+		}
 	})
 }

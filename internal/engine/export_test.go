@@ -48,3 +48,22 @@ func (e *Engine) InsertGroups() int64 { return e.groups.Load() }
 
 // ClaimLockKey is the advisory lock PostgreSQL claims take.
 const ClaimLockKey = claimLockKey
+
+// Signals are the engine's test signals, switched on by EnableSignals.
+type Signals struct {
+	// Promoted fires after each writer turn that looked for due jobs.
+	Promoted <-chan struct{}
+	// Released, Rescued, LivenessChecked and Cleaned fire after each pass
+	// of the maintenance service of that name.
+	Released, Rescued, LivenessChecked, Cleaned <-chan struct{}
+}
+
+// EnableSignals switches the test signals on; call it before Start.
+func (e *Engine) EnableSignals() Signals {
+	e.signals = testSignals{
+		promoted: make(signal, 64), released: make(signal, 64), rescued: make(signal, 64),
+		livenessChecked: make(signal, 64), cleaned: make(signal, 64),
+	}
+	return Signals{Promoted: e.signals.promoted, Released: e.signals.released, Rescued: e.signals.rescued,
+		LivenessChecked: e.signals.livenessChecked, Cleaned: e.signals.cleaned}
+}

@@ -167,3 +167,30 @@ func rescueMessage(why string) string {
 	b, _ := json.Marshal(why)
 	return string(b)
 }
+
+// livenessPass is the liveness service's pass, every LivenessInterval: it
+// checks that this instance's own lock still answers (if not, the others may
+// count it dead, so its handlers stop) and takes back the running jobs of
+// instances whose lock it can take.
+func (e *Engine) livenessPass(ctx context.Context, rs *runState) {
+	if rs.live == nil || rs.live.conn == nil {
+		return
+	}
+	if err := rs.live.alive(ctx); err != nil {
+		e.log.Error("instance lock lost: stopping this instance's handlers", "err", err)
+		rs.mu.Lock()
+		for _, cancel := range rs.running {
+			cancel(errShutdown)
+		}
+		rs.mu.Unlock()
+		return
+	}
+	switch n, err := e.recoverOrphans(ctx, rs.live); {
+	case err != nil && ctx.Err() == nil:
+		e.log.Error("take back the jobs of dead instances", "err", err)
+	case n > 0:
+		e.metrics.rescued.Add(float64(n))
+		e.log.Warn("took back jobs of a dead instance", "jobs", n)
+		e.wake()
+	}
+}

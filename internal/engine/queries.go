@@ -538,20 +538,6 @@ func releaseSubjects(ctx context.Context, tx *store.Tx, subjects []string) error
 	return nil
 }
 
-// releaseStuck lets in the first held job of every subject that has no
-// unheld job waiting or running: a safety net for a release that a lost
-// transaction or a race between instances did not make.
-func releaseStuck(ctx context.Context, db *store.DB) (int64, error) {
-	res, err := db.Writer().ExecContext(ctx, `UPDATE jobs SET held = FALSE WHERE id IN (
-			SELECT min(h.id) FROM jobs h WHERE h.held AND h.state IN ('scheduled', 'available', 'retryable') GROUP BY h.subject)
-		AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.subject = jobs.subject AND NOT o.held
-			AND o.state IN ('available', 'running', 'retryable'))`)
-	if err != nil {
-		return 0, fmt.Errorf("release stuck subjects: %w", err)
-	}
-	return res.RowsAffected()
-}
-
 const completePG = `UPDATE jobs SET state = 'completed', finalized_at = $1, lease_owner = NULL, lease_expires_at = NULL
 	FROM unnest($2::bigint[], $3::int[]) AS c(id, attempt)
 	WHERE jobs.id = c.id AND jobs.attempt = c.attempt AND jobs.state = 'running'`
@@ -666,77 +652,6 @@ func heartbeat(ctx context.Context, db *store.DB, owner string, expires time.Tim
 		}
 	}
 	return cancel, rs.Err()
-}
-
-// rescue returns jobs whose lease expired (their worker died) to the queue,
-// or fails them when their attempts are used up. The lost attempt counts.
-func rescue(ctx context.Context, db *store.DB, reg *Registry, now time.Time) (int64, error) {
-	return rescueWhere(ctx, db, reg, now, "lease expired: the worker running this attempt was lost", `lease_expires_at < $1`)
-}
-
-// rescueWhere takes back the running jobs that cond (over $1 = now and
-// args from $4 on) selects, recording why as the attempt's error: retried
-// while attempts remain, else failed (cancelled when a cancel was asked).
-func rescueWhere(ctx context.Context, db *store.DB, reg *Registry, now time.Time, why, cond string, args ...any) (int64, error) {
-	msg := rescueMessage(why)
-	at, _ := json.Marshal(now.UTC())
-	var obj string
-	if db.Dialect() == store.Postgres {
-		obj = `jsonb_build_object('attempt', attempt, 'at', $2::jsonb, 'error', $3::jsonb)`
-		obj = `errors || jsonb_build_array(` + obj + `)`
-	} else {
-		obj = `json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', json($2), 'error', json($3)))`
-	}
-	var n int64
-	err := db.InTx(ctx, func(tx *store.Tx) error {
-		n = 0
-		rs, err := tx.QueryContext(ctx, `UPDATE jobs SET
-				state = CASE WHEN cancel_requested THEN 'cancelled' WHEN attempt >= max_attempts THEN 'failed' ELSE 'retryable' END,
-				finalized_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN CAST($1 AS BIGINT) ELSE NULL END,
-				run_at = CAST($1 AS BIGINT), errors = `+obj+`, lease_owner = NULL, lease_expires_at = NULL
-			WHERE state = 'running' AND `+cond+` RETURNING `+jobColumns, append([]any{micros(now), string(at), msg}, args...)...)
-		if err != nil {
-			return err
-		}
-		var ended []*JobRow
-		for rs.Next() {
-			j, err := scanJob(rs)
-			if err != nil {
-				rs.Close()
-				return err
-			}
-			n++
-			if j.State == StateFailed || j.State == StateCancelled {
-				ended = append(ended, j)
-			}
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
-			return err
-		}
-		for _, j := range ended {
-			if err := reg.discarded(ctx, tx, j, j.State); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("rescue expired leases: %w", err)
-	}
-	return n, nil
-}
-
-// cleanup deletes finished jobs older than their retention, at most limit.
-func cleanup(ctx context.Context, db *store.DB, completedBefore, otherBefore time.Time, limit int) (int64, error) {
-	res, err := db.Writer().ExecContext(ctx, `DELETE FROM jobs WHERE id IN (
-		SELECT id FROM jobs WHERE finalized_at IS NOT NULL AND (
-			(state = 'completed' AND finalized_at < $1) OR (state IN ('failed', 'cancelled') AND finalized_at < $2))
-		LIMIT $3)`, micros(completedBefore), micros(otherBefore), limit)
-	if err != nil {
-		return 0, fmt.Errorf("delete finished jobs: %w", err)
-	}
-	return res.RowsAffected()
 }
 
 func getJob(ctx context.Context, q store.Queryer, id int64) (*JobRow, error) {

@@ -94,9 +94,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.log.Warn("took back jobs left running by a dead engine", "jobs", n)
 	}
 	e.run = rs
-	rs.loops.Add(2)
+	rs.loops.Add(1)
 	go e.heartbeatLoop(loopCtx, rs)
-	go e.maintainLoop(loopCtx, rs)
+	e.startMaintenance(loopCtx, rs)
 	if pool := e.db.Pool(); pool != nil {
 		rs.loops.Add(1)
 		go e.listen(loopCtx, rs, pool)
@@ -276,77 +276,6 @@ func (e *Engine) heartbeatLoop(ctx context.Context, rs *runState) {
 		}
 		for _, id := range ids {
 			e.cancelLocal(id)
-		}
-	}
-}
-
-func (e *Engine) maintainLoop(ctx context.Context, rs *runState) {
-	defer rs.loops.Done()
-	rescueT := time.NewTicker(e.cfg.RescueInterval)
-	defer rescueT.Stop()
-	releaseT := time.NewTicker(e.cfg.ReleaseInterval)
-	defer releaseT.Stop()
-	liveT := time.NewTicker(e.cfg.LivenessInterval)
-	defer liveT.Stop()
-	cleanT := time.NewTicker(e.cfg.CleanupInterval)
-	defer cleanT.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-releaseT.C:
-			if n, err := releaseStuck(ctx, e.db); err != nil && ctx.Err() == nil {
-				e.log.Error("release held jobs", "err", err)
-			} else if n > 0 {
-				e.wake()
-			}
-		case <-rescueT.C:
-			n, err := rescue(ctx, e.db, e.cfg.Registry, e.now())
-			switch {
-			case err != nil && ctx.Err() == nil:
-				e.log.Error("rescue jobs", "err", err)
-			case n > 0:
-				e.metrics.rescued.Add(float64(n))
-				e.log.Warn("rescued jobs whose worker was lost", "jobs", n)
-				e.wake()
-			}
-		case <-liveT.C:
-			if rs.live == nil || rs.live.conn == nil {
-				continue
-			}
-			if err := rs.live.alive(ctx); err != nil {
-				// Others may now count this instance dead: its handlers
-				// stop, and their jobs are taken back by whoever is alive.
-				e.log.Error("instance lock lost: stopping this instance's handlers", "err", err)
-				rs.mu.Lock()
-				for _, cancel := range rs.running {
-					cancel(errShutdown)
-				}
-				rs.mu.Unlock()
-				continue
-			}
-			switch n, err := e.recoverOrphans(ctx, rs.live); {
-			case err != nil && ctx.Err() == nil:
-				e.log.Error("take back the jobs of dead instances", "err", err)
-			case n > 0:
-				e.metrics.rescued.Add(float64(n))
-				e.log.Warn("took back jobs of a dead instance", "jobs", n)
-				e.wake()
-			}
-		case <-cleanT.C:
-			now := e.now()
-			for {
-				n, err := cleanup(ctx, e.db, now.Add(-e.cfg.CompletedRetention), now.Add(-e.cfg.FinishedRetention), 1000)
-				if err != nil {
-					if ctx.Err() == nil {
-						e.log.Error("clean up jobs", "err", err)
-					}
-					break
-				}
-				if n < 1000 {
-					break
-				}
-			}
 		}
 	}
 }

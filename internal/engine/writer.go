@@ -119,6 +119,7 @@ func (e *Engine) writeLoop() {
 		} else {
 			if promote && !busy {
 				lastPromote, nextDue = time.Now(), due
+				e.signals.promoted.fire()
 			}
 			if h := e.takeDueHint(); !h.IsZero() && (nextDue.IsZero() || h.Before(nextDue)) {
 				nextDue = h

@@ -25,6 +25,7 @@ import (
 	"github.com/provhub/provhub/api"
 	"github.com/provhub/provhub/internal/console"
 	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/engine/enginetest"
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/issuer"
@@ -672,16 +673,7 @@ func (e *env) waitFinal(provider, token, id string) request {
 // jobOf returns the engine job of a provisioning request.
 func (e *env) jobOf(id string) *engine.JobRow {
 	e.t.Helper()
-	var jobID int64
-	if err := e.hub.DB().Reader().QueryRowContext(context.Background(),
-		`SELECT id FROM jobs WHERE unique_key = $1`, "paytv.send:"+id).Scan(&jobID); err != nil {
-		e.t.Fatalf("job of %s: %v", id, err)
-	}
-	j, err := e.hub.Engine().Get(context.Background(), jobID)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return j
+	return enginetest.RequireUnique[paytv.SendArgs](e.t, e.hub.Engine(), paytv.SendJobKey(id)).JobRow
 }
 
 func str(s *string) string {

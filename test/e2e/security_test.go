@@ -14,10 +14,13 @@ import (
 
 	"github.com/provhub/provhub/internal/auth"
 	"github.com/provhub/provhub/internal/cas"
+	"github.com/provhub/provhub/internal/engine"
+	"github.com/provhub/provhub/internal/engine/enginetest"
 	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/reqsign"
+	"github.com/provhub/provhub/internal/retention"
 	"github.com/provhub/provhub/internal/sealed"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
 	"github.com/provhub/provhub/internal/tes"
@@ -507,7 +510,8 @@ func TestRetention_EndedRecordsLeaveAfterTheirRetentionAndPendingOnesStay(t *tes
 				t.Fatal(err)
 			}
 		}
-		if n := e.count(`SELECT COUNT(*) FROM jobs WHERE kind = 'retention.purge' AND state = 'scheduled'`); n != 1 {
+		scheduled := func(j *engine.Job[retention.Args]) bool { return j.State == engine.StateScheduled }
+		if n := len(enginetest.Jobs(t, e.hub.Engine(), scheduled)); n != 1 {
 			t.Errorf("%d purge jobs scheduled", n)
 		}
 	})
