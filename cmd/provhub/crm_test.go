@@ -97,7 +97,7 @@ func TestCLI_SimCASServesTheProtocol(t *testing.T) {
 	if err != nil || reply.ReferenceNumber == "" {
 		t.Fatalf("command to the simulator: %+v %v", reply, err)
 	}
-	req, _ := http.NewRequest(http.MethodPut, base+"/cas/v1/admin/faults", strings.NewReader(`{"busy_next":1}`))
+	req, _ := http.NewRequest(http.MethodPut, base+"/admin/faults", strings.NewReader(`{"busy_next":1}`))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("set faults: %v %v", resp, err)
@@ -106,7 +106,7 @@ func TestCLI_SimCASServesTheProtocol(t *testing.T) {
 	if _, err := client.Send(ctx, cas.Command{RequestID: "r2", Command: cas.CmdSendMail, SmartcardCAID: "0100000001", Text: "hi"}); err == nil {
 		t.Fatal("the busy fault set through the admin endpoint did not apply")
 	}
-	resp, err = http.Get(base + "/cas/v1/admin/smartcards/0100000001")
+	resp, err = http.Get(base + "/admin/smartcards/0100000001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestCLI_SimTESServesTheDeviceGateway(t *testing.T) {
 	}
 	go io.Copy(io.Discard, pr)
 	base := strings.Fields(line)[3]
-	resp, err := http.Post(base+"/tes/admin/accounts", "application/json", strings.NewReader(`{"cardAccountId":"A1","issuerId":"TRANSIT1","balance":10}`))
+	resp, err := http.Post(base+"/admin/accounts", "application/json", strings.NewReader(`{"cardAccountId":"A1","issuerId":"TRANSIT1","balance":10}`))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("add account: %v %v", resp, err)
 	}

@@ -97,7 +97,7 @@ func simTES(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	return serveSim(ctx, *listen, sim, log, 10*time.Second, stdout,
-		"TES simulator on http://%s (device gateway: /tes/devicegtwapi/1/0/; admin: /tes/admin/accounts, /tes/admin/purchases, /tes/admin/external-cards, /tes/admin/faults)\n")
+		"TES simulator on http://%s (device gateway: /tes/devicegtwapi/1/0/; admin: /admin/accounts, /admin/purchases, /admin/external-cards, /admin/faults)\n")
 }
 
 func simCAS(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -138,7 +138,7 @@ func simCAS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		sim.AddDevices(cards, stbs)
 	}
 	return serveSim(ctx, *listen, sim, log, *hang+10*time.Second, stdout,
-		"CAS simulator on http://%s (admin: /cas/v1/admin/faults, /cas/v1/admin/devices)\n")
+		"CAS simulator on http://%s (admin: /admin/faults, /admin/devices)\n")
 }
 
 // serveSim serves a simulator until ctx ends. writeTimeout leaves room for

@@ -5,4 +5,8 @@
 // fingerprints. It rejects what a CAS would, answers a repeated request id
 // with its first answer, and has fault knobs (latency, errors, timeouts,
 // busy) for reliability tests.
+//
+// Layout, as in every simulator: doc.go, sim.go (the simulator and its
+// published API), faults.go (its knobs, with internal/sim/fault's meaning),
+// admin.go (set-up and inspection under /admin/), state.go (the CAS's records).
 package cas

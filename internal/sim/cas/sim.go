@@ -2,10 +2,8 @@ package cas
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,39 +14,8 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/cas"
+	"github.com/provhub/provhub/internal/sim/fault"
 )
-
-// Faults make the simulator misbehave on purpose. Rates are chances in
-// [0,1] drawn per command; the Next counters fail that many coming commands
-// for certain (they are used first, and count down).
-type Faults struct {
-	// LatencyMS delays every command answer.
-	LatencyMS int `json:"latency_ms"`
-	// ErrorRate answers HTTP 500 without doing anything.
-	ErrorRate float64 `json:"error_rate"`
-	ErrorNext int     `json:"error_next"`
-	// BusyRate answers HTTP 503 with result BUSY without doing anything.
-	BusyRate float64 `json:"busy_rate"`
-	BusyNext int     `json:"busy_next"`
-	// TimeoutRate carries the command out and then holds the answer for
-	// HangMS (or until the caller gives up) before answering HTTP 504: the
-	// sender cannot know the command took effect.
-	TimeoutRate float64 `json:"timeout_rate"`
-	TimeoutNext int     `json:"timeout_next"`
-	HangMS      int     `json:"hang_ms"`
-}
-
-func (f Faults) validate() error {
-	for name, r := range map[string]float64{"error_rate": f.ErrorRate, "busy_rate": f.BusyRate, "timeout_rate": f.TimeoutRate} {
-		if r < 0 || r > 1 {
-			return fmt.Errorf("%s must be between 0 and 1", name)
-		}
-	}
-	if f.LatencyMS < 0 || f.HangMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 {
-		return errors.New("latency_ms, hang_ms and the *_next counters must not be negative")
-	}
-	return nil
-}
 
 // Stats count what the simulator was asked.
 type Stats struct {
@@ -126,14 +93,9 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /cas/v1/commands", s.handleCommand)
-	s.mux.HandleFunc("GET /cas/v1/admin/faults", s.handleGetFaults)
-	s.mux.HandleFunc("PUT /cas/v1/admin/faults", s.handlePutFaults)
-	s.mux.HandleFunc("POST /cas/v1/admin/devices", s.handleAddDevices)
-	s.mux.HandleFunc("GET /cas/v1/admin/smartcards/{ca_id}", s.handleCard)
-	s.mux.HandleFunc("GET /cas/v1/admin/stats", s.handleStats)
-	s.mux.HandleFunc("GET /cas/v1/admin/applied", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Applied()) })
+	s.mountAdmin()
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		fault.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	return s, nil
 }
@@ -150,24 +112,6 @@ func (s *Simulator) AddDevices(smartcards, stbs []string) {
 	for _, id := range stbs {
 		s.st.addSTB(id)
 	}
-}
-
-// SetFaults replaces the fault knobs.
-func (s *Simulator) SetFaults(f Faults) error {
-	if err := f.validate(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.fault = f
-	s.mu.Unlock()
-	return nil
-}
-
-// Faults returns the fault knobs as they are now.
-func (s *Simulator) Faults() Faults {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fault
 }
 
 // Card returns what the CAS knows of a smartcard.
@@ -200,41 +144,6 @@ func (s *Simulator) Stats() Stats {
 	return s.stats
 }
 
-type faultKind int
-
-const (
-	noFault faultKind = iota
-	faultError
-	faultBusy
-	faultTimeout
-)
-
-// drawFault picks this command's fault; the caller holds mu.
-func (s *Simulator) drawFault() faultKind {
-	f := &s.fault
-	switch {
-	case f.ErrorNext > 0:
-		f.ErrorNext--
-		return faultError
-	case f.BusyNext > 0:
-		f.BusyNext--
-		return faultBusy
-	case f.TimeoutNext > 0:
-		f.TimeoutNext--
-		return faultTimeout
-	}
-	x := s.rng.Float64()
-	switch {
-	case x < f.ErrorRate:
-		return faultError
-	case x < f.ErrorRate+f.BusyRate:
-		return faultBusy
-	case x < f.ErrorRate+f.BusyRate+f.TimeoutRate:
-		return faultTimeout
-	}
-	return noFault
-}
-
 func (s *Simulator) handleCommand(w http.ResponseWriter, r *http.Request) {
 	var cmd cas.Command
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
@@ -245,11 +154,11 @@ func (s *Simulator) handleCommand(w http.ResponseWriter, r *http.Request) {
 		err = dec.Decode(&cmd)
 	}
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, cas.Reply{RequestID: requestIDOf(body), Result: cas.ResultBadRequest, Message: "body is not a CAS command: " + err.Error()})
+		fault.WriteJSON(w, http.StatusBadRequest, cas.Reply{RequestID: requestIDOf(body), Result: cas.ResultBadRequest, Message: "body is not a CAS command: " + err.Error()})
 		return
 	}
 	if msg := malformed(cmd); msg != "" {
-		writeJSON(w, http.StatusBadRequest, cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultBadRequest, Message: msg})
+		fault.WriteJSON(w, http.StatusBadRequest, cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultBadRequest, Message: msg})
 		return
 	}
 
@@ -257,34 +166,34 @@ func (s *Simulator) handleCommand(w http.ResponseWriter, r *http.Request) {
 	s.stats.Commands++
 	latency := time.Duration(s.fault.LatencyMS) * time.Millisecond
 	hang := time.Duration(s.fault.HangMS) * time.Millisecond
-	fault := s.drawFault()
-	if fault == faultError || fault == faultBusy {
+	drawn := fault.Draw(s.rng, cmd.Command, s.fault.knobs())
+	if drawn == faultError || drawn == faultBusy {
 		s.stats.Faulted++
 		s.mu.Unlock()
-		sleep(r.Context(), latency)
-		if fault == faultError {
-			writeJSON(w, http.StatusInternalServerError, cas.Reply{RequestID: cmd.RequestID, Result: "INTERNAL_ERROR", Message: "injected server error"})
+		fault.Sleep(r.Context(), latency)
+		if drawn == faultError {
+			fault.WriteJSON(w, http.StatusInternalServerError, cas.Reply{RequestID: cmd.RequestID, Result: "INTERNAL_ERROR", Message: "injected server error"})
 		} else {
-			writeJSON(w, http.StatusServiceUnavailable, cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultBusy, Message: "injected busy"})
+			fault.WriteJSON(w, http.StatusServiceUnavailable, cas.Reply{RequestID: cmd.RequestID, Result: cas.ResultBusy, Message: "injected busy"})
 		}
 		return
 	}
 	reply, status := s.execute(cmd)
-	if fault == faultTimeout {
+	if drawn == faultTimeout {
 		s.stats.Faulted++
 	}
 	s.mu.Unlock()
 
-	sleep(r.Context(), latency)
-	if fault == faultTimeout {
+	fault.Sleep(r.Context(), latency)
+	if drawn == faultTimeout {
 		if hang <= 0 {
 			hang = 30 * time.Second
 		}
-		sleep(r.Context(), hang)
-		writeJSON(w, http.StatusGatewayTimeout, cas.Reply{RequestID: cmd.RequestID, Result: "TIMEOUT", Message: "injected timeout"})
+		fault.Sleep(r.Context(), hang)
+		fault.WriteJSON(w, http.StatusGatewayTimeout, cas.Reply{RequestID: cmd.RequestID, Result: "TIMEOUT", Message: "injected timeout"})
 		return
 	}
-	writeJSON(w, status, reply)
+	fault.WriteJSON(w, status, reply)
 }
 
 // execute runs cmd once per request id; the caller holds mu. The PIN is
@@ -327,80 +236,6 @@ func newReference() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
-func (s *Simulator) handleGetFaults(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Faults())
-}
-
-func (s *Simulator) handlePutFaults(w http.ResponseWriter, r *http.Request) {
-	var f Faults
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&f); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{"faults: " + err.Error()})
-		return
-	}
-	if err := s.SetFaults(f); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, f)
-}
-
-// Devices is the body of POST /cas/v1/admin/devices.
-type Devices struct {
-	SmartcardCAIDs []string `json:"smartcard_ca_ids"`
-	STBCAIDs       []string `json:"stb_ca_ids"`
-}
-
-func (s *Simulator) handleAddDevices(w http.ResponseWriter, r *http.Request) {
-	var d Devices
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<20)).Decode(&d); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{"devices: " + err.Error()})
-		return
-	}
-	for _, id := range append(append([]string{}, d.SmartcardCAIDs...), d.STBCAIDs...) {
-		if id == "" {
-			writeJSON(w, http.StatusBadRequest, adminError{"a CA id is empty"})
-			return
-		}
-	}
-	s.AddDevices(d.SmartcardCAIDs, d.STBCAIDs)
-	writeJSON(w, http.StatusOK, d)
-}
-
-func (s *Simulator) handleCard(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.Card(r.PathValue("ca_id"))
-	if !ok {
-		writeJSON(w, http.StatusNotFound, adminError{"unknown smartcard"})
-		return
-	}
-	writeJSON(w, http.StatusOK, c)
-}
-
-func (s *Simulator) handleStats(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Stats())
-}
-
-type adminError struct {
-	Error string `json:"error"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // malformed says what makes cmd no command of api/cas.yaml ("" when it is

@@ -1,13 +1,3 @@
-// Package tes simulates a transit entity server's device gateway
-// (api/tes.yaml) with real state: issuers, card accounts with balances,
-// purchases, cards linked to devices, blacklist and expiry flags, and a
-// register of physical cards for reader mode. Its loops speak FeliCa to the
-// card through the hub and the phone: Polling to learn the card's IDm,
-// Read Without Encryption of the purse block, Write Without Encryption of
-// the new purse and a verifying read. A purchase is applied once only: a
-// request repeated with the same session and responses gets the same
-// answer, and a loop started again after the card was already written
-// recognises the written purse.
 package tes
 
 import (
@@ -23,6 +13,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/felica"
+	"github.com/provhub/provhub/internal/sim/fault"
 	"github.com/provhub/provhub/internal/sim/felicacard"
 	ws "github.com/provhub/provhub/internal/tes"
 )
@@ -53,44 +44,6 @@ type Config struct {
 	ReaderModeAttempts int
 	Seed               uint64
 	Faults             Faults
-}
-
-// Faults are the simulator's fault knobs.
-type Faults struct {
-	// LatencyMS delays every answer.
-	LatencyMS int `json:"latency_ms"`
-	// ErrorRate/ErrorNext answer HTTP 500 without doing anything.
-	ErrorRate float64 `json:"error_rate"`
-	ErrorNext int     `json:"error_next"`
-	// LoseRate/LoseNext do the call, then answer HTTP 500 (the answer is
-	// lost on the way back).
-	LoseRate float64 `json:"lose_rate"`
-	LoseNext int     `json:"lose_next"`
-	// CodeNext answers the next calls with statusCode Code, without doing
-	// anything: one of the documented codes a real TES may answer (163
-	// product not eligible, 178 in-station status, 221 device or wallet
-	// server not reachable, 231 / 232 device error / out of memory, 911,
-	// 921 unexpected server error).
-	Code     int `json:"code"`
-	CodeNext int `json:"code_next"`
-}
-
-// knobCodes are the codes CodeNext may answer.
-var knobCodes = map[int]bool{163: true, 178: true, 221: true, 231: true, 232: true, 323: true, 911: true, 921: true}
-
-func (f Faults) validate() error {
-	for _, r := range []float64{f.ErrorRate, f.LoseRate} {
-		if r < 0 || r > 1 {
-			return fmt.Errorf("rates must be within 0 and 1")
-		}
-	}
-	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.LoseNext < 0 || f.CodeNext < 0 {
-		return fmt.Errorf("counts and latency must not be negative")
-	}
-	if f.CodeNext > 0 && !knobCodes[f.Code] {
-		return fmt.Errorf("code must be one of 163, 178, 221, 231, 232, 323, 911, 921")
-	}
-	return nil
 }
 
 // Account is a card account (for stored value, the card id is the account
@@ -304,48 +257,6 @@ func (s *Simulator) Stats() Stats {
 	return s.stats
 }
 
-// SetFaults replaces the fault knobs.
-func (s *Simulator) SetFaults(f Faults) error {
-	if err := f.validate(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = f
-	return nil
-}
-
-// Faults returns the fault knobs.
-func (s *Simulator) Faults() Faults {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.faults
-}
-
-// fault draws the fault of one call: "error", "lose", "code" or "".
-func (s *Simulator) fault() (string, time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := &s.faults
-	lat := time.Duration(f.LatencyMS) * time.Millisecond
-	switch {
-	case f.CodeNext > 0:
-		f.CodeNext--
-		return "code", lat
-	case f.ErrorNext > 0:
-		f.ErrorNext--
-		return "error", lat
-	case f.ErrorRate > 0 && s.rng.Float64() < f.ErrorRate:
-		return "error", lat
-	case f.LoseNext > 0:
-		f.LoseNext--
-		return "lose", lat
-	case f.LoseRate > 0 && s.rng.Float64() < f.LoseRate:
-		return "lose", lat
-	}
-	return "", lat
-}
-
 // reply is an answer: a status or the next batch / the end.
 type reply struct {
 	code     int
@@ -361,10 +272,8 @@ func fail(code int, format string, args ...any) reply {
 
 func (s *Simulator) serve(path string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		kind, lat := s.fault()
-		if lat > 0 {
-			time.Sleep(lat)
-		}
+		kind, lat := s.fault(path)
+		fault.Sleep(r.Context(), lat)
 		if kind == "error" {
 			w.WriteHeader(http.StatusInternalServerError)
 			return

@@ -7,12 +7,9 @@ import (
 
 	"github.com/provhub/provhub/internal/apdu"
 	"github.com/provhub/provhub/internal/felica"
+	"github.com/provhub/provhub/internal/sim/fault"
 	"github.com/provhub/provhub/internal/sim/felicacard"
 )
-
-type adminError struct {
-	Error string `json:"error"`
-}
 
 // NewDevice is the body of POST /admin/devices.
 type NewDevice struct {
@@ -30,25 +27,25 @@ type NewCard struct {
 func (s *Simulator) adminAddDevice(w http.ResponseWriter, r *http.Request) {
 	var d NewDevice
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&d); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{"device: " + err.Error()})
+		fault.Refuse(w, http.StatusBadRequest, "device: "+err.Error())
 		return
 	}
 	if err := s.AddDevice(d.SEID, d.DeviceID); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
+		fault.Refuse(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	fault.WriteJSON(w, http.StatusOK, d)
 }
 
 func (s *Simulator) adminAddCard(w http.ResponseWriter, r *http.Request) {
 	var c NewCard
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&c); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{"card: " + err.Error()})
+		fault.Refuse(w, http.StatusBadRequest, "card: "+err.Error())
 		return
 	}
 	aid, err := hex.DecodeString(c.InstanceAID)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{"instanceAid must be hex"})
+		fault.Refuse(w, http.StatusBadRequest, "instanceAid must be hex")
 		return
 	}
 	var inst apdu.AID
@@ -56,10 +53,10 @@ func (s *Simulator) adminAddCard(w http.ResponseWriter, r *http.Request) {
 		inst = aid
 	}
 	if err := s.AddCard(c.WalletCardID, c.SEID, inst); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
+		fault.Refuse(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	fault.WriteJSON(w, http.StatusOK, c)
 }
 
 // adminProvision runs the published provisioning flow for a wallet app's
@@ -68,37 +65,24 @@ func (s *Simulator) adminAddCard(w http.ResponseWriter, r *http.Request) {
 func (s *Simulator) adminProvision(w http.ResponseWriter, r *http.Request) {
 	var p ProvisionRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&p); err != nil || p.IssuerID == "" || p.SEID == "" {
-		writeJSON(w, http.StatusBadRequest, adminError{"provision needs {issuerId, seId, cardSource, walletCardAccountId | opaqueCardAccountData, cardLastDigits}"})
+		fault.Refuse(w, http.StatusBadRequest, "provision needs {issuerId, seId, cardSource, walletCardAccountId | opaqueCardAccountData, cardLastDigits}")
 		return
 	}
 	res, err := s.Provision(r.Context(), p)
 	if err != nil {
-		writeJSON(w, http.StatusBadGateway, adminError{err.Error()})
+		fault.Refuse(w, http.StatusBadGateway, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	fault.WriteJSON(w, http.StatusOK, res)
 }
 
 func (s *Simulator) adminSecureElement(w http.ResponseWriter, r *http.Request) {
 	st, ok := s.SecureElement(r.PathValue("se_id"))
 	if !ok {
-		writeJSON(w, http.StatusNotFound, adminError{"unknown secure element"})
+		fault.Refuse(w, http.StatusNotFound, "unknown secure element")
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
-}
-
-func (s *Simulator) adminPutFaults(w http.ResponseWriter, r *http.Request) {
-	var f Faults
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&f); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{"faults: " + err.Error()})
-		return
-	}
-	if err := s.SetFaults(f); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, f)
+	fault.WriteJSON(w, http.StatusOK, st)
 }
 
 // Balance is the body of PUT /admin/cards/{walletCardId}/balance.
@@ -109,14 +93,14 @@ type Balance struct {
 func (s *Simulator) adminSetBalance(w http.ResponseWriter, r *http.Request) {
 	var b Balance
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&b); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{"balance: " + err.Error()})
+		fault.Refuse(w, http.StatusBadRequest, "balance: "+err.Error())
 		return
 	}
 	if err := s.SetCardBalance(r.PathValue("wallet_card_id"), b.Balance); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
+		fault.Refuse(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, b)
+	fault.WriteJSON(w, http.StatusOK, b)
 }
 
 // ExternalCard is the body of POST /admin/secure-elements/{seId}/external-card:
@@ -129,21 +113,21 @@ type ExternalCard struct {
 func (s *Simulator) adminHoldCard(w http.ResponseWriter, r *http.Request) {
 	var c ExternalCard
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&c); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{"card: " + err.Error()})
+		fault.Refuse(w, http.StatusBadRequest, "card: "+err.Error())
 		return
 	}
 	raw, err := hex.DecodeString(c.IDm)
 	if err != nil || len(raw) != 8 {
-		writeJSON(w, http.StatusBadRequest, adminError{"idm must be 8 bytes in hex"})
+		fault.Refuse(w, http.StatusBadRequest, "idm must be 8 bytes in hex")
 		return
 	}
 	var id felica.IDm
 	copy(id[:], raw)
 	if err := s.HoldExternalCard(r.PathValue("se_id"), felicacard.Transit(id, c.Balance)); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
+		fault.Refuse(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	fault.WriteJSON(w, http.StatusOK, c)
 }
 
 // ReaderMode is the body of POST /admin/secure-elements/{seId}/reader-mode.
@@ -154,12 +138,12 @@ type ReaderMode struct {
 func (s *Simulator) adminReaderMode(w http.ResponseWriter, r *http.Request) {
 	var m ReaderMode
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&m); err != nil || m.IssuerID == "" {
-		writeJSON(w, http.StatusBadRequest, adminError{"reader mode needs {issuerId}"})
+		fault.Refuse(w, http.StatusBadRequest, "reader mode needs {issuerId}")
 		return
 	}
 	if err := s.StartReaderMode(r.PathValue("se_id"), m.IssuerID, nil); err != nil {
-		writeJSON(w, http.StatusBadRequest, adminError{err.Error()})
+		fault.Refuse(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusAccepted, m)
+	fault.WriteJSON(w, http.StatusAccepted, m)
 }

@@ -17,4 +17,9 @@
 // on the secure element. After a METADATA_UPDATE it fetches any new art.
 // /admin/stats counts the cards provisioned and the assets fetched,
 // verified and rejected; /admin/assets lists those held.
+//
+// Layout, as in every simulator: doc.go, sim.go (the simulator and its
+// published API), faults.go (its knobs, with internal/sim/fault's meaning),
+// admin.go (set-up and inspection under /admin/); device.go, notify.go,
+// provision.go, se.go and validate.go hold the wallet server's own parts.
 package wallet

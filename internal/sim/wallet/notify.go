@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/provhub/provhub/internal/sim/fault"
 	ws "github.com/provhub/provhub/internal/wallet"
 )
 
@@ -74,5 +75,5 @@ func (s *Simulator) Notifications(seID string) []DeviceNotification {
 }
 
 func (s *Simulator) adminNotifications(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.Notifications(r.PathValue("se_id")))
+	fault.WriteJSON(w, http.StatusOK, s.Notifications(r.PathValue("se_id")))
 }

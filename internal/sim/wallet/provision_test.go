@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/provhub/provhub/internal/reqsign"
+	"github.com/provhub/provhub/internal/sim/fault"
 )
 
 // fakeHub answers the wallet server's calls as a hub would: the card art
@@ -42,7 +43,7 @@ func fakeHub(t *testing.T, contentType string, content []byte, provisions *atomi
 			http.NotFound(w, r)
 			return
 		}
-		writeJSON(w, http.StatusOK, out)
+		fault.WriteJSON(w, http.StatusOK, out)
 	}))
 }
 

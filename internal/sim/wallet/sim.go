@@ -1,7 +1,6 @@
 package wallet
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -19,80 +18,10 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/apdu"
+	"github.com/provhub/provhub/internal/sim/fault"
 	"github.com/provhub/provhub/internal/sim/felicacard"
 	ws "github.com/provhub/provhub/internal/wallet"
 )
-
-// Faults make the simulator misbehave on purpose. The *Next counters fail
-// that many coming calls for certain; rates are chances per call.
-type Faults struct {
-	// LatencyMS delays every answer.
-	LatencyMS int `json:"latency_ms"`
-	// ErrorRate/ErrorNext answer HTTP 500 without doing anything.
-	ErrorRate float64 `json:"error_rate"`
-	ErrorNext int     `json:"error_next"`
-	// BusyRate/BusyNext answer statusCode 321 without doing anything.
-	BusyRate float64 `json:"busy_rate"`
-	BusyNext int     `json:"busy_next"`
-	// TimeoutRate/TimeoutNext hold the answer for HangMS, then drop it
-	// (HTTP 504); the call takes effect all the same.
-	TimeoutRate float64 `json:"timeout_rate"`
-	TimeoutNext int     `json:"timeout_next"`
-	HangMS      int     `json:"hang_ms"`
-	// MalformedRate/MalformedNext answer with a body that is not JSON,
-	// after acting.
-	MalformedRate float64 `json:"malformed_rate"`
-	MalformedNext int     `json:"malformed_next"`
-	// DeviceRepeatNext: the next device calls to the hub are each sent
-	// twice (a device that lost the first answer).
-	DeviceRepeatNext int `json:"device_repeat_next"`
-	// FailedRate/FailedNext answer statusCode 911 (operation failed)
-	// without doing anything; ServerErrorRate/ServerErrorNext answer 921
-	// (unexpected server error) the same way: the documented codes, as
-	// answers rather than HTTP 500.
-	FailedRate      float64 `json:"failed_rate"`
-	FailedNext      int     `json:"failed_next"`
-	ServerErrorRate float64 `json:"server_error_rate"`
-	ServerErrorNext int     `json:"server_error_next"`
-	// CodeNext answers the next calls with statusCode Code without doing
-	// anything: any code api/wallet.yaml documents (111, 112, 119, 121,
-	// 321, 432, 911, 921), to see what a hub makes of each.
-	Code     int `json:"code"`
-	CodeNext int `json:"code_next"`
-	// CodeOp, when set, keeps the code for calls of that operation
-	// (sendScript, updateCard, getTaskStatus, pushNotification): each
-	// operation's published table has its own codes.
-	CodeOp string `json:"code_op"`
-	// FailedOp, when set, keeps FailedNext for calls of that operation:
-	// with CodeNext 921 on the same operation, a call is first asked
-	// again, then fails.
-	FailedOp string `json:"failed_op"`
-}
-
-// knobOps are the operations CodeOp and FailedOp may name.
-var knobOps = map[string]bool{"": true, "sendScript": true, "updateCard": true, "getTaskStatus": true, "pushNotification": true}
-
-// knobCodes are the codes Faults.CodeNext may answer.
-var knobCodes = map[int]bool{111: true, 112: true, 119: true, 121: true, 321: true, 432: true, 911: true, 921: true}
-
-func (f Faults) validate() error {
-	for _, r := range []float64{f.ErrorRate, f.BusyRate, f.TimeoutRate, f.MalformedRate, f.FailedRate, f.ServerErrorRate} {
-		if r < 0 || r > 1 {
-			return errors.New("rates must be between 0 and 1")
-		}
-	}
-	if f.LatencyMS < 0 || f.ErrorNext < 0 || f.BusyNext < 0 || f.TimeoutNext < 0 || f.HangMS < 0 || f.MalformedNext < 0 || f.DeviceRepeatNext < 0 ||
-		f.FailedNext < 0 || f.ServerErrorNext < 0 || f.CodeNext < 0 {
-		return errors.New("knobs must not be negative")
-	}
-	if !knobOps[f.CodeOp] || !knobOps[f.FailedOp] {
-		return errors.New("code_op and failed_op must be sendScript, updateCard, getTaskStatus or pushNotification")
-	}
-	if f.CodeNext > 0 && !knobCodes[f.Code] {
-		return errors.New("code must be one of 111, 112, 119, 121, 321, 432, 911, 921")
-	}
-	return nil
-}
 
 // Stats count what the simulator answered.
 type Stats struct {
@@ -236,17 +165,16 @@ func New(cfg Config) (*Simulator, error) {
 	s.mux.HandleFunc("POST /admin/devices", s.adminAddDevice)
 	s.mux.HandleFunc("POST /admin/cards", s.adminAddCard)
 	s.mux.HandleFunc("POST /admin/provision", s.adminProvision)
-	s.mux.HandleFunc("GET /admin/assets", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Assets()) })
+	s.mux.HandleFunc("GET /admin/assets", func(w http.ResponseWriter, _ *http.Request) { fault.WriteJSON(w, http.StatusOK, s.Assets()) })
 	s.mux.HandleFunc("GET /admin/secure-elements/{se_id}", s.adminSecureElement)
-	s.mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Faults()) })
-	s.mux.HandleFunc("PUT /admin/faults", s.adminPutFaults)
-	s.mux.HandleFunc("GET /admin/applied", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Applied()) })
-	s.mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) })
+	fault.Mount(s.mux, s.Faults, s.SetFaults)
+	s.mux.HandleFunc("GET /admin/applied", func(w http.ResponseWriter, _ *http.Request) { fault.WriteJSON(w, http.StatusOK, s.Applied()) })
+	s.mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, _ *http.Request) { fault.WriteJSON(w, http.StatusOK, s.Stats()) })
 	s.mux.HandleFunc("PUT /admin/cards/{wallet_card_id}/balance", s.adminSetBalance)
 	s.mux.HandleFunc("POST /admin/secure-elements/{se_id}/external-card", s.adminHoldCard)
 	s.mux.HandleFunc("POST /admin/secure-elements/{se_id}/reader-mode", s.adminReaderMode)
 	s.mux.HandleFunc("GET /admin/secure-elements/{se_id}/runs", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Runs(r.PathValue("se_id")))
+		fault.WriteJSON(w, http.StatusOK, s.Runs(r.PathValue("se_id")))
 	})
 	return s, nil
 }
@@ -338,24 +266,6 @@ func (s *Simulator) Stats() Stats {
 	return s.stats
 }
 
-// SetFaults replaces the fault knobs.
-func (s *Simulator) SetFaults(f Faults) error {
-	if err := f.validate(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.faults = f
-	s.mu.Unlock()
-	return nil
-}
-
-// Faults returns the knobs as they are.
-func (s *Simulator) Faults() Faults {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.faults
-}
-
 var seIDPattern = regexp.MustCompile(`^([0-9a-fA-F][0-9a-fA-F]){1,24}$`)
 
 func normalizeSE(id string) string {
@@ -389,41 +299,15 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 		f := &s.faults
 		latency := time.Duration(f.LatencyMS) * time.Millisecond
 		hang := time.Duration(f.HangMS) * time.Millisecond
-		var errorNow, busyNow, timeoutNow, malformedNow, failedNow, serverErrorNow bool
+		drawn := fault.Draw(s.rng, name, f.knobs())
 		codeNow := 0
-		switch {
-		case f.CodeNext > 0 && (f.CodeOp == "" || f.CodeOp == name):
-			f.CodeNext, codeNow = f.CodeNext-1, f.Code
-		case f.FailedNext > 0 && (f.FailedOp == "" || f.FailedOp == name):
-			f.FailedNext, failedNow = f.FailedNext-1, true
-		case f.ServerErrorNext > 0:
-			f.ServerErrorNext, serverErrorNow = f.ServerErrorNext-1, true
-		case f.ErrorNext > 0:
-			f.ErrorNext, errorNow = f.ErrorNext-1, true
-		case f.BusyNext > 0:
-			f.BusyNext, busyNow = f.BusyNext-1, true
-		case f.TimeoutNext > 0:
-			f.TimeoutNext, timeoutNow = f.TimeoutNext-1, true
-		case f.MalformedNext > 0:
-			f.MalformedNext, malformedNow = f.MalformedNext-1, true
-		default:
-			switch x := s.rng.Float64(); {
-			case x < f.ErrorRate:
-				errorNow = true
-			case x < f.ErrorRate+f.BusyRate:
-				busyNow = true
-			case x < f.ErrorRate+f.BusyRate+f.TimeoutRate:
-				timeoutNow = true
-			case x < f.ErrorRate+f.BusyRate+f.TimeoutRate+f.MalformedRate:
-				malformedNow = true
-			case x < f.ErrorRate+f.BusyRate+f.TimeoutRate+f.MalformedRate+f.FailedRate:
-				failedNow = true
-			case x < f.ErrorRate+f.BusyRate+f.TimeoutRate+f.MalformedRate+f.FailedRate+f.ServerErrorRate:
-				serverErrorNow = true
-			}
+		if drawn == "code" {
+			codeNow = f.Code
 		}
+		errorNow, busyNow, timeoutNow, malformedNow := drawn == "error", drawn == "busy", drawn == "timeout", drawn == "malformed"
+		failedNow, serverErrorNow := drawn == "failed", drawn == "server_error"
 		s.mu.Unlock()
-		sleep(r.Context(), latency)
+		fault.Sleep(r.Context(), latency)
 		if errorNow {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
@@ -452,7 +336,7 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 			if hang <= 0 {
 				hang = 30 * time.Second
 			}
-			sleep(r.Context(), hang)
+			fault.Sleep(r.Context(), hang)
 			w.WriteHeader(http.StatusGatewayTimeout)
 			return
 		}
@@ -464,10 +348,10 @@ func (s *Simulator) handle(name string, op operation) http.HandlerFunc {
 		hdr := ws.ResponseHeader{ResponseID: newID(), SessionID: sessionID,
 			GenerationDateTime: time.Now().UTC().Format(time.RFC3339), StatusCode: rep.code, StatusMessage: rep.message}
 		if name == "getTaskStatus" {
-			writeJSON(w, http.StatusOK, ws.GetTaskStatusResponse{ResponseHeader: hdr, TaskStatus: rep.taskStatus})
+			fault.WriteJSON(w, http.StatusOK, ws.GetTaskStatusResponse{ResponseHeader: hdr, TaskStatus: rep.taskStatus})
 			return
 		}
-		writeJSON(w, http.StatusOK, ws.HeaderOnlyResponse{ResponseHeader: hdr})
+		fault.WriteJSON(w, http.StatusOK, ws.HeaderOnlyResponse{ResponseHeader: hdr})
 	}
 }
 
@@ -703,22 +587,4 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
