@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/paytv"
 )
 
@@ -97,18 +98,27 @@ func crmKey(ctx context.Context, verb string, args []string, stdout, stderr io.W
 }
 
 // openPayTV opens and migrates the database and returns a pay-TV service
-// for administration (no engine: nothing is sent from here).
+// for administration. Its engine is never started: nothing is sent from
+// here (a request queued by an administration command would wait for a
+// hub to run it).
 func openPayTV(ctx context.Context, url string) (*paytv.Service, func(), error) {
 	db, err := openMigrated(ctx, url)
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := paytv.New(paytv.Config{DB: db})
+	jobs := engine.NewRegistry()
+	eng, err := engine.New(engine.Config{DB: db, Registry: jobs})
 	if err != nil {
 		db.Close()
 		return nil, nil, err
 	}
-	return svc, func() { db.Close() }, nil
+	svc, err := paytv.New(paytv.Config{DB: db, Engine: eng, Jobs: jobs})
+	if err != nil {
+		eng.Close()
+		db.Close()
+		return nil, nil, err
+	}
+	return svc, func() { eng.Close(); db.Close() }, nil
 }
 
 func crmImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/cas"
+	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
@@ -48,7 +49,13 @@ func TestCLI_CRMImportAndUserAdd(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			svc, err := paytv.New(paytv.Config{DB: db})
+			jobs := engine.NewRegistry()
+			eng, err := engine.New(engine.Config{DB: db, Registry: jobs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer eng.Close()
+			svc, err := paytv.New(paytv.Config{DB: db, Engine: eng, Jobs: jobs})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -53,7 +53,9 @@ func (r *Registry) discarded(ctx context.Context, tx *store.Tx, j *JobRow, state
 	return nil
 }
 
-// Registry maps job kinds to their handlers. Build it before New.
+// Registry maps job kinds to their handlers. Fill it before the engine
+// that runs it starts: the services of an application are made with the
+// engine and its registry, and register their kinds as they are made.
 type Registry struct {
 	kinds map[string]*kind
 }

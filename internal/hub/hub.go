@@ -135,14 +135,6 @@ type Config struct {
 	PayTVTuning  func(*paytv.Config)
 }
 
-// DefaultCASURL and DefaultWalletURL are where `provhub sim cas` and
-// `provhub sim wallet` listen by default.
-const (
-	DefaultCASURL    = "http://127.0.0.1:9300"
-	DefaultWalletURL = "http://127.0.0.1:9400"
-	DefaultTESURL    = "http://127.0.0.1:9500/tes/devicegtwapi/1/0"
-)
-
 // Hub is a configured provhub server.
 type Hub struct {
 	cfg      Config
@@ -175,9 +167,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 30 * time.Second
-	}
+	cfg = cfg.withDefaults()
 	if cfg.SecretKey == nil {
 		return nil, errors.New("hub: Config.SecretKey is required")
 	}
@@ -194,35 +184,43 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	if cfg.CASURL == "" {
-		cfg.CASURL = DefaultCASURL
+	// The engine first, with the registry in which each service registers
+	// its job kinds as it is made: no service exists without its engine.
+	// Nothing runs before Run starts it.
+	jobs := engine.NewRegistry()
+	engCfg := engine.Config{
+		DB: db, Registry: jobs, Logger: cfg.Logger, Metrics: h.registry, MaxWorkers: cfg.MaxWorkers, Clock: cfg.Clock,
+	}
+	if cfg.EngineTuning != nil {
+		cfg.EngineTuning(&engCfg)
+	}
+	if h.engine, err = engine.New(engCfg); err != nil {
+		db.Close()
+		return nil, err
 	}
 	casClient, err := cas.NewClient(cas.ClientConfig{BaseURL: cfg.CASURL, Timeout: cfg.CASTimeout})
 	if err != nil {
-		db.Close()
+		h.close()
 		return nil, err
 	}
 	h.partners, err = partner.New(partner.Config{DB: db, SecretKey: cfg.SecretKey, Logger: cfg.Logger, Clock: cfg.Clock})
 	if err != nil {
-		db.Close()
+		h.close()
 		return nil, err
 	}
 	// The flags' CAS and TES serve every organisation and issuer that has
 	// no partner of its own registered to be called.
 	south := &southbound{partners: h.partners, clock: cfg.Clock, tes: map[string]*tes.Client{}, cas: map[string]*cas.Client{}, defC: casClient}
 	outcomes := outcome.New(h.registry)
-	payCfg := paytv.Config{DB: db, CAS: casClient, CASFor: south.casFor, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, TokenIdle: cfg.CRMTokenIdle,
+	payCfg := paytv.Config{DB: db, Engine: h.engine, Jobs: jobs, CAS: casClient, CASFor: south.casFor, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, TokenIdle: cfg.CRMTokenIdle,
 		SendRetryFor: cfg.CASRetryFor}
 	if cfg.PayTVTuning != nil {
 		cfg.PayTVTuning(&payCfg)
 	}
 	h.paytv, err = paytv.New(payCfg)
 	if err != nil {
-		db.Close()
+		h.close()
 		return nil, err
-	}
-	if cfg.WalletURL == "" {
-		cfg.WalletURL = DefaultWalletURL
 	}
 	if cfg.Pod == "" {
 		cfg.Pod, _ = os.Hostname()
@@ -232,11 +230,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	walletClient, err := wallet.NewClient(wallet.ClientConfig{BaseURL: cfg.WalletURL, Pod: cfg.Pod, Timeout: cfg.WalletTimeout, Clock: cfg.Clock})
 	if err != nil {
-		db.Close()
+		h.close()
 		return nil, err
-	}
-	if cfg.TESURL == "" {
-		cfg.TESURL = DefaultTESURL
 	}
 	actor := cfg.Pod
 	if len(actor) > 32 {
@@ -244,50 +239,46 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	tesClient, err := tes.NewClient(tes.ClientConfig{BaseURL: cfg.TESURL, Actor: actor, Timeout: cfg.TESTimeout, Clock: cfg.Clock})
 	if err != nil {
-		db.Close()
+		h.close()
 		return nil, err
 	}
 	south.defT, south.actor = tesClient, actor
 	h.downstream = newDownstream(map[string]string{"cas": cfg.CASURL, "wallet server": cfg.WalletURL, "tes": cfg.TESURL})
 	h.assets = asset.New(db, cfg.Clock)
-	trCfg := transit.Config{DB: db, Wallet: walletClient, Assets: h.assets, TES: tesRouter{south}, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
+	trCfg := transit.Config{DB: db, Engine: h.engine, Jobs: jobs, Wallet: walletClient, Assets: h.assets, TES: tesRouter{south}, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
 		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor, TESRetryFor: cfg.TESRetryFor}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)
 	}
 	h.transit, err = transit.New(trCfg)
 	if err != nil {
-		db.Close()
+		h.close()
 		return nil, err
 	}
-	isCfg := issuer.Config{DB: db, Transit: h.transit, Assets: h.assets, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, OperationRetention: cfg.OperationRetention}
+	isCfg := issuer.Config{DB: db, Engine: h.engine, Jobs: jobs, Transit: h.transit, Assets: h.assets, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, OperationRetention: cfg.OperationRetention}
 	if cfg.IssuerTuning != nil {
 		cfg.IssuerTuning(&isCfg)
 	}
 	h.issuer, err = issuer.New(isCfg)
 	if err != nil {
-		db.Close()
+		h.close()
 		return nil, err
 	}
 	h.accounts, err = cardaccount.New(cardaccount.Config{DB: db, Key: cfg.SecretKey, Issuers: h.issuer, Clock: cfg.Clock})
 	if err != nil {
-		db.Close()
+		h.close()
 		return nil, err
 	}
 	h.oauth, err = oauth.New(oauth.Config{DB: db, Logger: cfg.Logger, Clock: cfg.Clock, Audiences: cfg.IssuerAudiences,
 		SecretKey: cfg.SecretKey})
 	if err != nil {
-		db.Close()
+		h.close()
 		return nil, err
 	}
-	jobs := engine.NewRegistry()
-	h.paytv.RegisterJobs(jobs)
-	h.transit.RegisterJobs(jobs)
-	h.issuer.RegisterJobs(jobs)
-	retCfg := retention.Config{DB: db, Logger: cfg.Logger, Clock: cfg.Clock, Purgers: []retention.Purger{
-		{Name: "device operations", Retention: orDefault(cfg.DeviceOperationRetention, 30*24*time.Hour), Purge: h.transit.PurgeOperations},
-		{Name: "provisioning requests", Retention: orDefault(cfg.CRMRequestRetention, 180*24*time.Hour), Purge: h.paytv.PurgeRequests},
-		{Name: "console actions", Retention: orDefault(cfg.ConsoleActionRetention, 365*24*time.Hour),
+	retCfg := retention.Config{DB: db, Engine: h.engine, Jobs: jobs, Logger: cfg.Logger, Clock: cfg.Clock, Purgers: []retention.Purger{
+		{Name: "device operations", Retention: cfg.DeviceOperationRetention, Purge: h.transit.PurgeOperations},
+		{Name: "provisioning requests", Retention: cfg.CRMRequestRetention, Purge: h.paytv.PurgeRequests},
+		{Name: "console actions", Retention: cfg.ConsoleActionRetention,
 			Purge: func(ctx context.Context, tx *store.Tx, cutoff time.Time) (int64, error) {
 				return h.console.PurgeActions(ctx, tx, cutoff)
 			}},
@@ -296,25 +287,9 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		cfg.RetentionTuning(&retCfg)
 	}
 	if h.retention, err = retention.New(retCfg); err != nil {
-		db.Close()
+		h.close()
 		return nil, err
 	}
-	h.retention.RegisterJobs(jobs)
-	engCfg := engine.Config{
-		DB: db, Registry: jobs, Logger: cfg.Logger, Metrics: h.registry, MaxWorkers: cfg.MaxWorkers, Clock: cfg.Clock,
-	}
-	if cfg.EngineTuning != nil {
-		cfg.EngineTuning(&engCfg)
-	}
-	h.engine, err = engine.New(engCfg)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	h.paytv.UseEngine(h.engine)
-	h.transit.UseEngine(h.engine)
-	h.issuer.UseEngine(h.engine)
-	h.retention.UseEngine(h.engine)
 	crm, err := crmapi.New(crmapi.Config{Service: h.paytv, Logger: cfg.Logger})
 	if err != nil {
 		h.close()
@@ -428,13 +403,6 @@ func (h *Hub) OAuth() *oauth.Server { return h.oauth }
 
 // Retention is the hub's purge of records past their retention.
 func (h *Hub) Retention() *retention.Service { return h.retention }
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
-}
 
 // Partners is the hub's registry of TES and wallet-server partners.
 func (h *Hub) Partners() *partner.Registry { return h.partners }

@@ -21,7 +21,12 @@ import (
 
 // Config sets up a Service.
 type Config struct {
-	DB      *store.DB
+	DB *store.DB
+	// Engine runs the service's jobs, and Jobs is the registry that engine
+	// was made with: New registers the service's job kinds in it, so the
+	// engine must not have started yet (required).
+	Engine  *engine.Engine
+	Jobs    *engine.Registry
 	Transit *transit.Service
 	// Assets holds the card art and terms a card may name (required).
 	Assets *asset.Store
@@ -51,9 +56,11 @@ type Service struct {
 	engine  *engine.Engine
 }
 
-// New returns a Service; register its jobs with RegisterJobs before the
-// engine is built and hand it the engine with UseEngine.
+// New returns a Service whose job kinds it registers in cfg.Jobs.
 func New(cfg Config) (*Service, error) {
+	if cfg.Engine == nil || cfg.Jobs == nil {
+		return nil, errors.New("issuer: Config.Engine and Config.Jobs are required")
+	}
 	if cfg.DB == nil || cfg.Transit == nil || cfg.Assets == nil {
 		return nil, errors.New("issuer: Config.DB, Config.Transit and Config.Assets are required")
 	}
@@ -75,17 +82,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.WaitLimit <= 0 {
 		cfg.WaitLimit = 24 * time.Hour
 	}
-	return &Service{cfg: cfg, db: cfg.DB, transit: cfg.Transit, log: cfg.Logger.With("component", "issuer"), now: cfg.Clock}, nil
+	s := &Service{cfg: cfg, db: cfg.DB, transit: cfg.Transit, log: cfg.Logger.With("component", "issuer"), now: cfg.Clock, engine: cfg.Engine}
+	s.registerJobs(cfg.Jobs)
+	return s, nil
 }
 
-// RegisterJobs adds the issuer job kinds to reg.
-func (s *Service) RegisterJobs(reg *engine.Registry) {
+// registerJobs adds the issuer job kinds to reg.
+func (s *Service) registerJobs(reg *engine.Registry) {
 	engine.Register(reg, s.runOperation, engine.KindOptions{MaxAttempts: 25, Timeout: time.Minute})
 	engine.Register(reg, s.purge, engine.KindOptions{MaxAttempts: 5, Timeout: 5 * time.Minute})
 }
-
-// UseEngine gives the service the engine its jobs run on.
-func (s *Service) UseEngine(e *engine.Engine) { s.engine = e }
 
 func newOperationID() string {
 	var b [12]byte

@@ -79,25 +79,21 @@ func fuzzAPI(f *testing.F) (http.Handler, string, *oauth.Server) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	tr, err := transit.New(transit.Config{DB: db, Wallet: wc})
-	if err != nil {
-		f.Fatal(err)
-	}
-	assets := asset.New(db, nil)
-	svc, err := issuer.New(issuer.Config{DB: db, Transit: tr, Assets: assets})
-	if err != nil {
-		f.Fatal(err)
-	}
 	reg := engine.NewRegistry()
-	tr.RegisterJobs(reg)
-	svc.RegisterJobs(reg)
 	eng, err := engine.New(engine.Config{DB: db, Registry: reg})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(eng.Close)
-	tr.UseEngine(eng)
-	svc.UseEngine(eng)
+	tr, err := transit.New(transit.Config{DB: db, Wallet: wc, Engine: eng, Jobs: reg})
+	if err != nil {
+		f.Fatal(err)
+	}
+	assets := asset.New(db, nil)
+	svc, err := issuer.New(issuer.Config{DB: db, Transit: tr, Assets: assets, Engine: eng, Jobs: reg})
+	if err != nil {
+		f.Fatal(err)
+	}
 	srv, err := oauth.New(oauth.Config{DB: db, SecretKey: sealed.NewKey()})
 	if err != nil {
 		f.Fatal(err)

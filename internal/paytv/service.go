@@ -25,6 +25,11 @@ type CAS interface {
 // Config sets up a Service.
 type Config struct {
 	DB *store.DB
+	// Engine runs the service's jobs, and Jobs is the registry that engine
+	// was made with: New registers the service's job kinds in it, so the
+	// engine must not have started yet (required).
+	Engine *engine.Engine
+	Jobs   *engine.Registry
 	// CAS is the conditional-access system of every organisation that
 	// CASFor does not name one for.
 	CAS CAS
@@ -78,9 +83,11 @@ type Service struct {
 	waiters map[string]chan struct{}
 }
 
-// New returns a Service. Register its jobs with RegisterJobs before the
-// engine is built, then hand it the engine with UseEngine.
+// New returns a Service whose job kinds it registers in cfg.Jobs.
 func New(cfg Config) (*Service, error) {
+	if cfg.Engine == nil || cfg.Jobs == nil {
+		return nil, errors.New("paytv: Config.Engine and Config.Jobs are required")
+	}
 	if cfg.DB == nil {
 		return nil, errors.New("paytv: Config.DB is required")
 	}
@@ -118,12 +125,14 @@ func New(cfg Config) (*Service, error) {
 	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	_ = cfg.DB.Prepare(pctx, insertRequestSQLite, recordSQLite, nextCounterSQL)
 	cancel()
-	return &Service{
-		cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "paytv"), now: cfg.Clock,
+	s := &Service{
+		cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "paytv"), now: cfg.Clock, engine: cfg.Engine,
 		users:   auth.NewLimiter(cfg.LoginFailuresPerUser, cfg.LoginWindow, cfg.Clock),
 		addrs:   auth.NewLimiter(cfg.LoginFailuresPerAddress, cfg.LoginWindow, cfg.Clock),
 		waiters: map[string]chan struct{}{},
-	}, nil
+	}
+	s.registerJobs(cfg.Jobs)
+	return s, nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -132,8 +141,8 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-// RegisterJobs adds the pay-TV job kinds to reg.
-func (s *Service) RegisterJobs(reg *engine.Registry) {
+// registerJobs adds the pay-TV job kinds to reg.
+func (s *Service) registerJobs(reg *engine.Registry) {
 	engine.Register(reg, s.send, engine.KindOptions{
 		MaxAttempts: s.cfg.SendAttempts,
 		Timeout:     s.cfg.SendTimeout + 5*time.Second,
@@ -141,6 +150,3 @@ func (s *Service) RegisterJobs(reg *engine.Registry) {
 		OnDiscard:   s.abandon,
 	})
 }
-
-// UseEngine gives the service the engine its jobs run on.
-func (s *Service) UseEngine(e *engine.Engine) { s.engine = e }

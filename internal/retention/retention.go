@@ -28,7 +28,12 @@ type Purger struct {
 
 // Config sets up a Service.
 type Config struct {
-	DB      *store.DB
+	DB *store.DB
+	// Engine runs the service's jobs, and Jobs is the registry that engine
+	// was made with: New registers the service's job kinds in it, so the
+	// engine must not have started yet (required).
+	Engine  *engine.Engine
+	Jobs    *engine.Registry
 	Logger  *slog.Logger
 	Clock   func() time.Time
 	Purgers []Purger
@@ -53,9 +58,11 @@ type Args struct {
 // Kind names the job kind.
 func (Args) Kind() string { return "retention.purge" }
 
-// New returns a Service; register its job with RegisterJobs before the
-// engine is built, then hand it the engine with UseEngine.
+// New returns a Service whose job kind it registers in cfg.Jobs.
 func New(cfg Config) (*Service, error) {
+	if cfg.Engine == nil || cfg.Jobs == nil {
+		return nil, errors.New("retention: Config.Engine and Config.Jobs are required")
+	}
 	if cfg.DB == nil {
 		return nil, errors.New("retention: Config.DB is required")
 	}
@@ -68,16 +75,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Hour
 	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("component", "retention"), now: cfg.Clock}, nil
+	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "retention"), now: cfg.Clock, engine: cfg.Engine}
+	s.registerJobs(cfg.Jobs)
+	return s, nil
 }
 
-// RegisterJobs adds the purge job's kind.
-func (s *Service) RegisterJobs(reg *engine.Registry) {
+// registerJobs adds the purge job's kind.
+func (s *Service) registerJobs(reg *engine.Registry) {
 	engine.Register(reg, s.run, engine.KindOptions{})
 }
-
-// UseEngine gives the service the engine its job runs on.
-func (s *Service) UseEngine(e *engine.Engine) { s.engine = e }
 
 func (s *Service) opts(slot int64) *engine.InsertOpts {
 	return &engine.InsertOpts{RunAt: time.UnixMicro(slot * s.cfg.Interval.Microseconds()), UniqueKey: fmt.Sprintf("retention.purge@%d", slot)}

@@ -31,7 +31,12 @@ type WalletServer interface {
 
 // Config sets up a Service.
 type Config struct {
-	DB     *store.DB
+	DB *store.DB
+	// Engine runs the service's jobs, and Jobs is the registry that engine
+	// was made with: New registers the service's job kinds in it, so the
+	// engine must not have started yet (required).
+	Engine *engine.Engine
+	Jobs   *engine.Registry
 	Wallet WalletServer
 	Logger *slog.Logger
 	Clock  func() time.Time
@@ -98,9 +103,11 @@ type Service struct {
 	engine *engine.Engine
 }
 
-// New returns a Service; register its jobs with RegisterJobs before the
-// engine is built and hand it the engine with UseEngine.
+// New returns a Service whose job kinds it registers in cfg.Jobs.
 func New(cfg Config) (*Service, error) {
+	if cfg.Engine == nil || cfg.Jobs == nil {
+		return nil, errors.New("transit: Config.Engine and Config.Jobs are required")
+	}
 	if cfg.DB == nil || cfg.Wallet == nil {
 		return nil, errors.New("transit: Config.DB and Config.Wallet are required")
 	}
@@ -152,18 +159,17 @@ func New(cfg Config) (*Service, error) {
 	if cfg.OperationsWindow <= 0 {
 		cfg.OperationsWindow = 10 * time.Minute
 	}
-	return &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "transit"), now: cfg.Clock}, nil
+	s := &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "transit"), now: cfg.Clock, engine: cfg.Engine}
+	s.registerJobs(cfg.Jobs)
+	return s, nil
 }
 
-// RegisterJobs adds the transit job kinds to reg.
-func (s *Service) RegisterJobs(reg *engine.Registry) {
+// registerJobs adds the transit job kinds to reg.
+func (s *Service) registerJobs(reg *engine.Registry) {
 	engine.Register(reg, s.runTask, engine.KindOptions{MaxAttempts: s.cfg.Attempts, Timeout: time.Minute, Backoff: s.cfg.RetryBackoff})
 	engine.Register(reg, s.runOperation, engine.KindOptions{MaxAttempts: s.cfg.Attempts, Timeout: time.Minute, Backoff: s.cfg.RetryBackoff})
 	engine.Register(reg, s.runNotify, engine.KindOptions{MaxAttempts: s.cfg.Attempts, Timeout: time.Minute, Backoff: s.cfg.RetryBackoff})
 }
-
-// UseEngine gives the service the engine its jobs run on.
-func (s *Service) UseEngine(e *engine.Engine) { s.engine = e }
 
 // ProvisionInput asks for a digital card of a card account on a secure
 // element; the card account was resolved and found eligible by the caller.
