@@ -72,12 +72,14 @@ type Config struct {
 
 // Console serves the operator console.
 type Console struct {
-	cfg     Config
-	db      *store.DB
-	log     *slog.Logger
-	now     func() time.Time
-	pages   map[string]*template.Template
-	limiter *auth.Limiter
+	cfg Config
+	db  *store.DB
+	// operators holds the console's own tables.
+	operators operatorStore
+	log       *slog.Logger
+	now       func() time.Time
+	pages     map[string]*template.Template
+	limiter   *auth.Limiter
 	// addrLimiter counts failed logins per client address, so that names
 	// sprayed from one address are blocked too.
 	addrLimiter *auth.Limiter
@@ -100,7 +102,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 8 * time.Hour
 	}
-	c := &Console{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "console"), now: cfg.Clock, pages: map[string]*template.Template{},
+	c := &Console{cfg: cfg, db: cfg.DB, operators: operatorStore{db: cfg.DB}, log: cfg.Logger.With("component", "console"), now: cfg.Clock, pages: map[string]*template.Template{},
 		limiter: auth.NewLimiter(5, 15*time.Minute, cfg.Clock), addrLimiter: auth.NewLimiter(20, 15*time.Minute, cfg.Clock)}
 	funcs := template.FuncMap{
 		"ts": func(t time.Time) string {
