@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/auth"
-	"github.com/provhub/provhub/internal/cas"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/store"
 )
@@ -172,134 +171,8 @@ func clientIdentifiers(in CreateInput) string {
 	return string(raw)
 }
 
-// plan is a request resolved against the reference data.
-type plan struct {
-	subscriptionID string
-	subject        string // the smartcard CA id whose queue the request joins
-	command        cas.Command
-	params         []Parameter
-}
-
-func (s *Service) plan(ctx context.Context, orgID string, in CreateInput) (*plan, error) {
-	q := newLookup(s.db, orgID)
-	if in.Type == TypeAddSubscriptions || in.Type == TypeCancelSubscriptions {
-		// The three records such a request names, read in one round trip.
-		if err := q.prefetch(ctx, in.Subscription, in.Service, in.Smartcard); err != nil {
-			return nil, err
-		}
-	}
-	p := &plan{}
-	needSubscription := in.Type == TypeAddSubscriptions || in.Type == TypeCancelSubscriptions ||
-		in.Type == TypeResetPINToDefault || in.Type == TypeResetPINToGivenValue
-	if in.Subscription != nil {
-		id, state, err := q.subscription(ctx, *in.Subscription)
-		if err != nil {
-			return nil, err
-		}
-		if state != "ACTIVE" {
-			return nil, errorf(KindNotAllowed, "subscription %s is %s; requests need an ACTIVE subscription", in.Subscription, state)
-		}
-		p.subscriptionID = id
-	} else if needSubscription {
-		return nil, errorf(KindMissing, "subscription_identifier is required")
-	}
-	param := func(name string, value *string) {
-		p.params = append(p.params, Parameter{ID: auth.NewID(), Name: name, Value: value})
-	}
-	switch in.Type {
-	case TypeAddSubscriptions, TypeCancelSubscriptions:
-		if in.Service == nil || in.Smartcard == nil {
-			return nil, errorf(KindMissing, "service_identifier and smartcard_identifier are required")
-		}
-		svcCA, err := q.service(ctx, *in.Service)
-		if err != nil {
-			return nil, err
-		}
-		card, err := q.item(ctx, "smartcard", *in.Smartcard, "smartcard_identifier")
-		if err != nil {
-			return nil, err
-		}
-		command := cas.CmdAddSubscriptions
-		if in.Type == TypeCancelSubscriptions {
-			command = cas.CmdCancelSubscriptions
-		}
-		p.subject = card.caID
-		p.command = cas.Command{Command: command, SmartcardCAID: card.caID, ServiceCAIDs: []string{svcCA}}
-		param("service_ca_id", &svcCA)
-		param("smartcard_ca_id", &card.caID)
-		param("sub_provisioning_distribution_id", card.distribution)
-	case TypeCreatePairing, TypeAddToExistingPairing:
-		var existing *item
-		if in.Type == TypeAddToExistingPairing {
-			if in.Smartcard == nil {
-				return nil, errorf(KindMissing, "smartcard_identifier is required")
-			}
-			if len(in.SmartcardSet)+len(in.STBSet) == 0 {
-				return nil, errorf(KindMissing, "smartcard_set or stb_set is required")
-			}
-			c, err := q.item(ctx, "smartcard", *in.Smartcard, "smartcard_identifier")
-			if err != nil {
-				return nil, err
-			}
-			existing = c
-		} else if len(in.SmartcardSet) == 0 || len(in.STBSet) == 0 {
-			return nil, errorf(KindMissing, "smartcard_set and stb_set are required")
-		}
-		cards, err := q.itemsByCAID(ctx, "smartcard", in.SmartcardSet)
-		if err != nil {
-			return nil, err
-		}
-		stbs, err := q.itemsByCAID(ctx, "stb", in.STBSet)
-		if err != nil {
-			return nil, err
-		}
-		if existing != nil {
-			p.subject = existing.caID
-			p.command = cas.Command{Command: cas.CmdAddToPairing, SmartcardCAID: existing.caID}
-			param("existing_smartcard_ca_id", &existing.caID)
-		} else {
-			p.subject = cards[0].caID
-			p.command = cas.Command{Command: cas.CmdCreatePairing}
-		}
-		for _, c := range cards {
-			p.command.SmartcardCAIDs = append(p.command.SmartcardCAIDs, c.caID)
-			param("smartcard_ca_id", &c.caID)
-			param("smartcard_sub_provisioning_distribution_id", c.distribution)
-		}
-		for _, b := range stbs {
-			p.command.STBCAIDs = append(p.command.STBCAIDs, b.caID)
-			param("stb_ca_id", &b.caID)
-			// The CRM spells this parameter so.
-			param("stb_sub_provisioning_distributor_id", b.distribution)
-		}
-	case TypeResetPINToDefault, TypeResetPINToGivenValue:
-		if in.Smartcard == nil {
-			return nil, errorf(KindMissing, "smartcard_identifier is required")
-		}
-		card, err := q.item(ctx, "smartcard", *in.Smartcard, "smartcard_identifier")
-		if err != nil {
-			return nil, err
-		}
-		p.subject = card.caID
-		p.command = cas.Command{Command: cas.CmdResetPIN, SmartcardCAID: card.caID}
-		param("smartcard_ca_id", &card.caID)
-		param("smartcard_sub_provisioning_distribution_id", card.distribution)
-		if in.Type == TypeResetPINToGivenValue {
-			if in.PIN == "" {
-				return nil, errorf(KindMissing, "pin is required")
-			}
-			if !cas.ValidPIN(in.PIN) {
-				return nil, errorf(KindInvalid, "pin must be four digits")
-			}
-			param("ca_pin", nil) // never shown
-		} else if in.PIN != "" {
-			return nil, errorf(KindInvalid, "pin is not a parameter of reset_pin_to_default_value")
-		}
-	default:
-		return nil, errorf(KindInvalid, "provisioning request type %q cannot be created through this API", in.Type)
-	}
-	return p, nil
-}
+// The plan of a request (what the CAS is sent, its parameters, the
+// smartcard whose queue it joins) is made by planner.go.
 
 // identifierColumns are the columns an identifier field may name, per
 // record; nothing from input reaches SQL text but through these maps.
