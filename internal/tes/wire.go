@@ -1,9 +1,6 @@
 package tes
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"github.com/provhub/provhub/internal/southbound"
 )
 
@@ -81,42 +78,12 @@ func StatusText(code int) string {
 	return "unknown status"
 }
 
-// RequestHeader is the TES family's request header; SessionID names the
-// loop.
-type RequestHeader struct {
-	RequestID          string `json:"requestId"`
-	SessionID          string `json:"sessionId"`
-	GenerationDateTime string `json:"generationDateTime,omitempty"`
-}
-
-// ResponseHeader is the TES family's response header.
-type ResponseHeader struct {
-	ResponseID         string `json:"responseId"`
-	SessionID          string `json:"sessionId"`
-	GenerationDateTime string `json:"generationDateTime,omitempty"`
-	StatusCode         int    `json:"statusCode"`
-	StatusMessage      string `json:"statusMessage,omitempty"`
-}
-
-// UnmarshalJSON reads statusCode as the JSON number it is published as
-// (0.0 is 0), and refuses a header without one.
-func (h *ResponseHeader) UnmarshalJSON(b []byte) error {
-	type plain ResponseHeader
-	var v struct {
-		plain
-		StatusCode json.RawMessage `json:"statusCode"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	code, err := southbound.StatusCode(v.StatusCode)
-	if err != nil {
-		return fmt.Errorf("responseHeader: %w", err)
-	}
-	*h = ResponseHeader(v.plain)
-	h.StatusCode = code
-	return nil
-}
+// RequestHeader and ResponseHeader are the TSH family's headers, which
+// the wallet server and the TES share (SessionID names a TES loop).
+type (
+	RequestHeader  = southbound.RequestHeader
+	ResponseHeader = southbound.ResponseHeader
+)
 
 // Command is one command to run on the card.
 type Command struct {

@@ -1,9 +1,6 @@
 package wallet
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"github.com/provhub/provhub/internal/southbound"
 )
 
@@ -62,41 +59,12 @@ const (
 	TaskFailed     = "FAILED"
 )
 
-// RequestHeader opens every request body.
-type RequestHeader struct {
-	RequestID          string `json:"requestId"`
-	SessionID          string `json:"sessionId"`
-	GenerationDateTime string `json:"generationDateTime,omitempty"`
-}
-
-// ResponseHeader opens every response body.
-type ResponseHeader struct {
-	ResponseID         string `json:"responseId"`
-	SessionID          string `json:"sessionId"`
-	GenerationDateTime string `json:"generationDateTime,omitempty"`
-	StatusCode         int    `json:"statusCode"`
-	StatusMessage      string `json:"statusMessage,omitempty"`
-}
-
-// UnmarshalJSON reads statusCode as the JSON number it is published as
-// (0.0 is 0), and refuses a header without one.
-func (h *ResponseHeader) UnmarshalJSON(b []byte) error {
-	type plain ResponseHeader
-	var v struct {
-		plain
-		StatusCode json.RawMessage `json:"statusCode"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	code, err := southbound.StatusCode(v.StatusCode)
-	if err != nil {
-		return fmt.Errorf("responseHeader: %w", err)
-	}
-	*h = ResponseHeader(v.plain)
-	h.StatusCode = code
-	return nil
-}
+// RequestHeader and ResponseHeader are the TSH family's headers, which
+// the wallet server and the TES share (SessionID names a TES loop).
+type (
+	RequestHeader  = southbound.RequestHeader
+	ResponseHeader = southbound.ResponseHeader
+)
 
 // APDUCommand is one command APDU of a script, in hex.
 type APDUCommand struct {
