@@ -10,6 +10,7 @@ import (
 )
 
 func TestSafeNext_KeepsRedirectsInsideTheConsole(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"/console/jobs?state=failed": "/console/jobs?state=failed",
 		"https://evil.example/":      Prefix,
@@ -25,6 +26,7 @@ func TestSafeNext_KeepsRedirectsInsideTheConsole(t *testing.T) {
 }
 
 func TestNewChart_StacksEachKindThenTheFailuresScaledToTheBusiestMinute(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	ch := newChart([]engine.Bucket{
 		{Start: start, Completed: 10, Failed: 10, ByKind: map[string]engine.Finished{

@@ -11,6 +11,7 @@ import (
 )
 
 func TestOperatorStore_OperatorsSessionsAndActions(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		st := operatorStore{db: db}
@@ -99,6 +100,7 @@ func TestOperatorStore_OperatorsSessionsAndActions(t *testing.T) {
 }
 
 func TestUseSession(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	for _, c := range []struct {
 		since time.Duration
@@ -117,6 +119,7 @@ func TestUseSession(t *testing.T) {
 }
 
 func TestCheckOperator(t *testing.T) {
+	t.Parallel()
 	long := string(make([]byte, 65))
 	for _, c := range []struct {
 		name, user, pass string

@@ -71,6 +71,7 @@ func params(r *paytv.Request) string {
 // request type resolves what the client named to CA ids, and the request's
 // send job joins the queue of the smartcard it acts on.
 func TestCreate_EachTypeIsPlannedAndQueuedOnItsSmartcard(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		svc, eng, sess := newService(t, db)
 		for _, c := range []struct {
@@ -116,6 +117,7 @@ func TestCreate_EachTypeIsPlannedAndQueuedOnItsSmartcard(t *testing.T) {
 // TestCreate_RefusalsNameWhatIsWrong: each refusal has the kind the APIs
 // map to their documented codes, and nothing is queued for it.
 func TestCreate_RefusalsNameWhatIsWrong(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		svc, eng, sess := newService(t, db)
 		add := func(sub, svcCode, card *paytv.Identifier) paytv.CreateInput {

@@ -17,6 +17,7 @@ import (
 )
 
 func TestStore_MigrateIsIdempotentAndCurrent(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		applied, err := db.Migrate(ctx)
@@ -33,6 +34,7 @@ func TestStore_MigrateIsIdempotentAndCurrent(t *testing.T) {
 }
 
 func TestStore_CheckSchemaReportsPendingMigrations(t *testing.T) {
+	t.Parallel()
 	for _, d := range storetest.Backends {
 		t.Run(d.String(), func(t *testing.T) {
 			ctx := context.Background()
@@ -49,6 +51,7 @@ func TestStore_CheckSchemaReportsPendingMigrations(t *testing.T) {
 }
 
 func TestStore_InTxCommitsRollsBackAndRunsAfterCommit(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
@@ -88,6 +91,7 @@ func TestStore_InTxCommitsRollsBackAndRunsAfterCommit(t *testing.T) {
 }
 
 func TestStore_PlaceholdersBindByPosition(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var a, b string
 		err := db.Reader().QueryRowContext(context.Background(), `SELECT $2, $1`, "first", "second").Scan(&a, &b)
@@ -101,6 +105,7 @@ func TestStore_PlaceholdersBindByPosition(t *testing.T) {
 }
 
 func TestOpen_RejectsUnknownURLsWithoutLeakingPasswords(t *testing.T) {
+	t.Parallel()
 	_, err := store.Open(context.Background(), store.Config{URL: "mysql://u:secret@h/db"})
 	if err == nil {
 		t.Fatal("want an error")
@@ -114,6 +119,7 @@ func TestOpen_RejectsUnknownURLsWithoutLeakingPasswords(t *testing.T) {
 }
 
 func TestStore_CachedStatementsRunInsideTransactions(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
@@ -158,6 +164,7 @@ func TestStore_CachedStatementsRunInsideTransactions(t *testing.T) {
 }
 
 func TestStore_InGroupTxCommitsEachCallersWritesOrNone(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
@@ -223,6 +230,7 @@ func TestStore_InGroupTxCommitsEachCallersWritesOrNone(t *testing.T) {
 // and its -wal and -shm files are 0600, and the secret's bytes are in none
 // of them.
 func TestStore_SQLiteFilesAreOwnerOnlyAndErasedDataLeavesTheDisk(t *testing.T) {
+	t.Parallel()
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	ctx := context.Background()
