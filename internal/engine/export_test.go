@@ -1,5 +1,11 @@
 package engine
 
+import (
+	"context"
+	"database/sql"
+	"strings"
+)
+
 // Crash stops the engine the way a killed process stops: no more claims,
 // heartbeats or writes; running handlers are abandoned and their leases
 // left to expire.
@@ -46,8 +52,17 @@ func (e *Engine) Stall() func() {
 // InsertGroups counts the group commits written so far.
 func (e *Engine) InsertGroups() int64 { return e.groups.Load() }
 
-// ClaimLockKey is the advisory lock PostgreSQL claims take.
-const ClaimLockKey = claimLockKey
+// ClaimLockNamespace is the first key of the advisory lock PostgreSQL
+// claims take; the second is hashtext(current_schema()).
+const ClaimLockNamespace = claimLockNamespace
+
+// TakeClaimLock waits for and takes, in tx, the claim lock an engine on
+// tx's schema takes (the engine's own statement, waiting rather than
+// trying).
+func TakeClaimLock(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, strings.Replace(claimLockSQL, "pg_try_advisory_xact_lock", "pg_advisory_xact_lock", 1), int32(claimLockNamespace))
+	return err
+}
 
 // Signals are the engine's test signals, switched on by EnableSignals.
 type Signals struct {

@@ -193,7 +193,7 @@ func TestEngine_AnInsertDoesNotWaitForAnotherInstancesClaimLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Rollback()
-	if _, err := other.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(engine.ClaimLockKey)); err != nil {
+	if err := engine.TakeClaimLock(ctx, other); err != nil {
 		t.Fatal(err)
 	}
 	inserted := make(chan int64, 1)
@@ -222,5 +222,36 @@ func TestEngine_AnInsertDoesNotWaitForAnotherInstancesClaimLock(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the job did not run once the lock was free")
+	}
+}
+
+// Hubs whose tables live in different schemas of one database claim
+// independently: the claim lock of one schema does not hold the other's
+// claims (the lock's second key is the schema).
+func TestEngine_ClaimLocksOfDifferentSchemasAreApart(t *testing.T) {
+	mine, theirs := storetest.Open(t, store.Postgres), storetest.Open(t, store.Postgres)
+	ran := make(chan int64, 1)
+	e := newEngine(t, mine, func(ctx context.Context, job *engine.Job[testArgs]) error {
+		ran <- job.ID
+		return nil
+	})
+	ctx := context.Background()
+	other, err := theirs.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	// The claim lock an engine of the other schema would hold.
+	if err := engine.TakeClaimLock(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	id := insert(t, e, 1, nil)
+	select {
+	case got := <-ran:
+		if got != id {
+			t.Fatalf("ran job %d, want %d", got, id)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("another schema's claim lock held this schema's claims")
 	}
 }

@@ -24,11 +24,17 @@ const jobColumns = `id, kind, args, state, priority, subject, unique_key, attemp
 // notifyChannel is the PostgreSQL channel on which instances wake each other.
 const notifyChannel = "provhub_jobs"
 
-// claimLockKey is the advisory lock that serializes claims across PostgreSQL
-// instances. Serial claims are what make per-subject exclusion exact: each
-// claim sees every job the previous claims started. A claim is one short
-// transaction that takes a whole batch, so serializing them costs little.
-const claimLockKey = 0x70726f76687562 // "provhub"
+// claimLockNamespace is the first key of the advisory lock that serializes
+// claims across PostgreSQL instances; the second is the schema's hash
+// (claimLockSQL), so hubs that keep their tables in different schemas of
+// one database never wait for each other's claims. Serial claims are what
+// make per-subject exclusion exact: each claim sees every job the previous
+// claims started. A claim is one short transaction that takes a whole
+// batch, so serializing them costs little.
+const claimLockNamespace = 0x70726f76 // "prov"
+
+// claimLockSQL tries the claim lock of this schema's jobs table.
+const claimLockSQL = `SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema()))`
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
@@ -397,7 +403,7 @@ func claimTx(ctx context.Context, tx *store.Tx, limit int, owner string, now tim
 		q = claimPG
 		asked := time.Now()
 		var got bool
-		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(claimLockKey)).Scan(&got); err != nil {
+		if err := tx.QueryRowCached(ctx, claimLockSQL, int32(claimLockNamespace)).Scan(&got); err != nil {
 			return nil, nextDue, false, fmt.Errorf("claim lock: %w", err)
 		}
 		*waited = time.Since(asked)
