@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/cardaccount"
+	"github.com/provhub/provhub/internal/cliflag"
 )
 
 const assetUsage = `usage: provhub asset add --issuer ISSUERID --file FILE [--content-type TYPE] [--description TEXT] [--db URL]
@@ -27,15 +28,15 @@ func runAsset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 	verb := args[0]
-	fs := newFlagSet("asset "+verb, stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("asset "+verb, stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
 	issuerID := fs.String("issuer", "", "the issuerId the asset belongs to")
 	file := fs.String("file", "", "add: the asset (PNG or JPEG card art; text, HTML or PDF terms)")
 	contentType := fs.String("content-type", "", "add: its media type [from the file name]")
 	description := fs.String("description", "", "add: a name for people (at most 128 characters)")
 	guid := fs.String("guid", "", "remove: the asset's GUID")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := cliflag.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	switch {
@@ -91,12 +92,12 @@ func runAsset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // issuerOTPKey makes an issuer a new OTP key and writes it to a file only
 // its owner may read (never to the terminal).
 func issuerOTPKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("issuer otp-key", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("issuer otp-key", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
 	id := fs.String("id", "", "the issuerId")
 	out := fs.String("out", "", "write the key (base64) to this new file, mode 0600")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" || *out == "" {
@@ -132,11 +133,11 @@ func issuerOTPKey(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // issuerOTP prints the current OTP of a card account, as the issuer's
 // back end computes it (docs/transit.md), from the key file.
 func issuerOTP(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("issuer otp", stderr)
+	fs := cliflag.NewFlagSet("issuer otp", stderr)
 	id := fs.String("id", "", "the issuerId")
 	card := fs.String("card", "", "the card account (cardId)")
 	keyFile := fs.String("key-file", "", "the issuer's OTP key file (from provhub issuer otp-key)")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" || *card == "" || *keyFile == "" {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/loadgen"
 	"github.com/provhub/provhub/internal/store"
@@ -32,14 +33,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench engine", stderr)
-	db := addDBFlag(fs, "")
+	fs := cliflag.NewFlagSet("bench engine", stderr)
+	db := cliflag.DB(fs, "")
 	jobs := fs.Int("jobs", 50000, "jobs per phase")
 	workers := fs.Int("workers", 1000, "jobs run at once")
 	subjects := fs.Int("subjects", 0, "0: no subjects; K: job i gets subject i mod K")
 	inserters := fs.Int("inserters", 32, "goroutines inserting single jobs in the concurrent phase")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	url, cleanup, err := benchDB(*db)

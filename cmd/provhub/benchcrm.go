@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/sealed"
@@ -36,8 +37,8 @@ import (
 // reached. With --instances N it starts N provhub serve processes on one
 // PostgreSQL database and spreads the clients over them.
 func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench crm", stderr)
-	db := addDBFlag(fs, "")
+	fs := cliflag.NewFlagSet("bench crm", stderr)
+	db := cliflag.DB(fs, "")
 	requests := fs.Int("requests", 20000, "add_subscriptions calls")
 	clients := fs.Int("clients", 64, "concurrent HTTP clients")
 	cards := fs.Int("smartcards", 1000, "smartcards the requests spread over")
@@ -47,7 +48,7 @@ func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	halfLoad := fs.Bool("half-load", true, "then measure the latency of calls paced at half the rate reached")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *cpuProfile != "" {

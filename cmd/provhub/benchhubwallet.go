@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/reqsign"
@@ -22,8 +23,8 @@ import (
 // in-process wallet-server simulator (updateCard, then getTaskStatus polls)
 // until COMPLETED.
 func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench wallet", stderr)
-	db := addDBFlag(fs, "")
+	fs := cliflag.NewFlagSet("bench wallet", stderr)
+	db := cliflag.DB(fs, "")
 	tasks := fs.Int("tasks", 5000, "wallet tasks")
 	ses := fs.Int("secure-elements", 1000, "secure elements (one card each) the tasks spread over")
 	clients := fs.Int("clients", 32, "concurrent HTTP clients")
@@ -31,7 +32,7 @@ func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	taskDelay := fs.Duration("task-delay", time.Millisecond, "how long the simulator keeps a task PROCESSING")
 	poll := fs.Duration("poll", 2*time.Millisecond, "the hub's first getTaskStatus wait (it doubles up to 8x)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *tasks <= 0 || *ses <= 0 || *clients <= 0 {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/sealed"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
@@ -22,14 +23,14 @@ import (
 // relays the FeliCa command loop between the device and an in-process TES
 // simulator until the TES has applied the purchase.
 func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench topup", stderr)
-	db := addDBFlag(fs, "")
+	fs := cliflag.NewFlagSet("bench topup", stderr)
+	db := cliflag.DB(fs, "")
 	devices := fs.Int("devices", 100, "devices, one transit card each, topped up in parallel")
 	perDevice := fs.Int("topups", 20, "top-ups per device, one after the other")
 	workers := fs.Int("workers", 200, "jobs run at once")
 	poll := fs.Duration("poll", 2*time.Millisecond, "the hub's first getTaskStatus wait for the REDIRECT task (it doubles up to 8x)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *devices <= 0 || *perDevice <= 0 {

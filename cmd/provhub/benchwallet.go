@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/wallet"
 )
 
@@ -19,14 +20,14 @@ import (
 // simulator, or any server of api/wallet.yaml (such as a mock generated from
 // the document), so the two can be compared on the same load.
 func benchWalletSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench wallet-sim", stderr)
+	fs := cliflag.NewFlagSet("bench wallet-sim", stderr)
 	url := fs.String("url", "http://127.0.0.1:9400", "the wallet server")
 	name := fs.String("name", "", "label printed with the figures [the URL]")
 	requests := fs.Int("requests", 20000, "sendScript calls")
 	clients := fs.Int("clients", 32, "concurrent clients")
 	ses := fs.Int("secure-elements", 1000, "secure elements the calls spread over")
 	setup := fs.Bool("setup", true, "register the devices and cards through provhub's simulator admin endpoints first")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *requests <= 0 || *clients <= 0 || *ses <= 0 {

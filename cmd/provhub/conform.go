@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/conform"
 )
 
@@ -30,7 +31,7 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errUsage
 	}
 	api := args[0]
-	fs := newFlagSet("conform "+api, stderr)
+	fs := cliflag.NewFlagSet("conform "+api, stderr)
 	url := fs.String("url", "", "the server's base URL")
 	fixture := fs.String("fixture", "", "a JSON file naming the state the server holds (docs/conform.md)")
 	junit := fs.String("junit", "", "also write the report as JUnit XML to this file")
@@ -38,7 +39,7 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	pod := fs.String("pod", "conform", "wallet: the x-pod to send")
 	actor := fs.String("actor", "provhub-conform", "tes: the x-actor-id to send")
 	timeout := fs.Duration("timeout", 30*time.Second, "bound on one call")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := cliflag.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if *url == "" {

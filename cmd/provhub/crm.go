@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/paytv"
 )
@@ -37,8 +38,8 @@ const crmUsage = `usage: provhub crm import FILE [--db URL]
 
 // crmKey makes, lists and revokes CRM Web API keys.
 func crmKey(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("crm key "+verb, stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("crm key "+verb, stderr)
+	db := cliflag.DB(fs, defaultDB)
 	var k paytv.NewWebAPIKey
 	fs.StringVar(&k.Organisation, "organisation", "", "organisation name (required)")
 	var id string
@@ -54,7 +55,7 @@ func crmKey(ctx context.Context, verb string, args []string, stdout, stderr io.W
 		fmt.Fprintln(stderr, crmUsage)
 		return errUsage
 	}
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if k.Organisation == "" || (verb == "add" && k.Username == "") || (verb == "revoke" && id == "") {
@@ -122,13 +123,13 @@ func openPayTV(ctx context.Context, url string) (*paytv.Service, func(), error) 
 }
 
 func crmImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("crm import", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("crm import", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if file == "" {
@@ -171,15 +172,15 @@ func readReferenceData(file string) (paytv.ReferenceData, error) {
 }
 
 func crmUserAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("crm user add", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("crm user add", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	var u paytv.NewUser
 	fs.StringVar(&u.Username, "username", "", "login name (required)")
 	fs.StringVar(&u.Organisation, "organisation", "", "organisation name (required; created when new)")
 	fs.StringVar(&u.Unit, "unit", "", "default unit, by id or name (the organisation's first unit when empty)")
 	fs.StringVar(&u.PersonName, "person-name", "", "person's name")
 	fs.StringVar(&u.Email, "email", "", "e-mail address")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if u.Username == "" || u.Organisation == "" {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/provhub/provhub/internal/apdu"
 	"github.com/provhub/provhub/internal/cardaccount"
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/oauth"
@@ -160,12 +161,12 @@ const (
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", stderr)
+	fs := cliflag.NewFlagSet("demo", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "the hub's HTTP address (127.0.0.1:0 picks a free port)")
 	data := fs.String("data", "", "folder for the database and the issuer's key (default: a new temporary folder)")
 	scenario := fs.Bool("scenario", false, "run the tour and print each step's outcome, then keep serving")
 	logf := addLogFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	// The demo's own output is the tour: warnings only, unless the

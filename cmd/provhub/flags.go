@@ -16,47 +16,6 @@ import (
 	"github.com/provhub/provhub/internal/store"
 )
 
-// newFlagSet returns a flag set whose errors and help go to stderr.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("provhub "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-// envName is the environment variable that sets a flag.
-func envName(flagName string) string {
-	return "PROVHUB_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// parse reads args, then fills every flag not given on the command line
-// from its PROVHUB_* variable.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
-		return errUsage
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
-			return
-		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
-			}
-		}
-	})
-	return err
-}
-
 type logFlags struct {
 	level, format string
 }
@@ -147,10 +106,6 @@ func openMigrated(ctx context.Context, url string) (*store.DB, error) {
 		return nil, err
 	}
 	return db, nil
-}
-
-func addDBFlag(fs *flag.FlagSet, def string) *string {
-	return fs.String("db", def, "database: sqlite:PATH (embedded) or postgres://USER@HOST:PORT/DB (shared by many instances)")
 }
 
 // splitList reads a comma-separated flag value, dropping empty items.

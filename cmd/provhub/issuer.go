@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/wallet"
 )
@@ -51,9 +52,9 @@ func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func issuerKeygen(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("issuer keygen", stderr)
+	fs := cliflag.NewFlagSet("issuer keygen", stderr)
 	out := fs.String("out", "", "write PREFIX.key (private, PEM) and PREFIX.pub (public, PEM)")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
@@ -89,13 +90,13 @@ func issuerKeygen(args []string, stdout, stderr io.Writer) error {
 // issuerNotifications turns the kinds of device notifications on or off
 // for an issuer's cards and prints the ones that are off.
 func issuerNotifications(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("issuer notifications", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("issuer notifications", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
 	id := fs.String("id", "", "the issuerId")
 	on := fs.String("on", "", "comma-separated kinds to turn on: "+strings.Join(wallet.NotificationKinds, ", "))
 	off := fs.String("off", "", "comma-separated kinds to turn off")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" {
@@ -137,13 +138,13 @@ func openOAuth(ctx context.Context, url, secretFile string, stderr io.Writer) (*
 }
 
 func issuerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("issuer add", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("issuer add", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
 	id := fs.String("id", "", "issuerId: exactly 10 characters")
 	kid := fs.String("kid", "", "key id the issuer puts in its assertions' header")
 	pub := fs.String("public-key", "", "the issuer's EC P-256 public key, PEM")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" || *kid == "" || *pub == "" {
@@ -167,12 +168,12 @@ func issuerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func issuerRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("issuer revoke-key", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("issuer revoke-key", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
 	id := fs.String("id", "", "issuerId")
 	kid := fs.String("kid", "", "key id to revoke")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" || *kid == "" {
@@ -192,10 +193,10 @@ func issuerRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func issuerRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("issuer rotate-signing-key", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("issuer rotate-signing-key", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	srv, closeDB, err := openOAuth(ctx, *db, *secretFile, stderr)
@@ -212,13 +213,13 @@ func issuerRotate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func issuerToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("issuer token", stderr)
+	fs := cliflag.NewFlagSet("issuer token", stderr)
 	hubURL := fs.String("url", "http://127.0.0.1:8080", "the hub's base URL")
 	id := fs.String("id", "", "issuerId")
 	kid := fs.String("kid", "", "key id of the signing key")
 	keyFile := fs.String("key", "", "the issuer's private key, PEM (PREFIX.key of keygen)")
 	aud := fs.String("aud", "", "aud claim to send (none when empty)")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" || *kid == "" || *keyFile == "" {

@@ -34,6 +34,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/provhub/provhub/internal/cliflag"
 )
 
 type command struct {
@@ -98,7 +100,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 2
 }
 
-var errUsage = errors.New("usage error")
+var errUsage = cliflag.ErrUsage
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "provhub: a provisioning hub for secure elements and smartcards")

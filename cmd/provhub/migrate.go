@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/store"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr)
-	db := addDBFlag(fs, defaultDB)
-	if err := parse(fs, args); err != nil {
+	fs := cliflag.NewFlagSet("migrate", stderr)
+	db := cliflag.DB(fs, defaultDB)
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	s, err := store.Open(ctx, store.Config{URL: *db})

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/provhub/provhub/internal/cliflag"
 )
 
 func runOperator(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -14,11 +16,11 @@ func runOperator(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fmt.Fprintln(stderr, "usage: provhub operator add --username U [--db URL]  (password on standard input)")
 		return errUsage
 	}
-	fs := newFlagSet("operator add", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("operator add", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
 	user := fs.String("username", "", "the operator's login name")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := cliflag.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if *user == "" {

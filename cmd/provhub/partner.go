@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/reqsign"
 )
@@ -55,8 +56,8 @@ func openPartners(ctx context.Context, url, secretFile string, stderr io.Writer)
 }
 
 func partnerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("partner add", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("partner add", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
 	id := fs.String("id", "", "the partner's id (1 to 64 of A-Z a-z 0-9 . _ -)")
 	role := fs.String("role", "", "tes (a transit entity server), wallet (a wallet server) or cas (a conditional-access system provhub calls)")
@@ -67,7 +68,7 @@ func partnerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cert := fs.String("cert", "", "the partner's client certificate (PEM); identifies it on a mutual-TLS connection")
 	signing := fs.Bool("signing", false, "make a request-signing secret (printed once, or written to --secret-out)")
 	secretOut := fs.String("secret-out", "", "write the signing secret to this new file (mode 0600) instead of printing it")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" || *role == "" || (*issuers == "" && *orgs == "") {
@@ -131,10 +132,10 @@ func partnerAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func partnerList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("partner list", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("partner list", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	r, closeDB, err := openPartners(ctx, *db, *secretFile, stderr)
@@ -166,11 +167,11 @@ func partnerList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func partnerRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("partner revoke", stderr)
-	db := addDBFlag(fs, defaultDB)
+	fs := cliflag.NewFlagSet("partner revoke", stderr)
+	db := cliflag.DB(fs, defaultDB)
 	secretFile := addSecretKeyFlag(fs)
 	id := fs.String("id", "", "the partner to revoke")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *id == "" {
@@ -192,7 +193,7 @@ func partnerRevoke(ctx context.Context, args []string, stdout, stderr io.Writer)
 // partnerCall posts a JSON body to a partner-facing path, signed as the
 // partner, and prints the answer: what a TES or wallet server does, by hand.
 func partnerCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("partner call", stderr)
+	fs := cliflag.NewFlagSet("partner call", stderr)
 	hubURL := fs.String("url", "http://127.0.0.1:8080", "the hub")
 	id := fs.String("id", "", "the partner's id")
 	secretPath := fs.String("secret-file", "", "file holding the partner's signing secret")

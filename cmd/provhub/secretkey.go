@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/sealed"
 )
 
 // runSecretKey writes a new secret key file (mode 0600) for --secret-key-file.
 func runSecretKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("secret-key", stderr)
+	fs := cliflag.NewFlagSet("secret-key", stderr)
 	out := fs.String("out", "", "the file to create (it must not exist)")
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {

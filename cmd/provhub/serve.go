@@ -10,14 +10,15 @@ import (
 	"os"
 	"strings"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/hub"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
+	fs := cliflag.NewFlagSet("serve", stderr)
 	d := hub.Defaults() // every default in one place
 	listen := fs.String("listen", d.Listen, "HTTP listen address")
-	db := addDBFlag(fs, defaultDB)
+	db := cliflag.DB(fs, defaultDB)
 	migrate := fs.Bool("migrate", true, "apply pending migrations at start (false: refuse to start when the schema is behind)")
 	shutdown := fs.Duration("shutdown-timeout", d.ShutdownTimeout, "how long to drain requests and jobs on SIGINT/SIGTERM")
 	workers := fs.Int("max-workers", d.MaxWorkers, "jobs this instance runs at once")
@@ -47,7 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	clientCA := fs.String("client-ca", "", "PEM CA certificates that partners' client certificates must chain to (mutual TLS; with --tls-cert)")
 	logf := addLogFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	log, err := logf.logger(stderr)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/httpapi"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
@@ -32,7 +33,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sim wallet", stderr)
+	fs := cliflag.NewFlagSet("sim wallet", stderr)
 	listen := fs.String("listen", "127.0.0.1:9400", "HTTP listen address")
 	delay := fs.Duration("task-delay", 20*time.Millisecond, "how long a task stays PROCESSING")
 	hubURL := fs.String("hub-url", "http://127.0.0.1:8080", "the hub whose device API the simulated devices call after a REDIRECT")
@@ -47,7 +48,7 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	hang := fs.Duration("hang", 30*time.Second, "how long an injected timeout holds the answer")
 	deviceRetry := fs.Duration("device-retry-for", 2*time.Minute, "how long a simulated device keeps repeating a step the hub cannot answer (921, or no connection) before it gives the loop up; as long as the hub's --device-operation-ttl, so that a loop rides out a TES or hub outage")
 	logf := addLogFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	log, err := logf.logger(stderr)
@@ -76,7 +77,7 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func simTES(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sim tes", stderr)
+	fs := cliflag.NewFlagSet("sim tes", stderr)
 	listen := fs.String("listen", "127.0.0.1:9500", "HTTP listen address")
 	ttl := fs.Duration("session-ttl", 2*time.Minute, "a command loop not finished this long after it started ends with 322")
 	var f simtes.Faults
@@ -84,7 +85,7 @@ func simTES(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "chance of answering HTTP 500 without acting (0..1)")
 	fs.Float64Var(&f.LoseRate, "lose-rate", 0, "chance of acting and then answering HTTP 500 (0..1)")
 	logf := addLogFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	log, err := logf.logger(stderr)
@@ -101,7 +102,7 @@ func simTES(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 func simCAS(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sim cas", stderr)
+	fs := cliflag.NewFlagSet("sim cas", stderr)
 	listen := fs.String("listen", "127.0.0.1:9300", "HTTP listen address")
 	devices := fs.String("devices", "", "JSON file in the \"provhub crm import\" format whose smartcards and STBs the CAS knows")
 	var f cassim.Faults
@@ -111,7 +112,7 @@ func simCAS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&f.BusyRate, "busy-rate", 0, "chance of answering busy (0..1)")
 	fs.Float64Var(&f.TimeoutRate, "timeout-rate", 0, "chance of carrying a command out and then not answering (0..1)")
 	logf := addLogFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	log, err := logf.logger(stderr)

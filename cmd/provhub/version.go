@@ -6,6 +6,8 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/provhub/provhub/internal/cliflag"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -13,8 +15,8 @@ import (
 var version = ""
 
 func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", stderr)
-	if err := parse(fs, args); err != nil {
+	fs := cliflag.NewFlagSet("version", stderr)
+	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "provhub %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
