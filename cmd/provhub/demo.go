@@ -23,6 +23,7 @@ import (
 	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/issuer"
+	"github.com/provhub/provhub/internal/loopback"
 	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/paytv"
@@ -209,17 +210,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	casURL, stopCAS, err := serveLoopback(cas)
+	casURL, stopCAS, err := loopback.Serve(cas)
 	if err != nil {
 		return err
 	}
 	defer stopCAS()
-	sims, err := startLoopbackSims(simwallet.Config{Logger: log, TaskDelay: 10 * time.Millisecond}, simtes.Config{Logger: log})
+	sims, err := loopback.StartSims(simwallet.Config{Logger: log, TaskDelay: 10 * time.Millisecond}, simtes.Config{Logger: log})
 	if err != nil {
 		return err
 	}
-	defer sims.stop()
-	wsim, tsim, walletURL, tesURL := sims.wallet, sims.tes, sims.walletURL, sims.tesURL
+	defer sims.Stop()
+	wsim, tsim, walletURL, tesURL := sims.Wallet, sims.TES, sims.WalletURL, sims.TESURL
 
 	// The secret key that seals the hub's keys lives beside the database,
 	// as provhub serve makes it for a SQLite database.
@@ -246,7 +247,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	hubURL := "http://" + addr
 	wsim.SetPodURL(demoPod, hubURL)
 	wsim.SetHubURL(hubURL)
-	stopHub := runHub(ctx, h)
+	stopHub := loopback.RunHub(ctx, h)
 	defer func() {
 		stopHub()
 		wsim.Wait()

@@ -1,4 +1,4 @@
-package main
+package benchmark
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/loopback"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/reqsign"
 	"github.com/provhub/provhub/internal/sealed"
@@ -18,11 +19,11 @@ import (
 	"github.com/provhub/provhub/internal/transit"
 )
 
-// benchWallet measures wallet tasks end to end: concurrent clients call the
+// Wallet measures wallet tasks end to end: concurrent clients call the
 // hub's updateCardMetadata over HTTP, and each queued task runs against an
 // in-process wallet-server simulator (updateCard, then getTaskStatus polls)
 // until COMPLETED.
-func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cliflag.NewFlagSet("bench wallet", stderr)
 	db := cliflag.DB(fs, "")
 	tasks := fs.Int("tasks", 5000, "wallet tasks")
@@ -50,7 +51,7 @@ func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	simURL, stopSim, err := serveLoopback(sim)
+	simURL, stopSim, err := loopback.Serve(sim)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func benchWallet(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		h.Close()
 		return err
 	}
-	stopHub := runHub(ctx, h)
+	stopHub := loopback.RunHub(ctx, h)
 	defer func() {
 		stopHub()
 		sim.Wait()

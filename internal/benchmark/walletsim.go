@@ -1,4 +1,4 @@
-package main
+package benchmark
 
 import (
 	"bytes"
@@ -16,10 +16,10 @@ import (
 	"github.com/provhub/provhub/internal/wallet"
 )
 
-// benchWalletSim measures a wallet server's sendScript: provhub's
+// WalletSim measures a wallet server's sendScript: provhub's
 // simulator, or any server of api/wallet.yaml (such as a mock generated from
 // the document), so the two can be compared on the same load.
-func benchWalletSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func WalletSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cliflag.NewFlagSet("bench wallet-sim", stderr)
 	url := fs.String("url", "http://127.0.0.1:9400", "the wallet server")
 	name := fs.String("name", "", "label printed with the figures [the URL]")

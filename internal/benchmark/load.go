@@ -1,18 +1,14 @@
-package main
+package benchmark
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/provhub/provhub/internal/hub"
-	simtes "github.com/provhub/provhub/internal/sim/tes"
-	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/transit"
 )
@@ -93,29 +89,6 @@ func outcomes(ctx context.Context, db *store.DB, query string) (map[string]int, 
 	return counts, ds, rows.Err()
 }
 
-// serveLoopback serves h on a free loopback port and returns its URL and
-// what stops it.
-func serveLoopback(h http.Handler) (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(l)
-	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
-}
-
-// runHub runs h in the background and returns what stops it and waits.
-func runHub(ctx context.Context, h *hub.Hub) func() {
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- h.Run(runCtx) }()
-	return func() {
-		stop()
-		<-done
-	}
-}
-
 // benchCards provisions n transit cards on a scratch hub, one per secure
 // element, and marks them personalised (the benchmarks measure what comes
 // after); register then adds each card's device and the wallet card id
@@ -144,38 +117,4 @@ func benchCards(ctx context.Context, h *hub.Hub, n int, register func(i int, se,
 		cards[i] = c.CardID
 	}
 	return cards, nil
-}
-
-// loopbackSims is a wallet-server and a TES simulator served on loopback
-// ports, for the commands that run the hub with its transit peers in one
-// process.
-type loopbackSims struct {
-	wallet    *simwallet.Simulator
-	tes       *simtes.Simulator
-	walletURL string
-	// tesURL is the TES's device gateway base.
-	tesURL string
-	stop   func()
-}
-
-func startLoopbackSims(w simwallet.Config, t simtes.Config) (*loopbackSims, error) {
-	wsim, err := simwallet.New(w)
-	if err != nil {
-		return nil, err
-	}
-	tsim, err := simtes.New(t)
-	if err != nil {
-		return nil, err
-	}
-	walletURL, stopWallet, err := serveLoopback(wsim)
-	if err != nil {
-		return nil, err
-	}
-	tesURL, stopTES, err := serveLoopback(tsim)
-	if err != nil {
-		stopWallet()
-		return nil, err
-	}
-	return &loopbackSims{wallet: wsim, tes: tsim, walletURL: walletURL, tesURL: tesURL + "/tes/devicegtwapi/1/0",
-		stop: func() { stopTES(); stopWallet() }}, nil
 }

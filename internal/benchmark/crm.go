@@ -1,4 +1,4 @@
-package main
+package benchmark
 
 import (
 	"bytes"
@@ -23,20 +23,21 @@ import (
 
 	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/loopback"
 	"github.com/provhub/provhub/internal/paytv"
 	"github.com/provhub/provhub/internal/sealed"
 	cassim "github.com/provhub/provhub/internal/sim/cas"
 	storepkg "github.com/provhub/provhub/internal/store"
 )
 
-// benchCRM measures the CRM API end to end: concurrent clients call
+// CRM measures the CRM API end to end: concurrent clients call
 // add_subscriptions over HTTP on a hub whose jobs send every request to an
 // in-process CAS simulator. In the same run it measures the same client
 // loop against a bare net/http JSON handler (the ceiling of any HTTP API on
 // the machine) and prints the ratio, then the latency at half the rate
 // reached. With --instances N it starts N provhub serve processes on one
 // PostgreSQL database and spreads the clients over them.
-func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cliflag.NewFlagSet("bench crm", stderr)
 	db := cliflag.DB(fs, "")
 	requests := fs.Int("requests", 20000, "add_subscriptions calls")
@@ -106,7 +107,7 @@ func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	simURL, stopSim, err := serveLoopback(sim)
+	simURL, stopSim, err := loopback.Serve(sim)
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func benchCRM(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			h.Close()
 			return err
 		}
-		defer runHub(ctx, h)()
+		defer loopback.RunHub(ctx, h)()
 		bases = []string{"http://" + addr}
 	} else {
 		// The seeding hub goes; N serve processes take its place, sharing
@@ -238,7 +239,7 @@ func seedBenchCRM(ctx context.Context, h *hub.Hub, cards, services int) error {
 // request's JSON and answers a small envelope, nothing else: what the
 // machine allows any HTTP API. It prints and returns its rate.
 func benchBareJSON(ctx context.Context, client *http.Client, n, clients int, body func(i int) []byte, stdout io.Writer) (float64, error) {
-	url, stop, err := serveLoopback(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	url, stop, err := loopback.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)

@@ -1,4 +1,4 @@
-package main
+package benchmark
 
 import (
 	"context"
@@ -11,18 +11,19 @@ import (
 
 	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/hub"
+	"github.com/provhub/provhub/internal/loopback"
 	"github.com/provhub/provhub/internal/sealed"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 	"github.com/provhub/provhub/internal/transit"
 )
 
-// benchTopUp measures top-ups end to end: for each device, one after the
+// TopUp measures top-ups end to end: for each device, one after the
 // other (one operation per device at a time), the hub starts a top-up,
 // redirects the device through an in-process wallet-server simulator, and
 // relays the FeliCa command loop between the device and an in-process TES
 // simulator until the TES has applied the purchase.
-func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func TopUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cliflag.NewFlagSet("bench topup", stderr)
 	db := cliflag.DB(fs, "")
 	devices := fs.Int("devices", 100, "devices, one transit card each, topped up in parallel")
@@ -44,15 +45,15 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	sims, err := startLoopbackSims(simwallet.Config{TaskDelay: time.Millisecond}, simtes.Config{})
+	sims, err := loopback.StartSims(simwallet.Config{TaskDelay: time.Millisecond}, simtes.Config{})
 	if err != nil {
 		return err
 	}
-	defer sims.stop()
-	wsim, tsim := sims.wallet, sims.tes
+	defer sims.Stop()
+	wsim, tsim := sims.Wallet, sims.TES
 
 	h, err := hub.New(ctx, hub.Config{SecretKey: sealed.NewKey(), Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
-		WalletURL: sims.walletURL, TESURL: sims.tesURL, Pod: "bench", Logger: slog.New(slog.DiscardHandler),
+		WalletURL: sims.WalletURL, TESURL: sims.TESURL, Pod: "bench", Logger: slog.New(slog.DiscardHandler),
 		ShutdownTimeout: 30 * time.Second, TransitTuning: func(c *transit.Config) {
 			c.TESRetryWait, c.TESRetryFor = 5*time.Millisecond, 15*time.Millisecond
 			c.PollSchedule = []time.Duration{*poll, 2 * *poll, 4 * *poll, 8 * *poll}
@@ -77,7 +78,7 @@ func benchTopUp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	wsim.SetHubURL("http://" + addr)
-	stopHub := runHub(ctx, h)
+	stopHub := loopback.RunHub(ctx, h)
 	defer func() {
 		stopHub()
 		wsim.Wait()
