@@ -16,11 +16,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/provhub/provhub/internal/demo"
 )
 
 // startDemo runs provhub demo in the background and returns its ready line
 // and the lines printed up to "is serving".
-func startDemo(t *testing.T, extra ...string) (readyLine, []string) {
+func startDemo(t *testing.T, extra ...string) (demo.ReadyLine, []string) {
 	t.Helper()
 	r, lines, stop := startDemoStoppable(t, extra...)
 	t.Cleanup(stop)
@@ -28,7 +30,7 @@ func startDemo(t *testing.T, extra ...string) (readyLine, []string) {
 }
 
 // startDemoStoppable is startDemo with the stop in the caller's hands.
-func startDemoStoppable(t *testing.T, extra ...string) (readyLine, []string, func()) {
+func startDemoStoppable(t *testing.T, extra ...string) (demo.ReadyLine, []string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -61,7 +63,7 @@ func startDemoStoppable(t *testing.T, extra ...string) (readyLine, []string, fun
 	if len(lines) == 0 {
 		t.Fatal("the demo printed nothing")
 	}
-	var r readyLine
+	var r demo.ReadyLine
 	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil || !r.Ready || r.Hub == "" || r.CRM.Password == "" {
 		stop()
 		t.Fatalf("first line is not the ready line: %q (%v)", lines[0], err)
@@ -257,7 +259,7 @@ func TestDemo_APortTakenIsSaidAndTheTemporaryFolderGoes(t *testing.T) {
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
-	var r readyLine
+	var r demo.ReadyLine
 	for sc.Scan() {
 		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Ready {
 			break

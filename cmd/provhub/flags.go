@@ -6,44 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
-	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/hub"
 	"github.com/provhub/provhub/internal/sealed"
 	"github.com/provhub/provhub/internal/store"
 )
-
-type logFlags struct {
-	level, format string
-}
-
-func addLogFlags(fs *flag.FlagSet) *logFlags {
-	l := &logFlags{}
-	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&l.format, "log-format", "json", "log format: json or text")
-	return l
-}
-
-func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(l.level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	switch l.format {
-	case "json":
-		h = slog.NewJSONHandler(w, opts)
-	case "text":
-		h = slog.NewTextHandler(w, opts)
-	default:
-		return nil, fmt.Errorf("--log-format %q: want json or text", l.format)
-	}
-	return slog.New(httpapi.LogHandler(h)), nil
-}
 
 const defaultDB = "sqlite:provhub.db"
 

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/provhub/provhub/internal/cliflag"
 	"github.com/provhub/provhub/internal/oauth"
@@ -226,53 +221,11 @@ func issuerToken(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stderr, "provhub issuer token: --id, --kid and --key are required")
 		return errUsage
 	}
-	token, expiresIn, err := issuerAccessToken(ctx, *hubURL, *id, *kid, *keyFile, *aud)
+	token, expiresIn, err := oauth.AccessTokenWithKeyFile(ctx, *hubURL, *id, *kid, *keyFile, *aud)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "access token for %s, valid %d s:\n", *id, expiresIn)
 	fmt.Fprintln(stdout, token)
 	return nil
-}
-
-// issuerAccessToken signs a five-minute assertion with the key in keyFile
-// and exchanges it at the hub's token endpoint.
-func issuerAccessToken(ctx context.Context, hubURL, id, kid, keyFile, aud string) (string, int, error) {
-	raw, err := os.ReadFile(keyFile)
-	if err != nil {
-		return "", 0, err
-	}
-	key, err := oauth.ParsePrivateKey(raw)
-	if err != nil {
-		return "", 0, err
-	}
-	now := time.Now()
-	assertion, err := oauth.SignAssertion(key, oauth.Assertion{IssuerID: id, Kid: kid, Audience: aud, Expires: now.Add(5 * time.Minute), IssuedAt: now})
-	if err != nil {
-		return "", 0, err
-	}
-	form := url.Values{"grant_type": {oauth.GrantType}, "assertion": {assertion}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(hubURL, "/")+"/authz/v1/oauth2/token", strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", 0, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		return "", 0, fmt.Errorf("call the token endpoint: %w", err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int    `json:"expires_in"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
-		return "", 0, fmt.Errorf("token endpoint answered HTTP %d with no JSON", resp.StatusCode)
-	}
-	if resp.StatusCode != http.StatusOK || out.AccessToken == "" {
-		return "", 0, errors.New("token refused: " + strings.TrimSpace(out.Error+" "+out.Description))
-	}
-	return out.AccessToken, out.ExpiresIn, nil
 }

@@ -36,6 +36,7 @@ import (
 	"syscall"
 
 	"github.com/provhub/provhub/internal/cliflag"
+	"github.com/provhub/provhub/internal/demo"
 )
 
 type command struct {
@@ -45,7 +46,9 @@ type command struct {
 
 func commands(stdin io.Reader) []command {
 	return []command{
-		{"demo", "run the hub with every simulator and sample data, and print a tour", runDemo},
+		{"demo", "run the hub with every simulator and sample data, and print a tour", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return demo.Run(ctx, args, versionString(), stdout, stderr)
+		}},
 		{"serve", "run the hub: HTTP APIs and job workers", runServe},
 		{"migrate", "apply pending database migrations and exit", runMigrate},
 		{"crm", "CRM reference data and users: provhub crm import FILE | crm user add", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {

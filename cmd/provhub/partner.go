@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -237,25 +236,4 @@ func partnerCall(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("the hub answered HTTP %d", resp.StatusCode)
 	}
 	return nil
-}
-
-// ensureDemoPartner registers a signing partner for the demo, or, when the
-// data folder was used before, reuses the secret kept there.
-func ensureDemoPartner(ctx context.Context, r *partner.Registry, np partner.NewPartner, secretPath string) (string, error) {
-	np.Signing = true
-	secret, err := r.Add(ctx, np)
-	switch {
-	case errors.Is(err, partner.ErrExists):
-		raw, rerr := os.ReadFile(secretPath)
-		if rerr != nil {
-			return "", fmt.Errorf("partner %s exists but its secret %s cannot be read: %w", np.ID, secretPath, rerr)
-		}
-		return strings.TrimSpace(string(raw)), nil
-	case err != nil:
-		return "", err
-	}
-	if err := os.WriteFile(secretPath, []byte(secret+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	return secret, os.Chmod(secretPath, 0o600)
 }

@@ -47,11 +47,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) of the hub: every listener speaks HTTPS")
 	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	clientCA := fs.String("client-ca", "", "PEM CA certificates that partners' client certificates must chain to (mutual TLS; with --tls-cert)")
-	logf := addLogFlags(fs)
+	logf := cliflag.Log(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
-	log, err := logf.logger(stderr)
+	log, err := logf.Logger(stderr)
 	if err != nil {
 		return err
 	}

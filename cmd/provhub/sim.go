@@ -47,11 +47,11 @@ func simWallet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Float64Var(&f.MalformedRate, "malformed-rate", 0, "chance of acting and then answering with broken JSON (0..1)")
 	hang := fs.Duration("hang", 30*time.Second, "how long an injected timeout holds the answer")
 	deviceRetry := fs.Duration("device-retry-for", 2*time.Minute, "how long a simulated device keeps repeating a step the hub cannot answer (921, or no connection) before it gives the loop up; as long as the hub's --device-operation-ttl, so that a loop rides out a TES or hub outage")
-	logf := addLogFlags(fs)
+	logf := cliflag.Log(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
-	log, err := logf.logger(stderr)
+	log, err := logf.Logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -84,11 +84,11 @@ func simTES(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	latency := fs.Duration("latency", 0, "delay of every answer")
 	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "chance of answering HTTP 500 without acting (0..1)")
 	fs.Float64Var(&f.LoseRate, "lose-rate", 0, "chance of acting and then answering HTTP 500 (0..1)")
-	logf := addLogFlags(fs)
+	logf := cliflag.Log(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
-	log, err := logf.logger(stderr)
+	log, err := logf.Logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -111,11 +111,11 @@ func simCAS(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "chance of answering HTTP 500 (0..1)")
 	fs.Float64Var(&f.BusyRate, "busy-rate", 0, "chance of answering busy (0..1)")
 	fs.Float64Var(&f.TimeoutRate, "timeout-rate", 0, "chance of carrying a command out and then not answering (0..1)")
-	logf := addLogFlags(fs)
+	logf := cliflag.Log(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
-	log, err := logf.logger(stderr)
+	log, err := logf.Logger(stderr)
 	if err != nil {
 		return err
 	}

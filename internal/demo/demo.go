@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -120,8 +120,8 @@ func demoRunNumber(dir string, reused bool) (int, error) {
 	return run, os.Chmod(path, 0o600)
 }
 
-// readyLine is the demo's first line of output, for programs.
-type readyLine struct {
+// ReadyLine is the demo's first line of output, for programs.
+type ReadyLine struct {
 	Ready bool `json:"ready"`
 	// Reused is set when --data held an earlier run's database.
 	Reused    bool   `json:"reused"`
@@ -161,12 +161,13 @@ const (
 	demoWalletPartner = "demo-wallet"
 )
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// Run is `provhub demo`: version names the build in the hub's answers.
+func Run(ctx context.Context, args []string, version string, stdout, stderr io.Writer) error {
 	fs := cliflag.NewFlagSet("demo", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "the hub's HTTP address (127.0.0.1:0 picks a free port)")
 	data := fs.String("data", "", "folder for the database and the issuer's key (default: a new temporary folder)")
 	scenario := fs.Bool("scenario", false, "run the tour and print each step's outcome, then keep serving")
-	logf := addLogFlags(fs)
+	logf := cliflag.Log(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
@@ -175,9 +176,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "log-level" })
 	if !explicit {
-		logf.level = "warn"
+		logf.Level = "warn"
 	}
-	log, err := logf.logger(stderr)
+	log, err := logf.Logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -234,7 +235,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	h, err := hub.New(ctx, hub.Config{Version: versionString(), SecretKey: key, Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
+	h, err := hub.New(ctx, hub.Config{Version: version, SecretKey: key, Listen: *listen, DatabaseURL: "sqlite:" + filepath.Join(dir, "provhub.db"), Migrate: true,
 		Logger: log, CASURL: casURL, WalletURL: walletURL, TESURL: tesURL, Pod: demoPod})
 	if err != nil {
 		return err
@@ -253,7 +254,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		wsim.Wait()
 	}()
 
-	ready := readyLine{Ready: true, Reused: reused, Hub: hubURL, Console: hubURL + "/console/", Data: dir, WalletSim: walletURL,
+	ready := ReadyLine{Ready: true, Reused: reused, Hub: hubURL, Console: hubURL + "/console/", Data: dir, WalletSim: walletURL,
 		TESSim: strings.TrimSuffix(tesURL, "/tes/devicegtwapi/1/0"), CASSim: casURL, Sample: newDemoSample(run)}
 	ready.Issuer.ID, ready.Issuer.Kid, ready.Issuer.PrivateKeyFile = demoIssuer, demoKid, filepath.Join(dir, "issuer.key")
 	ready.CRM.Username, ready.CRM.Organisation = demoCRMUser, demoCRMOrg
@@ -486,4 +487,25 @@ func randomPassword() string {
 	var pw [9]byte
 	_, _ = rand.Read(pw[:])
 	return hex.EncodeToString(pw[:])
+}
+
+// ensureDemoPartner registers a signing partner for the demo, or, when the
+// data folder was used before, reuses the secret kept there.
+func ensureDemoPartner(ctx context.Context, r *partner.Registry, np partner.NewPartner, secretPath string) (string, error) {
+	np.Signing = true
+	secret, err := r.Add(ctx, np)
+	switch {
+	case errors.Is(err, partner.ErrExists):
+		raw, rerr := os.ReadFile(secretPath)
+		if rerr != nil {
+			return "", fmt.Errorf("partner %s exists but its secret %s cannot be read: %w", np.ID, secretPath, rerr)
+		}
+		return strings.TrimSpace(string(raw)), nil
+	case err != nil:
+		return "", err
+	}
+	if err := os.WriteFile(secretPath, []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return secret, os.Chmod(secretPath, 0o600)
 }

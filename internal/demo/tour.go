@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provhub/provhub/internal/oauth"
 	"github.com/provhub/provhub/internal/reqsign"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
 )
@@ -26,7 +27,7 @@ const demoBreakFaults = `{"code":921,"code_next":1,"code_op":"updateCard","faile
 // demoTour is the printed tour: shell commands that work as printed, run
 // from the repository's root, each step followed by what it shows and
 // where to look on the console.
-func demoTour(r readyLine) string {
+func demoTour(r ReadyLine) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	s := r.Sample
@@ -92,7 +93,7 @@ func waitUntilEnded(call string) string {
 // signed calls, and the console as the demo's operator.
 type scenarioClient struct {
 	ctx       context.Context
-	r         readyLine
+	r         ReadyLine
 	hc        *http.Client
 	tesSecret string
 }
@@ -258,7 +259,7 @@ type scenarioStep struct {
 // runScenario takes the tour itself, over HTTP, and prints each step's
 // final outcome (it waits for each) and its console page, with a progress
 // bar.
-func runScenario(ctx context.Context, r readyLine, wsim *simwallet.Simulator, out io.Writer) error {
+func runScenario(ctx context.Context, r ReadyLine, wsim *simwallet.Simulator, out io.Writer) error {
 	secret, err := os.ReadFile(r.TES.SecretFile)
 	if err != nil {
 		return err
@@ -309,7 +310,7 @@ func runScenario(ctx context.Context, r readyLine, wsim *simwallet.Simulator, ou
 			return fmt.Sprintf("request %v %v", data["number"], data["life_cycle_state"]), fmt.Sprintf("/console/crm/%v", data["number"]), nil
 		}},
 		{"issuer token", func() (string, string, error) {
-			tok, _, err := issuerAccessToken(ctx, r.Hub, r.Issuer.ID, r.Issuer.Kid, r.Issuer.PrivateKeyFile, "")
+			tok, _, err := oauth.AccessTokenWithKeyFile(ctx, r.Hub, r.Issuer.ID, r.Issuer.Kid, r.Issuer.PrivateKeyFile, "")
 			itoken = tok
 			return "access token for " + r.Issuer.ID, "", err
 		}},
