@@ -196,31 +196,12 @@ func (s *Service) CardOperation(ctx context.Context, issuerID, cardID string, ty
 		if err := usable(consumer); err != nil {
 			return err
 		}
-		if c.OngoingOperation != "" {
-			return errorf(KindForbidden, "card %s is being deleted", cardID)
-		}
-		now := s.now().UnixMicro()
-		switch {
-		case c.State == CardDeleted:
-			return errorf(KindForbidden, "card %s is deleted", cardID)
-		case typ == OpSuspend && c.State != CardActive:
-			return errorf(KindForbidden, "only an ACTIVE card can be suspended; card %s is %s", cardID, c.State)
-		case typ == OpResume && c.State != CardSuspended:
-			return errorf(KindForbidden, "card %s is not suspended", cardID)
-		case typ == OpResume && !resumeAllowed(c.StateReason, code):
-			return errorf(KindForbidden, "a card suspended for %s cannot be resumed for %s", c.StateReason, code)
-		case typ == OpSuspend:
-			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET state = 'SUSPENDED', state_reason = $3, updated_at = $4 WHERE issuer_id = $1 AND card_id = $2`,
-				issuerID, cardID, code, now)
-		case typ == OpResume:
-			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET state = 'ACTIVE', state_reason = NULL, updated_at = $3 WHERE issuer_id = $1 AND card_id = $2`,
-				issuerID, cardID, now)
-		case typ == OpDelete:
-			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = 'DELETE', updated_at = $3 WHERE issuer_id = $1 AND card_id = $2`,
-				issuerID, cardID, now)
-		}
+		change, err := cardChangeFor(&c.Card, typ, code)
 		if err != nil {
-			return fmt.Errorf("update card: %w", err)
+			return err
+		}
+		if err := updateCardTx(ctx, tx, issuerID, cardID, change, s.now()); err != nil {
+			return err
 		}
 		op = &Operation{IssuerID: issuerID, ConsumerID: c.ConsumerID, Type: typ, Reason: why.Text, ReasonCode: code, CardID: cardID}
 		return s.startOperationTx(ctx, tx, op, by)
@@ -468,4 +449,53 @@ func (s *Service) OperationByID(ctx context.Context, operationID string) (*Opera
 func (s *Service) OutcomeCounts(ctx context.Context, since time.Time) (map[string]int, error) {
 	return s.db.CountOutcomes(ctx, `SELECT status, COALESCE(error_code, ''), count(*) FROM issuer_operations WHERE start_time >= $1 GROUP BY 1, 2`,
 		since.UnixMicro())
+}
+
+// cardChange is what a card operation does to the card at once: a new state
+// and reason, or (a deletion) the mark that the operation is under way while
+// its digital cards are deleted.
+type cardChange struct {
+	state    CardState
+	reason   string // with state; "" clears it
+	deleting bool
+}
+
+// cardChangeFor is the rule of the card operations: what typ with reason
+// code does to card c, or why it is refused.
+func cardChangeFor(c *Card, typ OperationType, code string) (cardChange, error) {
+	switch {
+	case c.OngoingOperation != "":
+		return cardChange{}, errorf(KindForbidden, "card %s is being deleted", c.CardID)
+	case c.State == CardDeleted:
+		return cardChange{}, errorf(KindForbidden, "card %s is deleted", c.CardID)
+	case typ == OpSuspend && c.State != CardActive:
+		return cardChange{}, errorf(KindForbidden, "only an ACTIVE card can be suspended; card %s is %s", c.CardID, c.State)
+	case typ == OpResume && c.State != CardSuspended:
+		return cardChange{}, errorf(KindForbidden, "card %s is not suspended", c.CardID)
+	case typ == OpResume && !resumeAllowed(c.StateReason, code):
+		return cardChange{}, errorf(KindForbidden, "a card suspended for %s cannot be resumed for %s", c.StateReason, code)
+	case typ == OpSuspend:
+		return cardChange{state: CardSuspended, reason: code}, nil
+	case typ == OpResume:
+		return cardChange{state: CardActive}, nil
+	case typ == OpDelete:
+		return cardChange{deleting: true}, nil
+	}
+	return cardChange{}, errorf(KindBadInput, "unknown card operation %s", typ)
+}
+
+// updateCardTx writes a card change.
+func updateCardTx(ctx context.Context, tx *store.Tx, issuerID, cardID string, ch cardChange, now time.Time) error {
+	var err error
+	if ch.deleting {
+		_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = 'DELETE', updated_at = $3 WHERE issuer_id = $1 AND card_id = $2`,
+			issuerID, cardID, now.UnixMicro())
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET state = $3, state_reason = $4, updated_at = $5 WHERE issuer_id = $1 AND card_id = $2`,
+			issuerID, cardID, string(ch.state), nullString(ch.reason), now.UnixMicro())
+	}
+	if err != nil {
+		return fmt.Errorf("update card %s: %w", cardID, err)
+	}
+	return nil
 }
