@@ -43,16 +43,7 @@ func (e *Engine) List(ctx context.Context, f ListFilter) ([]*JobRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	defer rows.Close()
-	var out []*JobRow
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return store.Collect(rows, func(s store.Scanner) (*JobRow, error) { return scanJob(s) })
 }
 
 // KindCount is how many jobs of a kind are in a state.
@@ -68,16 +59,11 @@ func (e *Engine) Counts(ctx context.Context) ([]KindCount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("count jobs: %w", err)
 	}
-	defer rows.Close()
-	var out []KindCount
-	for rows.Next() {
+	return store.Collect(rows, func(s store.Scanner) (KindCount, error) {
 		var c KindCount
-		if err := rows.Scan(&c.Kind, &c.State, &c.Count); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		err := s.Scan(&c.Kind, &c.State, &c.Count)
+		return c, err
+	})
 }
 
 // Bucket is what finished in one interval.

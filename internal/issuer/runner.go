@@ -73,17 +73,8 @@ func (s *Service) linkedTasks(ctx context.Context, operationID string) ([]transi
 		if err != nil {
 			return fmt.Errorf("linked tasks: %w", err)
 		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		ids, err := store.Strings(rows)
+		if err != nil {
 			return err
 		}
 		tasks, err = s.transit.TasksByIDTx(ctx, tx, ids)
@@ -255,16 +246,7 @@ func (s *Service) scopeTx(ctx context.Context, tx *store.Tx, op *operationRow) (
 	if err != nil {
 		return nil, fmt.Errorf("cards of consumer: %w", err)
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return store.Strings(rows)
 }
 
 // removeConsumerTx removes everything of a consumer but its operations and

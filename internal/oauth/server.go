@@ -217,16 +217,7 @@ func (s *Server) Clients(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list issuers: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return store.Strings(rows)
 }
 
 func (s *Server) clientKey(ctx context.Context, clientID, kid string) (*ecdsa.PublicKey, error) {

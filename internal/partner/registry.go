@@ -282,17 +282,8 @@ func (r *Registry) List(ctx context.Context) ([]Partner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list partners: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := store.Strings(rows)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]Partner, 0, len(ids))

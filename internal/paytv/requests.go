@@ -261,16 +261,7 @@ func (s *Service) List(ctx context.Context, sess *Session, provider Provider, f 
 	if err != nil {
 		return nil, fmt.Errorf("list provisioning requests: %w", err)
 	}
-	defer rows.Close()
-	out := []*Request{}
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collectRequests(rows)
 }
 
 func (s *Service) get(ctx context.Context, orgID string, provider Provider, ident Identifier) (*Request, error) {
@@ -365,16 +356,7 @@ func (s *Service) Recent(ctx context.Context, q store.ListQuery) ([]*Request, er
 	if err != nil {
 		return nil, fmt.Errorf("recent provisioning requests: %w", err)
 	}
-	defer rows.Close()
-	out := []*Request{}
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collectRequests(rows)
 }
 
 // SendJobKey is the unique key of the job that sends a request to the
@@ -418,4 +400,13 @@ func (s *Service) PurgeRequests(ctx context.Context, tx *store.Tx, cutoff time.T
 func (s *Service) OutcomeCounts(ctx context.Context, since time.Time) (map[string]int, error) {
 	return s.db.CountOutcomes(ctx, `SELECT life_cycle_state, CASE WHEN life_cycle_state = 'PENDING' AND error_description LIKE 'retrying:%'
 		THEN 'retrying' ELSE COALESCE(error_code, '') END, count(*) FROM paytv_requests WHERE updated_at >= $1 GROUP BY 1, 2`, micros(since))
+}
+
+// collectRequests reads a list of requests; none is an empty list.
+func collectRequests(rows *sql.Rows) ([]*Request, error) {
+	out, err := store.Collect(rows, func(s store.Scanner) (*Request, error) { return scanRequest(s) })
+	if out == nil && err == nil {
+		out = []*Request{}
+	}
+	return out, err
 }

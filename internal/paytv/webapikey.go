@@ -87,23 +87,20 @@ func (s *Service) WebAPIKeys(ctx context.Context, organisation string) ([]WebAPI
 	if err != nil {
 		return nil, fmt.Errorf("list web api keys: %w", err)
 	}
-	defer rows.Close()
-	var out []WebAPIKey
-	for rows.Next() {
+	return store.Collect(rows, func(s store.Scanner) (WebAPIKey, error) {
 		var k WebAPIKey
 		var created int64
 		var revoked sql.NullInt64
-		if err := rows.Scan(&k.ID, &k.Name, &k.Username, &k.UnitID, &created, &revoked); err != nil {
-			return nil, err
+		if err := s.Scan(&k.ID, &k.Name, &k.Username, &k.UnitID, &created, &revoked); err != nil {
+			return k, err
 		}
 		k.CreatedAt = fromMicros(created)
 		if revoked.Valid {
 			t := fromMicros(revoked.Int64)
 			k.RevokedAt = &t
 		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+		return k, nil
+	})
 }
 
 // RevokeWebAPIKey stops a key from logging in, and ends the sessions it

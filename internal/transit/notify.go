@@ -202,14 +202,5 @@ func (s *Service) NotificationsOff(ctx context.Context, issuerID string) ([]stri
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return store.Strings(rows)
 }

@@ -543,17 +543,8 @@ func (s *Service) CardsOfAccountTx(ctx context.Context, tx *store.Tx, issuerID, 
 	if err != nil {
 		return nil, fmt.Errorf("cards of account: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := store.Strings(rows)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]AccountCard, 0, len(ids))
@@ -734,16 +725,7 @@ func (s *Service) RecentOperations(ctx context.Context, q store.ListQuery) ([]*D
 	if err != nil {
 		return nil, fmt.Errorf("recent operations: %w", err)
 	}
-	defer rows.Close()
-	var out []*DeviceOperation
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, op)
-	}
-	return out, rows.Err()
+	return store.Collect(rows, func(s store.Scanner) (*DeviceOperation, error) { return scanOperation(s) })
 }
 
 // SecureElement is a secure element with the cards on it.
