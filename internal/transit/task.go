@@ -155,9 +155,8 @@ func (s *Service) startTask(ctx context.Context, job *engine.Job[TaskArgs], task
 			return err
 		}
 	}
-	if _, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_tasks SET status = 'PROCESSING', updated_at = $2 WHERE task_id = $1 AND status = 'QUEUED'`,
-		taskID, s.now().UnixMicro()); err != nil {
-		return fmt.Errorf("task %s: mark processing: %w", taskID, err)
+	if err := markProcessing(ctx, s.db, taskID, s.now()); err != nil {
+		return err
 	}
 	return engine.Snooze(s.pollWait(polls))
 }
@@ -171,8 +170,7 @@ func (s *Service) retryOrFail(ctx context.Context, job *engine.Job[TaskArgs], ta
 			s.cfg.Outcomes.DownstreamError(outcome.Wallet)
 		}
 		// The task says it is retrying, and why, while it waits.
-		if _, uerr := s.db.Writer().ExecContext(ctx, `UPDATE transit_tasks SET message = $2, updated_at = $3 WHERE task_id = $1 AND status IN ('QUEUED', 'PROCESSING')`,
-			taskID, fmt.Sprintf("retrying: attempt %d failed: %v", job.Attempt, err), s.now().UnixMicro()); uerr != nil && ctx.Err() == nil {
+		if uerr := noteTaskRetry(ctx, s.db, taskID, fmt.Sprintf("retrying: attempt %d failed: %v", job.Attempt, err), s.now()); uerr != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "record the retry on the task", "task_id", taskID, "err", uerr)
 		}
 		return err
@@ -198,13 +196,9 @@ func (s *Service) withinBudget(j *engine.JobRow) bool {
 func (s *Service) finish(ctx context.Context, job *engine.Job[TaskArgs], taskID, cardID string, op Operation, status TaskStatus, code *int, message string, metadata []byte) error {
 	now := s.now().UnixMicro()
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE transit_tasks SET status = $2, status_code = $3, message = $4, payload = NULL, updated_at = $5
-			WHERE task_id = $1 AND status IN ('QUEUED', 'PROCESSING')`, taskID, string(status), code, nullString(message), now)
-		if err != nil {
-			return fmt.Errorf("task %s: record outcome: %w", taskID, err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
+		ended, err := endTaskTx(ctx, tx, taskID, status, code, message, now)
+		if err != nil || !ended {
+			return err
 		}
 		tx.AfterCommit(func() { s.cfg.Outcomes.WalletTask(string(op), string(status), code) })
 		if status == TaskCompleted {
@@ -225,28 +219,18 @@ func (s *Service) finish(ctx context.Context, job *engine.Job[TaskArgs], taskID,
 			}
 			switch op {
 			case OpErase:
-				if _, err := tx.ExecContext(ctx, `UPDATE transit_cards SET state = 'ERASED', card_account_id = NULL, wallet_card_id = NULL,
-						metadata = NULL, device_id = NULL, updated_at = $2 WHERE card_id = $1`, cardID, now); err != nil {
-					return fmt.Errorf("erase card %s: %w", cardID, err)
-				}
-				if _, err := tx.ExecContext(ctx, `UPDATE transit_tasks SET payload = NULL, message = NULL WHERE card_id = $1`, cardID); err != nil {
-					return fmt.Errorf("erase card %s tasks: %w", cardID, err)
-				}
-				// The wallets' on-file ids of the account are personal data too.
-				if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_card_accounts WHERE card_account_id = $1 AND issuer_id IN
-						(SELECT issuer_id FROM transit_cards WHERE card_id = $1)`, cardID); err != nil {
-					return fmt.Errorf("erase card %s wallet accounts: %w", cardID, err)
+				if err := eraseCardTx(ctx, tx, cardID, now); err != nil {
+					return err
 				}
 			case OpRedirect:
 				// The device was told to call the hub; the card is unchanged.
 			case OpMetadataUpdate:
-				if _, err := tx.ExecContext(ctx, `UPDATE transit_cards SET metadata = $2, updated_at = $3 WHERE card_id = $1`, cardID, string(metadata), now); err != nil {
-					return fmt.Errorf("card %s metadata: %w", cardID, err)
+				if err := setCardMetadataTx(ctx, tx, cardID, metadata, now); err != nil {
+					return err
 				}
 			default:
-				if _, err := tx.ExecContext(ctx, `UPDATE transit_cards SET state = $2, updated_at = $3 WHERE card_id = $1`,
-					cardID, string(target(op, "")), now); err != nil {
-					return fmt.Errorf("card %s state: %w", cardID, err)
+				if err := setCardStateTx(ctx, tx, cardID, target(op, ""), now); err != nil {
+					return err
 				}
 			}
 		}
