@@ -426,7 +426,7 @@ func (e *Engine) Cancel(ctx context.Context, id int64) error {
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		if !e.cancelLocal(id) && e.db.Dialect() == store.Postgres {
-			if _, err := e.db.Writer().ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, fmt.Sprintf("cancel:%d", id)); err != nil {
+			if _, err := e.db.Writer().ExecContext(ctx, `SELECT pg_notify(`+notifyChannelSQL+`, $1)`, fmt.Sprintf("cancel:%d", id)); err != nil {
 				e.log.Warn("notify cancel", "job_id", id, "err", err)
 			}
 		}
@@ -449,7 +449,7 @@ func (e *Engine) Retry(ctx context.Context, id int64) error {
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		if e.db.Dialect() == store.Postgres {
-			_, _ = e.db.Writer().ExecContext(ctx, `SELECT pg_notify($1, 'retry')`, notifyChannel)
+			_, _ = e.db.Writer().ExecContext(ctx, `SELECT pg_notify(`+notifyChannelSQL+`, 'retry')`)
 		}
 		e.wake()
 		return nil

@@ -56,6 +56,9 @@ func (e *Engine) InsertGroups() int64 { return e.groups.Load() }
 // claims take; the second is hashtext(current_schema()).
 const ClaimLockNamespace = claimLockNamespace
 
+// NotifyChannelSQL names the channel of the current schema's instances.
+const NotifyChannelSQL = notifyChannelSQL
+
 // TakeClaimLock waits for and takes, in tx, the claim lock an engine on
 // tx's schema takes (the engine's own statement, waiting rather than
 // trying).

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"os"
 	"os/exec"
 	"syscall"
@@ -253,5 +254,49 @@ func TestEngine_ClaimLocksOfDifferentSchemasAreApart(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("another schema's claim lock held this schema's claims")
+	}
+}
+
+// Instances wake each other on a channel of their schema: a hub in another
+// schema of the same database is not woken by this one's writes.
+func TestEngine_WakeUpsStayWithinTheirSchema(t *testing.T) {
+	mineURL := storetest.NewURL(t, store.Postgres)
+	mine, err := store.Open(context.Background(), store.Config{URL: mineURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mine.Close() })
+	if _, err := mine.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	theirs := storetest.Open(t, store.Postgres)
+	noop := func(context.Context, *engine.Job[testArgs]) error { return nil }
+	mineEngine := newStoppedEngine(t, mine, noop)
+	theirEngine := newStoppedEngine(t, theirs, noop)
+
+	// A listener in my schema, as a peer instance of mine would listen.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, mineURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var channel string
+	if err := conn.QueryRow(ctx, `SELECT `+engine.NotifyChannelSQL).Scan(&channel); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	// Theirs writes first, then mine: the first notice heard must be mine.
+	insert(t, theirEngine, 1, nil)
+	insert(t, mineEngine, 2, nil)
+	n, err := conn.WaitForNotification(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Payload != mineEngine.InstanceID() {
+		t.Fatalf("heard %q on my schema's channel, want my instance %q (their instance is %q)", n.Payload, mineEngine.InstanceID(), theirEngine.InstanceID())
 	}
 }

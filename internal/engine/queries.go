@@ -21,8 +21,11 @@ import (
 const jobColumns = `id, kind, args, state, priority, subject, unique_key, attempt, max_attempts, errors,
 	created_at, run_at, attempted_at, finalized_at, lease_owner, cancel_requested, snoozes`
 
-// notifyChannel is the PostgreSQL channel on which instances wake each other.
-const notifyChannel = "provhub_jobs"
+// notifyChannelSQL names the PostgreSQL channel on which the instances of
+// one schema wake each other: one channel per schema, so that hubs keeping
+// their tables in different schemas of a database never wake each other
+// (NOTIFY channels are per database).
+const notifyChannelSQL = `'provhub_jobs_' || md5(current_schema())`
 
 // claimLockNamespace is the first key of the advisory lock that serializes
 // claims across PostgreSQL instances; the second is the schema's hash
@@ -102,7 +105,7 @@ func notifyTx(ctx context.Context, tx *store.Tx, what string) error {
 	if tx.Dialect() != store.Postgres {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, what); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify(`+notifyChannelSQL+`, $1)`, what); err != nil {
 		return fmt.Errorf("notify %s: %w", what, err)
 	}
 	return nil
