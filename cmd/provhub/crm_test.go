@@ -82,20 +82,7 @@ func TestCLI_CRMImportAndUserAdd(t *testing.T) {
 }
 
 func TestCLI_SimCASServesTheProtocol(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"sim", "cas", "--listen", "127.0.0.1:0", "--devices", "testdata/crm-reference.json", "--log-level", "error"},
-			strings.NewReader(""), pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.Fields(line)[3]
+	ctx, base, stop := startSim(t, "cas", "--devices", "testdata/crm-reference.json")
 	client, err := cas.NewClient(cas.ClientConfig{BaseURL: base, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -123,26 +110,11 @@ func TestCLI_SimCASServesTheProtocol(t *testing.T) {
 	if strings.Join(card.Entitlements, ",") != "1001" {
 		t.Errorf("card state %+v", card)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("sim cas exited %d", code)
-	}
+	stop()
 }
 
 func TestCLI_SimWalletServesTheWalletAPI(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"sim", "wallet", "--listen", "127.0.0.1:0", "--log-level", "error"}, strings.NewReader(""), pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.Fields(line)[3]
+	ctx, base, stop := startSim(t, "wallet")
 	resp, err := http.Post(base+"/admin/devices", "application/json", strings.NewReader(`{"seId":"0A0B","deviceId":"d1"}`))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("register device: %v %v", resp, err)
@@ -157,26 +129,11 @@ func TestCLI_SimWalletServesTheWalletAPI(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != wallet.StatusUnknownTask {
 		t.Fatalf("unknown task: %v", err)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("sim wallet exited %d", code)
-	}
+	stop()
 }
 
 func TestCLI_SimTESServesTheDeviceGateway(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"sim", "tes", "--listen", "127.0.0.1:0", "--log-level", "error"}, strings.NewReader(""), pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.Fields(line)[3]
+	ctx, base, stop := startSim(t, "tes")
 	resp, err := http.Post(base+"/admin/accounts", "application/json", strings.NewReader(`{"cardAccountId":"A1","issuerId":"TRANSIT1","balance":10}`))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("add account: %v %v", resp, err)
@@ -190,10 +147,7 @@ func TestCLI_SimTESServesTheDeviceGateway(t *testing.T) {
 	if err != nil || len(res.Commands) != 1 || res.Commands[0].Kind != tes.KindFeliCa {
 		t.Fatalf("first batch: %+v %v", res, err)
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("sim tes exited %d", code)
-	}
+	stop()
 }
 
 // TestCLI_CRMWebAPIKeysAreShownOnceListedAndRevoked.
@@ -226,4 +180,31 @@ func runCLIStdin(t *testing.T, stdin string, args ...string) (int, string, strin
 	var out, errb bytes.Buffer
 	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// startSim runs `provhub sim KIND` on a free port and returns its base URL
+// and what stops it (checking that it exits 0).
+func startSim(t *testing.T, kind string, extra ...string) (context.Context, string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	args := append([]string{"sim", kind, "--listen", "127.0.0.1:0", "--log-level", "error"}, extra...)
+	go func() {
+		done <- run(ctx, args, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr) //nolint:errcheck // drains the simulator's output
+	return ctx, strings.Fields(line)[3], func() {
+		t.Helper()
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("sim %s exited %d", kind, code)
+		}
+	}
 }
