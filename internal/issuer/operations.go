@@ -179,21 +179,8 @@ func (s *Service) CardOperation(ctx context.Context, issuerID, cardID string, ty
 	}
 	var op *Operation
 	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, err := cardTx(ctx, tx, issuerID, cardID)
+		c, err := operableCardTx(ctx, tx, issuerID, cardID, "unknown card "+cardID)
 		if err != nil {
-			return err
-		}
-		if c == nil {
-			return errorf(KindNotFound, "unknown card %s", cardID)
-		}
-		if err := ownedCard(c); err != nil {
-			return err
-		}
-		consumer, err := consumerTx(ctx, tx, issuerID, c.ConsumerID)
-		if err != nil {
-			return err
-		}
-		if err := usable(consumer); err != nil {
 			return err
 		}
 		change, err := cardChangeFor(&c.Card, typ, code)
@@ -237,21 +224,8 @@ func (s *Service) DigitalCardOperation(ctx context.Context, issuerID, digitalCar
 	}
 	var op *Operation
 	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, err := cardTx(ctx, tx, issuerID, tc.CardAccountID)
+		c, err := operableCardTx(ctx, tx, issuerID, tc.CardAccountID, "unknown digital card "+digitalCardID)
 		if err != nil {
-			return err
-		}
-		if c == nil {
-			return errorf(KindNotFound, "unknown digital card %s", digitalCardID)
-		}
-		if err := ownedCard(c); err != nil {
-			return err
-		}
-		consumer, err := consumerTx(ctx, tx, issuerID, c.ConsumerID)
-		if err != nil {
-			return err
-		}
-		if err := usable(consumer); err != nil {
 			return err
 		}
 		switch {
@@ -498,4 +472,28 @@ func updateCardTx(ctx context.Context, tx *store.Tx, issuerID, cardID string, ch
 		return fmt.Errorf("update card %s: %w", cardID, err)
 	}
 	return nil
+}
+
+// operableCardTx reads a card an operation may act on: it exists (else
+// notFound), has a consumer, and that consumer is neither deleted nor being
+// deleted.
+func operableCardTx(ctx context.Context, tx *store.Tx, issuerID, cardID, notFound string) (*cardRow, error) {
+	c, err := cardTx(ctx, tx, issuerID, cardID)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, errorf(KindNotFound, "%s", notFound)
+	}
+	if err := ownedCard(c); err != nil {
+		return nil, err
+	}
+	consumer, err := consumerTx(ctx, tx, issuerID, c.ConsumerID)
+	if err != nil {
+		return nil, err
+	}
+	if err := usable(consumer); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
