@@ -334,24 +334,37 @@ func (tx *Tx) Rollback() error {
 // ExecCached and QueryCached reuse them. Call it outside any transaction (the
 // writer has one connection). On PostgreSQL it does nothing: pgx keeps its
 // own per-connection statement cache.
+//
+// The lock on the statements is not held while a statement is prepared:
+// preparing waits for the writer's one connection, and a transaction that
+// holds that connection may itself look up a cached statement (that wait
+// once stalled a start-up for the whole 10-second timeout).
 func (db *DB) Prepare(ctx context.Context, queries ...string) error {
 	if db.dialect != SQLite {
 		return nil
 	}
-	db.stmtMu.Lock()
-	defer db.stmtMu.Unlock()
-	if db.stmts == nil {
-		return errors.New("prepare statements: database is closed")
-	}
 	for _, q := range queries {
-		if _, ok := db.stmts[q]; ok {
+		db.stmtMu.Lock()
+		closed := db.stmts == nil
+		_, done := db.stmts[q]
+		db.stmtMu.Unlock()
+		switch {
+		case closed:
+			return errors.New("prepare statements: database is closed")
+		case done:
 			continue
 		}
 		st, err := db.write.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare statement: %w", err)
 		}
-		db.stmts[q] = st
+		db.stmtMu.Lock()
+		if _, dup := db.stmts[q]; dup || db.stmts == nil {
+			st.Close() // prepared meanwhile, or the database closed
+		} else {
+			db.stmts[q] = st
+		}
+		db.stmtMu.Unlock()
 	}
 	return nil
 }

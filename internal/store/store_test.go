@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
@@ -277,5 +279,41 @@ func TestStore_SQLiteFilesAreOwnerOnlyAndErasedDataLeavesTheDisk(t *testing.T) {
 		if bytes.Contains(raw, []byte(secret)) {
 			t.Errorf("the erased secret is still readable in %s", filepath.Base(f))
 		}
+	}
+}
+
+// TestStore_PrepareDoesNotHoldCachedStatementsWhileItWaits: on SQLite a
+// transaction holds the writer's one connection; Prepare, waiting for that
+// connection, must not keep the transaction from using cached statements
+// (it did: the two waited on each other until Prepare's context ended).
+func TestStore_PrepareDoesNotHoldCachedStatementsWhileItWaits(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		prepared <- db.Prepare(pctx, `SELECT count(*) FROM jobs`, `SELECT count(*) FROM jobs WHERE state = 'running'`)
+	}()
+	<-started
+	for range 100 { // let Prepare reach its wait for the connection
+		runtime.Gosched()
+	}
+	var n int
+	if err := tx.QueryRowCached(ctx, `SELECT count(*) FROM jobs WHERE kind = $1`, "x").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-prepared; err != nil {
+		t.Fatalf("Prepare, once the transaction ended: %v", err)
 	}
 }
