@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,21 +47,15 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	baseline := fs.Bool("baseline", true, "measure the bare net/http JSON handler first, with the same clients")
 	halfLoad := fs.Bool("half-load", true, "then measure the latency of calls paced at half the rate reached")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	cpuProfile := profileFlag(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if *requests <= 0 || *clients <= 0 || *cards <= 0 || *instances < 0 {
 		return errors.New("--requests, --clients and --smartcards must be positive, --instances not negative")
 	}

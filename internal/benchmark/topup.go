@@ -31,6 +31,7 @@ func TopUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 200, "jobs run at once")
 	poll := fs.Duration("poll", 2*time.Millisecond, "the hub's first getTaskStatus wait for the REDIRECT task (it doubles up to 8x)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	cpuProfile := profileFlag(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
@@ -90,6 +91,12 @@ func TopUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		firstErr error
 		wg       sync.WaitGroup
 	)
+	// The profile covers the load, not the set-up before it.
+	stopProfile, err := startProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	start := time.Now()
 	for i := range *devices {
 		wg.Add(1)

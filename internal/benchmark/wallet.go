@@ -33,6 +33,7 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	taskDelay := fs.Duration("task-delay", time.Millisecond, "how long the simulator keeps a task PROCESSING")
 	poll := fs.Duration("poll", 2*time.Millisecond, "the hub's first getTaskStatus wait (it doubles up to 8x)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	cpuProfile := profileFlag(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
@@ -90,6 +91,12 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	endpoint := "http://" + addr + "/tsh/transitapi/1/0/updateCardMetadata"
 	hc := &http.Client{Timeout: time.Minute, Transport: &reqsign.Signer{ID: "bench-tes", Secret: secret, Base: &http.Transport{MaxIdleConnsPerHost: *clients}}}
+	// The profile covers the load, not the set-up before it.
+	stopProfile, err := startProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	start := time.Now()
 	accepted, _, err := runClients(ctx, *tasks, *clients, func(i int) error {
 		body := fmt.Appendf(nil, `{"requestHeader":{"requestId":"r%d","sessionId":"bench"},"issuerId":"BENCH","cardId":%q,"cardDescriptor":{"cardholderName":"Rider %d"}}`,
