@@ -86,6 +86,10 @@ func (r *Registry) verifySignature(ctx context.Context, req *http.Request, body 
 	return p, nil
 }
 
+// insertNonceSQL records a nonce, or nothing when it was seen before.
+const insertNonceSQL = `INSERT INTO partner_nonces (partner_id, nonce, expires_at) VALUES ($1, $2, $3)
+	ON CONFLICT (partner_id, nonce) DO NOTHING`
+
 // useNonce records a signed request's nonce until its timestamp leaves the
 // window; a nonce seen before, by any instance, is a replay.
 func (r *Registry) useNonce(ctx context.Context, id, nonce string, until time.Time) error {
@@ -104,8 +108,7 @@ func (r *Registry) useNonce(ctx context.Context, id, nonce string, until time.Ti
 	// Concurrent calls share one durable commit on SQLite.
 	var fresh bool
 	err := r.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO partner_nonces (partner_id, nonce, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (partner_id, nonce) DO NOTHING`, id, nonce, until.UnixMicro())
+		res, err := tx.ExecCached(ctx, insertNonceSQL, id, nonce, until.UnixMicro())
 		if err != nil {
 			return err
 		}

@@ -116,7 +116,11 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.CacheFor <= 0 {
 		cfg.CacheFor = 10 * time.Second
 	}
-	return &Registry{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "partner"), now: cfg.Clock, cache: map[string]cached{}}, nil
+	r := &Registry{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "partner"), now: cfg.Clock, cache: map[string]cached{}}
+	if err := cfg.DB.PrepareHot(insertNonceSQL); err != nil {
+		r.log.Warn("partner statements stay unprepared", "err", err)
+	}
+	return r, nil
 }
 
 var (

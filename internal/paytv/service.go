@@ -119,12 +119,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RetryBackoff == nil {
 		cfg.RetryBackoff = engine.CappedBackoff(30 * time.Second)
 	}
-	// The writes of every request are parsed once (SQLite; outside any
-	// transaction, as its writer has one connection). A schema not yet
-	// migrated leaves them unprepared, which only costs speed.
-	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_ = cfg.DB.Prepare(pctx, insertRequestSQLite, recordSQLite, nextCounterSQL)
-	cancel()
+	// The writes of every request are parsed once (SQLite). A schema not
+	// yet migrated leaves them unprepared, which only costs speed.
+	if err := cfg.DB.PrepareHot(insertRequestSQLite, recordSQLite, nextCounterSQL); err != nil {
+		cfg.Logger.Warn("paytv statements stay unprepared", "err", err)
+	}
 	s := &Service{
 		cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "paytv"), now: cfg.Clock, engine: cfg.Engine,
 		users:   auth.NewLimiter(cfg.LoginFailuresPerUser, cfg.LoginWindow, cfg.Clock),

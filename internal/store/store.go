@@ -369,6 +369,16 @@ func (db *DB) Prepare(ctx context.Context, queries ...string) error {
 	return nil
 }
 
+// PrepareHot is Prepare for a domain's statements of every request, called
+// as the domain is made: it gives the writer at most ten seconds, and a
+// failure (a schema not migrated yet) is returned for the caller to log, as
+// it only costs speed: the Cached calls then parse each time.
+func (db *DB) PrepareHot(queries ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return db.Prepare(ctx, queries...)
+}
+
 // stmt returns the prepared writer statement for query, or nil when it was
 // not prepared.
 func (db *DB) stmt(query string) *sql.Stmt {
@@ -385,6 +395,15 @@ func (tx *Tx) ExecCached(ctx context.Context, query string, args ...any) (sql.Re
 		return tx.ExecContext(ctx, query, args...)
 	}
 	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+// ExecCached runs a prepared statement outside any transaction, as a
+// write of its own (Tx.ExecCached inside one).
+func (db *DB) ExecCached(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := db.stmt(query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return db.write.ExecContext(ctx, query, args...)
 }
 
 // QueryCached is ExecCached for statements that return rows.
