@@ -2,7 +2,6 @@ package transit
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,12 +49,8 @@ func (s *Service) notifyTx(ctx context.Context, tx *store.Tx, c *Card, n wallet.
 	if c.WalletCardID == "" || c.SEID == "" {
 		return nil
 	}
-	var off int
-	switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM transit_notification_off WHERE issuer_id = $1 AND kind = $2`, c.IssuerID, n.Kind).Scan(&off); {
-	case err == nil:
-		return nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("notification settings: %w", err)
+	if off, err := kindOffTx(ctx, tx, c.IssuerID, n.Kind); err != nil || off {
+		return err
 	}
 	now := s.now()
 	n.TextKey = "provhub." + strings.ToLower(n.Kind)
@@ -67,36 +62,22 @@ func (s *Service) notifyTx(ctx context.Context, tx *store.Tx, c *Card, n wallet.
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO transit_notifications (notification_id, card_id, se_id, kind, payload, status, job_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, 'QUEUED', $6, $7, $7)`, fmt.Sprintf("pvn-%d", job.ID), c.CardID, c.SEID, n.Kind, string(payload), job.ID, now.UnixMicro())
-	if err != nil {
-		return fmt.Errorf("store notification: %w", err)
-	}
-	return nil
-}
-
-// cardTx reads a card inside tx.
-func cardTx(ctx context.Context, tx *store.Tx, cardID string) (*Card, error) {
-	return scanCardRow(tx.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, cardID))
+	return insertNotificationTx(ctx, tx, queuedNotification{id: fmt.Sprintf("pvn-%d", job.ID), cardID: c.CardID, seID: c.SEID, kind: n.Kind,
+		payload: payload, jobID: job.ID}, now)
 }
 
 // runNotify sends one notification. The wallet server shows a notification
 // once per notificationId, so a retry after a lost answer does no harm.
 func (s *Service) runNotify(ctx context.Context, job *engine.Job[NotifyArgs]) error {
 	id := fmt.Sprintf("pvn-%d", job.ID)
-	var (
-		status             string
-		payload            sql.NullString
-		walletCardID, seID sql.NullString
-	)
-	err := s.db.ReadRow(ctx, `SELECT n.status, n.payload, c.wallet_card_id, c.se_id FROM transit_notifications n
-		JOIN transit_cards c ON c.card_id = n.card_id WHERE n.notification_id = $1`, id).Scan(&status, &payload, &walletCardID, &seID)
-	if errors.Is(err, sql.ErrNoRows) {
+	stored, found, err := readNotificationToSend(ctx, s.db, id)
+	switch {
+	case err != nil:
+		return err
+	case !found:
 		return engine.Terminal(fmt.Errorf("notification %s does not exist", id))
 	}
-	if err != nil {
-		return fmt.Errorf("load notification %s: %w", id, err)
-	}
+	status, payload, walletCardID, seID := stored.status, stored.payload, stored.walletCardID, stored.seID
 	if status != NotificationQueued {
 		return nil
 	}
@@ -131,13 +112,9 @@ func (s *Service) runNotify(ctx context.Context, job *engine.Job[NotifyArgs]) er
 
 func (s *Service) endNotification(ctx context.Context, job *engine.Job[NotifyArgs], id, status string, code *int, msg string) error {
 	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE transit_notifications SET status = $2, status_code = $3, message = $4, payload = NULL, updated_at = $5
-			WHERE notification_id = $1 AND status = 'QUEUED'`, id, status, code, nullString(msg), s.now().UnixMicro())
-		if err != nil {
-			return fmt.Errorf("notification %s: record outcome: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
+		ended, err := endNotificationTx(ctx, tx, id, status, code, msg, s.now())
+		if err != nil || !ended {
+			return err
 		}
 		return s.engine.CompleteTx(ctx, tx, job.JobRow)
 	})
@@ -145,31 +122,7 @@ func (s *Service) endNotification(ctx context.Context, job *engine.Job[NotifyArg
 
 // Notifications returns a card's notifications, oldest first.
 func (s *Service) Notifications(ctx context.Context, cardID string) ([]PushedNotification, error) {
-	rows, err := s.db.ReadQuery(ctx, `SELECT notification_id, card_id, se_id, kind, status, status_code, message, created_at, updated_at
-		FROM transit_notifications WHERE card_id = $1 ORDER BY created_at, job_id`, cardID)
-	if err != nil {
-		return nil, fmt.Errorf("list notifications: %w", err)
-	}
-	defer rows.Close()
-	var out []PushedNotification
-	for rows.Next() {
-		var (
-			n                PushedNotification
-			code             sql.NullInt64
-			msg              sql.NullString
-			created, updated int64
-		)
-		if err := rows.Scan(&n.NotificationID, &n.CardID, &n.SEID, &n.Kind, &n.Status, &code, &msg, &created, &updated); err != nil {
-			return nil, err
-		}
-		if code.Valid {
-			c := int(code.Int64)
-			n.StatusCode = &c
-		}
-		n.Message, n.CreatedAt, n.UpdatedAt = msg.String, time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return notificationsOfCard(ctx, s.db, cardID)
 }
 
 // SetNotifications turns notification kinds on or off for an issuer's
@@ -180,27 +133,10 @@ func (s *Service) SetNotifications(ctx context.Context, issuerID string, on, off
 			return errorf(KindBadFormat, "unknown notification kind %q (known: %s)", k, strings.Join(wallet.NotificationKinds, ", "))
 		}
 	}
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		for _, k := range on {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM transit_notification_off WHERE issuer_id = $1 AND kind = $2`, issuerID, k); err != nil {
-				return err
-			}
-		}
-		for _, k := range off {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO transit_notification_off (issuer_id, kind) VALUES ($1, $2) ON CONFLICT (issuer_id, kind) DO NOTHING`,
-				issuerID, k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.db.InTx(ctx, func(tx *store.Tx) error { return setKindsTx(ctx, tx, issuerID, on, off) })
 }
 
 // NotificationsOff lists the kinds an issuer turned off.
 func (s *Service) NotificationsOff(ctx context.Context, issuerID string) ([]string, error) {
-	rows, err := s.db.ReadQuery(ctx, `SELECT kind FROM transit_notification_off WHERE issuer_id = $1 ORDER BY kind`, issuerID)
-	if err != nil {
-		return nil, err
-	}
-	return store.Strings(rows)
+	return kindsOff(ctx, s.db, issuerID)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -181,19 +180,16 @@ func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation, c *C
 		contents = string(raw)
 	}
 	return s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		var busy string
-		err := tx.QueryRowContext(ctx, `SELECT operation_id FROM transit_operations WHERE se_id = $1
-			AND status IN ('PENDING', 'REDIRECTED', 'RUNNING') AND expires_at > $2 LIMIT 1`, op.SEID, now.UnixMicro()).Scan(&busy)
+		busy, err := runningOperationTx(ctx, tx, op.SEID, now)
 		switch {
-		case err == nil:
+		case err != nil:
+			return err
+		case busy != "":
 			return errorf(KindBusy, "operation %s runs on this device", busy)
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("busy check: %w", err)
 		}
-		var recent int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM transit_operations WHERE se_id = $1 AND created_at > $2`,
-			op.SEID, now.Add(-s.cfg.OperationsWindow).UnixMicro()).Scan(&recent); err != nil {
-			return fmt.Errorf("rate check: %w", err)
+		recent, err := operationsSinceTx(ctx, tx, op.SEID, now.Add(-s.cfg.OperationsWindow))
+		if err != nil {
+			return err
 		}
 		if recent >= s.cfg.OperationsPerSE {
 			return errorf(KindBusy, "%d operations were started on this device within %s; try again later", recent, s.cfg.OperationsWindow)
@@ -210,63 +206,13 @@ func (s *Service) insertOperation(ctx context.Context, op *DeviceOperation, c *C
 			}
 			redirect = t.TaskID
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO transit_operations (operation_id, kind, issuer_id, card_id, purchase_id, se_id, device_id,
-				wallet_card_id, redirect_task, card_contents, status, created_at, updated_at, expires_at, device_token_hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)`,
-			op.OperationID, string(op.Kind), op.IssuerID, nullString(op.CardID), nullString(op.PurchaseID), op.SEID, op.DeviceID,
-			nullString(op.WalletCardID), redirect, contents, string(op.Status), now.UnixMicro(), op.ExpiresAt.UnixMicro(),
-			hashToken(s.DeviceToken(op.OperationID)))
-		if err != nil {
-			return fmt.Errorf("store operation: %w", err)
-		}
-		return nil
+		return insertOperationTx(ctx, tx, op, redirect, contents, hashToken(s.DeviceToken(op.OperationID)))
 	})
 }
 
 // OperationJobKey is the unique key of the job that runs a device
 // operation: the console finds an operation's job by it.
 func OperationJobKey(operationID string) string { return "transit.operation:" + operationID }
-
-const operationColumns = `operation_id, kind, issuer_id, card_id, purchase_id, se_id, device_id, wallet_card_id, card_contents, status, step,
-	status_code, message, balance, card_account_id, created_at, updated_at, expires_at, ended_at`
-
-func scanOperation(row interface{ Scan(...any) error }) (*DeviceOperation, error) {
-	var (
-		op                                             DeviceOperation
-		card, purchase, wallet, contents, msg, account sql.NullString
-		code, balance, ended                           sql.NullInt64
-		created, updated, expires                      int64
-	)
-	err := row.Scan(&op.OperationID, &op.Kind, &op.IssuerID, &card, &purchase, &op.SEID, &op.DeviceID, &wallet, &contents, &op.Status, &op.Step,
-		&code, &msg, &balance, &account, &created, &updated, &expires, &ended)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errorf(KindUnknownOperation, "unknown operation")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read operation: %w", err)
-	}
-	op.CardID, op.PurchaseID, op.WalletCardID, op.Message, op.CardAccountID = card.String, purchase.String, wallet.String, msg.String, account.String
-	if contents.Valid {
-		op.CardContents = &tes.CardContents{}
-		if err := json.Unmarshal([]byte(contents.String), op.CardContents); err != nil {
-			return nil, fmt.Errorf("operation %s: stored card contents: %w", op.OperationID, err)
-		}
-	}
-	if code.Valid {
-		c := int(code.Int64)
-		op.StatusCode = &c
-	}
-	if balance.Valid {
-		b := balance.Int64
-		op.Balance = &b
-	}
-	op.CreatedAt, op.UpdatedAt, op.ExpiresAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC(), time.UnixMicro(expires).UTC()
-	if ended.Valid {
-		t := time.UnixMicro(ended.Int64).UTC()
-		op.EndedAt = &t
-	}
-	return &op, nil
-}
 
 // Operation returns a device operation of an issuer.
 func (s *Service) Operation(ctx context.Context, issuerID, operationID string) (*DeviceOperation, error) {
@@ -281,7 +227,7 @@ func (s *Service) Operation(ctx context.Context, issuerID, operationID string) (
 }
 
 func (s *Service) operation(ctx context.Context, operationID string) (*DeviceOperation, error) {
-	return scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM transit_operations WHERE operation_id = $1`, operationID))
+	return readOperation(ctx, s.db, operationID)
 }
 
 // end records an operation's outcome unless it has already ended, with
@@ -290,14 +236,9 @@ func (s *Service) end(ctx context.Context, op *DeviceOperation, status Operation
 	now := s.now().UnixMicro()
 	ended := false
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE transit_operations SET status = $2, status_code = $3, message = $4, updated_at = $5, ended_at = $5
-			WHERE operation_id = $1 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`, op.OperationID, string(status), code, nullString(msg), now)
-		if err != nil {
+		var err error
+		if ended, err = endOperationTx(ctx, tx, op.OperationID, status, code, msg, now); err != nil || !ended {
 			return err
-		}
-		n, _ := res.RowsAffected()
-		if ended = n == 1; !ended {
-			return nil
 		}
 		tx.AfterCommit(func() { s.cfg.Outcomes.DeviceOperation(string(op.Kind), string(status), code) })
 		return s.notifyOperationTx(ctx, tx, op, status, code, nil)
@@ -360,27 +301,22 @@ func (s *Service) runOperation(ctx context.Context, job *engine.Job[OperationArg
 		return s.end(ctx, op, OperationFailed, tes.StatusTTLExpired, "the operation's time to live expired")
 	}
 	if op.Status == OperationPending {
-		var status TaskStatus
-		var code sql.NullInt64
-		var msg sql.NullString
-		err := s.db.ReadRow(ctx, `SELECT t.status, t.status_code, t.message FROM transit_tasks t JOIN transit_operations o ON o.redirect_task = t.task_id
-			WHERE o.operation_id = $1`, op.OperationID).Scan(&status, &code, &msg)
+		status, msg, err := redirectTaskOf(ctx, s.db, op.OperationID)
 		if err != nil {
-			return fmt.Errorf("operation %s: redirect task: %w", op.OperationID, err)
+			return err
 		}
 		switch status {
 		case TaskQueued, TaskProcessing:
 			return engine.Snooze(s.pollWait(job.Snoozes))
 		case TaskFailed:
 			why := "the device could not be redirected"
-			if msg.Valid {
-				why += ": " + msg.String
+			if msg != "" {
+				why += ": " + msg
 			}
 			return s.end(ctx, op, OperationFailed, tes.StatusDeviceUnreachable, why)
 		}
-		if _, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_operations SET status = 'REDIRECTED', updated_at = $2 WHERE operation_id = $1 AND status = 'PENDING'`,
-			op.OperationID, now.UnixMicro()); err != nil {
-			return fmt.Errorf("operation %s: mark redirected: %w", op.OperationID, err)
+		if err := markRedirected(ctx, s.db, op.OperationID, now); err != nil {
+			return err
 		}
 	}
 	// Look again at the expiry, or every few seconds if that is later (the
@@ -481,7 +417,7 @@ func (s *Service) findOperation(ctx context.Context, call DeviceCall) (*DeviceOp
 	if call.Token == "" {
 		return nil, errorf(KindMissing, "deviceToken is missing")
 	}
-	op, err := scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM transit_operations WHERE device_token_hash = $1`, hashToken(call.Token)))
+	op, err := readOperationByToken(ctx, s.db, hashToken(call.Token))
 	switch {
 	case KindOf(err) == KindUnknownOperation:
 		return nil, errorf(KindNoOperation, "no operation waits for this device")
@@ -504,9 +440,9 @@ func finalAnswer(op *DeviceOperation) *DeviceAnswer {
 
 // replay answers with the batch of the operation's current step.
 func (s *Service) replay(ctx context.Context, op *DeviceOperation) (*DeviceAnswer, error) {
-	var raw string
-	if err := s.db.ReadRow(ctx, `SELECT answer FROM transit_operation_steps WHERE operation_id = $1 AND step = $2`, op.OperationID, op.Step).Scan(&raw); err != nil {
-		return nil, fmt.Errorf("operation %s: read step %d: %w", op.OperationID, op.Step, err)
+	raw, err := stepAnswer(ctx, s.db, op.OperationID, op.Step)
+	if err != nil {
+		return nil, err
 	}
 	var res tes.CommandsResponse
 	if err := json.Unmarshal([]byte(raw), &res); err != nil {
@@ -570,32 +506,11 @@ func (s *Service) record(ctx context.Context, op *DeviceOperation, step int, loo
 	won := false
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		won = false
-		var q string
-		var args []any
-		switch {
-		case hdr.StatusCode != tes.StatusOK:
-			q = `UPDATE transit_operations SET step = $2, status = 'FAILED', status_code = $3, message = $4, updated_at = $5, ended_at = $5
-				WHERE operation_id = $1 AND step = $6 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`
-			args = []any{op.OperationID, step + 1, hdr.StatusCode, nullString(hdr.StatusMessage), now, step}
-		case res.Done():
-			q = `UPDATE transit_operations SET step = $2, status = 'COMPLETED', status_code = 0, balance = $3, card_account_id = $4, updated_at = $5, ended_at = $5
-				WHERE operation_id = $1 AND step = $6 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`
-			args = []any{op.OperationID, step + 1, res.Balance, nullString(res.CardAccountID), now, step}
-		default:
-			q = `UPDATE transit_operations SET step = $2, status = 'RUNNING', updated_at = $3
-				WHERE operation_id = $1 AND step = $4 AND status IN ('PENDING', 'REDIRECTED', 'RUNNING')`
-			args = []any{op.OperationID, step + 1, now, step}
+		moved, err := advanceOperationTx(ctx, tx, op.OperationID, step, res, now)
+		if err != nil || !moved {
+			return err // !moved: recorded by a concurrent call, or ended meanwhile
 		}
-		r, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("operation %s: record step %d: %w", op.OperationID, step+1, err)
-		}
-		if n, _ := r.RowsAffected(); n != 1 {
-			return nil // recorded by a concurrent call, or ended meanwhile
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO transit_operation_steps (operation_id, step, request, answer, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			op.OperationID, step+1, string(reqRaw), string(ansRaw), now)
-		if err != nil {
+		if err := insertStepTx(ctx, tx, op.OperationID, step+1, reqRaw, ansRaw, now); err != nil {
 			return err
 		}
 		switch {
@@ -626,34 +541,15 @@ func (s *Service) OperationDetail(ctx context.Context, operationID string) (*Dev
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := s.db.ReadQuery(ctx, `SELECT step, request, answer, created_at FROM transit_operation_steps WHERE operation_id = $1 ORDER BY step`, operationID)
+	steps, err := stepsOf(ctx, s.db, operationID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("operation steps: %w", err)
+		return nil, nil, err
 	}
-	defer rows.Close()
-	var steps []OperationStep
-	for rows.Next() {
-		var st OperationStep
-		var at int64
-		if err := rows.Scan(&st.Step, &st.Request, &st.Answer, &at); err != nil {
-			return nil, nil, err
-		}
-		st.At = time.UnixMicro(at).UTC()
-		steps = append(steps, st)
-	}
-	return op, steps, rows.Err()
+	return op, steps, nil
 }
 
 // PurgeOperations removes the device operations that ended before cutoff,
 // with their relay steps (the retention job calls it).
 func (s *Service) PurgeOperations(ctx context.Context, tx *store.Tx, cutoff time.Time) (int64, error) {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM transit_operation_steps WHERE operation_id IN
-			(SELECT operation_id FROM transit_operations WHERE ended_at IS NOT NULL AND ended_at < $1)`, cutoff.UnixMicro()); err != nil {
-		return 0, fmt.Errorf("purge operation steps: %w", err)
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM transit_operations WHERE ended_at IS NOT NULL AND ended_at < $1`, cutoff.UnixMicro())
-	if err != nil {
-		return 0, fmt.Errorf("purge operations: %w", err)
-	}
-	return res.RowsAffected()
+	return purgeOperationsTx(ctx, tx, cutoff)
 }

@@ -3,12 +3,12 @@ package transit
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -160,6 +160,9 @@ func New(cfg Config) (*Service, error) {
 		cfg.OperationsWindow = 10 * time.Minute
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "transit"), now: cfg.Clock, engine: cfg.Engine}
+	if err := cfg.DB.PrepareHot(slices.Concat(hotStatements, operationHotStatements, notificationHotStatements)...); err != nil {
+		s.log.Warn("transit statements stay unprepared", "err", err)
+	}
 	s.registerJobs(cfg.Jobs)
 	return s, nil
 }
@@ -212,32 +215,27 @@ func (s *Service) ProvisionCard(ctx context.Context, in ProvisionInput) (*Card, 
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	instance := append(append(apdu.AID{}, s.cfg.PackageAID...), suffix...)
-	now := s.now().UnixMicro()
+	now := s.now()
 	wc := NewWalletCardID()
+	fresh := &Card{CardID: in.CardAccountID, IssuerID: in.IssuerID, CardAccountID: in.CardAccountID, WalletCardID: wc,
+		SEID: seID, DeviceID: in.DeviceID, InstanceAID: instance.String()}
 	if c == nil {
-		_, err = s.db.Writer().ExecContext(ctx, `INSERT INTO transit_cards (card_id, issuer_id, card_account_id, wallet_card_id,
-			se_id, device_id, instance_aid, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING_PERSO', $8, $8)`,
-			in.CardAccountID, in.IssuerID, in.CardAccountID, wc, seID, nullString(in.DeviceID), instance.String(), now)
-		if err != nil {
+		if err := insertCard(ctx, s.db, fresh, now); err != nil {
 			if _, gerr := s.Card(ctx, in.CardAccountID); gerr == nil {
 				// Another call provisioned it meanwhile: answer as it did.
 				return s.ProvisionCard(ctx, in)
 			}
-			return nil, fmt.Errorf("store card: %w", err)
+			return nil, err
 		}
 	} else {
 		if c.IssuerID != in.IssuerID {
 			return nil, errorf(KindAlreadyProvisioned, "card account %s is provisioned for another issuer", in.CardAccountID)
 		}
-		res, err := s.db.Writer().ExecContext(ctx, `UPDATE transit_cards SET card_account_id = $2, wallet_card_id = $3, se_id = $4,
-			device_id = $5, instance_aid = $6, state = 'PENDING_PERSO', metadata = NULL, created_at = $7, updated_at = $7
-			WHERE card_id = $1 AND state IN ('DELETED', 'ERASED') AND NOT EXISTS (SELECT 1 FROM transit_tasks
-				WHERE card_id = $1 AND status IN ('QUEUED', 'PROCESSING'))`,
-			in.CardAccountID, in.CardAccountID, wc, seID, nullString(in.DeviceID), instance.String(), now)
+		done, err := reprovisionCard(ctx, s.db, fresh, now)
 		if err != nil {
-			return nil, fmt.Errorf("provision card again: %w", err)
+			return nil, err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if !done {
 			if again, gerr := s.Card(ctx, in.CardAccountID); gerr == nil && again.State != Deleted && again.State != Erased {
 				return s.ProvisionCard(ctx, in)
 			}
@@ -388,7 +386,7 @@ func (s *Service) QueueTx(ctx context.Context, tx *store.Tx, cardID string, op O
 	default:
 		return nil, errorf(KindBadFormat, "operation must be SUSPEND, RESUME or DELETE")
 	}
-	c, err := scanCard(tx.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, cardID))
+	c, err := cardTx(ctx, tx, cardID)
 	if err != nil {
 		return nil, err
 	}
@@ -408,22 +406,15 @@ func (s *Service) QueueTx(ctx context.Context, tx *store.Tx, cardID string, op O
 // projected returns the state a card will have once its queued tasks are
 // done, and how many tasks are queued or running.
 func (s *Service) projected(ctx context.Context, tx *store.Tx, c *Card) (CardState, int, error) {
-	projected := c.State
-	rows, err := tx.QueryContext(ctx, `SELECT operation FROM transit_tasks WHERE card_id = $1 AND status IN ('QUEUED', 'PROCESSING') ORDER BY created_at, task_id`, c.CardID)
+	ops, err := pendingOperationsTx(ctx, tx, c.CardID)
 	if err != nil {
-		return "", 0, fmt.Errorf("pending tasks: %w", err)
+		return "", 0, err
 	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var pending Operation
-		if err := rows.Scan(&pending); err != nil {
-			return "", 0, err
-		}
+	projected := c.State
+	for _, pending := range ops {
 		projected = target(pending, projected)
-		n++
 	}
-	return projected, n, rows.Err()
+	return projected, len(ops), nil
 }
 
 func (s *Service) queueTx(ctx context.Context, tx *store.Tx, c *Card, op Operation, raw, outline []byte) (*Task, error) {
@@ -439,11 +430,8 @@ func (s *Service) queueTx(ctx context.Context, tx *store.Tx, c *Card, op Operati
 		return nil, err
 	}
 	t := &Task{TaskID: fmt.Sprintf("pvh-%d", job.ID), CardID: c.CardID, SEID: c.SEID, Operation: op, Status: TaskQueued, JobID: job.ID}
-	now := s.now().UnixMicro()
-	_, err = tx.ExecContext(ctx, `INSERT INTO transit_tasks (task_id, card_id, se_id, operation, status, payload, job_id, created_at, updated_at, outline)
-		VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $7, $8)`, t.TaskID, c.CardID, c.SEID, string(op), nullBytes(raw), job.ID, now, nullBytes(outline))
-	if err != nil {
-		return nil, fmt.Errorf("store task: %w", err)
+	if err := insertTaskTx(ctx, tx, t, raw, outline, s.now().UnixMicro()); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -466,65 +454,18 @@ func (s *Service) issuerCard(ctx context.Context, issuerID, cardID string) (*Car
 	return c, nil
 }
 
-const cardColumns = `card_id, issuer_id, card_account_id, wallet_card_id, se_id, device_id, instance_aid, state, metadata, created_at, updated_at`
-
-func scanCard(row *sql.Row) (*Card, error) { return scanCardRow(row) }
-
-func scanCardRow(row interface{ Scan(...any) error }) (*Card, error) {
-	var (
-		c                       Card
-		account, wallet, device sql.NullString
-		meta                    sql.NullString
-		created, updated        int64
-	)
-	err := row.Scan(&c.CardID, &c.IssuerID, &account, &wallet, &c.SEID, &device, &c.InstanceAID, &c.State, &meta, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errorf(KindUnknownCard, "unknown card")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read card: %w", err)
-	}
-	c.CardAccountID, c.WalletCardID, c.DeviceID = account.String, wallet.String, device.String
-	if meta.Valid {
-		c.Metadata = json.RawMessage(meta.String)
-	}
-	c.CreatedAt, c.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
-	return &c, nil
-}
-
 // Card returns a card by its cardId.
 func (s *Service) Card(ctx context.Context, cardID string) (*Card, error) {
-	return scanCard(s.db.ReadRow(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, cardID))
+	return readCard(ctx, s.db, cardID)
 }
 
 func (s *Service) cardByWalletID(ctx context.Context, walletCardID string) (*Card, error) {
-	return scanCard(s.db.ReadRow(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE wallet_card_id = $1`, walletCardID))
+	return readCardByWalletID(ctx, s.db, walletCardID)
 }
 
 // Tasks returns a card's tasks in the order they were asked.
 func (s *Service) Tasks(ctx context.Context, cardID string) ([]Task, error) {
-	rows, err := s.db.ReadQuery(ctx, `SELECT task_id, card_id, se_id, operation, status, status_code, message, job_id
-		FROM transit_tasks WHERE card_id = $1 ORDER BY created_at, job_id`, cardID)
-	if err != nil {
-		return nil, fmt.Errorf("list tasks: %w", err)
-	}
-	defer rows.Close()
-	var out []Task
-	for rows.Next() {
-		var t Task
-		var code sql.NullInt64
-		var msg sql.NullString
-		if err := rows.Scan(&t.TaskID, &t.CardID, &t.SEID, &t.Operation, &t.Status, &code, &msg, &t.JobID); err != nil {
-			return nil, err
-		}
-		if code.Valid {
-			c := int(code.Int64)
-			t.StatusCode = &c
-		}
-		t.Message = msg.String
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return tasksOfCard(ctx, s.db, cardID)
 }
 
 // AccountCard is a card of a card account with its queued or running tasks.
@@ -538,18 +479,13 @@ type AccountCard struct {
 // CardsOfAccountTx returns the cards (not erased) of an issuer's card
 // account, read in tx.
 func (s *Service) CardsOfAccountTx(ctx context.Context, tx *store.Tx, issuerID, cardAccountID string) ([]AccountCard, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT card_id FROM transit_cards WHERE issuer_id = $1 AND card_account_id = $2 AND state <> 'ERASED' ORDER BY card_id`,
-		issuerID, cardAccountID)
-	if err != nil {
-		return nil, fmt.Errorf("cards of account: %w", err)
-	}
-	ids, err := store.Strings(rows)
+	ids, err := cardIDsOfAccountTx(ctx, tx, issuerID, cardAccountID)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]AccountCard, 0, len(ids))
 	for _, id := range ids {
-		c, err := scanCard(tx.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, id))
+		c, err := cardTx(ctx, tx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -589,23 +525,13 @@ func (s *Service) CardByWalletID(ctx context.Context, issuerID, walletCardID str
 func (s *Service) TasksByIDTx(ctx context.Context, tx *store.Tx, taskIDs []string) ([]Task, error) {
 	out := make([]Task, 0, len(taskIDs))
 	for _, id := range taskIDs {
-		var t Task
-		var code sql.NullInt64
-		var msg sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT task_id, card_id, se_id, operation, status, status_code, message, job_id
-			FROM transit_tasks WHERE task_id = $1`, id).Scan(&t.TaskID, &t.CardID, &t.SEID, &t.Operation, &t.Status, &code, &msg, &t.JobID)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
+		t, err := taskTx(ctx, tx, id)
 		if err != nil {
-			return nil, fmt.Errorf("read task %s: %w", id, err)
+			return nil, err
 		}
-		if code.Valid {
-			c := int(code.Int64)
-			t.StatusCode = &c
+		if t != nil {
+			out = append(out, *t)
 		}
-		t.Message = msg.String
-		out = append(out, t)
 	}
 	return out, nil
 }
@@ -615,18 +541,12 @@ func (s *Service) TasksByIDTx(ctx context.Context, tx *store.Tx, taskIDs []strin
 // running tasks are refused.
 func (s *Service) RemoveCardsTx(ctx context.Context, tx *store.Tx, cardIDs []string) error {
 	for _, id := range cardIDs {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM transit_tasks WHERE card_id = $1 AND status IN ('QUEUED', 'PROCESSING')`, id).Scan(&n); err != nil {
-			return fmt.Errorf("pending tasks of %s: %w", id, err)
+		pending, err := removeCardTx(ctx, tx, id)
+		if err != nil {
+			return err
 		}
-		if n > 0 {
-			return errorf(KindNotAllowed, "card %s still has %d task(s) queued or running", id, n)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM transit_tasks WHERE card_id = $1`, id); err != nil {
-			return fmt.Errorf("remove tasks of %s: %w", id, err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM transit_cards WHERE card_id = $1`, id); err != nil {
-			return fmt.Errorf("remove card %s: %w", id, err)
+		if pending > 0 {
+			return errorf(KindNotAllowed, "card %s still has %d task(s) queued or running", id, pending)
 		}
 	}
 	return nil
@@ -645,70 +565,23 @@ type TaskView struct {
 // q.Status is a task status; q.Search finds the tasks of a task, card,
 // wallet card or secure element id; q.Before is a task id.
 func (s *Service) RecentTasks(ctx context.Context, q store.ListQuery) ([]TaskView, error) {
-	limit := min(max(q.Limit, 1), 500)
-	rows, err := s.db.ReadQuery(ctx, `SELECT t.task_id, t.card_id, t.se_id, t.operation, t.status, t.status_code, t.message, t.job_id,
-			c.wallet_card_id, t.created_at, t.updated_at
-		FROM transit_tasks t JOIN transit_cards c ON c.card_id = t.card_id
-		WHERE ($1 = '' OR t.status = $1)
-		AND ($2 = '' OR t.task_id = $2 OR t.card_id = $2 OR c.wallet_card_id = $2 OR t.se_id = $2)
-		AND ($3 = '' OR (t.created_at, t.task_id) < (SELECT b.created_at, b.task_id FROM transit_tasks b WHERE b.task_id = $3))
-		ORDER BY t.created_at DESC, t.task_id DESC LIMIT $4`, q.Status, q.Search, q.Before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("recent tasks: %w", err)
-	}
-	defer rows.Close()
-	var out []TaskView
-	for rows.Next() {
-		var v TaskView
-		var code sql.NullInt64
-		var msg, wallet sql.NullString
-		var created, updated int64
-		if err := rows.Scan(&v.TaskID, &v.CardID, &v.SEID, &v.Operation, &v.Status, &code, &msg, &v.JobID, &wallet, &created, &updated); err != nil {
-			return nil, err
-		}
-		if code.Valid {
-			c := int(code.Int64)
-			v.StatusCode = &c
-		}
-		v.Message, v.WalletCardID = msg.String, wallet.String
-		v.CreatedAt, v.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return recentTasks(ctx, s.db, q, min(max(q.Limit, 1), 500))
 }
 
 // TaskDetail returns any wallet task with the outline of its script (none
 // for a task that carries no script), for the operator console.
 func (s *Service) TaskDetail(ctx context.Context, taskID string) (*TaskView, []ScriptLine, error) {
-	var (
-		v                    TaskView
-		code                 sql.NullInt64
-		msg, wallet, outline sql.NullString
-		created, updated     int64
-	)
-	err := s.db.ReadRow(ctx, `SELECT t.task_id, t.card_id, t.se_id, t.operation, t.status, t.status_code, t.message, t.job_id,
-			c.wallet_card_id, t.created_at, t.updated_at, t.outline
-		FROM transit_tasks t JOIN transit_cards c ON c.card_id = t.card_id WHERE t.task_id = $1`, taskID).
-		Scan(&v.TaskID, &v.CardID, &v.SEID, &v.Operation, &v.Status, &code, &msg, &v.JobID, &wallet, &created, &updated, &outline)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, errorf(KindUnknownCard, "unknown task %s", taskID)
-	}
+	v, outline, err := taskViewOf(ctx, s.db, taskID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("task %s: %w", taskID, err)
+		return nil, nil, err
 	}
-	if code.Valid {
-		c := int(code.Int64)
-		v.StatusCode = &c
-	}
-	v.Message, v.WalletCardID = msg.String, wallet.String
-	v.CreatedAt, v.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	var lines []ScriptLine
-	if outline.Valid {
-		if err := json.Unmarshal([]byte(outline.String), &lines); err != nil {
+	if outline != "" {
+		if err := json.Unmarshal([]byte(outline), &lines); err != nil {
 			return nil, nil, fmt.Errorf("task %s: stored outline: %w", taskID, err)
 		}
 	}
-	return &v, lines, nil
+	return v, lines, nil
 }
 
 // RecentOperations returns the newest device operations.
@@ -717,15 +590,7 @@ func (s *Service) TaskDetail(ctx context.Context, taskID string) (*TaskView, []S
 // operation, card, purchase, secure element or device id; q.Before is an
 // operation id.
 func (s *Service) RecentOperations(ctx context.Context, q store.ListQuery) ([]*DeviceOperation, error) {
-	limit := min(max(q.Limit, 1), 500)
-	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM transit_operations WHERE ($1 = '' OR status = $1)
-		AND ($2 = '' OR operation_id = $2 OR card_id = $2 OR purchase_id = $2 OR se_id = $2 OR device_id = $2)
-		AND ($3 = '' OR (created_at, operation_id) < (SELECT b.created_at, b.operation_id FROM transit_operations b WHERE b.operation_id = $3))
-		ORDER BY created_at DESC, operation_id DESC LIMIT $4`, q.Status, q.Search, q.Before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("recent operations: %w", err)
-	}
-	return store.Collect(rows, func(s store.Scanner) (*DeviceOperation, error) { return scanOperation(s) })
+	return recentOperations(ctx, s.db, q, min(max(q.Limit, 1), 500))
 }
 
 // SecureElement is a secure element with the cards on it.
@@ -741,29 +606,19 @@ type SecureElement struct {
 // wallet card id; q.Before is the secure-element id the page starts after;
 // q.Limit counts secure elements.
 func (s *Service) SecureElements(ctx context.Context, q store.ListQuery) ([]SecureElement, error) {
-	limit := min(max(q.Limit, 1), 500)
-	rows, err := s.db.ReadQuery(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE state <> 'ERASED' AND se_id IN (
-			SELECT DISTINCT se_id FROM transit_cards WHERE state <> 'ERASED' AND se_id > $1
-			AND ($2 = '' OR se_id = $2 OR device_id = $2 OR card_id = $2 OR wallet_card_id = $2)
-			ORDER BY se_id LIMIT $3)
-		ORDER BY se_id, card_id`, q.Before, q.Search, limit)
+	cards, err := cardsOfSecureElements(ctx, s.db, q, min(max(q.Limit, 1), 500))
 	if err != nil {
-		return nil, fmt.Errorf("secure elements: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	var out []SecureElement
-	for rows.Next() {
-		c, err := scanCardRow(rows)
-		if err != nil {
-			return nil, err
-		}
+	for _, c := range cards {
 		if len(out) == 0 || out[len(out)-1].SEID != c.SEID {
 			out = append(out, SecureElement{SEID: c.SEID, DeviceID: c.DeviceID})
 		}
 		last := &out[len(out)-1]
-		last.Cards = append(last.Cards, *c)
+		last.Cards = append(last.Cards, c)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Resendable tells whether a FAILED task of op can be sent again: not a
@@ -779,27 +634,22 @@ func Resendable(op Operation) bool { return op != OpPersonalize && op != OpMetad
 func (s *Service) ResendTask(ctx context.Context, taskID string) (*Task, error) {
 	var t *Task
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		var op Operation
-		var status TaskStatus
-		var cardID string
-		err := tx.QueryRowContext(ctx, `SELECT operation, status, card_id FROM transit_tasks WHERE task_id = $1`, taskID).Scan(&op, &status, &cardID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errorf(KindUnknownCard, "unknown task %s", taskID)
-		}
-		if err != nil {
-			return fmt.Errorf("read task %s: %w", taskID, err)
-		}
+		failed, err := taskTx(ctx, tx, taskID)
 		switch {
-		case status != TaskFailed:
-			return errorf(KindNotAllowed, "task %s is %s; only a FAILED task can be sent again", taskID, status)
-		case !Resendable(op):
-			return errorf(KindNotAllowed, "a %s task cannot be sent again: its payload is not kept; ask the TES again", op)
+		case err != nil:
+			return err
+		case failed == nil:
+			return errorf(KindUnknownCard, "unknown task %s", taskID)
+		case failed.Status != TaskFailed:
+			return errorf(KindNotAllowed, "task %s is %s; only a FAILED task can be sent again", taskID, failed.Status)
+		case !Resendable(failed.Operation):
+			return errorf(KindNotAllowed, "a %s task cannot be sent again: its payload is not kept; ask the TES again", failed.Operation)
 		}
-		c, err := scanCard(tx.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM transit_cards WHERE card_id = $1`, cardID))
+		c, err := cardTx(ctx, tx, failed.CardID)
 		if err != nil {
 			return err
 		}
-		t, err = s.queueTx(ctx, tx, c, op, nil, nil)
+		t, err = s.queueTx(ctx, tx, c, failed.Operation, nil, nil)
 		return err
 	})
 	if err != nil {

@@ -2,7 +2,6 @@ package transit
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,22 +29,14 @@ func (TaskArgs) Kind() string { return "transit.wallet_task" }
 // completion together.
 func (s *Service) runTask(ctx context.Context, job *engine.Job[TaskArgs]) error {
 	taskID := fmt.Sprintf("pvh-%d", job.ID)
-	var (
-		op                 Operation
-		status             TaskStatus
-		payload            sql.NullString
-		walletCardID, seID sql.NullString
-		cardID             string
-	)
-	err := s.db.ReadRow(ctx, `SELECT t.operation, t.status, t.payload, c.wallet_card_id, c.se_id, c.card_id
-		FROM transit_tasks t JOIN transit_cards c ON c.card_id = t.card_id WHERE t.task_id = $1`, taskID).
-		Scan(&op, &status, &payload, &walletCardID, &seID, &cardID)
-	if errors.Is(err, sql.ErrNoRows) {
+	r, found, err := readTaskRun(ctx, s.db, taskID)
+	switch {
+	case err != nil:
+		return err
+	case !found:
 		return engine.Terminal(fmt.Errorf("task %s does not exist", taskID))
 	}
-	if err != nil {
-		return fmt.Errorf("load task %s: %w", taskID, err)
-	}
+	op, status, payload, walletCardID, seID, cardID := r.op, r.status, r.payload, r.walletCardID, r.seID, r.cardID
 	switch status {
 	case TaskCompleted, TaskFailed:
 		return nil
