@@ -24,6 +24,15 @@ func TestStore_HotStatementsPrepare(t *testing.T) {
 	}
 }
 
+// insertCardC1 stores card C1 (wallet card WC1 on SE1) of issuer ISS.
+func insertCardC1(t *testing.T, db *store.DB) {
+	t.Helper()
+	c := &Card{CardID: "C1", IssuerID: "ISS", CardAccountID: "C1", WalletCardID: "WC1", SEID: "SE1", InstanceAID: "A0"}
+	if err := insertCard(context.Background(), db, c, time.UnixMicro(1)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustTx(t *testing.T, db *store.DB, f func(tx *store.Tx) error) {
 	t.Helper()
 	if err := db.InTx(context.Background(), f); err != nil {
@@ -134,9 +143,7 @@ func TestTaskStore_ReadsOfTasks(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		ctx := context.Background()
-		if err := insertCard(ctx, db, &Card{CardID: "C1", IssuerID: "ISS", CardAccountID: "C1", WalletCardID: "WC1", SEID: "SE1", InstanceAID: "A0"}, time.UnixMicro(1)); err != nil {
-			t.Fatal(err)
-		}
+		insertCardC1(t, db)
 		mustTx(t, db, func(tx *store.Tx) error {
 			for i, op := range []Operation{OpSuspend, OpResume, OpMetadataUpdate} {
 				task := &Task{TaskID: []string{"pvh-1", "pvh-2", "pvh-3"}[i], CardID: "C1", SEID: "SE1", Operation: op, JobID: int64(i + 1)}
@@ -312,9 +319,7 @@ func TestNotificationStore_KindsAndOutcomes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		ctx := context.Background()
-		if err := insertCard(ctx, db, &Card{CardID: "C1", IssuerID: "ISS", CardAccountID: "C1", WalletCardID: "WC1", SEID: "SE1", InstanceAID: "A0"}, time.UnixMicro(1)); err != nil {
-			t.Fatal(err)
-		}
+		insertCardC1(t, db)
 		mustTx(t, db, func(tx *store.Tx) error {
 			return setKindsTx(ctx, tx, "ISS", nil, []string{"CARD_SUSPENDED", "TOP_UP_COMPLETED"})
 		})
