@@ -64,7 +64,7 @@ func TestUpdateCardTx(t *testing.T) {
 		}
 		now := time.UnixMicro(5_000_000)
 		apply := func(ch cardChange) {
-			if err := db.InTx(ctx, func(tx *store.Tx) error { return updateCardTx(ctx, tx, "ISS", "C1", ch, now) }); err != nil {
+			if err := db.InTx(ctx, func(tx *store.Tx) error { return updateCardTx(ctx, tx, "ISS", "C1", ch, now.UnixMicro()) }); err != nil {
 				t.Fatal(err)
 			}
 		}

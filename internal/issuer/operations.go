@@ -2,9 +2,6 @@ package issuer
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -22,24 +19,11 @@ type OperationArgs struct {
 // Kind names the job kind.
 func (OperationArgs) Kind() string { return "issuer.operation" }
 
-// insertOperationTx stores op (a new id is set) as asked by by.
-func (s *Service) insertOperationTx(ctx context.Context, tx *store.Tx, op *Operation, by Requestor) error {
+// recordOperationTx stores op under a new id as asked by by.
+func (s *Service) recordOperationTx(ctx context.Context, tx *store.Tx, op *Operation, by Requestor) error {
 	op.OperationID = newOperationID()
 	op.RequestorType, op.RequestorID, op.CorrelationID = by.Type, by.ID, by.CorrelationID
-	var end any
-	if op.EndTime != nil {
-		end = op.EndTime.UnixMicro()
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO issuer_operations (operation_id, issuer_id, consumer_id, operation, status, requestor_type, requestor_id,
-			reason, reason_code, card_id, digital_card_id, correlation_id, start_time, end_time, account_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		op.OperationID, op.IssuerID, op.ConsumerID, string(op.Type), string(op.Status), op.RequestorType, op.RequestorID,
-		nullString(op.Reason), nullString(op.ReasonCode), nullString(op.CardID), nullString(op.DigitalCardID), nullString(op.CorrelationID),
-		op.StartTime.UnixMicro(), end, nullString(op.AccountID))
-	if err != nil {
-		return fmt.Errorf("record operation: %w", err)
-	}
-	return nil
+	return insertOperationTx(ctx, tx, op)
 }
 
 // OperationJobKey is the unique key of the job that carries out an
@@ -49,7 +33,7 @@ func OperationJobKey(operationID string) string { return "issuer.operation:" + o
 // startOperationTx records a PENDING operation and the job that ends it.
 func (s *Service) startOperationTx(ctx context.Context, tx *store.Tx, op *Operation, by Requestor) error {
 	op.Status, op.StartTime = StatusPending, s.now()
-	if err := s.insertOperationTx(ctx, tx, op, by); err != nil {
+	if err := s.recordOperationTx(ctx, tx, op, by); err != nil {
 		return err
 	}
 	_, err := s.engine.Insert(ctx, tx, OperationArgs{OperationID: op.OperationID},
@@ -82,9 +66,8 @@ func (s *Service) DeleteConsumer(ctx context.Context, issuerID, consumerID strin
 			op, err = pendingDeleteTx(ctx, tx, issuerID, consumerID)
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE issuer_consumers SET state = 'DELETING', updated_at = $3 WHERE issuer_id = $1 AND consumer_id = $2`,
-			issuerID, consumerID, s.now().UnixMicro()); err != nil {
-			return fmt.Errorf("mark consumer deleting: %w", err)
+		if err := setConsumerStateTx(ctx, tx, issuerID, consumerID, ConsumerDeleting, s.now().UnixMicro()); err != nil {
+			return err
 		}
 		op = &Operation{IssuerID: issuerID, ConsumerID: consumerID, Type: OpDelete, Reason: why.Text, ReasonCode: code}
 		return s.startOperationTx(ctx, tx, op, by)
@@ -97,9 +80,7 @@ func (s *Service) DeleteConsumer(ctx context.Context, issuerID, consumerID strin
 }
 
 func pendingDeleteTx(ctx context.Context, tx *store.Tx, issuerID, consumerID string) (*Operation, error) {
-	row := tx.QueryRowContext(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2
-		AND operation = 'DELETE' AND card_id IS NULL AND digital_card_id IS NULL AND account_id IS NULL AND status = 'PENDING' ORDER BY seq DESC LIMIT 1`, issuerID, consumerID)
-	op, err := scanOperation(row)
+	op, err := pendingConsumerDeleteTx(ctx, tx, issuerID, consumerID)
 	if err != nil {
 		return nil, err
 	}
@@ -121,13 +102,12 @@ func (s *Service) DeleteAccount(ctx context.Context, issuerID, accountID string,
 	}
 	var op *Operation
 	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		var consumerID string
-		err := tx.QueryRowContext(ctx, `SELECT consumer_id FROM issuer_accounts WHERE issuer_id = $1 AND account_id = $2`, issuerID, accountID).Scan(&consumerID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errorf(KindNotFound, "unknown account %s", accountID)
-		}
+		consumerID, found, err := accountOwnerTx(ctx, tx, issuerID, accountID)
 		if err != nil {
-			return fmt.Errorf("read account: %w", err)
+			return err
+		}
+		if !found {
+			return errorf(KindNotFound, "unknown account %s", accountID)
 		}
 		consumer, err := consumerTx(ctx, tx, issuerID, consumerID)
 		if err != nil {
@@ -136,16 +116,14 @@ func (s *Service) DeleteAccount(ctx context.Context, issuerID, accountID string,
 		if err := usable(consumer); err != nil {
 			return err
 		}
-		pending, err := scanOperation(tx.QueryRowContext(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE issuer_id = $1 AND account_id = $2
-			AND operation = 'DELETE' AND status = 'PENDING' ORDER BY seq DESC LIMIT 1`, issuerID, accountID))
+		pending, err := pendingAccountDeleteTx(ctx, tx, issuerID, accountID)
 		if err != nil || pending != nil {
 			op = pending
 			return err
 		}
 		// The account's cards are being deleted: no other operation starts on them.
-		if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = 'DELETE', updated_at = $3
-			WHERE issuer_id = $1 AND account_id = $2 AND state <> 'DELETED'`, issuerID, accountID, s.now().UnixMicro()); err != nil {
-			return fmt.Errorf("mark the account's cards: %w", err)
+		if err := markAccountCardsDeletingTx(ctx, tx, issuerID, accountID, s.now().UnixMicro()); err != nil {
+			return err
 		}
 		op = &Operation{IssuerID: issuerID, ConsumerID: consumerID, Type: OpDelete, Reason: why.Text, ReasonCode: code, AccountID: accountID}
 		return s.startOperationTx(ctx, tx, op, by)
@@ -187,7 +165,7 @@ func (s *Service) CardOperation(ctx context.Context, issuerID, cardID string, ty
 		if err != nil {
 			return err
 		}
-		if err := updateCardTx(ctx, tx, issuerID, cardID, change, s.now()); err != nil {
+		if err := updateCardTx(ctx, tx, issuerID, cardID, change, s.now().UnixMicro()); err != nil {
 			return err
 		}
 		op = &Operation{IssuerID: issuerID, ConsumerID: c.ConsumerID, Type: typ, Reason: why.Text, ReasonCode: code, CardID: cardID}
@@ -255,65 +233,13 @@ func (s *Service) DigitalCardOperation(ctx context.Context, issuerID, digitalCar
 		if err := linkTaskTx(ctx, tx, op.OperationID, task.TaskID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE issuer_operations SET tasks_queued = 1 WHERE operation_id = $1`, op.OperationID)
-		return err
+		return markTasksQueuedTx(ctx, tx, op.OperationID)
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "digital card operation accepted", "issuer_id", issuerID, "operation", typ, "operation_id", op.OperationID)
 	return op, nil
-}
-
-func linkTaskTx(ctx context.Context, tx *store.Tx, operationID, taskID string) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO issuer_operation_tasks (operation_id, task_id) VALUES ($1, $2)`, operationID, taskID); err != nil {
-		return fmt.Errorf("link task: %w", err)
-	}
-	return nil
-}
-
-const operationColumns = `operation_id, issuer_id, consumer_id, operation, status, requestor_type, requestor_id, reason, reason_code,
-	card_id, digital_card_id, error_code, error, correlation_id, start_time, end_time, tasks_queued, account_id`
-
-type operationRow struct {
-	Operation
-	tasksQueued bool
-}
-
-func scanOperation(row interface{ Scan(...any) error }) (*Operation, error) {
-	r, err := scanOperationRow(row)
-	if r == nil {
-		return nil, err
-	}
-	return &r.Operation, nil
-}
-
-func scanOperationRow(row interface{ Scan(...any) error }) (*operationRow, error) {
-	var (
-		o                                                        operationRow
-		reason, code, card, digital, errCode, errText, correlate sql.NullString
-		account                                                  sql.NullString
-		start                                                    int64
-		end                                                      sql.NullInt64
-		queued                                                   int
-	)
-	err := row.Scan(&o.OperationID, &o.IssuerID, &o.ConsumerID, &o.Type, &o.Status, &o.RequestorType, &o.RequestorID, &reason, &code,
-		&card, &digital, &errCode, &errText, &correlate, &start, &end, &queued, &account)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read operation: %w", err)
-	}
-	o.Reason, o.ReasonCode, o.CardID, o.DigitalCardID = reason.String, code.String, card.String, digital.String
-	o.ErrorCode, o.Error, o.CorrelationID, o.AccountID = errCode.String, errText.String, correlate.String, account.String
-	o.StartTime = time.UnixMicro(start).UTC()
-	if end.Valid {
-		t := time.UnixMicro(end.Int64).UTC()
-		o.EndTime = &t
-	}
-	o.tasksQueued = queued != 0
-	return &o, nil
 }
 
 // Operations returns a page of a consumer's operations, newest first,
@@ -324,35 +250,20 @@ func (s *Service) Operations(ctx context.Context, issuerID, consumerID string, o
 	if offset < 0 || limit < 1 {
 		return nil, errorf(KindBadInput, "offset must be >= 0 and limit >= 1")
 	}
-	var total int
-	if err := s.db.ReadRow(ctx, `SELECT COUNT(*) FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2`, issuerID, consumerID).Scan(&total); err != nil {
-		return nil, fmt.Errorf("count operations: %w", err)
-	}
-	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2
-		ORDER BY seq DESC LIMIT $3 OFFSET $4`, issuerID, consumerID, limit, offset)
+	ops, total, err := consumerOperations(ctx, s.db, issuerID, consumerID, offset, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list operations: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	page := &Page{Operations: []Operation{}}
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, err
-		}
-		page.Operations = append(page.Operations, *op)
+	page := &Page{Operations: ops, Remaining: max(0, total-offset-len(ops))}
+	if page.Operations == nil {
+		page.Operations = []Operation{}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list operations: %w", err)
-	}
-	page.Remaining = max(0, total-offset-len(page.Operations))
 	return page, nil
 }
 
 // Operation returns one operation of a consumer.
 func (s *Service) Operation(ctx context.Context, issuerID, consumerID, operationID string) (*Operation, error) {
-	op, err := scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM issuer_operations
-		WHERE operation_id = $1 AND issuer_id = $2 AND consumer_id = $3`, operationID, issuerID, consumerID))
+	op, err := readConsumerOperation(ctx, s.db, issuerID, consumerID, operationID)
 	if err != nil {
 		return nil, err
 	}
@@ -385,44 +296,25 @@ func errorText(s string) string {
 // operation, issuer, consumer, card, digital card or correlation id;
 // q.Before is an operation id.
 func (s *Service) RecentOperations(ctx context.Context, q store.ListQuery) ([]Operation, error) {
-	limit := min(max(q.Limit, 1), 500)
-	rows, err := s.db.ReadQuery(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE ($1 = '' OR status = $1)
-		AND ($2 = '' OR operation_id = $2 OR issuer_id = $2 OR consumer_id = $2 OR card_id = $2 OR digital_card_id = $2 OR correlation_id = $2)
-		AND ($3 = '' OR seq < (SELECT seq FROM issuer_operations WHERE operation_id = $3))
-		ORDER BY seq DESC LIMIT $4`,
-		q.Status, q.Search, q.Before, limit)
-	if err != nil {
-		return nil, fmt.Errorf("recent operations: %w", err)
-	}
-	defer rows.Close()
-	var out []Operation
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *op)
-	}
-	return out, rows.Err()
+	return recentOperations(ctx, s.db, q, min(max(q.Limit, 1), 500))
 }
 
 // OperationByID returns any issuer's operation, for the operator console.
 func (s *Service) OperationByID(ctx context.Context, operationID string) (*Operation, error) {
-	op, err := scanOperation(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE operation_id = $1`, operationID))
+	op, err := readOperation(ctx, s.db, operationID)
 	if err != nil {
 		return nil, err
 	}
 	if op == nil {
 		return nil, errorf(KindNotFound, "unknown operation %s", operationID)
 	}
-	return op, nil
+	return &op.Operation, nil
 }
 
 // OutcomeCounts counts the operations started since a time by status and
 // error code ("FAILED WALLET_432").
 func (s *Service) OutcomeCounts(ctx context.Context, since time.Time) (map[string]int, error) {
-	return s.db.CountOutcomes(ctx, `SELECT status, COALESCE(error_code, ''), count(*) FROM issuer_operations WHERE start_time >= $1 GROUP BY 1, 2`,
-		since.UnixMicro())
+	return operationOutcomes(ctx, s.db, since.UnixMicro())
 }
 
 // cardChange is what a card operation does to the card at once: a new state
@@ -456,22 +348,6 @@ func cardChangeFor(c *Card, typ OperationType, code string) (cardChange, error) 
 		return cardChange{deleting: true}, nil
 	}
 	return cardChange{}, errorf(KindBadInput, "unknown card operation %s", typ)
-}
-
-// updateCardTx writes a card change.
-func updateCardTx(ctx context.Context, tx *store.Tx, issuerID, cardID string, ch cardChange, now time.Time) error {
-	var err error
-	if ch.deleting {
-		_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = 'DELETE', updated_at = $3 WHERE issuer_id = $1 AND card_id = $2`,
-			issuerID, cardID, now.UnixMicro())
-	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET state = $3, state_reason = $4, updated_at = $5 WHERE issuer_id = $1 AND card_id = $2`,
-			issuerID, cardID, string(ch.state), nullString(ch.reason), now.UnixMicro())
-	}
-	if err != nil {
-		return fmt.Errorf("update card %s: %w", cardID, err)
-	}
-	return nil
 }
 
 // operableCardTx reads a card an operation may act on: it exists (else

@@ -53,17 +53,7 @@ func (s *Service) PurgeOperations(ctx context.Context) (int64, error) {
 }
 
 func (s *Service) purgeTx(ctx context.Context, tx *store.Tx) (int64, error) {
-	cutoff := s.now().Add(-s.cfg.OperationRetention).UnixMicro()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM issuer_operation_tasks WHERE operation_id IN
-			(SELECT operation_id FROM issuer_operations WHERE start_time < $1 AND status <> 'PENDING')`, cutoff); err != nil {
-		return 0, fmt.Errorf("purge operation tasks: %w", err)
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM issuer_operations WHERE start_time < $1 AND status <> 'PENDING'`, cutoff)
-	if err != nil {
-		return 0, fmt.Errorf("purge operations: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	return purgeOperationsTx(ctx, tx, s.now().Add(-s.cfg.OperationRetention).UnixMicro())
 }
 
 func (s *Service) purge(ctx context.Context, job *engine.Job[PurgeArgs]) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/provhub/provhub/internal/engine"
@@ -21,7 +20,7 @@ import (
 // DELETE by someone else failed), so the deletion converges on "every
 // digital card deleted" before anything is removed.
 func (s *Service) runOperation(ctx context.Context, job *engine.Job[OperationArgs]) error {
-	op, err := scanOperationRow(s.db.ReadRow(ctx, `SELECT `+operationColumns+` FROM issuer_operations WHERE operation_id = $1`, job.Args.OperationID))
+	op, err := readOperation(ctx, s.db, job.Args.OperationID)
 	if err != nil {
 		return err
 	}
@@ -69,11 +68,7 @@ func (s *Service) pollWait(n int) time.Duration {
 func (s *Service) linkedTasks(ctx context.Context, operationID string) ([]transit.Task, error) {
 	var tasks []transit.Task
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT task_id FROM issuer_operation_tasks WHERE operation_id = $1 ORDER BY task_id`, operationID)
-		if err != nil {
-			return fmt.Errorf("linked tasks: %w", err)
-		}
-		ids, err := store.Strings(rows)
+		ids, err := linkedTaskIDsTx(ctx, tx, operationID)
 		if err != nil {
 			return err
 		}
@@ -118,15 +113,11 @@ func (s *Service) queueCardTasks(ctx context.Context, job *engine.Job[OperationA
 					held = append(held, dc.CardID)
 					queued++
 				}
-				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET held_digital_cards = $3 WHERE issuer_id = $1 AND card_id = $2`,
-					op.IssuerID, op.CardID, nullString(strings.Join(held, ","))); err != nil {
-					return fmt.Errorf("remember held digital cards: %w", err)
+				if err := setHeldDigitalCardsTx(ctx, tx, op.IssuerID, op.CardID, held); err != nil {
+					return err
 				}
 			case OpResume:
-				for _, id := range strings.Split(c.held, ",") {
-					if id == "" {
-						continue
-					}
+				for _, id := range c.heldDigitalCards() {
 					err := s.queueLinkedTx(ctx, tx, op, id, transit.OpResume)
 					switch transit.KindOf(err) {
 					case transit.KindNotAllowed, transit.KindUnknownCard:
@@ -137,14 +128,12 @@ func (s *Service) queueCardTasks(ctx context.Context, job *engine.Job[OperationA
 						return err
 					}
 				}
-				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET held_digital_cards = NULL WHERE issuer_id = $1 AND card_id = $2`,
-					op.IssuerID, op.CardID); err != nil {
-					return fmt.Errorf("release held digital cards: %w", err)
+				if err := setHeldDigitalCardsTx(ctx, tx, op.IssuerID, op.CardID, nil); err != nil {
+					return err
 				}
 			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE issuer_operations SET tasks_queued = 1 WHERE operation_id = $1`, op.OperationID)
-		return err
+		return markTasksQueuedTx(ctx, tx, op.OperationID)
 	})
 	return queued, err
 }
@@ -195,24 +184,19 @@ func (s *Service) converge(ctx context.Context, job *engine.Job[OperationArgs], 
 			}
 		}
 		if wait {
-			_, err := tx.ExecContext(ctx, `UPDATE issuer_operations SET tasks_queued = 1 WHERE operation_id = $1`, op.OperationID)
-			return err
+			return markTasksQueuedTx(ctx, tx, op.OperationID)
 		}
 		switch {
 		case op.CardID != "" || op.AccountID != "":
 			for _, cardID := range cardIDs {
-				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET state = 'DELETED', state_reason = $3, ongoing_operation = NULL, held_digital_cards = NULL,
-						updated_at = $4 WHERE issuer_id = $1 AND card_id = $2`, op.IssuerID, cardID, op.ReasonCode, s.now().UnixMicro()); err != nil {
-					return fmt.Errorf("mark card deleted: %w", err)
+				if err := markCardDeletedTx(ctx, tx, op.IssuerID, cardID, op.ReasonCode, s.now().UnixMicro()); err != nil {
+					return err
 				}
 			}
 			if op.AccountID != "" {
 				// The deleted cards stay, without their account.
-				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET account_id = NULL WHERE issuer_id = $1 AND account_id = $2`, op.IssuerID, op.AccountID); err != nil {
-					return fmt.Errorf("unlink the account's cards: %w", err)
-				}
-				if _, err := tx.ExecContext(ctx, `DELETE FROM issuer_accounts WHERE issuer_id = $1 AND account_id = $2`, op.IssuerID, op.AccountID); err != nil {
-					return fmt.Errorf("remove account: %w", err)
+				if err := removeAccountTx(ctx, tx, op.IssuerID, op.AccountID); err != nil {
+					return err
 				}
 			}
 		default:
@@ -238,15 +222,10 @@ func (s *Service) scopeTx(ctx context.Context, tx *store.Tx, op *operationRow) (
 	if op.CardID != "" {
 		return []string{op.CardID}, nil
 	}
-	q, arg := `SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2 ORDER BY card_id`, op.ConsumerID
 	if op.AccountID != "" {
-		q, arg = `SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND account_id = $2 AND state <> 'DELETED' ORDER BY card_id`, op.AccountID
+		return accountCardIDsTx(ctx, tx, op.IssuerID, op.AccountID)
 	}
-	rows, err := tx.QueryContext(ctx, q, op.IssuerID, arg)
-	if err != nil {
-		return nil, fmt.Errorf("cards of consumer: %w", err)
-	}
-	return store.Strings(rows)
+	return consumerCardIDsTx(ctx, tx, op.IssuerID, op.ConsumerID)
 }
 
 // removeConsumerTx removes everything of a consumer but its operations and
@@ -256,22 +235,11 @@ func (s *Service) removeConsumerTx(ctx context.Context, tx *store.Tx, op *operat
 	if err := s.transit.RemoveCardsTx(ctx, tx, digital); err != nil {
 		return err
 	}
-	for _, q := range []string{
-		// What wallets hold for the cards goes with them: their on-file
-		// ids and the state of their OTPs.
-		`DELETE FROM wallet_card_accounts WHERE issuer_id = $1 AND card_account_id IN (SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2)`,
-		`DELETE FROM otp_state WHERE issuer_id = $1 AND card_account_id IN (SELECT card_id FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2)`,
-		`DELETE FROM issuer_cards WHERE issuer_id = $1 AND consumer_id = $2`,
-		`DELETE FROM issuer_accounts WHERE issuer_id = $1 AND consumer_id = $2`,
-		`DELETE FROM issuer_operation_tasks WHERE operation_id IN (SELECT operation_id FROM issuer_operations WHERE issuer_id = $1 AND consumer_id = $2)`,
-	} {
-		if _, err := tx.ExecContext(ctx, q, op.IssuerID, op.ConsumerID); err != nil {
-			return fmt.Errorf("remove consumer data: %w", err)
-		}
+	if err := removeConsumerDataTx(ctx, tx, op.IssuerID, op.ConsumerID); err != nil {
+		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE issuer_consumers SET state = 'DELETED', updated_at = $3 WHERE issuer_id = $1 AND consumer_id = $2`,
-		op.IssuerID, op.ConsumerID, s.now().UnixMicro()); err != nil {
-		return fmt.Errorf("mark consumer deleted: %w", err)
+	if err := setConsumerStateTx(ctx, tx, op.IssuerID, op.ConsumerID, ConsumerDeleted, s.now().UnixMicro()); err != nil {
+		return err
 	}
 	s.log.InfoContext(ctx, "consumer data removed", "issuer_id", op.IssuerID, "operation_id", op.OperationID, "cards", len(cardIDs), "digital_cards", len(digital))
 	return nil
@@ -308,19 +276,17 @@ func (s *Service) fail(ctx context.Context, job *engine.Job[OperationArgs], op *
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		if op.Type == OpDelete && op.DigitalCardID == "" {
 			now := s.now().UnixMicro()
-			if op.AccountID != "" {
-				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = NULL, updated_at = $3 WHERE issuer_id = $1 AND account_id = $2
-					AND state <> 'DELETED'`, op.IssuerID, op.AccountID, now); err != nil {
-					return fmt.Errorf("release the account's cards: %w", err)
-				}
-			} else if op.CardID != "" {
-				if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET ongoing_operation = NULL, updated_at = $3 WHERE issuer_id = $1 AND card_id = $2`,
-					op.IssuerID, op.CardID, now); err != nil {
-					return fmt.Errorf("release card: %w", err)
-				}
-			} else if _, err := tx.ExecContext(ctx, `UPDATE issuer_consumers SET state = 'ACTIVE', updated_at = $3 WHERE issuer_id = $1 AND consumer_id = $2 AND state = 'DELETING'`,
-				op.IssuerID, op.ConsumerID, now); err != nil {
-				return fmt.Errorf("release consumer: %w", err)
+			var err error
+			switch {
+			case op.AccountID != "":
+				err = releaseAccountCardsTx(ctx, tx, op.IssuerID, op.AccountID, now)
+			case op.CardID != "":
+				err = releaseCardTx(ctx, tx, op.IssuerID, op.CardID, now)
+			default:
+				err = releaseConsumerTx(ctx, tx, op.IssuerID, op.ConsumerID, now)
+			}
+			if err != nil {
+				return err
 			}
 		}
 		return s.endTx(ctx, tx, job, op, StatusFailed, code, errorText(msg))
@@ -332,12 +298,11 @@ func (s *Service) fail(ctx context.Context, job *engine.Job[OperationArgs], op *
 }
 
 func (s *Service) endTx(ctx context.Context, tx *store.Tx, job *engine.Job[OperationArgs], op *operationRow, status OperationStatus, code, msg string) error {
-	res, err := tx.ExecContext(ctx, `UPDATE issuer_operations SET status = $2, error_code = $3, error = $4, end_time = $5 WHERE operation_id = $1 AND status = 'PENDING'`,
-		op.OperationID, string(status), nullString(code), nullString(msg), s.now().UnixMicro())
+	ended, err := endOperationTx(ctx, tx, op.OperationID, status, code, msg, s.now().UnixMicro())
 	if err != nil {
-		return fmt.Errorf("end operation: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	if ended {
 		tx.AfterCommit(func() { s.cfg.Outcomes.IssuerOperation(string(op.Type), string(status), code) })
 	}
 	return s.engine.CompleteTx(ctx, tx, job.JobRow)

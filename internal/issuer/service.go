@@ -3,11 +3,9 @@ package issuer
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -99,22 +97,6 @@ func newOperationID() string {
 	return "op-" + hex.EncodeToString(b[:])
 }
 
-// consumerTx reads a consumer in tx; nil when unknown.
-func consumerTx(ctx context.Context, tx *store.Tx, issuerID, consumerID string) (*Consumer, error) {
-	c := Consumer{IssuerID: issuerID, ConsumerID: consumerID}
-	var created int64
-	err := tx.QueryRowContext(ctx, `SELECT state, created_at FROM issuer_consumers WHERE issuer_id = $1 AND consumer_id = $2`,
-		issuerID, consumerID).Scan(&c.State, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read consumer: %w", err)
-	}
-	c.CreatedAt = time.UnixMicro(created).UTC()
-	return &c, nil
-}
-
 // RegisterConsumerWithCards registers an end user (if new) together with
 // cards that are already registered: each card without a consumer becomes
 // the consumer's, a card that is already the consumer's stays so, and one
@@ -145,9 +127,8 @@ func (s *Service) RegisterConsumerWithCards(ctx context.Context, issuerID, consu
 			case c.ConsumerID != "":
 				return errorf(KindConflict, "card %s belongs to another consumer", cardID)
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET consumer_id = $3, updated_at = $4 WHERE issuer_id = $1 AND card_id = $2 AND consumer_id = ''`,
-				issuerID, cardID, consumerID, now); err != nil {
-				return fmt.Errorf("assign card %s: %w", cardID, err)
+			if err := assignCardTx(ctx, tx, issuerID, cardID, consumerID, now); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -184,12 +165,11 @@ func (s *Service) ensureConsumerTx(ctx context.Context, tx *store.Tx, issuerID, 
 		return c, usable(c)
 	}
 	now := s.now()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO issuer_consumers (issuer_id, consumer_id, state, created_at, updated_at) VALUES ($1, $2, 'ACTIVE', $3, $3)`,
-		issuerID, consumerID, now.UnixMicro()); err != nil {
-		return nil, fmt.Errorf("register consumer: %w", err)
+	if err := insertConsumerTx(ctx, tx, issuerID, consumerID, now.UnixMicro()); err != nil {
+		return nil, err
 	}
 	op := &Operation{IssuerID: issuerID, ConsumerID: consumerID, Type: OpRegister, Status: StatusSuccessful, StartTime: now, EndTime: &now}
-	if err := s.insertOperationTx(ctx, tx, op, by); err != nil {
+	if err := s.recordOperationTx(ctx, tx, op, by); err != nil {
 		return nil, err
 	}
 	return &Consumer{IssuerID: issuerID, ConsumerID: consumerID, State: ConsumerActive, CreatedAt: now}, nil
@@ -206,49 +186,31 @@ func (s *Service) RegisterConsumer(ctx context.Context, issuerID, consumerID str
 
 // Consumer returns an end user (any state).
 func (s *Service) Consumer(ctx context.Context, issuerID, consumerID string) (*Consumer, error) {
-	c := Consumer{IssuerID: issuerID, ConsumerID: consumerID}
-	var created int64
-	err := s.db.ReadRow(ctx, `SELECT state, created_at FROM issuer_consumers WHERE issuer_id = $1 AND consumer_id = $2`,
-		issuerID, consumerID).Scan(&c.State, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errorf(KindNotFound, "unknown consumer %s", consumerID)
+	c, err := readConsumer(ctx, s.db, issuerID, consumerID)
+	if err == nil && c == nil {
+		err = errorf(KindNotFound, "unknown consumer %s", consumerID)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read consumer: %w", err)
-	}
-	c.CreatedAt = time.UnixMicro(created).UTC()
-	return &c, nil
+	return c, err
 }
 
 // ensureAccountTx links accountID to the consumer, creating it if needed.
 func (s *Service) ensureAccountTx(ctx context.Context, tx *store.Tx, issuerID, accountID, consumerID, productID, state string) error {
-	var owner string
-	err := tx.QueryRowContext(ctx, `SELECT consumer_id FROM issuer_accounts WHERE issuer_id = $1 AND account_id = $2`, issuerID, accountID).Scan(&owner)
+	owner, found, err := accountOwnerTx(ctx, tx, issuerID, accountID)
 	now := s.now().UnixMicro()
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return err
+	case !found:
 		if state == "" {
 			state = "ACTIVE"
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO issuer_accounts (issuer_id, account_id, consumer_id, account_product_id, state, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $6)`, issuerID, accountID, consumerID, nullString(productID), state, now)
-		if err != nil {
-			return fmt.Errorf("register account: %w", err)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("read account: %w", err)
+		return insertAccountTx(ctx, tx, issuerID, accountID, consumerID, productID, state, now)
 	case owner != consumerID:
 		return errorf(KindConflict, "account %s belongs to another consumer", accountID)
 	case productID == "" && state == "":
 		return nil
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE issuer_accounts SET account_product_id = COALESCE($3, account_product_id), state = COALESCE($4, state), updated_at = $5
-		WHERE issuer_id = $1 AND account_id = $2`, issuerID, accountID, nullString(productID), nullString(state), now)
-	if err != nil {
-		return fmt.Errorf("update account: %w", err)
-	}
-	return nil
+	return updateAccountTx(ctx, tx, issuerID, accountID, productID, state, now)
 }
 
 // RegisterAccount links an account to an existing consumer (the
@@ -306,35 +268,22 @@ func (s *Service) RegisterCard(ctx context.Context, issuerID, cardID string, in 
 		now := s.now().UnixMicro()
 		switch {
 		case existing == nil:
-			_, err = tx.ExecContext(ctx, `INSERT INTO issuer_cards (issuer_id, card_id, consumer_id, account_id, card_product_id, state, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, issuerID, cardID, in.ConsumerID, nullString(in.AccountID), in.CardProductID, string(in.State), now)
+			err = insertCardTx(ctx, tx, issuerID, cardID, in, now)
 		case existing.State == CardDeleted:
-			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET consumer_id = $3, account_id = $4, card_product_id = $5, state = $6,
-				state_reason = NULL, ongoing_operation = NULL, held_digital_cards = NULL, last_digits = NULL, terms_id = NULL, card_art = NULL,
-				created_at = $7, updated_at = $7
-				WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID, in.ConsumerID, nullString(in.AccountID), in.CardProductID, string(in.State), now)
+			err = renewCardTx(ctx, tx, issuerID, cardID, in, now)
 		case existing.ConsumerID != in.ConsumerID && existing.ConsumerID != "":
 			return errorf(KindConflict, "card %s belongs to another consumer", cardID)
-		case existing.ConsumerID != in.ConsumerID && existing.OngoingOperation == "":
-			// A card registered without a consumer gets one.
-			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET consumer_id = $3, account_id = COALESCE($4, account_id), card_product_id = $5, updated_at = $6
-				WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID, in.ConsumerID, nullString(in.AccountID), in.CardProductID, now)
 		case existing.OngoingOperation != "":
 			return errorf(KindForbidden, "card %s is being deleted", cardID)
 		default:
-			_, err = tx.ExecContext(ctx, `UPDATE issuer_cards SET account_id = COALESCE($3, account_id), card_product_id = $4, updated_at = $5
-				WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID, nullString(in.AccountID), in.CardProductID, now)
+			// The same consumer, or a card registered without one gets one.
+			err = updateCardRegistrationTx(ctx, tx, issuerID, cardID, in, now)
 		}
 		if err != nil {
-			return fmt.Errorf("register card: %w", err)
+			return err
 		}
 		if show.set {
-			if _, err := tx.ExecContext(ctx, `UPDATE issuer_cards SET last_digits = COALESCE($3, last_digits),
-				terms_id = CASE WHEN $4 THEN $5 ELSE terms_id END, card_art = CASE WHEN $6 THEN $7 ELSE card_art END
-				WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID, nullString(in.LastDigits),
-				in.TermsID != nil, show.terms, in.SetCardArt, show.art); err != nil {
-				return fmt.Errorf("register card: %w", err)
-			}
+			return setCardShownTx(ctx, tx, issuerID, cardID, show)
 		}
 		return nil
 	})
@@ -342,9 +291,12 @@ func (s *Service) RegisterCard(ctx context.Context, issuerID, cardID string, in 
 
 // shown is what a registration sets of what a card shows, as stored.
 type shown struct {
-	set   bool
-	terms any // NULL or a guid
-	art   any // NULL or a JSON array of guids
+	set      bool
+	digits   string // "" keeps the card's
+	setTerms bool
+	terms    any // NULL or a guid
+	setArt   bool
+	art      any // NULL or a JSON array of guids
 }
 
 // showing checks what a card registration says the card shows: its last
@@ -356,10 +308,10 @@ func (s *Service) showing(ctx context.Context, issuerID string, in CardInput) (s
 		if len(in.LastDigits) < 4 || len(in.LastDigits) > 5 || strings.Trim(in.LastDigits, "0123456789") != "" {
 			return sh, errorf(KindBadInput, "lastDigits is 4 or 5 digits")
 		}
-		sh.set = true
+		sh.set, sh.digits = true, in.LastDigits
 	}
 	if in.TermsID != nil {
-		sh.set = true
+		sh.set, sh.setTerms = true, true
 		if *in.TermsID != "" && *in.TermsID != asset.NoTerms {
 			if err := s.requireAssets(ctx, issuerID, asset.Terms, "termsAndConditionsId", *in.TermsID); err != nil {
 				return sh, err
@@ -368,7 +320,7 @@ func (s *Service) showing(ctx context.Context, issuerID string, in CardInput) (s
 		}
 	}
 	if in.SetCardArt {
-		sh.set = true
+		sh.set, sh.setArt = true, true
 		if len(in.CardArt) > 8 {
 			return sh, errorf(KindBadInput, "cardArtManifest has at most 8 assets")
 		}
@@ -414,7 +366,7 @@ type Profile struct {
 // Profile returns the provisioning profile of a registered card (KindNotFound
 // when there is none).
 func (s *Service) Profile(ctx context.Context, issuerID, cardID string) (*Profile, error) {
-	c, err := scanCard(s.db.ReadRow(ctx, `SELECT `+cardColumns+` FROM issuer_cards WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID))
+	c, err := readCard(ctx, s.db, issuerID, cardID)
 	if err != nil {
 		return nil, err
 	}
@@ -435,47 +387,9 @@ func (s *Service) Profile(ctx context.Context, issuerID, cardID string) (*Profil
 	return p, nil
 }
 
-const cardColumns = `issuer_id, card_id, consumer_id, account_id, card_product_id, state, state_reason, ongoing_operation, held_digital_cards,
-	last_digits, terms_id, card_art, created_at, updated_at`
-
-type cardRow struct {
-	Card
-	held string
-}
-
-func scanCard(row *sql.Row) (*cardRow, error) {
-	var (
-		c                            cardRow
-		account, reason, ongoing, hd sql.NullString
-		digits, terms, art           sql.NullString
-		created, updated             int64
-	)
-	err := row.Scan(&c.IssuerID, &c.CardID, &c.ConsumerID, &account, &c.CardProductID, &c.State, &reason, &ongoing, &hd,
-		&digits, &terms, &art, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read card: %w", err)
-	}
-	c.AccountID, c.StateReason, c.OngoingOperation, c.held = account.String, reason.String, ongoing.String, hd.String
-	c.LastDigits, c.TermsID = digits.String, terms.String
-	if art.Valid && art.String != "" {
-		if err := json.Unmarshal([]byte(art.String), &c.CardArt); err != nil {
-			return nil, fmt.Errorf("read card art of %s: %w", c.CardID, err)
-		}
-	}
-	c.CreatedAt, c.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
-	return &c, nil
-}
-
-func cardTx(ctx context.Context, tx *store.Tx, issuerID, cardID string) (*cardRow, error) {
-	return scanCard(tx.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM issuer_cards WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID))
-}
-
 // Card returns a card with its digital cards.
 func (s *Service) Card(ctx context.Context, issuerID, cardID string) (*Card, error) {
-	c, err := scanCard(s.db.ReadRow(ctx, `SELECT `+cardColumns+` FROM issuer_cards WHERE issuer_id = $1 AND card_id = $2`, issuerID, cardID))
+	c, err := readCard(ctx, s.db, issuerID, cardID)
 	if err != nil {
 		return nil, err
 	}
@@ -527,7 +441,7 @@ func (s *Service) digitalCard(ctx context.Context, issuerID, digitalCardID strin
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := scanCard(s.db.ReadRow(ctx, `SELECT `+cardColumns+` FROM issuer_cards WHERE issuer_id = $1 AND card_id = $2`, issuerID, tc.CardAccountID))
+	c, err := readCard(ctx, s.db, issuerID, tc.CardAccountID)
 	if err != nil {
 		return nil, nil, err
 	}
