@@ -2,7 +2,6 @@ package paytv
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,43 +27,33 @@ func (SendArgs) Kind() string { return "paytv.send_request" }
 // commit together.
 func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 	id := job.Args.RequestID
-	var (
-		state      LifeCycleState
-		reqType    string
-		commandRaw string
-		pin        sql.NullString
-		scheduled  int64
-		org        string
-	)
-	err := s.db.ReadRow(ctx, `SELECT r.life_cycle_state, r.type, r.command, r.pin, r.scheduled_at, o.name FROM paytv_requests r
-		JOIN crm_organisations o ON o.id = r.organisation_id WHERE r.id = $1`, id).
-		Scan(&state, &reqType, &commandRaw, &pin, &scheduled, &org)
-	if errors.Is(err, sql.ErrNoRows) {
+	req, err := readToSend(ctx, s.db, id)
+	if err != nil {
+		return err
+	}
+	if req == nil {
 		return engine.Terminal(fmt.Errorf("provisioning request %s does not exist", id))
 	}
-	if err != nil {
-		return fmt.Errorf("load provisioning request %s: %w", id, err)
-	}
-	if state != Pending {
+	if req.state != Pending {
 		return nil // an earlier attempt recorded the outcome
 	}
 	// A job retried by an operator before its request's date waits for it.
-	if wait := time.UnixMicro(scheduled).Sub(s.now()); wait > 0 {
+	if wait := time.UnixMicro(req.scheduled).Sub(s.now()); wait > 0 {
 		return engine.Snooze(wait)
 	}
 	var cmd cas.Command
-	if err := json.Unmarshal([]byte(commandRaw), &cmd); err != nil {
+	if err := json.Unmarshal([]byte(req.command), &cmd); err != nil {
 		return engine.Terminal(fmt.Errorf("provisioning request %s: stored command: %w", id, err))
 	}
 	cmd.RequestID = id
-	cmd.PIN = pin.String
+	cmd.PIN = req.pin
 	sent, _ := json.Marshal(cmd.Redacted())
 
 	// The organisation's own CAS, when one is registered for it.
 	target := s.cfg.CAS
 	var reply cas.Reply
 	if s.cfg.CASFor != nil {
-		target, err = s.cfg.CASFor(ctx, org)
+		target, err = s.cfg.CASFor(ctx, req.organisation)
 	}
 	if err == nil {
 		callCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
@@ -101,7 +90,7 @@ func (s *Service) send(ctx context.Context, job *engine.Job[SendArgs]) error {
 		return err
 	}
 	if won {
-		s.cfg.Outcomes.CRMRequest(reqType, string(out.state), out.errorCode)
+		s.cfg.Outcomes.CRMRequest(req.reqType, string(out.state), out.errorCode)
 	}
 	s.log.InfoContext(ctx, "provisioning request finished", "request_id", id, "state", out.state,
 		"reference_number", out.reference, "provider_error_code", out.providerCode, "attempt", job.Attempt)
@@ -116,20 +105,13 @@ func withinBudget(j *engine.JobRow, now time.Time, retryFor time.Duration) bool 
 	return since.IsZero() || now.Sub(since) < retryFor
 }
 
-// retryingSQL says on a PENDING request why it is still pending. The
-// error code stays empty (it names a final outcome); the outcome, when it
-// comes, replaces the description.
-const retryingSQL = `UPDATE paytv_requests SET error_description = $2, updated_at = $3
-	WHERE id = $1 AND life_cycle_state = 'PENDING'`
-
 // noteRetry records the failed attempt on the request, so that show and
 // list tell a request that is retrying an unavailable CAS from one that
 // waits its turn. It is best effort: the retry does not depend on it.
 func (s *Service) noteRetry(ctx context.Context, id string, attempt int, cause error) {
 	why := fmt.Sprintf("retrying: attempt %d to reach the CAS failed: %v", attempt, cause)
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, retryingSQL, id, why, micros(s.now()))
-		return err
+		return noteRetryingTx(ctx, tx, id, why, micros(s.now()))
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "note a retry on the provisioning request", "request_id", id, "err", err)
@@ -143,18 +125,6 @@ type sendOutcome struct {
 	providerCode, providerDescription string
 }
 
-// recordSQL writes a request's outcome; its sequence number is drawn by
-// the statement on PostgreSQL, given as $11 on SQLite (see insertRequestSQL).
-const recordSQL = `UPDATE paytv_requests SET life_cycle_state = $2, sequence_number = %s, executed_at = $3,
-		request = $4, response = $5, reference_number = $6, error_code = $7, error_description = $8,
-		provider_error_code = $9, provider_error_description = $10, pin = NULL, updated_at = $3
-	WHERE id = $1 AND life_cycle_state = 'PENDING'`
-
-var (
-	recordPG     = fmt.Sprintf(recordSQL, `nextval('paytv_sequence_number')`)
-	recordSQLite = fmt.Sprintf(recordSQL, `$11`)
-)
-
 // record writes a final outcome, drops the PIN and completes the job in one
 // transaction. sequence_number is drawn here, so it orders requests by the
 // moment their answer was recorded: within one smartcard, whose requests
@@ -164,25 +134,10 @@ func (s *Service) record(ctx context.Context, job *engine.Job[SendArgs], id stri
 	now := micros(s.now())
 	won := false
 	err := s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		won = false
-		args := []any{id, string(o.state), now, null(o.request), null(o.response), null(o.reference),
-			null(o.errorCode), null(o.errorDescription), null(o.providerCode), null(o.providerDescription)}
-		q := recordPG
-		if tx.Dialect() != store.Postgres {
-			seq, err := nextValue(ctx, tx, "sequence_number")
-			if err != nil {
-				return err
-			}
-			q, args = recordSQLite, append(args, seq)
+		var err error
+		if won, err = recordOutcomeTx(ctx, tx, id, o, now); err != nil || !won {
+			return err // !won: already recorded; the engine completes the job when the handler returns
 		}
-		res, err := tx.ExecCached(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("record outcome of %s: %w", id, err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil // already recorded; the engine completes the job when the handler returns
-		}
-		won = true
 		return s.engine.CompleteTx(ctx, tx, job.JobRow)
 	})
 	return won && err == nil, err
@@ -203,20 +158,11 @@ func (s *Service) abandon(ctx context.Context, tx *store.Tx, job *engine.JobRow,
 	if n := len(job.Errors); n > 0 && state == engine.StateFailed {
 		why += ": " + job.Errors[n-1].Error
 	}
-	seq, err := nextValue(ctx, tx, "sequence_number")
-	if err != nil {
-		return err
-	}
-	now := micros(s.now())
-	var reqType string
-	err = tx.QueryRowContext(ctx, `UPDATE paytv_requests SET life_cycle_state = 'REJECTED', sequence_number = $2, executed_at = $3,
-		error_code = $4, error_description = $5, pin = NULL, updated_at = $3
-		WHERE id = $1 AND life_cycle_state = 'PENDING' RETURNING type`, args.RequestID, seq, now, code, why).Scan(&reqType)
+	reqType, err := rejectPendingTx(ctx, tx, args.RequestID, code, why, micros(s.now()))
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return fmt.Errorf("abandon provisioning request %s: %w", args.RequestID, err)
-	default:
+		return err
+	case reqType != "":
 		s.log.WarnContext(ctx, "provisioning request abandoned", "request_id", args.RequestID, "job_state", state, "error_code", code)
 		tx.AfterCommit(func() {
 			s.notify(args.RequestID)
@@ -268,9 +214,9 @@ func (s *Service) wait(ctx context.Context, id string, done chan struct{}) error
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-poll.C:
-			var state LifeCycleState
-			if err := s.db.Reader().QueryRowContext(ctx, `SELECT life_cycle_state FROM paytv_requests WHERE id = $1`, id).Scan(&state); err != nil {
-				return fmt.Errorf("poll provisioning request %s: %w", id, err)
+			state, err := requestState(ctx, s.db, id)
+			if err != nil {
+				return fmt.Errorf("poll: %w", err)
 			}
 			if state != Pending {
 				return nil

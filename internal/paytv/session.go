@@ -2,9 +2,7 @@ package paytv
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -48,27 +46,20 @@ func (s *Service) AddUser(ctx context.Context, u NewUser) error {
 			return err
 		}
 		var unitID string
-		q := `SELECT id FROM crm_units WHERE organisation_id = $1 ORDER BY name, id LIMIT 1`
-		args := []any{orgID}
+		var found bool
 		if u.Unit != "" {
-			q = `SELECT id FROM crm_units WHERE organisation_id = $1 AND (id = $2 OR name = $2) ORDER BY id LIMIT 1`
-			args = append(args, u.Unit)
+			unitID, found, err = unitByIDOrNameTx(ctx, tx, orgID, u.Unit)
+		} else {
+			unitID, found, err = firstUnitTx(ctx, tx, orgID)
 		}
-		if err := tx.QueryRowContext(ctx, q, args...).Scan(&unitID); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return errorf(KindNotFound, "unit %q not found in organisation %q", u.Unit, u.Organisation)
-			}
-			return fmt.Errorf("find unit: %w", err)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO crm_users (id, organisation_id, username, password_hash, person_name, email, default_unit_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (organisation_id, username) DO UPDATE SET password_hash = excluded.password_hash,
-				person_name = excluded.person_name, email = excluded.email, default_unit_id = excluded.default_unit_id`,
-			auth.NewID(), orgID, u.Username, hash, null(u.PersonName), null(u.Email), unitID)
 		if err != nil {
-			return fmt.Errorf("save user: %w", err)
+			return err
 		}
-		return nil
+		if !found {
+			return errorf(KindNotFound, "unit %q not found in organisation %q", u.Unit, u.Organisation)
+		}
+		return saveUserTx(ctx, tx, userRecord{ID: auth.NewID(), OrganisationID: orgID, Username: u.Username, PasswordHash: hash,
+			PersonName: u.PersonName, Email: u.Email, DefaultUnitID: unitID})
 	})
 }
 
@@ -112,50 +103,39 @@ func (s *Service) Login(ctx context.Context, c Credentials) (string, error) {
 		return "", errorf(KindLoginFailed, "wrong username, password or organisation")
 	}
 
-	var (
-		userID, hash, unitID string
-	)
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT u.id, u.password_hash, u.default_unit_id FROM crm_users u
-		JOIN crm_organisations o ON o.id = u.organisation_id WHERE o.name = $1 AND u.username = $2`,
-		c.Organisation, c.Username).Scan(&userID, &hash, &unitID)
+	user, found, err := findLoginUser(ctx, s.db, c.Organisation, c.Username)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return "", err
+	case !found:
 		auth.WasteTime(c.Password, s.cfg.PasswordCost)
 		return fail()
-	case err != nil:
-		return "", fmt.Errorf("find user: %w", err)
 	}
-	if err := auth.CheckPassword(hash, c.Password); err != nil {
+	unitID := user.DefaultUnitID
+	if err := auth.CheckPassword(user.PasswordHash, c.Password); err != nil {
 		if errors.Is(err, auth.ErrWrongPassword) {
 			return fail()
 		}
 		return "", err
 	}
 	if c.Unit != "" {
-		err := s.db.Reader().QueryRowContext(ctx, `SELECT n.id FROM crm_units n JOIN crm_users u ON u.organisation_id = n.organisation_id
-			WHERE u.id = $1 AND n.id = $2`, userID, c.Unit).Scan(&unitID)
-		if errors.Is(err, sql.ErrNoRows) {
+		found, err := unitOfUsersOrganisation(ctx, s.db, user.ID, c.Unit)
+		if err != nil {
+			return "", err
+		}
+		if !found {
 			return "", errorf(KindNotFound, "unit %q not found in organisation %q", c.Unit, c.Organisation)
 		}
-		if err != nil {
-			return "", fmt.Errorf("find unit: %w", err)
-		}
+		unitID = c.Unit
 	}
 	s.users.Reset(userKey)
 	token := auth.NewToken()
 	now := micros(s.now())
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		// Sessions idle past their life are deleted here, at a pace set by logins.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM crm_tokens WHERE (expires_at IS NULL AND last_used_at < $1) OR expires_at <= $2`,
-			now-s.cfg.TokenIdle.Microseconds(), now); err != nil {
-			return fmt.Errorf("delete expired sessions: %w", err)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO crm_tokens (token_hash, user_id, unit_id, created_at, last_used_at) VALUES ($1, $2, $3, $4, $4)`,
-			auth.HashToken(token), userID, unitID, now)
-		return err
+		return openSessionTx(ctx, tx, auth.HashToken(token), user.ID, unitID, now, now-s.cfg.TokenIdle.Microseconds())
 	})
 	if err != nil {
-		return "", fmt.Errorf("open session: %w", err)
+		return "", err
 	}
 	s.log.InfoContext(ctx, "login", "username", c.Username, "organisation", c.Organisation)
 	return token, nil
@@ -167,10 +147,7 @@ func (s *Service) Release(ctx context.Context, token string) error {
 	if _, err := s.Authenticate(ctx, token); err != nil {
 		return err
 	}
-	if _, err := s.db.Writer().ExecContext(ctx, `DELETE FROM crm_tokens WHERE token_hash = $1`, auth.HashToken(token)); err != nil {
-		return fmt.Errorf("release session: %w", err)
-	}
-	return nil
+	return deleteSession(ctx, s.db, auth.HashToken(token))
 }
 
 // Authenticate returns the session of a live token and records its use.
@@ -179,47 +156,41 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, err
 		return nil, errorf(KindMissing, "token is required")
 	}
 	hash := auth.HashToken(token)
-	var (
-		sess     Session
-		lastUsed int64
-		expires  sql.NullInt64
-	)
-	err := s.db.ReadRow(ctx, `SELECT t.last_used_at, t.expires_at, u.id, u.username, u.person_name, u.email, u.organisation_id,
-			n.id, n.name, n.description, n.alternative_code, n.group_name, n.community_name
-		FROM crm_tokens t JOIN crm_users u ON u.id = t.user_id JOIN crm_units n ON n.id = t.unit_id
-		WHERE t.token_hash = $1`, hash).Scan(&lastUsed, &expires, &sess.User.ID, &sess.User.Username, &sess.User.PersonName,
-		&sess.User.Email, &sess.OrganisationID, &sess.Unit.ID, &sess.Unit.Name, &sess.Unit.Description,
-		&sess.Unit.AlternativeCode, &sess.Unit.GroupName, &sess.Unit.CommunityName)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errorf(KindInvalidToken, "the token is not valid or has expired")
-	}
+	sess, err := readSession(ctx, s.db, hash)
 	if err != nil {
-		return nil, fmt.Errorf("find session: %w", err)
+		return nil, err
+	}
+	if sess == nil {
+		return nil, errorf(KindInvalidToken, "the token is not valid or has expired")
 	}
 	now := s.now()
-	if expires.Valid {
-		// A Web API key's token: a fixed life, whatever its use.
-		if !now.Before(fromMicros(expires.Int64)) {
-			if _, err := s.db.Writer().ExecContext(ctx, `DELETE FROM crm_tokens WHERE token_hash = $1`, hash); err != nil {
-				return nil, fmt.Errorf("delete expired session: %w", err)
-			}
-			return nil, errorf(KindInvalidToken, "the token is not valid or has expired")
-		}
-		return &sess, nil
-	}
-	idle := now.Sub(fromMicros(lastUsed))
-	if idle >= s.cfg.TokenIdle {
-		if _, err := s.db.Writer().ExecContext(ctx, `DELETE FROM crm_tokens WHERE token_hash = $1`, hash); err != nil {
-			return nil, fmt.Errorf("delete expired session: %w", err)
+	switch lapsed, touch := sessionLapsed(sess, now, s.cfg.TokenIdle); {
+	case lapsed:
+		if err := deleteSession(ctx, s.db, hash); err != nil {
+			return nil, err
 		}
 		return nil, errorf(KindInvalidToken, "the token is not valid or has expired")
-	}
-	if idle >= touchEvery {
-		if _, err := s.db.Writer().ExecContext(ctx, `UPDATE crm_tokens SET last_used_at = $1 WHERE token_hash = $2`, micros(now), hash); err != nil {
-			return nil, fmt.Errorf("record session use: %w", err)
+	case touch:
+		if err := touchSession(ctx, s.db, hash, micros(now)); err != nil {
+			return nil, err
 		}
 	}
-	return &sess, nil
+	return &sess.Session, nil
+}
+
+// sessionLapsed is the rule of a session's life: a Web API key's lapses at
+// its fixed expiry, whatever its use; a password login's when idle for
+// idleLimit. touch tells that its use is to be recorded (its last one is
+// touchEvery old or more).
+func sessionLapsed(s *storedSession, now time.Time, idleLimit time.Duration) (lapsed, touch bool) {
+	if s.expires != 0 {
+		return !now.Before(fromMicros(s.expires)), false
+	}
+	idle := now.Sub(fromMicros(s.lastUsed))
+	if idle >= idleLimit {
+		return true, false
+	}
+	return false, idle >= touchEvery
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }

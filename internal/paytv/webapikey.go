@@ -3,10 +3,7 @@ package paytv
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -49,28 +46,22 @@ func (s *Service) AddWebAPIKey(ctx context.Context, k NewWebAPIKey) (key, id str
 	key = webAPIKeyPrefix + hex.EncodeToString(raw[:])
 	id = key[:len(webAPIKeyPrefix)+8]
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		var userID, unitID, orgID string
-		err := tx.QueryRowContext(ctx, `SELECT u.id, u.default_unit_id, o.id FROM crm_users u JOIN crm_organisations o ON o.id = u.organisation_id
-			WHERE o.name = $1 AND u.username = $2`, k.Organisation, k.Username).Scan(&userID, &unitID, &orgID)
-		if errors.Is(err, sql.ErrNoRows) {
+		userID, unitID, orgID, found, err := keyOwnerTx(ctx, tx, k.Organisation, k.Username)
+		if err != nil {
+			return err
+		}
+		if !found {
 			return errorf(KindNotFound, "no user %q in organisation %q", k.Username, k.Organisation)
 		}
-		if err != nil {
-			return fmt.Errorf("find user: %w", err)
-		}
 		if k.Unit != "" {
-			err := tx.QueryRowContext(ctx, `SELECT id FROM crm_units WHERE organisation_id = $1 AND (id = $2 OR name = $2) ORDER BY id LIMIT 1`,
-				orgID, k.Unit).Scan(&unitID)
-			if errors.Is(err, sql.ErrNoRows) {
+			if unitID, found, err = unitByIDOrNameTx(ctx, tx, orgID, k.Unit); err != nil {
+				return err
+			}
+			if !found {
 				return errorf(KindNotFound, "unit %q not found in organisation %q", k.Unit, k.Organisation)
 			}
-			if err != nil {
-				return fmt.Errorf("find unit: %w", err)
-			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO crm_web_api_keys (key_id, key_hash, user_id, unit_id, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			id, auth.HashToken(key), userID, unitID, k.Name, micros(s.now()))
-		return err
+		return insertWebAPIKeyTx(ctx, tx, id, auth.HashToken(key), userID, unitID, k.Name, micros(s.now()))
 	})
 	if err != nil {
 		return "", "", err
@@ -81,48 +72,21 @@ func (s *Service) AddWebAPIKey(ctx context.Context, k NewWebAPIKey) (key, id str
 
 // WebAPIKeys lists an organisation's keys, revoked ones included.
 func (s *Service) WebAPIKeys(ctx context.Context, organisation string) ([]WebAPIKey, error) {
-	rows, err := s.db.ReadQuery(ctx, `SELECT k.key_id, k.name, u.username, k.unit_id, k.created_at, k.revoked_at FROM crm_web_api_keys k
-		JOIN crm_users u ON u.id = k.user_id JOIN crm_organisations o ON o.id = u.organisation_id
-		WHERE o.name = $1 ORDER BY k.created_at, k.key_id`, organisation)
-	if err != nil {
-		return nil, fmt.Errorf("list web api keys: %w", err)
-	}
-	return store.Collect(rows, func(s store.Scanner) (WebAPIKey, error) {
-		var k WebAPIKey
-		var created int64
-		var revoked sql.NullInt64
-		if err := s.Scan(&k.ID, &k.Name, &k.Username, &k.UnitID, &created, &revoked); err != nil {
-			return k, err
-		}
-		k.CreatedAt = fromMicros(created)
-		if revoked.Valid {
-			t := fromMicros(revoked.Int64)
-			k.RevokedAt = &t
-		}
-		return k, nil
-	})
+	return webAPIKeysOf(ctx, s.db, organisation)
 }
 
 // RevokeWebAPIKey stops a key from logging in, and ends the sessions it
 // opened.
 func (s *Service) RevokeWebAPIKey(ctx context.Context, organisation, keyID string) error {
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		var userID string
-		err := tx.QueryRowContext(ctx, `SELECT k.user_id FROM crm_web_api_keys k JOIN crm_users u ON u.id = k.user_id
-			JOIN crm_organisations o ON o.id = u.organisation_id WHERE o.name = $1 AND k.key_id = $2 AND k.revoked_at IS NULL`,
-			organisation, keyID).Scan(&userID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errorf(KindNotFound, "no active key %s in organisation %q", keyID, organisation)
-		}
+		userID, found, err := activeKeyUserTx(ctx, tx, organisation, keyID)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE crm_web_api_keys SET revoked_at = $2 WHERE key_id = $1`, keyID, micros(s.now())); err != nil {
-			return err
+		if !found {
+			return errorf(KindNotFound, "no active key %s in organisation %q", keyID, organisation)
 		}
-		// Its sessions are the user's sessions with a fixed expiry.
-		_, err = tx.ExecContext(ctx, `DELETE FROM crm_tokens WHERE user_id = $1 AND expires_at IS NOT NULL`, userID)
-		return err
+		return revokeWebAPIKeyTx(ctx, tx, keyID, userID, micros(s.now()))
 	})
 }
 
@@ -153,10 +117,11 @@ func (s *Service) LoginWithKey(ctx context.Context, c KeyCredentials) (string, e
 			return "", errorf(KindTooManyAttempts, "too many failed logins; try again in %d seconds", int(left.Seconds())+1)
 		}
 	}
-	var userID, unitID, orgID, keyID string
-	err := s.db.ReadRow(ctx, `SELECT k.key_id, k.user_id, k.unit_id, u.organisation_id FROM crm_web_api_keys k JOIN crm_users u ON u.id = k.user_id
-		WHERE k.key_hash = $1 AND k.revoked_at IS NULL`, keyHash).Scan(&keyID, &userID, &unitID, &orgID)
-	if errors.Is(err, sql.ErrNoRows) {
+	k, found, err := findActiveKey(ctx, s.db, keyHash)
+	if err != nil {
+		return "", err
+	}
+	if !found {
 		s.users.Fail("key:" + keyHash)
 		s.addrs.Fail(c.ClientAddress)
 		prefix := c.Key
@@ -166,25 +131,23 @@ func (s *Service) LoginWithKey(ctx context.Context, c KeyCredentials) (string, e
 		s.log.WarnContext(ctx, "web api key login failed", "key_id", prefix, "client", c.ClientAddress)
 		return "", errorf(KindLoginFailed, "the Web API key is not valid")
 	}
-	if err != nil {
-		return "", fmt.Errorf("find web api key: %w", err)
-	}
+	unitID := k.UnitID
 	if c.Unit != "" {
-		err := s.db.ReadRow(ctx, `SELECT id FROM crm_units WHERE organisation_id = $1 AND id = $2`, orgID, c.Unit).Scan(&unitID)
-		if errors.Is(err, sql.ErrNoRows) {
+		found, err := unitOfOrganisation(ctx, s.db, k.OrganisationID, c.Unit)
+		if err != nil {
+			return "", err
+		}
+		if !found {
 			return "", errorf(KindNotFound, "unit %q not found in the key's organisation", c.Unit)
 		}
-		if err != nil {
-			return "", fmt.Errorf("find unit: %w", err)
-		}
+		unitID = c.Unit
 	}
 	s.users.Reset("key:" + keyHash)
 	token := auth.NewToken()
 	now := s.now()
-	if _, err := s.db.Writer().ExecContext(ctx, `INSERT INTO crm_tokens (token_hash, user_id, unit_id, created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)`,
-		auth.HashToken(token), userID, unitID, micros(now), micros(now.Add(WebAPIKeyLifetime))); err != nil {
-		return "", fmt.Errorf("open session: %w", err)
+	if err := openKeySession(ctx, s.db, auth.HashToken(token), k.UserID, unitID, micros(now), micros(now.Add(WebAPIKeyLifetime))); err != nil {
+		return "", err
 	}
-	s.log.InfoContext(ctx, "web api key login", "key_id", keyID)
+	s.log.InfoContext(ctx, "web api key login", "key_id", k.KeyID)
 	return token, nil
 }
