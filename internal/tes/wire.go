@@ -28,8 +28,8 @@ const (
 // Status codes of the device gateway.
 const (
 	StatusOK                 = 0
-	StatusMissing            = 111
-	StatusBadFormat          = 112
+	StatusMissing            = southbound.StatusMissing
+	StatusBadFormat          = southbound.StatusBadFormat
 	StatusUnknownIssuer      = 113
 	StatusUnknownDevice      = 117
 	StatusUnknownSession     = 118

@@ -7,8 +7,8 @@ import (
 // Status codes of responseHeader.statusCode.
 const (
 	StatusOK              = 0
-	StatusMissing         = 111
-	StatusBadFormat       = 112
+	StatusMissing         = southbound.StatusMissing
+	StatusBadFormat       = southbound.StatusBadFormat
 	StatusUnknownCard     = 119
 	StatusUnknownTask     = 121
 	StatusDeviceBusy      = 321
