@@ -433,7 +433,7 @@ func createInput(b body, m createMethod) (paytv.CreateInput, error) {
 	if in.PIN, err = b.str("pin", false); err != nil {
 		return in, err
 	}
-	in.ProcessImmediatelyGiven = b.has("process_immediately") && string(b["process_immediately"]) != "null"
+	in.ProcessImmediatelyGiven = b.has("process_immediately")
 	if in.ProcessImmediately, err = b.boolean("process_immediately"); err != nil {
 		return in, err
 	}

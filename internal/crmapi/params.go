@@ -1,7 +1,6 @@
 package crmapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"iter"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/paytv"
+	"github.com/provhub/provhub/internal/wire"
 )
 
 // dateLayout is the CRM's date form; dates carry no zone and are read and
@@ -26,24 +26,34 @@ const (
 	maxResults     = 500
 )
 
-// body is a decoded POST body: its fields by name, each still raw.
-type body map[string]json.RawMessage
+// body is a decoded POST body: its fields by name, each still raw, read
+// with package wire.
+type body struct{ wire.Object }
+
+// fromWire gives a wire problem the CRM's status code: a parameter missing
+// or invalid.
+func fromWire(err error) error {
+	p := wire.ProblemOf(err)
+	switch {
+	case p == nil:
+		return err
+	case p.Fault == wire.Missing:
+		return missing(p.Error())
+	}
+	return invalid(p.Error())
+}
 
 // parseBody decodes a JSON object and refuses fields the method does not
 // take, so that a misspelt optional parameter is not silently ignored.
 func parseBody(raw []byte, allowed []string) (body, error) {
-	var b body
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&b); err != nil || b == nil {
-		return nil, invalid("the body must be a JSON object")
+	o, err := wire.Decode(raw)
+	if err != nil {
+		return body{}, fromWire(err)
 	}
-	if dec.More() {
-		return nil, invalid("unexpected data after the JSON body")
+	if err := refuseUnknown(slices.Values(o.Names()), allowed); err != nil {
+		return body{}, err
 	}
-	if err := refuseUnknown(maps.Keys(b), allowed); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return body{o}, nil
 }
 
 // refuseUnknown names every parameter that is not allowed.
@@ -62,21 +72,13 @@ func refuseUnknown(names iter.Seq[string], allowed []string) error {
 }
 
 // has reports whether a field is present and not null.
-func (b body) has(name string) bool {
-	v, ok := b[name]
-	return ok && string(v) != "null"
-}
+func (b body) has(name string) bool { return b.Has(name) }
 
+// str reads a string; a required one that is empty counts as missing.
 func (b body) str(name string, required bool) (string, error) {
-	if !b.has(name) {
-		if required {
-			return "", missing(name + " is required")
-		}
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(b[name], &s); err != nil {
-		return "", invalid(name + " must be a string")
+	s, err := b.String(name, wire.Text{Required: required})
+	if err != nil {
+		return "", fromWire(err)
 	}
 	if required && s == "" {
 		return "", missing(name + " is required")
@@ -90,7 +92,7 @@ func (b body) boolean(name string) (bool, error) {
 	if !b.has(name) {
 		return false, nil
 	}
-	switch string(b[name]) {
+	switch string(b.Raw(name)) {
 	case "null":
 		return false, nil // as not given
 	case "true", "1":
@@ -126,7 +128,7 @@ func (b body) identifier(name string, required bool) (*paytv.Identifier, error) 
 		}
 		return nil, nil
 	}
-	return decodeIdentifier(name, b[name])
+	return decodeIdentifier(name, b.Raw(name))
 }
 
 func decodeIdentifier(name string, raw json.RawMessage) (*paytv.Identifier, error) {
@@ -169,7 +171,7 @@ func (b body) caIDSet(name, key string) ([]string, error) {
 		return nil, nil
 	}
 	var entries []map[string]json.RawMessage
-	if err := json.Unmarshal(b[name], &entries); err != nil {
+	if err := json.Unmarshal(b.Raw(name), &entries); err != nil {
 		return nil, invalid(fmt.Sprintf("%s must be an array of {%q: ...}", name, key))
 	}
 	ids := make([]string, 0, len(entries))

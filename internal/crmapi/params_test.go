@@ -1,7 +1,6 @@
 package crmapi
 
 import (
-	"encoding/json"
 	"errors"
 	"net/url"
 	"testing"
@@ -69,7 +68,10 @@ func TestBodyIdentifier(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.json, func(t *testing.T) {
-			b := body{"smartcard_identifier": json.RawMessage(c.json)}
+			b, err := parseBody([]byte(`{"smartcard_identifier":`+c.json+`}`), []string{"smartcard_identifier"})
+			if err != nil {
+				t.Fatal(err)
+			}
 			id, err := b.identifier("smartcard_identifier", true)
 			if codeOf(err) != c.code {
 				t.Fatalf("got %v (%s), want %s", err, codeOf(err), c.code)
@@ -79,7 +81,8 @@ func TestBodyIdentifier(t *testing.T) {
 			}
 		})
 	}
-	if _, err := (body{"smartcard_identifier": json.RawMessage("null")}).identifier("smartcard_identifier", true); codeOf(err) != CodeMissingParameter {
+	b, _ := parseBody([]byte(`{"smartcard_identifier":null}`), []string{"smartcard_identifier"})
+	if _, err := b.identifier("smartcard_identifier", true); codeOf(err) != CodeMissingParameter {
 		t.Errorf("null identifier: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/issuer"
 	"github.com/provhub/provhub/internal/oauth"
+	"github.com/provhub/provhub/internal/wire"
 )
 
 // Base paths.
@@ -161,6 +162,10 @@ func (a *API) answerError(ctx context.Context, w http.ResponseWriter, err error)
 		httpapi.WriteError(w, http.StatusBadRequest, br.msg)
 		return
 	}
+	if p := wire.ProblemOf(err); p != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, p.Error())
+		return
+	}
 	switch asset.KindOf(err) {
 	case asset.KindBadContent:
 		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
@@ -196,7 +201,7 @@ func (a *API) registerConsumer(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return err
 	}
-	if _, err := o.str("state", false, nil); err != nil { // deprecated, ignored
+	if _, err := o.String("state", wire.Text{}); err != nil { // deprecated, ignored
 		return err
 	}
 	if err := a.svc.RegisterConsumer(ctx, c.issuerID, consumerID, c.by); err != nil {
@@ -217,17 +222,17 @@ func (a *API) registerConsumerWithCards(ctx context.Context, w http.ResponseWrit
 	if err != nil {
 		return err
 	}
-	var cards []map[string]json.RawMessage
-	if raw, ok := o["cards"]; !ok || json.Unmarshal(raw, &cards) != nil || len(cards) == 0 || len(cards) > 100 {
+	cards, err := o.Objects("cards", true)
+	if err != nil || len(cards) == 0 || len(cards) > 100 {
 		return bad("cards must be a list of 1 to 100 {\"cardId\": ...} objects")
 	}
 	ids := make([]string, 0, len(cards))
 	for i, card := range cards {
-		id, err := object(card).str("cardId", true, cardIDPattern)
+		id, err := card.String("cardId", wire.Text{Required: true, Pattern: cardIDPattern})
 		if err != nil {
-			return bad("cards[%d]: %v", i, err)
+			return err
 		}
-		if len(card) != 1 {
+		if len(card.Names()) != 1 {
 			return bad("cards[%d]: only cardId is known", i)
 		}
 		ids = append(ids, id)
@@ -323,15 +328,15 @@ func (a *API) registerAccount(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
-	consumerID, err := o.str("consumerId", true, idPattern)
+	consumerID, err := o.String("consumerId", wire.Text{Required: true, Pattern: idPattern})
 	if err != nil {
 		return err
 	}
-	product, err := o.str("accountProductId", false, idPattern)
+	product, err := o.String("accountProductId", wire.Text{Pattern: idPattern})
 	if err != nil {
 		return err
 	}
-	state, err := o.str("state", true, statePattern)
+	state, err := o.String("state", wire.Text{Required: true, Pattern: statePattern})
 	if err != nil {
 		return err
 	}
@@ -373,16 +378,16 @@ func (a *API) registerCard(ctx context.Context, w http.ResponseWriter, r *http.R
 	var in issuer.CardInput
 	// Without consumerId the card waits for one
 	// (PUT /consumers/{consumerId}/cards).
-	if in.ConsumerID, err = o.str("consumerId", false, idPattern); err != nil {
+	if in.ConsumerID, err = o.String("consumerId", wire.Text{Pattern: idPattern}); err != nil {
 		return err
 	}
-	if in.AccountID, err = o.str("accountId", false, idPattern); err != nil {
+	if in.AccountID, err = o.String("accountId", wire.Text{Pattern: idPattern}); err != nil {
 		return err
 	}
-	if in.CardProductID, err = o.str("cardProductId", true, cardIDPattern); err != nil {
+	if in.CardProductID, err = o.String("cardProductId", wire.Text{Required: true, Pattern: cardIDPattern}); err != nil {
 		return err
 	}
-	state, err := o.str("state", false, nil)
+	state, err := o.String("state", wire.Text{})
 	if err != nil {
 		return err
 	}

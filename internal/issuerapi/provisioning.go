@@ -11,6 +11,7 @@ import (
 	"github.com/provhub/provhub/internal/asset"
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/issuer"
+	"github.com/provhub/provhub/internal/wire"
 )
 
 var (
@@ -22,19 +23,19 @@ var (
 // lastDigits, termsAndConditionsId and cardArtManifest (ours).
 func cardShows(o object, in *issuer.CardInput) error {
 	var err error
-	if in.LastDigits, err = o.str("lastDigits", false, lastDigitsPattern); err != nil {
+	if in.LastDigits, err = o.String("lastDigits", wire.Text{Pattern: lastDigitsPattern}); err != nil {
 		return err
 	}
-	if raw, ok := o["termsAndConditionsId"]; ok {
+	if raw := o.Raw("termsAndConditionsId"); raw != nil {
 		terms := ""
 		if string(raw) != "null" {
-			if terms, err = o.str("termsAndConditionsId", false, guidPattern); err != nil {
+			if terms, err = o.String("termsAndConditionsId", wire.Text{Pattern: guidPattern}); err != nil {
 				return err
 			}
 		}
 		in.TermsID = &terms
 	}
-	if raw, ok := o["cardArtManifest"]; ok {
+	if raw := o.Raw("cardArtManifest"); raw != nil {
 		in.SetCardArt = true
 		if string(raw) != "null" {
 			if err := json.Unmarshal(raw, &in.CardArt); err != nil {

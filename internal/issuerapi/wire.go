@@ -2,7 +2,6 @@ package issuerapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/provhub/provhub/internal/issuer"
+	"github.com/provhub/provhub/internal/wire"
 )
 
 // Published patterns, anchored, with their lengths.
@@ -47,54 +47,31 @@ func checkID(name, v string, p *regexp.Regexp) error {
 	return nil
 }
 
-// object is a decoded JSON object body; members still raw.
-type object map[string]json.RawMessage
+// object is a decoded JSON object body; members still raw, read with
+// package wire against the limits of api/issuer.yaml.
+type object = wire.Object
 
 // readObject reads an optional (or required) JSON object body. Members not
 // in allowed are refused when strict.
 func readObject(r *http.Request, required, strict bool, allowed ...string) (object, error) {
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, bad("the body is too large or unreadable")
+		return object{}, bad("the body is too large or unreadable")
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		if required {
-			return nil, bad("a JSON body is required")
+			return object{}, bad("a JSON body is required")
 		}
-		return object{}, nil
+		return wire.Decode([]byte("{}"))
 	}
-	var o object
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&o); err != nil || o == nil || dec.More() {
-		return nil, bad("the body must be one JSON object")
+	o, err := wire.Decode(raw)
+	if err != nil {
+		return object{}, err
 	}
-	if strict {
-		for k := range o {
-			if !slices.Contains(allowed, k) {
-				return nil, bad("unknown member %q", k)
-			}
-		}
+	if unknown := o.Unknown(allowed...); strict && len(unknown) > 0 {
+		return object{}, bad("unknown member %q", unknown[0])
 	}
 	return o, nil
-}
-
-// str reads a string member; absent and null read as "".
-func (o object) str(name string, required bool, p *regexp.Regexp) (string, error) {
-	raw, ok := o[name]
-	if !ok || string(raw) == "null" {
-		if required {
-			return "", bad("%s is required", name)
-		}
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", bad("%s must be a string", name)
-	}
-	if p != nil && !p.MatchString(s) {
-		return "", bad("%s must match %s", name, p)
-	}
-	return s, nil
 }
 
 // reason reads the {reason, reasonCode} body of an action; codes, when not
@@ -104,11 +81,11 @@ func reason(r *http.Request, strict bool, codes []string) (issuer.Reason, error)
 	if err != nil {
 		return issuer.Reason{}, err
 	}
-	text, err := o.str("reason", false, reasonPattern)
+	text, err := o.String("reason", wire.Text{Pattern: reasonPattern})
 	if err != nil {
 		return issuer.Reason{}, err
 	}
-	code, err := o.str("reasonCode", false, reasonCodePattern)
+	code, err := o.String("reasonCode", wire.Text{Pattern: reasonCodePattern})
 	if err != nil {
 		return issuer.Reason{}, err
 	}

@@ -19,9 +19,11 @@ import (
 	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/httpapi"
 	"github.com/provhub/provhub/internal/partner"
+	"github.com/provhub/provhub/internal/southbound"
 	"github.com/provhub/provhub/internal/tes"
 	"github.com/provhub/provhub/internal/transit"
 	"github.com/provhub/provhub/internal/wallet"
+	"github.com/provhub/provhub/internal/wire"
 )
 
 // Paths of the two families.
@@ -143,8 +145,9 @@ func badFormat(format string, args ...any) error {
 	return &failure{codeBadFormat, fmt.Sprintf(format, args...)}
 }
 
-// body is a decoded request: members still raw.
-type body map[string]json.RawMessage
+// body is a decoded request: members still raw, read with package wire
+// against the limits of api/transit.yaml.
+type body = wire.Object
 
 type handler func(ctx context.Context, b body) (extra map[string]any, err error)
 
@@ -171,17 +174,14 @@ func (a *API) handle(role partner.Role, h handler) http.HandlerFunc {
 		} else if perr := podHeader(r); perr != nil {
 			err = perr
 		} else {
-			var b body
-			dec := json.NewDecoder(bytes.NewReader(raw))
-			if derr := dec.Decode(&b); derr != nil || b == nil || dec.More() {
-				err = badFormat("the body is not a JSON object")
+			b, derr := wire.Decode(raw)
+			if derr != nil {
+				err = derr
+			} else if sid, herr := southbound.ReadRequestHeader(b, true); herr != nil {
+				err = herr
 			} else {
-				if sid, herr := requestHeader(b); herr != nil {
-					err = herr
-				} else {
-					sessionID = sid
-					extra, err = h(ctx, b)
-				}
+				sessionID = sid
+				extra, err = h(ctx, b)
 			}
 		}
 		code, msg := codeOK, ""
@@ -222,6 +222,9 @@ func (a *API) classify(ctx context.Context, err error) (int, string) {
 	var f *failure
 	if errors.As(err, &f) {
 		return f.code, f.msg
+	}
+	if p := wire.ProblemOf(err); p != nil {
+		return southbound.StatusOf(p), p.Error()
 	}
 	switch cardaccount.KindOf(err) {
 	case cardaccount.KindBadFormat:
@@ -269,59 +272,6 @@ func (a *API) classify(ctx context.Context, err error) (int, string) {
 	return codeServerError, "unexpected server error"
 }
 
-// requestHeader checks the request header and returns its session id.
-func requestHeader(b body) (string, error) {
-	raw, ok := b["requestHeader"]
-	if !ok || string(raw) == "null" {
-		return "", missing("requestHeader")
-	}
-	var h body
-	if err := json.Unmarshal(raw, &h); err != nil || h == nil {
-		return "", badFormat("requestHeader must be an object")
-	}
-	for _, n := range []string{"requestId", "sessionId"} {
-		if _, err := h.str("requestHeader."+n, n, 1, 48, nil, true); err != nil {
-			return "", err
-		}
-	}
-	if _, ok := h["generationDateTime"]; ok {
-		s, err := h.str("requestHeader.generationDateTime", "generationDateTime", 1, 64, nil, false)
-		if err != nil {
-			return "", err
-		}
-		if _, err := time.Parse(time.RFC3339, s); err != nil {
-			return "", badFormat("requestHeader.generationDateTime must be an RFC 3339 time")
-		}
-	}
-	sid, _ := h.str("", "sessionId", 1, 48, nil, true)
-	return sid, nil
-}
-
-// str reads a string member with its length bounds and pattern.
-func (b body) str(label, name string, min, max int, pattern *regexp.Regexp, required bool) (string, error) {
-	if label == "" {
-		label = name
-	}
-	raw, ok := b[name]
-	if !ok || string(raw) == "null" {
-		if required {
-			return "", missing(label)
-		}
-		return "", nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", badFormat("%s must be a string", label)
-	}
-	if len(s) < min || len(s) > max {
-		return "", badFormat("%s must have %d to %d characters", label, min, max)
-	}
-	if pattern != nil && !pattern.MatchString(s) {
-		return "", badFormat("%s has a bad format", label)
-	}
-	return s, nil
-}
-
 var (
 	seIDPattern = regexp.MustCompile(`^([0-9a-fA-F]{2}){1,24}$`)
 	hexPattern  = regexp.MustCompile(`^([0-9a-fA-F]{2})+$`)
@@ -331,11 +281,11 @@ var (
 // issuerAndCard reads the two members every TES call names a card with,
 // and checks the partner acts for the issuer.
 func issuerAndCard(ctx context.Context, b body) (string, string, error) {
-	issuer, err := b.str("", "issuerId", 1, 16, nil, true)
+	issuer, err := b.String("issuerId", wire.Text{Required: true, Min: 1, Max: 16})
 	if err != nil {
 		return "", "", err
 	}
-	card, err := b.str("", "cardId", 1, 48, nil, true)
+	card, err := b.String("cardId", wire.Text{Required: true, Min: 1, Max: 48})
 	if err != nil {
 		return "", "", err
 	}
@@ -355,13 +305,9 @@ func (a *API) submitPersoData(ctx context.Context, b body) (map[string]any, erro
 	if err != nil {
 		return nil, err
 	}
-	raw, ok := b["cardPersoData"]
-	if !ok || string(raw) == "null" {
-		return nil, missing("cardPersoData")
-	}
 	var p persoData
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, badFormat("cardPersoData must be {\"dgis\": [{\"dgi\": \"0101\", \"data\": \"...\"}]}")
+	if err := b.Into("cardPersoData", true, `{"dgis": [{"dgi": "0101", "data": "..."}]}`, &p); err != nil {
+		return nil, err
 	}
 	if len(p.DGIs) == 0 {
 		return nil, missing("cardPersoData.dgis")
@@ -387,7 +333,7 @@ func (a *API) updateCardState(ctx context.Context, b body) (map[string]any, erro
 	if err != nil {
 		return nil, err
 	}
-	action, err := b.str("", "action", 1, 16, nil, true)
+	action, err := b.String("action", wire.Text{Required: true, Min: 1, Max: 16})
 	if err != nil {
 		return nil, err
 	}
@@ -408,12 +354,11 @@ func (a *API) updateCardMetadata(ctx context.Context, b body) (map[string]any, e
 	if err != nil {
 		return nil, err
 	}
-	raw, ok := b["cardDescriptor"]
-	if !ok || string(raw) == "null" {
-		return nil, missing("cardDescriptor")
+	if err := b.Require("cardDescriptor"); err != nil {
+		return nil, err
 	}
 	var d wallet.CardDescriptor
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec := json.NewDecoder(bytes.NewReader(b.Raw("cardDescriptor")))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
 		return nil, badFormat("cardDescriptor: %s", strings.TrimPrefix(err.Error(), "json: "))
@@ -493,7 +438,7 @@ func (a *API) topupCard(ctx context.Context, b body) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	purchase, err := b.str("", "purchaseId", 1, 64, nil, true)
+	purchase, err := b.String("purchaseId", wire.Text{Required: true, Min: 1, Max: 64})
 	if err != nil {
 		return nil, err
 	}
@@ -537,11 +482,11 @@ type OperationView struct {
 }
 
 func (a *API) operationStatus(ctx context.Context, b body) (map[string]any, error) {
-	issuer, err := b.str("", "issuerId", 1, 16, nil, true)
+	issuer, err := b.String("issuerId", wire.Text{Required: true, Min: 1, Max: 16})
 	if err != nil {
 		return nil, err
 	}
-	id, err := b.str("", "operationId", 1, 64, nil, true)
+	id, err := b.String("operationId", wire.Text{Required: true, Min: 1, Max: 64})
 	if err != nil {
 		return nil, err
 	}
@@ -594,27 +539,26 @@ func (a *API) deviceCommands(ctx context.Context, b body) (map[string]any, error
 func parseDeviceCall(b body) (transit.DeviceCall, error) {
 	var call transit.DeviceCall
 	var err error
-	if call.Token, err = b.str("", "deviceToken", 1, 128, nil, true); err != nil {
+	if call.Token, err = b.String("deviceToken", wire.Text{Required: true, Min: 1, Max: 128}); err != nil {
 		return call, err
 	}
-	if call.SEID, err = b.str("", "seId", 1, 48, seIDPattern, true); err != nil {
+	if call.SEID, err = b.String("seId", wire.Text{Required: true, Min: 1, Max: 48, Pattern: seIDPattern}); err != nil {
 		return call, err
 	}
-	if call.WalletCardID, err = b.str("", "walletCardId", 1, 64, nil, false); err != nil {
+	if call.WalletCardID, err = b.String("walletCardId", wire.Text{Min: 1, Max: 64}); err != nil {
 		return call, err
 	}
-	if call.OperationID, err = b.str("", "operationId", 1, 64, nil, false); err != nil {
+	if call.OperationID, err = b.String("operationId", wire.Text{Min: 1, Max: 64}); err != nil {
 		return call, err
 	}
-	raw, ok := b["step"]
-	if !ok {
-		return call, missing("step")
+	if err := b.Require("step"); err != nil {
+		return call, err
 	}
-	if err := json.Unmarshal(raw, &call.Step); err != nil || call.Step < 0 || call.Step > 1000 {
+	if err := json.Unmarshal(b.Raw("step"), &call.Step); err != nil || call.Step < 0 || call.Step > 1000 {
 		return call, badFormat("step must be an integer from 0 to 1000")
 	}
-	if raw, ok := b["responses"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &call.Responses); err != nil || len(call.Responses) > 64 {
+	if b.Has("responses") {
+		if err := json.Unmarshal(b.Raw("responses"), &call.Responses); err != nil || len(call.Responses) > 64 {
 			return call, badFormat("responses must be at most 64 {id, data} items")
 		}
 		for i, r := range call.Responses {
@@ -623,21 +567,21 @@ func parseDeviceCall(b body) (transit.DeviceCall, error) {
 			}
 		}
 	}
-	if raw, ok := b["responseTimeMs"]; ok {
+	if raw := b.Raw("responseTimeMs"); raw != nil {
 		var ms float64
 		if err := json.Unmarshal(raw, &ms); err != nil || ms < 0 {
 			return call, badFormat("responseTimeMs must be a number >= 0")
 		}
 		call.ResponseTimeMs = &ms
 	}
-	if raw, ok := b["statusCode"]; ok {
+	if raw := b.Raw("statusCode"); raw != nil {
 		var code int
 		if err := json.Unmarshal(raw, &code); err != nil || (code != 0 && code != 231 && code != 232) {
 			return call, badFormat("statusCode must be 0, 231 or 232")
 		}
 		call.StatusCode = &code
 	}
-	call.StatusMessage, err = b.str("", "statusMessage", 0, 256, nil, false)
+	call.StatusMessage, err = b.String("statusMessage", wire.Text{Max: 256})
 	return call, err
 }
 
@@ -650,22 +594,18 @@ type readerModeStart struct {
 func parseReaderModeStart(b body) (readerModeStart, error) {
 	var r readerModeStart
 	var err error
-	if r.seID, err = b.str("", "seId", 1, 48, seIDPattern, true); err != nil {
+	if r.seID, err = b.String("seId", wire.Text{Required: true, Min: 1, Max: 48, Pattern: seIDPattern}); err != nil {
 		return r, err
 	}
-	if r.deviceID, err = b.str("", "deviceId", 1, 48, nil, true); err != nil {
+	if r.deviceID, err = b.String("deviceId", wire.Text{Required: true, Min: 1, Max: 48}); err != nil {
 		return r, err
 	}
-	if r.issuerID, err = b.str("", "issuerId", 1, 16, nil, true); err != nil {
+	if r.issuerID, err = b.String("issuerId", wire.Text{Required: true, Min: 1, Max: 16}); err != nil {
 		return r, err
-	}
-	raw, ok := b["cardContents"]
-	if !ok || string(raw) == "null" {
-		return r, missing("cardContents")
 	}
 	cc := &r.contents
-	if err := json.Unmarshal(raw, cc); err != nil {
-		return r, badFormat("cardContents must be {systemCode, idm, pmm?, cardServiceId?, areaCodeList?}")
+	if err := b.Into("cardContents", true, "{systemCode, idm, pmm?, cardServiceId?, areaCodeList?}", cc); err != nil {
+		return r, err
 	}
 	switch {
 	case cc.SystemCode == "" || cc.IDm == "":

@@ -1,26 +1,24 @@
 package transitapi
 
 import (
-	"encoding/json"
-	"errors"
+	"context"
 	"testing"
+
+	"github.com/provhub/provhub/internal/wire"
 )
 
 // The device API's decoders never panic; what they refuse is a 111 or 112
 // with a message, and what they accept keeps the published bounds.
 
 func decode(t *testing.T, raw string) (body, bool) {
-	var b body
-	if err := json.Unmarshal([]byte(raw), &b); err != nil || b == nil {
-		return nil, false
-	}
-	return b, true
+	b, err := wire.Decode([]byte(raw))
+	return b, err == nil
 }
 
 func mustFailure(t *testing.T, err error) {
 	t.Helper()
-	var f *failure
-	if !errors.As(err, &f) || (f.code != codeMissing && f.code != codeBadFormat) || f.msg == "" {
+	code, msg := (&API{}).classify(context.Background(), err)
+	if (code != codeMissing && code != codeBadFormat) || msg == "" {
 		t.Fatalf("refusal %v is not a 111 or 112 with a message", err)
 	}
 }

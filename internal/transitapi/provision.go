@@ -1,10 +1,8 @@
 package transitapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/provhub/provhub/internal/cardaccount"
 	"github.com/provhub/provhub/internal/partner"
 	"github.com/provhub/provhub/internal/transit"
+	"github.com/provhub/provhub/internal/wire"
 )
 
 // podHeader checks the x-pod header every wallet-server call carries (max
@@ -42,10 +41,10 @@ type accountRequest struct {
 func parseAccountRequest(b body) (accountRequest, error) {
 	var r accountRequest
 	var err error
-	if r.issuerID, err = b.str("", "issuerId", 1, 16, nil, true); err != nil {
+	if r.issuerID, err = b.String("issuerId", wire.Text{Required: true, Min: 1, Max: 16}); err != nil {
 		return r, err
 	}
-	src, err := b.str("", "cardSource", 1, 16, nil, false)
+	src, err := b.String("cardSource", wire.Text{Min: 1, Max: 16})
 	if err != nil {
 		return r, err
 	}
@@ -63,26 +62,17 @@ func parseAccountRequest(b body) (accountRequest, error) {
 // of walletCardAccountId (1 to 64) and opaqueCardAccountData (1 to 512).
 func parseDescriptor(b body) (cardaccount.Descriptor, error) {
 	var d cardaccount.Descriptor
-	raw, ok := b["cardAccountDescriptor"]
-	if !ok || string(raw) == "null" {
-		return d, missing("cardAccountDescriptor")
-	}
-	var o body
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&o); err != nil || o == nil {
-		return d, badFormat("cardAccountDescriptor must be an object")
-	}
-	for k := range o {
-		if k != "walletCardAccountId" && k != "opaqueCardAccountData" {
-			return d, badFormat("cardAccountDescriptor has no member %q", k)
-		}
-	}
-	var err error
-	if d.WalletCardAccountID, err = o.str("cardAccountDescriptor.walletCardAccountId", "walletCardAccountId", 1, 64, nil, false); err != nil {
+	o, _, err := b.Object("cardAccountDescriptor", true)
+	if err != nil {
 		return d, err
 	}
-	if d.OpaqueCardAccountData, err = o.str("cardAccountDescriptor.opaqueCardAccountData", "opaqueCardAccountData", 1,
-		cardaccount.MaxDataLength, nil, false); err != nil {
+	if unknown := o.Unknown("walletCardAccountId", "opaqueCardAccountData"); len(unknown) > 0 {
+		return d, badFormat("cardAccountDescriptor has no member %q", unknown[0])
+	}
+	if d.WalletCardAccountID, err = o.String("walletCardAccountId", wire.Text{Min: 1, Max: 64}); err != nil {
+		return d, err
+	}
+	if d.OpaqueCardAccountData, err = o.String("opaqueCardAccountData", wire.Text{Min: 1, Max: cardaccount.MaxDataLength}); err != nil {
 		return d, err
 	}
 	if d.WalletCardAccountID == "" && d.OpaqueCardAccountData == "" {
@@ -120,7 +110,7 @@ func (a *API) checkCardAccount(ctx context.Context, b body) (map[string]any, err
 }
 
 func (a *API) getAsset(ctx context.Context, b body) (map[string]any, error) {
-	guid, err := b.str("", "guid", 1, 64, nil, true)
+	guid, err := b.String("guid", wire.Text{Required: true, Min: 1, Max: 64})
 	if err != nil {
 		return nil, err
 	}
@@ -147,20 +137,18 @@ func parseProvision(b body) (provisionInput, error) {
 		return in, err
 	}
 	fields := []struct {
-		name     string
-		dst      *string
-		min, max int
-		pattern  *regexp.Regexp
-		required bool
+		name string
+		dst  *string
+		text wire.Text
 	}{
-		{"walletAccountId", &in.walletAccountID, 1, 64, nil, false},
-		{"cardLastDigits", &in.lastDigits, 4, 5, digitsPattern, true},
-		{"issuerOtp", &in.otp, 6, 6, digitsPattern, false},
-		{"seId", &in.seID, 1, 48, seIDPattern, true},
-		{"deviceId", &in.deviceID, 1, 48, nil, false},
+		{"walletAccountId", &in.walletAccountID, wire.Text{Min: 1, Max: 64}},
+		{"cardLastDigits", &in.lastDigits, wire.Text{Required: true, Min: 4, Max: 5, Pattern: digitsPattern}},
+		{"issuerOtp", &in.otp, wire.Text{Min: 6, Max: 6, Pattern: digitsPattern}},
+		{"seId", &in.seID, wire.Text{Required: true, Min: 1, Max: 48, Pattern: seIDPattern}},
+		{"deviceId", &in.deviceID, wire.Text{Min: 1, Max: 48}},
 	}
 	for _, f := range fields {
-		if *f.dst, err = b.str("", f.name, f.min, f.max, f.pattern, f.required); err != nil {
+		if *f.dst, err = b.String(f.name, f.text); err != nil {
 			return in, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +16,9 @@ import (
 	"github.com/provhub/provhub/internal/felica"
 	"github.com/provhub/provhub/internal/sim/fault"
 	"github.com/provhub/provhub/internal/sim/felicacard"
+	"github.com/provhub/provhub/internal/southbound"
 	ws "github.com/provhub/provhub/internal/tes"
+	"github.com/provhub/provhub/internal/wire"
 )
 
 // The card layout is felicacard's transit card.
@@ -358,12 +361,16 @@ func (r *request) session() string {
 }
 
 func (s *Simulator) handle(path, actor string, raw []byte) []byte {
+	b, err := wire.Decode(raw)
+	if err != nil {
+		return s.encode("unknown", fail(ws.StatusBadFormat, "%v", err))
+	}
 	var req request
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return s.encode("unknown", fail(ws.StatusBadFormat, "the body does not have the operation's shape: %v", err))
 	}
 	sessionID := req.session()
-	if rep, ok := validate(path, actor, &req); !ok {
+	if rep, ok := validate(path, actor, b, &req); !ok {
 		return s.encode(sessionID, rep)
 	}
 	s.mu.Lock()
@@ -401,49 +408,71 @@ func responsesKey(status *int, rs []ws.Response) string {
 	return b.String()
 }
 
-// validate applies the published lengths and what each operation needs.
-func validate(path, actor string, req *request) (reply, bool) {
+// TES members' published forms (api/tes.yaml).
+var (
+	issuerIDText      = wire.Text{Required: true, Min: 1, Max: 16}
+	deviceIDText      = wire.Text{Required: true, Min: 1, Max: 48}
+	purchaseIDText    = wire.Text{Max: 64}
+	cardIDText        = wire.Text{Max: 48}
+	statusMessageText = wire.Text{Max: 256}
+	responseIDText    = wire.Text{Required: true, Min: 1, Max: 64}
+	responseDataText  = wire.Text{Required: true, Max: 512, Pattern: southbound.HexPattern}
+)
+
+// validate applies the published lengths and what each operation needs:
+// b is the body as sent, req the same read into the operation's shape.
+func validate(path, actor string, b wire.Object, req *request) (reply, bool) {
 	switch {
 	case actor == "":
 		return fail(ws.StatusMissing, "x-actor-id is missing"), false
 	case len(actor) > 32:
 		return fail(ws.StatusBadFormat, "x-actor-id is longer than 32 characters"), false
-	case req.RequestHeader != nil && (req.RequestHeader.RequestID == "" || req.RequestHeader.SessionID == ""):
-		return fail(ws.StatusMissing, "requestHeader, when sent, has a requestId and a sessionId"), false
-	case req.RequestHeader != nil && (len(req.RequestHeader.RequestID) > 48 || len(req.RequestHeader.SessionID) > 48):
-		return fail(ws.StatusBadFormat, "requestHeader ids have at most 48 characters"), false
-	case len(req.ResponseTimeMs) > 0 && string(req.ResponseTimeMs) != "null" && !isNumber(req.ResponseTimeMs):
-		return fail(ws.StatusBadFormat, "responseTimeMs must be a number"), false
-	case req.IssuerID == "" || req.DeviceID == "":
-		return fail(ws.StatusMissing, "issuerId and deviceId are required"), false
-	case len(req.IssuerID) > 16 || len(req.DeviceID) > 48:
-		return fail(ws.StatusBadFormat, "issuerId has at most 16 characters, deviceId 48"), false
-	case len(req.PurchaseID) > 64 || len(req.CardID) > 48:
-		return fail(ws.StatusBadFormat, "purchaseId has at most 64 characters, cardId 48"), false
-	case len(req.StatusMessage) > 256:
-		return fail(ws.StatusBadFormat, "statusMessage has at most 256 characters"), false
+	}
+	refuse := func(err error) (reply, bool) {
+		p := wire.ProblemOf(err)
+		if p == nil {
+			return fail(ws.StatusBadFormat, "%v", err), false
+		}
+		return fail(southbound.StatusOf(p), "%s", p.Error()), false
+	}
+	if _, err := southbound.ReadRequestHeader(b, false); err != nil {
+		return refuse(err)
+	}
+	if _, _, err := b.Number("responseTimeMs", false); err != nil {
+		return refuse(err)
+	}
+	for _, m := range []struct {
+		name string
+		t    wire.Text
+	}{
+		{"issuerId", issuerIDText}, {"deviceId", deviceIDText}, {"purchaseId", purchaseIDText},
+		{"cardId", cardIDText}, {"statusMessage", statusMessageText},
+	} {
+		if _, err := b.String(m.name, m.t); err != nil {
+			return refuse(err)
+		}
 	}
 	if path != ws.PathReaderModeCommands && req.CardID == "" {
 		return fail(ws.StatusMissing, "cardId is required"), false
 	}
 	want := map[string][]string{ws.PathCardCommands: {ws.OpTopUp, ws.OpReadBalance, ""},
 		ws.PathParkCardCommands: {ws.OpPark, ""}, ws.PathReaderModeCommands: {ws.OpReaderMode, ""}}[path]
-	ok := false
-	for _, w := range want {
-		ok = ok || req.Operation == w
-	}
-	if !ok {
+	if !slices.Contains(want, req.Operation) {
 		return fail(ws.StatusBadFormat, "operation %q is not one of this call's", req.Operation), false
 	}
 	if req.Operation == ws.OpTopUp && req.PurchaseID == "" {
 		return fail(ws.StatusMissing, "purchaseId is required for a top-up"), false
 	}
-	for _, r := range req.Responses {
-		if r.ID == "" || len(r.Data)%2 != 0 || len(r.Data) > 512 {
-			return fail(ws.StatusBadFormat, "a response needs an id and hex data"), false
+	responses, err := b.Objects("responses", false)
+	if err != nil {
+		return refuse(err)
+	}
+	for _, r := range responses {
+		if _, err := r.String("id", responseIDText); err != nil {
+			return refuse(err)
 		}
-		if _, err := hex.DecodeString(r.Data); err != nil {
-			return fail(ws.StatusBadFormat, "response %s: data is not hex", r.ID), false
+		if _, err := r.String("data", responseDataText); err != nil {
+			return refuse(err)
 		}
 	}
 	if path == ws.PathReaderModeCommands && len(req.Responses) == 0 && req.CardContents == nil {
@@ -698,9 +727,4 @@ func (s *Simulator) ingest(sess *session, purse felica.Purse) reply {
 	s.stats.Ingested++
 	bal := int64(purse.Balance)
 	return reply{balance: &bal, account: id}
-}
-
-func isNumber(raw json.RawMessage) bool {
-	var f float64
-	return json.Unmarshal(raw, &f) == nil
 }

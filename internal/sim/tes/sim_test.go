@@ -353,12 +353,14 @@ func TestValidation_MissingAndMalformedMembers(t *testing.T) {
 		req  tes.CardCommandsRequest
 		want int
 	}{
-		"a header without ids": {tes.CardCommandsRequest{IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d"}, tes.StatusMissing},
-		"no card":              {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", DeviceID: "d"}, tes.StatusMissing},
-		"issuer too long":      {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: strings.Repeat("I", 17), CardID: "ACC-V", DeviceID: "d"}, tes.StatusBadFormat},
-		"top-up, no purchase":  {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Operation: tes.OpTopUp}, tes.StatusMissing},
-		"another operation":    {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Operation: tes.OpPark}, tes.StatusBadFormat},
-		"response not hex":     {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Loop: tes.Loop{Responses: []tes.Response{{ID: "x", Data: "ZZ"}}}}, tes.StatusBadFormat},
+		// Present but empty is the wrong form (112), as in the wallet
+		// server's API; absent or null would be missing (111).
+		"a header with empty ids": {tes.CardCommandsRequest{IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d"}, tes.StatusBadFormat},
+		"no card":                 {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", DeviceID: "d"}, tes.StatusMissing},
+		"issuer too long":         {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: strings.Repeat("I", 17), CardID: "ACC-V", DeviceID: "d"}, tes.StatusBadFormat},
+		"top-up, no purchase":     {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Operation: tes.OpTopUp}, tes.StatusMissing},
+		"another operation":       {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Operation: tes.OpPark}, tes.StatusBadFormat},
+		"response not hex":        {tes.CardCommandsRequest{RequestHeader: r.cli.Header("v"), IssuerID: "TRANSIT1", CardID: "ACC-V", DeviceID: "d", Loop: tes.Loop{Responses: []tes.Response{{ID: "x", Data: "ZZ"}}}}, tes.StatusBadFormat},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -32,7 +32,7 @@ func (s *Simulator) pushNotification(_ string, req body) reply {
 		return badFormat("notificationId must have 1 to 64 characters").reply()
 	}
 	var n ws.Notification
-	dec := json.NewDecoder(bytes.NewReader(req["notification"]))
+	dec := json.NewDecoder(bytes.NewReader(req.Raw("notification")))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&n); err != nil {
 		return badFormat("notification: %v", err).reply()

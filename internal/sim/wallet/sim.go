@@ -412,7 +412,10 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 	default:
 		return reply{code: ws.StatusBadFormat, message: "operation must be SUSPEND, RESUME, DELETE, METADATA_UPDATE, REDIRECT or ERASE"}
 	}
-	descriptor, hasDescriptor := req["cardDescriptor"]
+	descriptor, hasDescriptor, err := req.Object.Object("cardDescriptor", false)
+	if err != nil {
+		return refusal(err).reply()
+	}
 	if hasDescriptor {
 		if e := checkDescriptor(descriptor); e != nil {
 			return e.reply()
@@ -423,7 +426,7 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 	}
 	var redirect ws.RedirectData
 	if op == ws.OpRedirect {
-		raw, ok := req["redirectData"]
+		raw, ok := req.Raw("redirectData"), req.Has("redirectData")
 		if !ok {
 			return reply{code: ws.StatusMissing, message: "redirectData is required with REDIRECT"}
 		}
@@ -475,8 +478,8 @@ func (s *Simulator) updateCard(pod string, req body) reply {
 			delete(d.se.instances, key(c.instance))
 			delete(s.cards, c.id)
 		case ws.OpMetadataUpdate:
-			c.descriptor = descriptor
-			s.fetchNewArt(descriptor)
+			c.descriptor = req.Raw("cardDescriptor")
+			s.fetchNewArt(c.descriptor)
 		case ws.OpRedirect:
 			c.redirects++
 			c.redirect = redirect
