@@ -29,6 +29,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tokenIdle := fs.Duration("crm-token-idle", d.CRMTokenIdle, "a CRM token lapses after this long without use")
 	walletURL := fs.String("wallet-url", d.WalletURL, "the wallet server (\"provhub sim wallet\" simulates one)")
 	walletTimeout := fs.Duration("wallet-timeout", d.WalletTimeout, "bound on one call to the wallet server")
+	walletPoll := fs.Duration("wallet-poll", d.WalletPoll, "the wait before a wallet task's first getTaskStatus poll; later waits grow from it (x2, x5, x10, x20, then every x50)")
 	pod := fs.String("pod", "", "this instance's name in the wallet server's x-pod header (default: the host name)")
 	tesURL := fs.String("tes-url", d.TESURL, "the transit entity server's device gateway (\"provhub sim tes\" simulates one)")
 	tesTimeout := fs.Duration("tes-timeout", d.TESTimeout, "bound on one call to the TES")
@@ -68,7 +69,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		DeviceOperationRetention: *deviceRetention, CRMRequestRetention: *crmRetention, ConsoleActionRetention: *actionRetention,
 		SecretKey: key, PartnerListen: *partnerListen, MetricsListen: *metricsListen, TLS: tlsConfig, Listen: *listen, DatabaseURL: *db, Migrate: *migrate, ShutdownTimeout: *shutdown,
 		MaxWorkers: *workers, Logger: log, CASURL: *casURL, CASTimeout: *casTimeout, CRMTokenIdle: *tokenIdle,
-		WalletURL: *walletURL, WalletTimeout: *walletTimeout, Pod: *pod, IssuerAudiences: splitList(*audiences), OperationRetention: *retention,
+		WalletURL: *walletURL, WalletTimeout: *walletTimeout, WalletPoll: *walletPoll, Pod: *pod, IssuerAudiences: splitList(*audiences), OperationRetention: *retention,
 		TESURL: *tesURL, TESTimeout: *tesTimeout, DeviceOperationTTL: *opTTL, DeviceOperationsPerSE: *opsPerSE, ConsoleSecureCookie: *secureCookie,
 	})
 	if err != nil {

@@ -28,6 +28,7 @@ func Defaults() Config {
 		CRMTokenIdle:             time.Hour,
 		WalletURL:                DefaultWalletURL,
 		WalletTimeout:            10 * time.Second,
+		WalletPoll:               100 * time.Millisecond,
 		TESURL:                   DefaultTESURL,
 		TESTimeout:               10 * time.Second,
 		DeviceOperationTTL:       2 * time.Minute,
@@ -60,6 +61,7 @@ func (c Config) withDefaults() Config {
 	fill(&c.TESRetryFor, d.TESRetryFor)
 	fill(&c.CRMTokenIdle, d.CRMTokenIdle)
 	fill(&c.WalletTimeout, d.WalletTimeout)
+	fill(&c.WalletPoll, d.WalletPoll)
 	fill(&c.TESTimeout, d.TESTimeout)
 	fill(&c.DeviceOperationTTL, d.DeviceOperationTTL)
 	fill(&c.OperationRetention, d.OperationRetention)
@@ -81,4 +83,14 @@ func (c Config) withDefaults() Config {
 		c.IssuerAudiences = d.IssuerAudiences
 	}
 	return c
+}
+
+// pollSchedule is the wait before each getTaskStatus poll of a wallet
+// task: first, then 2, 5, 10 and 20 times it, then every 50 times it.
+func pollSchedule(first time.Duration) []time.Duration {
+	out := make([]time.Duration, 0, 6)
+	for _, k := range []time.Duration{1, 2, 5, 10, 20, 50} {
+		out = append(out, k*first)
+	}
+	return out
 }

@@ -26,3 +26,17 @@ func TestDefaults_AZeroSettingTakesItsDefault(t *testing.T) {
 		t.Errorf("given settings were replaced: %+v", given)
 	}
 }
+
+// TestPollSchedule_GrowsFromTheFirstWait: the default first wait gives the
+// schedule docs/transit.md states, and another first wait scales it.
+func TestPollSchedule_GrowsFromTheFirstWait(t *testing.T) {
+	ms := time.Millisecond
+	for first, want := range map[time.Duration][]time.Duration{
+		Defaults().WalletPoll: {100 * ms, 200 * ms, 500 * ms, time.Second, 2 * time.Second, 5 * time.Second},
+		2 * ms:                {2 * ms, 4 * ms, 10 * ms, 20 * ms, 40 * ms, 100 * ms},
+	} {
+		if got := pollSchedule(first); !reflect.DeepEqual(got, want) {
+			t.Errorf("pollSchedule(%v) = %v, want %v", first, got, want)
+		}
+	}
+}

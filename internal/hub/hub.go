@@ -79,6 +79,10 @@ type Config struct {
 	WalletURL     string
 	Pod           string
 	WalletTimeout time.Duration
+	// WalletPoll is the wait before a wallet task's first getTaskStatus;
+	// the later waits grow from it as the default schedule does (x2, x5,
+	// x10, x20, then every x50) [100ms].
+	WalletPoll time.Duration
 	// TESURL is the transit entity server's device gateway
 	// (.../tes/devicegtwapi/1/0); TESTimeout bounds one call [10s];
 	// DeviceOperationTTL bounds a top-up, park or reader-mode loop [2m].
@@ -246,7 +250,8 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	h.downstream = newDownstream(map[string]string{"cas": cfg.CASURL, "wallet server": cfg.WalletURL, "tes": cfg.TESURL})
 	h.assets = asset.New(db, cfg.Clock)
 	trCfg := transit.Config{DB: db, Engine: h.engine, Jobs: jobs, Wallet: walletClient, Assets: h.assets, TES: tesRouter{south}, Logger: cfg.Logger, Outcomes: outcomes, Clock: cfg.Clock, OperationTTL: cfg.DeviceOperationTTL, OperationsPerSE: cfg.DeviceOperationsPerSE,
-		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor, TESRetryFor: cfg.TESRetryFor}
+		DeviceTokenKey: cfg.SecretKey.Derive("device-token"), RetryFor: cfg.WalletRetryFor, TESRetryFor: cfg.TESRetryFor,
+		PollSchedule: pollSchedule(cfg.WalletPoll)}
 	if cfg.TransitTuning != nil {
 		cfg.TransitTuning(&trCfg)
 	}
