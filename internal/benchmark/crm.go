@@ -87,7 +87,7 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return body
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients, MaxIdleConns: *clients * 2}, Timeout: time.Minute}
-	machine := fmt.Sprintf("%d cores (GOMAXPROCS %d), %s/%s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	machine := machineText()
 
 	var bare float64
 	if *baseline {
@@ -135,7 +135,7 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// The seeding hub goes; N serve processes take its place, sharing
 		// its database and secret key.
 		h.Close()
-		procs, err := startServeInstances(ctx, *instances, url, keyText, simURL, max(1, *workers / *instances), stderr)
+		procs, err := startServeInstances(ctx, *instances, url, keyText, max(1, *workers / *instances), stderr, "--cas-url", simURL)
 		if err != nil {
 			return err
 		}
@@ -311,10 +311,16 @@ type serveInstances struct {
 	dir  string
 }
 
+// machineText names the machine a figure was measured on.
+func machineText() string {
+	return fmt.Sprintf("%d cores (GOMAXPROCS %d), %s/%s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+}
+
 // startServeInstances starts n provhub serve processes (this binary) on
-// one database, with the secret key given, each on a free loopback port,
-// and waits until each is ready.
-func startServeInstances(ctx context.Context, n int, dbURL, keyText, casURL string, workers int, stderr io.Writer) (*serveInstances, error) {
+// one database, with the secret key given and the serve flags in extra
+// (where the simulators are), each on a free loopback port, and waits
+// until each is ready.
+func startServeInstances(ctx context.Context, n int, dbURL, keyText string, workers int, stderr io.Writer, extra ...string) (*serveInstances, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -336,8 +342,9 @@ func startServeInstances(ctx context.Context, n int, dbURL, keyText, casURL stri
 		}
 		addr := l.Addr().String()
 		l.Close()
-		cmd := exec.Command(exe, "serve", "--db", dbURL, "--listen", addr, "--secret-key-file", keyFile, "--cas-url", casURL,
-			"--max-workers", strconv.Itoa(workers), "--pod", fmt.Sprintf("bench-%d", i+1), "--log-level", "error")
+		args := append([]string{"serve", "--db", dbURL, "--listen", addr, "--secret-key-file", keyFile,
+			"--max-workers", strconv.Itoa(workers), "--pod", fmt.Sprintf("bench-%d", i+1), "--log-level", "error"}, extra...)
+		cmd := exec.Command(exe, args...)
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			p.stop()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/provhub/provhub/internal/cliflag"
@@ -16,13 +17,14 @@ import (
 	"github.com/provhub/provhub/internal/reqsign"
 	"github.com/provhub/provhub/internal/sealed"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
-	"github.com/provhub/provhub/internal/transit"
+	storepkg "github.com/provhub/provhub/internal/store"
 )
 
 // Wallet measures wallet tasks end to end: concurrent clients call the
 // hub's updateCardMetadata over HTTP, and each queued task runs against an
 // in-process wallet-server simulator (updateCard, then getTaskStatus polls)
-// until COMPLETED.
+// until COMPLETED. With --instances N the tasks are queued on N provhub
+// serve processes sharing one PostgreSQL database, each running jobs.
 func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cliflag.NewFlagSet("bench wallet", stderr)
 	db := cliflag.DB(fs, "")
@@ -31,20 +33,24 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	clients := fs.Int("clients", 32, "concurrent HTTP clients")
 	workers := fs.Int("workers", 200, "jobs run at once")
 	taskDelay := fs.Duration("task-delay", time.Millisecond, "how long the simulator keeps a task PROCESSING")
-	poll := fs.Duration("poll", 2*time.Millisecond, "the hub's first getTaskStatus wait (it doubles up to 8x)")
+	poll := fs.Duration("poll", 2*time.Millisecond, "the hub's first getTaskStatus wait (serve --wallet-poll; the later ones grow from it)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	instances := fs.Int("instances", 0, "0: a hub in this process; N: N provhub serve processes on the one PostgreSQL database of --db")
 	cpuProfile := profileFlag(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
-	if *tasks <= 0 || *ses <= 0 || *clients <= 0 {
-		return errors.New("--tasks, --secure-elements and --clients must be positive")
+	if *tasks <= 0 || *ses <= 0 || *clients <= 0 || *instances < 0 {
+		return errors.New("--tasks, --secure-elements and --clients must be positive, --instances not negative")
 	}
 	url, cleanup, err := benchDB(*db)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	if *instances > 0 && !strings.HasPrefix(url, "postgres") {
+		return errors.New("--instances needs a PostgreSQL --db: instances share their database")
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
@@ -58,11 +64,13 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer stopSim()
 
-	h, err := hub.New(ctx, hub.Config{SecretKey: sealed.NewKey(), Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
-		WalletURL: simURL, Pod: "bench", Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second,
-		TransitTuning: func(c *transit.Config) {
-			c.PollSchedule = []time.Duration{*poll, 2 * *poll, 4 * *poll, 8 * *poll}
-		}})
+	keyText := sealed.NewKeyText()
+	key, err := sealed.ParseKey(keyText)
+	if err != nil {
+		return err
+	}
+	h, err := hub.New(ctx, hub.Config{SecretKey: key, Listen: "127.0.0.1:0", DatabaseURL: url, Migrate: true, MaxWorkers: *workers,
+		WalletURL: simURL, Pod: "bench", WalletPoll: *poll, Logger: slog.New(slog.DiscardHandler), ShutdownTimeout: 30 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -73,23 +81,45 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		h.Close()
 		return err
 	}
-	addr, err := h.Listen()
+	// The load comes from a TES partner, signing every call as one would.
+	secret, err := h.Partners().Add(ctx, partner.NewPartner{ID: "bench-tes", Role: partner.RoleTES, Issuers: []string{"BENCH"}, Signing: true})
 	if err != nil {
 		h.Close()
 		return err
 	}
-	stopHub := loopback.RunHub(ctx, h)
-	defer func() {
-		stopHub()
-		sim.Wait()
-	}()
-
-	// The load comes from a TES partner, signing every call as one would.
-	secret, err := h.Partners().Add(ctx, partner.NewPartner{ID: "bench-tes", Role: partner.RoleTES, Issuers: []string{"BENCH"}, Signing: true})
-	if err != nil {
-		return err
+	var bases []string
+	store := h.DB()
+	if *instances == 0 {
+		addr, err := h.Listen()
+		if err != nil {
+			h.Close()
+			return err
+		}
+		stopHub := loopback.RunHub(ctx, h)
+		defer func() {
+			stopHub()
+			sim.Wait()
+		}()
+		bases = []string{"http://" + addr}
+	} else {
+		// The seeding hub goes; N serve processes take its place, sharing
+		// its database and secret key (which seals the partner's secret).
+		h.Close()
+		procs, err := startServeInstances(ctx, *instances, url, keyText, max(1, *workers / *instances), stderr,
+			"--wallet-url", simURL, "--wallet-poll", poll.String())
+		if err != nil {
+			return err
+		}
+		defer func() {
+			procs.stop()
+			sim.Wait()
+		}()
+		bases = procs.urls
+		if store, err = openStore(ctx, url); err != nil {
+			return err
+		}
+		defer store.Close()
 	}
-	endpoint := "http://" + addr + "/tsh/transitapi/1/0/updateCardMetadata"
 	hc := &http.Client{Timeout: time.Minute, Transport: &reqsign.Signer{ID: "bench-tes", Secret: secret, Base: &http.Transport{MaxIdleConnsPerHost: *clients}}}
 	// The profile covers the load, not the set-up before it.
 	stopProfile, err := startProfile(*cpuProfile)
@@ -97,10 +127,12 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer stopProfile()
+	before := scrapeEngine(ctx, bases)
 	start := time.Now()
-	accepted, _, err := runClients(ctx, *tasks, *clients, func(i int) error {
+	accepted, latencies, err := runClients(ctx, *tasks, *clients, func(i int) error {
 		body := fmt.Appendf(nil, `{"requestHeader":{"requestId":"r%d","sessionId":"bench"},"issuerId":"BENCH","cardId":%q,"cardDescriptor":{"cardholderName":"Rider %d"}}`,
 			i, cards[i%*ses], i)
+		endpoint := bases[i%len(bases)] + "/tsh/transitapi/1/0/updateCardMetadata"
 		if code, err := sendOnce(ctx, hc, endpoint, body); err != nil || code != 0 {
 			return fmt.Errorf("updateCardMetadata: status %d, %v", code, err)
 		}
@@ -109,21 +141,28 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := waitNone(ctx, h.DB(), "tasks", `SELECT count(*) FROM transit_tasks WHERE status IN ('QUEUED', 'PROCESSING')`); err != nil {
+	if err := waitNone(ctx, store, "tasks", `SELECT count(*) FROM transit_tasks WHERE status IN ('QUEUED', 'PROCESSING')`); err != nil {
 		return err
 	}
 	completed := time.Since(start)
-	counts, lat, err := outcomes(ctx, h.DB(), `SELECT status, updated_at - created_at FROM transit_tasks`)
+	after := scrapeEngine(ctx, bases)
+	counts, lat, err := outcomes(ctx, store, `SELECT status, updated_at - created_at FROM transit_tasks`)
 	if err != nil {
 		return err
 	}
 	done := counts["COMPLETED"]
 	p50, p99 := percentiles(lat)
-	fmt.Fprintf(stdout, "wallet tasks db=%s tasks=%d secure-elements=%d clients=%d workers=%d task-delay=%v\n",
-		h.DB().Dialect(), *tasks, *ses, *clients, *workers, *taskDelay)
-	fmt.Fprintf(stdout, "  accepted (queued over HTTP):          %8.0f tasks/s\n", float64(*tasks)/accepted.Seconds())
+	a50, a99 := percentiles(latencies)
+	fmt.Fprintf(stdout, "wallet tasks db=%s instances=%d tasks=%d secure-elements=%d clients=%d workers=%d task-delay=%v poll=%v machine=%s\n",
+		store.Dialect(), max(1, *instances), *tasks, *ses, *clients, *workers, *taskDelay, *poll, machineText())
+	fmt.Fprintf(stdout, "  accepted (queued over HTTP):          %8.0f tasks/s   p50 %v p99 %v\n", float64(*tasks)/accepted.Seconds(),
+		a50.Round(10*time.Microsecond), a99.Round(10*time.Microsecond))
 	fmt.Fprintf(stdout, "  completed through the wallet server:  %8.0f tasks/s   queued->completed p50 %v p99 %v\n",
 		float64(*tasks)/completed.Seconds(), p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "  outcome: %d COMPLETED of %d; 321 answers from the simulator: %d\n", done, *tasks, sim.Stats().Busy)
+	if turns := after.turn - before.turn; turns > 0 && store.Dialect() == storepkg.Postgres {
+		fmt.Fprintf(stdout, "  claim lock, share of the writers' turn time: waited %.1f%%, held %.1f%% (%.2f s of turns over %d instances)\n",
+			100*(after.lockWait-before.lockWait)/turns, 100*(after.lockHeld-before.lockHeld)/turns, turns, len(bases))
+	}
 	return nil
 }
