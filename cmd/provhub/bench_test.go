@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/provhub/provhub/internal/store"
+	"github.com/provhub/provhub/internal/store/storetest"
+)
+
+// TestBench_WalletInOneProcessAndOnTwoInstances runs the wallet benchmark
+// small, as a user would: with the hub in its own process on SQLite, and
+// on two provhub serve processes sharing a PostgreSQL database. Every task
+// must complete, and the report names what it measured.
+func TestBench_WalletInOneProcessAndOnTwoInstances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts provhub processes; the full test command runs it")
+	}
+	bin := buildBinary(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"one process", []string{"--db", storetest.NewURL(t, store.SQLite)}, []string{"db=sqlite instances=1"}},
+		{"two instances", []string{"--db", storetest.NewURL(t, store.Postgres), "--instances", "2"},
+			[]string{"db=postgres instances=2", "claim lock, share of the writers' turn time"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"bench", "wallet", "--tasks", "40", "--secure-elements", "8", "--clients", "4", "--workers", "8"}, c.args...)
+			out, err := exec.Command(bin, args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, w := range append(c.want, "outcome: 40 COMPLETED of 40", "machine=") {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("the report lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
