@@ -10,13 +10,6 @@ import (
 	"github.com/provhub/provhub/internal/store/storetest"
 )
 
-func mustTx(t *testing.T, db *store.DB, f func(tx *store.Tx) error) {
-	t.Helper()
-	if err := db.InTx(context.Background(), f); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestConsumerStore_StatesAndAccounts runs the consumer and account
 // statements on both backends: a registration, a second one refused, the
 // moves of a deletion and of a failed one, and an account's life.
@@ -24,7 +17,7 @@ func TestConsumerStore_StatesAndAccounts(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		ctx := context.Background()
-		mustTx(t, db, func(tx *store.Tx) error { return insertConsumerTx(ctx, tx, "ISS", "U1", 7) })
+		storetest.InTx(t, db, func(tx *store.Tx) error { return insertConsumerTx(ctx, tx, "ISS", "U1", 7) })
 		if err := db.InTx(ctx, func(tx *store.Tx) error { return insertConsumerTx(ctx, tx, "ISS", "U1", 8) }); err == nil {
 			t.Error("a consumer was registered twice")
 		}
@@ -45,8 +38,8 @@ func TestConsumerStore_StatesAndAccounts(t *testing.T) {
 
 		// A failed deletion makes the consumer usable again; a finished
 		// one stays.
-		mustTx(t, db, func(tx *store.Tx) error { return setConsumerStateTx(ctx, tx, "ISS", "U1", ConsumerDeleting, 9) })
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error { return setConsumerStateTx(ctx, tx, "ISS", "U1", ConsumerDeleting, 9) })
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			if c, err := consumerTx(ctx, tx, "ISS", "U1"); err != nil || c.State != ConsumerDeleting {
 				t.Errorf("in tx: %+v (%v)", c, err)
 			}
@@ -55,15 +48,15 @@ func TestConsumerStore_StatesAndAccounts(t *testing.T) {
 		if s := state("U1"); s != ConsumerActive {
 			t.Errorf("after a failed deletion: %s", s)
 		}
-		mustTx(t, db, func(tx *store.Tx) error { return setConsumerStateTx(ctx, tx, "ISS", "U1", ConsumerDeleted, 11) })
-		mustTx(t, db, func(tx *store.Tx) error { return releaseConsumerTx(ctx, tx, "ISS", "U1", 12) })
+		storetest.InTx(t, db, func(tx *store.Tx) error { return setConsumerStateTx(ctx, tx, "ISS", "U1", ConsumerDeleted, 11) })
+		storetest.InTx(t, db, func(tx *store.Tx) error { return releaseConsumerTx(ctx, tx, "ISS", "U1", 12) })
 		if s := state("U1"); s != ConsumerDeleted {
 			t.Errorf("a deleted consumer was released: %s", s)
 		}
 
 		// An account: unknown, registered, updated in part, removed (its
 		// card stays, without it).
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			if _, found, err := accountOwnerTx(ctx, tx, "ISS", "A1"); err != nil || found {
 				t.Errorf("unknown account found (%v)", err)
 			}
@@ -86,8 +79,8 @@ func TestConsumerStore_StatesAndAccounts(t *testing.T) {
 			product != "GOLD" || accState != "INACTIVE" {
 			t.Errorf("account A1: %q %q (%v), want GOLD INACTIVE", product, accState, err)
 		}
-		mustTx(t, db, func(tx *store.Tx) error { return removeAccountTx(ctx, tx, "ISS", "A1") })
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error { return removeAccountTx(ctx, tx, "ISS", "A1") })
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			if _, found, _ := accountOwnerTx(ctx, tx, "ISS", "A1"); found {
 				t.Error("the account is still there")
 			}
@@ -105,7 +98,7 @@ func TestConsumerStore_RemoveTakesOnlyTheConsumersData(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Parallel()
 		ctx := context.Background()
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			for _, u := range []string{"U1", "U2"} {
 				card, account := "C-"+u, "A-"+u
 				if err := insertAccountTx(ctx, tx, "ISS", account, u, "", "ACTIVE", 1); err != nil {
@@ -144,7 +137,7 @@ func TestConsumerStore_RemoveTakesOnlyTheConsumersData(t *testing.T) {
 				t.Errorf("%s holds %d rows, want %d", table, n, want)
 			}
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			if ids, err := linkedTaskIDsTx(ctx, tx, "op-U2"); err != nil || !slices.Equal(ids, []string{"task-U2"}) {
 				t.Errorf("U2's links: %v (%v)", ids, err)
 			}
@@ -169,7 +162,7 @@ func TestCardStore_RegistrationsAndMarks(t *testing.T) {
 			}
 			return c
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return insertCardTx(ctx, tx, "ISS", "C1", CardInput{CardProductID: "P1", State: CardInactive}, 1)
 		})
 		if c := card("C1"); c.ConsumerID != "" || c.State != CardInactive || c.CardProductID != "P1" || !c.CreatedAt.Equal(time.UnixMicro(1)) {
@@ -182,13 +175,13 @@ func TestCardStore_RegistrationsAndMarks(t *testing.T) {
 		// A card without a consumer gets one, with an account; registered
 		// again without naming the account, it keeps it. Another consumer
 		// cannot take it.
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return updateCardRegistrationTx(ctx, tx, "ISS", "C1", CardInput{ConsumerID: "U1", AccountID: "A1", CardProductID: "P2"}, 2)
 		})
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return updateCardRegistrationTx(ctx, tx, "ISS", "C1", CardInput{ConsumerID: "U1", CardProductID: "P3"}, 3)
 		})
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return updateCardRegistrationTx(ctx, tx, "ISS", "C1", CardInput{ConsumerID: "U2", CardProductID: "P4"}, 4)
 		})
 		if c := card("C1"); c.ConsumerID != "U1" || c.AccountID != "A1" || c.CardProductID != "P3" || !c.UpdatedAt.Equal(time.UnixMicro(3)) {
@@ -197,13 +190,13 @@ func TestCardStore_RegistrationsAndMarks(t *testing.T) {
 
 		// What the card shows: digits kept when not given, terms and art
 		// set and cleared.
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return setCardShownTx(ctx, tx, "ISS", "C1", shown{set: true, digits: "1234", setTerms: true, terms: "t-1", setArt: true, art: `["a-1","a-2"]`})
 		})
 		if c := card("C1"); c.LastDigits != "1234" || c.TermsID != "t-1" || !slices.Equal(c.CardArt, []string{"a-1", "a-2"}) {
 			t.Errorf("shows %q %q %v", c.LastDigits, c.TermsID, c.CardArt)
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return setCardShownTx(ctx, tx, "ISS", "C1", shown{set: true, setTerms: true, terms: nil})
 		})
 		if c := card("C1"); c.LastDigits != "1234" || c.TermsID != "" || len(c.CardArt) != 2 {
@@ -211,7 +204,7 @@ func TestCardStore_RegistrationsAndMarks(t *testing.T) {
 		}
 
 		// The marks of operations.
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			if err := insertCardTx(ctx, tx, "ISS", "C2", CardInput{ConsumerID: "U1", AccountID: "A1", CardProductID: "P", State: CardActive}, 1); err != nil {
 				return err
 			}
@@ -226,7 +219,7 @@ func TestCardStore_RegistrationsAndMarks(t *testing.T) {
 		if c1, c3 := card("C1"), card("C3"); c1.OngoingOperation != "DELETE" || c3.OngoingOperation != "" || c3.State != CardDeleted || c3.StateReason != ReasonIssuerDecision {
 			t.Errorf("account marked: C1 %q, C3 %q %s %q", c1.OngoingOperation, c3.OngoingOperation, c3.State, c3.StateReason)
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			ids, err := accountCardIDsTx(ctx, tx, "ISS", "A1")
 			if err != nil || !slices.Equal(ids, []string{"C1", "C2"}) {
 				t.Errorf("cards of A1: %v (%v), want the two not deleted", ids, err)
@@ -248,17 +241,17 @@ func TestCardStore_RegistrationsAndMarks(t *testing.T) {
 		}
 
 		// A suspension remembers the digital cards it suspended.
-		mustTx(t, db, func(tx *store.Tx) error { return setHeldDigitalCardsTx(ctx, tx, "ISS", "C2", []string{"T1", "T2"}) })
+		storetest.InTx(t, db, func(tx *store.Tx) error { return setHeldDigitalCardsTx(ctx, tx, "ISS", "C2", []string{"T1", "T2"}) })
 		if held := card("C2").heldDigitalCards(); !slices.Equal(held, []string{"T1", "T2"}) {
 			t.Errorf("held %v", held)
 		}
-		mustTx(t, db, func(tx *store.Tx) error { return setHeldDigitalCardsTx(ctx, tx, "ISS", "C2", nil) })
+		storetest.InTx(t, db, func(tx *store.Tx) error { return setHeldDigitalCardsTx(ctx, tx, "ISS", "C2", nil) })
 		if held := card("C2").heldDigitalCards(); held != nil {
 			t.Errorf("held after resumption %v", held)
 		}
 
 		// A card held by nobody is assigned; one held is not taken.
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			if err := insertCardTx(ctx, tx, "ISS", "C4", CardInput{CardProductID: "P", State: CardActive}, 1); err != nil {
 				return err
 			}
@@ -272,7 +265,7 @@ func TestCardStore_RegistrationsAndMarks(t *testing.T) {
 		}
 
 		// A deleted card registered anew keeps nothing of before.
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return renewCardTx(ctx, tx, "ISS", "C3", CardInput{ConsumerID: "U4", CardProductID: "P9", State: CardActive}, 20)
 		})
 		if c := card("C3"); c.ConsumerID != "U4" || c.AccountID != "" || c.State != CardActive || c.StateReason != "" || c.CardProductID != "P9" ||
@@ -297,7 +290,7 @@ func TestOperationStore_RecordEndListPurge(t *testing.T) {
 			{OperationID: "op-4", ConsumerID: "U1", Type: OpDelete, Status: StatusPending, StartTime: time.UnixMicro(400), CorrelationID: "case-9"},
 			{OperationID: "op-5", ConsumerID: "U2", Type: OpSuspend, Status: StatusPending, StartTime: time.UnixMicro(500)},
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			for _, op := range ops {
 				op.IssuerID, op.RequestorType, op.RequestorID = "ISS", "ISSUER", "back-office"
 				if err := insertOperationTx(ctx, tx, op); err != nil {
@@ -315,7 +308,7 @@ func TestOperationStore_RecordEndListPurge(t *testing.T) {
 		if op, err := readConsumerOperation(ctx, db, "ISS", "U1", "op-1"); err != nil || op == nil || op.EndTime == nil || !op.EndTime.Equal(time.UnixMicro(100)) {
 			t.Errorf("op-1: %+v (%v)", op, err)
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			if op, err := pendingConsumerDeleteTx(ctx, tx, "ISS", "U1"); err != nil || op == nil || op.OperationID != "op-4" {
 				t.Errorf("pending deletion of U1: %+v (%v), want op-4 (not the card's or the account's)", op, err)
 			}
@@ -382,7 +375,7 @@ func TestOperationStore_RecordEndListPurge(t *testing.T) {
 
 		// The purge takes the ended operations that started before the
 		// cutoff, with their links; a pending one stays however old.
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			for _, l := range [][2]string{{"op-4", "t-b"}, {"op-4", "t-a"}, {"op-2", "t-c"}} {
 				if err := linkTaskTx(ctx, tx, l[0], l[1]); err != nil {
 					return err

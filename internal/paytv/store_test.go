@@ -11,19 +11,12 @@ import (
 	"github.com/provhub/provhub/internal/store/storetest"
 )
 
-func mustTx(t *testing.T, db *store.DB, f func(tx *store.Tx) error) {
-	t.Helper()
-	if err := db.InTx(context.Background(), f); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // organisation stores organisation ORG with units North and South and a
 // user ops; it returns the ids of the organisation, the user and North.
 func organisation(t *testing.T, db *store.DB) (orgID, userID, northID string) {
 	t.Helper()
 	ctx := context.Background()
-	mustTx(t, db, func(tx *store.Tx) error {
+	storetest.InTx(t, db, func(tx *store.Tx) error {
 		var err error
 		if orgID, err = ensureOrganisation(ctx, tx, "ORG"); err != nil {
 			return err
@@ -50,7 +43,7 @@ func TestReferenceStore_RecordsAreMatchedByTheirNaturalKey(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		orgID, _, northID := organisation(t, db)
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			again, err := ensureOrganisation(ctx, tx, "ORG")
 			if err != nil || again != orgID {
 				t.Errorf("the organisation again: %q (%v), want %q", again, err, orgID)
@@ -110,7 +103,7 @@ func TestSessionStore_UsersSessionsAndKeys(t *testing.T) {
 		orgID, userID, northID := organisation(t, db)
 
 		// Saving a user again sets its password but keeps its id.
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return saveUserTx(ctx, tx, userRecord{ID: "user-2", OrganisationID: orgID, Username: "ops", PasswordHash: "h2", DefaultUnitID: northID})
 		})
 		u, found, err := findLoginUser(ctx, db, "ORG", "ops")
@@ -121,7 +114,7 @@ func TestSessionStore_UsersSessionsAndKeys(t *testing.T) {
 			t.Error("ops found in another organisation")
 		}
 		other := ""
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			o, err := ensureOrganisation(ctx, tx, "OTHER")
 			other, _, _ = firstUnitTx(ctx, tx, o)
 			return err
@@ -145,9 +138,9 @@ func TestSessionStore_UsersSessionsAndKeys(t *testing.T) {
 		if err := openKeySession(ctx, db, "key-expired", userID, northID, 0, 2*hour); err != nil {
 			t.Fatal(err)
 		}
-		mustTx(t, db, func(tx *store.Tx) error { return openSessionTx(ctx, tx, "idle", userID, northID, 1*hour, 0) })
-		mustTx(t, db, func(tx *store.Tx) error { return openSessionTx(ctx, tx, "fresh", userID, northID, 3*hour-1, 0) })
-		mustTx(t, db, func(tx *store.Tx) error { return openSessionTx(ctx, tx, "new", userID, northID, 3*hour, 2*hour) })
+		storetest.InTx(t, db, func(tx *store.Tx) error { return openSessionTx(ctx, tx, "idle", userID, northID, 1*hour, 0) })
+		storetest.InTx(t, db, func(tx *store.Tx) error { return openSessionTx(ctx, tx, "fresh", userID, northID, 3*hour-1, 0) })
+		storetest.InTx(t, db, func(tx *store.Tx) error { return openSessionTx(ctx, tx, "new", userID, northID, 3*hour, 2*hour) })
 		var left []string
 		for _, h := range []string{"key-live", "key-expired", "idle", "fresh", "new"} {
 			if s, err := readSession(ctx, db, h); err != nil {
@@ -178,7 +171,7 @@ func TestSessionStore_UsersSessionsAndKeys(t *testing.T) {
 
 		// A key: stored, listed, found by its hash; revoked, it ends the
 		// key sessions and leaves the password ones.
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			uid, unit, org, found, err := keyOwnerTx(ctx, tx, "ORG", "ops")
 			if err != nil || !found || uid != userID || unit != northID || org != orgID {
 				t.Errorf("key owner: %q %q %q %v (%v)", uid, unit, org, found, err)
@@ -192,7 +185,7 @@ func TestSessionStore_UsersSessionsAndKeys(t *testing.T) {
 		if k, found, err := findActiveKey(ctx, db, "hash-1"); err != nil || !found || k.KeyID != "pk_1" || k.OrganisationID != orgID {
 			t.Errorf("key by hash: %+v %v (%v)", k, found, err)
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			if _, found, _ := activeKeyUserTx(ctx, tx, "OTHER", "pk_1"); found {
 				t.Error("ORG's key found in OTHER")
 			}
@@ -254,7 +247,7 @@ func TestRequestStore_AcceptRecordRejectListPurge(t *testing.T) {
 			{ID: "R3", Type: TypeAddSubscriptions, SmartcardCAID: "0100000003", Parameters: `[]`},
 		}
 		var numbers []int64
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			for i, r := range reqs {
 				r.OrganisationID, r.Provider, r.Priority, r.UserID, r.UnitID = orgID, ConaxWebServices, Regular, userID, northID
 				r.Command, r.ClientIdentifiers, r.ScheduledAt, r.CreatedAt = `{"command":"X"}`, `["smartcard serial_number=SC`+r.ID+`"]`, int64(100*(i+1)), int64(100*(i+1))
@@ -289,11 +282,11 @@ func TestRequestStore_AcceptRecordRejectListPurge(t *testing.T) {
 		}
 
 		// R1 retries, then completes once; R2 is rejected, its PIN erased.
-		mustTx(t, db, func(tx *store.Tx) error { return noteRetryingTx(ctx, tx, "R1", "retrying: attempt 1 failed", 400) })
+		storetest.InTx(t, db, func(tx *store.Tx) error { return noteRetryingTx(ctx, tx, "R1", "retrying: attempt 1 failed", 400) })
 		if counts, _ := requestOutcomes(ctx, db, 0); counts["PENDING retrying"] != 1 || counts["PENDING"] != 2 {
 			t.Errorf("outcomes with a retry: %v", counts)
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			done, err := recordOutcomeTx(ctx, tx, "R1", sendOutcome{state: Completed, request: `{"r":1}`, response: `{"ok":1}`, reference: "REF-1"}, 500)
 			if err != nil || !done {
 				t.Errorf("record R1: %v %v", done, err)
@@ -376,7 +369,7 @@ func TestRequestStore_AcceptRecordRejectListPurge(t *testing.T) {
 		}
 
 		// The purge takes the ended requests changed before the cutoff.
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			n, err := purgeRequestsTx(ctx, tx, 550)
 			if err != nil || n != 1 {
 				t.Errorf("purged %d (%v), want R1", n, err)

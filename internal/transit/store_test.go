@@ -33,13 +33,6 @@ func insertCardC1(t *testing.T, db *store.DB) {
 	}
 }
 
-func mustTx(t *testing.T, db *store.DB, f func(tx *store.Tx) error) {
-	t.Helper()
-	if err := db.InTx(context.Background(), f); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestCardStore_ProvisionReadListRemove runs the card statements on both
 // backends: a first provisioning, a second one refused while the old card
 // has a task running and taken once it has ended, the reads by id and by
@@ -76,14 +69,14 @@ func TestCardStore_ProvisionReadListRemove(t *testing.T) {
 		if done, err := reprovisionCard(ctx, db, again, now); err != nil || done {
 			t.Fatalf("a PENDING_PERSO card was provisioned again: %v %v", done, err)
 		}
-		mustTx(t, db, func(tx *store.Tx) error { return setCardStateTx(ctx, tx, "C1", Deleted, 2) })
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error { return setCardStateTx(ctx, tx, "C1", Deleted, 2) })
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return insertTaskTx(ctx, tx, &Task{TaskID: "pvh-1", CardID: "C1", SEID: "SE1", Operation: OpDelete, JobID: 1}, nil, nil, 2)
 		})
 		if done, err := reprovisionCard(ctx, db, again, now); err != nil || done {
 			t.Fatalf("a card with a task queued was provisioned again: %v %v", done, err)
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			_, err := endTaskTx(ctx, tx, "pvh-1", TaskCompleted, nil, "", 3)
 			return err
 		})
@@ -95,7 +88,7 @@ func TestCardStore_ProvisionReadListRemove(t *testing.T) {
 		}
 
 		var ids []string
-		mustTx(t, db, func(tx *store.Tx) (err error) { ids, err = cardIDsOfAccountTx(ctx, tx, "ISS", "C2"); return err })
+		storetest.InTx(t, db, func(tx *store.Tx) (err error) { ids, err = cardIDsOfAccountTx(ctx, tx, "ISS", "C2"); return err })
 		if !slices.Equal(ids, []string{"C2"}) {
 			t.Errorf("cards of account C2: %v", ids)
 		}
@@ -111,17 +104,17 @@ func TestCardStore_ProvisionReadListRemove(t *testing.T) {
 			t.Errorf("search by wallet card: %+v", cards)
 		}
 
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return insertTaskTx(ctx, tx, &Task{TaskID: "pvh-2", CardID: "C2", SEID: "SE2", Operation: OpSuspend, JobID: 2}, nil, nil, 4)
 		})
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			pending, err := removeCardTx(ctx, tx, "C2")
 			if err == nil && pending != 1 {
 				t.Errorf("a card with a task queued: %d pending, removed", pending)
 			}
 			return err
 		})
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			pending, err := removeCardTx(ctx, tx, "C1")
 			if err == nil && pending != 0 {
 				t.Errorf("C1: %d pending", pending)
@@ -144,7 +137,7 @@ func TestTaskStore_ReadsOfTasks(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		insertCardC1(t, db)
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			for i, op := range []Operation{OpSuspend, OpResume, OpMetadataUpdate} {
 				task := &Task{TaskID: []string{"pvh-1", "pvh-2", "pvh-3"}[i], CardID: "C1", SEID: "SE1", Operation: op, JobID: int64(i + 1)}
 				if err := insertTaskTx(ctx, tx, task, []byte(`{"p":1}`), []byte(`[{"ins":"A4"}]`), int64(10+i)); err != nil {
@@ -155,7 +148,7 @@ func TestTaskStore_ReadsOfTasks(t *testing.T) {
 			return err
 		})
 		var pending []Operation
-		mustTx(t, db, func(tx *store.Tx) (err error) { pending, err = pendingOperationsTx(ctx, tx, "C1"); return err })
+		storetest.InTx(t, db, func(tx *store.Tx) (err error) { pending, err = pendingOperationsTx(ctx, tx, "C1"); return err })
 		if !slices.Equal(pending, []Operation{OpResume, OpMetadataUpdate}) {
 			t.Errorf("pending: %v", pending)
 		}
@@ -167,7 +160,7 @@ func TestTaskStore_ReadsOfTasks(t *testing.T) {
 			t.Errorf("an unknown task to run: %v %v", found, err)
 		}
 		var failed, none *Task
-		mustTx(t, db, func(tx *store.Tx) (err error) {
+		storetest.InTx(t, db, func(tx *store.Tx) (err error) {
 			if failed, err = taskTx(ctx, tx, "pvh-1"); err != nil {
 				return err
 			}
@@ -216,10 +209,10 @@ func TestOperationStore_AStepIsRecordedOnce(t *testing.T) {
 			t.Helper()
 			op := &DeviceOperation{OperationID: id, Kind: kind, IssuerID: "ISS", SEID: "SE1", DeviceID: "D1", Status: OperationPending,
 				CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
-			mustTx(t, db, func(tx *store.Tx) error { return insertOperationTx(ctx, tx, op, nil, nil, "hash-"+id) })
+			storetest.InTx(t, db, func(tx *store.Tx) error { return insertOperationTx(ctx, tx, op, nil, nil, "hash-"+id) })
 		}
 		insert("op1", KindTopUp)
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			busy, err := runningOperationTx(ctx, tx, "SE1", now)
 			if err == nil && busy != "op1" {
 				t.Errorf("busy with %q, want op1", busy)
@@ -237,7 +230,7 @@ func TestOperationStore_AStepIsRecordedOnce(t *testing.T) {
 		}
 		advance := func(step int, res *tes.CommandsResponse) bool {
 			var moved bool
-			mustTx(t, db, func(tx *store.Tx) (err error) {
+			storetest.InTx(t, db, func(tx *store.Tx) (err error) {
 				if moved, err = advanceOperationTx(ctx, tx, "op1", step, res, 5); err != nil || !moved {
 					return err
 				}
@@ -273,7 +266,7 @@ func TestOperationStore_AStepIsRecordedOnce(t *testing.T) {
 
 		insert("op2", KindPark)
 		refused := &tes.CommandsResponse{ResponseHeader: tes.ResponseHeader{StatusCode: 162, StatusMessage: "no such card"}}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			moved, err := advanceOperationTx(ctx, tx, "op2", 0, refused, 6)
 			if err == nil && !moved {
 				t.Error("a refusal did not end op2")
@@ -287,7 +280,7 @@ func TestOperationStore_AStepIsRecordedOnce(t *testing.T) {
 			t.Errorf("op2 %+v", op)
 		}
 		insert("op3", KindTopUp)
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			ended, err := endOperationTx(ctx, tx, "op3", OperationFailed, 322, "expired", 8)
 			if err == nil && !ended {
 				t.Error("op3 did not end")
@@ -300,7 +293,7 @@ func TestOperationStore_AStepIsRecordedOnce(t *testing.T) {
 		if ops, _ := recentOperations(ctx, db, store.ListQuery{Search: "op1"}, 10); len(ops) != 1 {
 			t.Errorf("search op1: %d", len(ops))
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			n, err := purgeOperationsTx(ctx, tx, time.UnixMicro(9))
 			if err == nil && n != 3 {
 				t.Errorf("purged %d operations, want 3", n)
@@ -320,16 +313,16 @@ func TestNotificationStore_KindsAndOutcomes(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		insertCardC1(t, db)
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return setKindsTx(ctx, tx, "ISS", nil, []string{"CARD_SUSPENDED", "TOP_UP_COMPLETED"})
 		})
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return setKindsTx(ctx, tx, "ISS", []string{"TOP_UP_COMPLETED"}, []string{"CARD_SUSPENDED"})
 		})
 		if off, err := kindsOff(ctx, db, "ISS"); err != nil || !slices.Equal(off, []string{"CARD_SUSPENDED"}) {
 			t.Errorf("kinds off: %v (%v)", off, err)
 		}
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			off, err := kindOffTx(ctx, tx, "ISS", "CARD_SUSPENDED")
 			if err == nil && !off {
 				t.Error("CARD_SUSPENDED is on")
@@ -339,7 +332,7 @@ func TestNotificationStore_KindsAndOutcomes(t *testing.T) {
 			}
 			return err
 		})
-		mustTx(t, db, func(tx *store.Tx) error {
+		storetest.InTx(t, db, func(tx *store.Tx) error {
 			return insertNotificationTx(ctx, tx, queuedNotification{id: "pvn-1", cardID: "C1", seID: "SE1", kind: "CARD_RESUMED", payload: []byte(`{"kind":"CARD_RESUMED"}`), jobID: 1}, time.UnixMicro(5))
 		})
 		n, found, err := readNotificationToSend(ctx, db, "pvn-1")
@@ -347,7 +340,7 @@ func TestNotificationStore_KindsAndOutcomes(t *testing.T) {
 			t.Errorf("to send: %+v %v %v", n, found, err)
 		}
 		for i, want := range []bool{true, false} {
-			mustTx(t, db, func(tx *store.Tx) error {
+			storetest.InTx(t, db, func(tx *store.Tx) error {
 				ended, err := endNotificationTx(ctx, tx, "pvn-1", NotificationFailed, new(941), "gone", time.UnixMicro(6))
 				if err == nil && ended != want {
 					t.Errorf("end %d: ended %v", i+1, ended)

@@ -49,6 +49,15 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	}
 }
 
+// InTx runs f in a write transaction of db and fails the test when f or
+// the commit does.
+func InTx(t testing.TB, db *store.DB, f func(tx *store.Tx) error) {
+	t.Helper()
+	if err := db.InTx(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Open returns a fresh migrated database of the given dialect, closed and
 // removed when the test ends.
 func Open(t testing.TB, d store.Dialect) *store.DB {
