@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/provhub/provhub/internal/southbound"
 )
 
 // WriteJSON writes v as JSON with the given HTTP status.
@@ -60,14 +62,9 @@ func WriteEnvelopeError(w http.ResponseWriter, status int, code, message, descri
 }
 
 // ResponseHeader is the wallet-server and TES family's common answer
-// header: the business outcome is StatusCode, and the HTTP status is 200.
-type ResponseHeader struct {
-	ResponseID         string `json:"responseId"`
-	SessionID          string `json:"sessionId"`
-	GenerationDateTime string `json:"generationDateTime,omitempty"`
-	StatusCode         int    `json:"statusCode"`
-	StatusMessage      string `json:"statusMessage,omitempty"`
-}
+// header (the family's own, southbound's): the business outcome is
+// StatusCode, and the HTTP status is 200.
+type ResponseHeader = southbound.ResponseHeader
 
 // NewResponseHeader fills a header answering sessionID with code.
 func NewResponseHeader(sessionID string, code int, message string, now time.Time) ResponseHeader {
