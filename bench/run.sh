@@ -4,7 +4,8 @@
 # and the same workload on River; the CRM API on SQLite, on PostgreSQL and
 # on three provhub serve processes sharing PostgreSQL (each beside a bare
 # net/http JSON handler, with the latency at half load); wallet tasks on one
-# and on 1,000 secure elements; top-ups on 100 devices.
+# and on 1,000 secure elements, and on one and three serve processes
+# sharing PostgreSQL; top-ups on 100 devices.
 # Usage: bench/run.sh [JOBS]   (PROVHUB_BENCH_PG overrides the PostgreSQL URL;
 # PROVHUB_BENCH_ENGINE_ONLY=1 runs the engine rows alone)
 set -euo pipefail
@@ -41,4 +42,8 @@ fresh
 "$scratch/provhub" bench crm --requests "$crm" --clients 64 --db "$pgschema" --instances 3
 "$scratch/provhub" bench wallet --tasks 2000 --secure-elements 1
 "$scratch/provhub" bench wallet --tasks "$((jobs / 4))" --secure-elements 1000
+fresh
+"$scratch/provhub" bench wallet --tasks "$((jobs / 10))" --secure-elements 1000 --db "$pgschema" --instances 1
+fresh
+"$scratch/provhub" bench wallet --tasks "$((jobs / 10))" --secure-elements 1000 --db "$pgschema" --instances 3
 "$scratch/provhub" bench topup --devices 100 --topups 10
