@@ -121,33 +121,11 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		h.Close()
 		return err
 	}
-	var bases []string
-	store := h.DB()
-	if *instances == 0 {
-		addr, err := h.Listen()
-		if err != nil {
-			h.Close()
-			return err
-		}
-		defer loopback.RunHub(ctx, h)()
-		bases = []string{"http://" + addr}
-	} else {
-		// The seeding hub goes; N serve processes take its place, sharing
-		// its database and secret key.
-		h.Close()
-		procs, err := startServeInstances(ctx, *instances, url, keyText, max(1, *workers / *instances), stderr, "--cas-url", simURL)
-		if err != nil {
-			return err
-		}
-		defer procs.stop()
-		bases = procs.urls
-		s, err := openStore(ctx, url)
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		store = s
+	bases, store, stop, err := serveSeeded(ctx, h, *instances, url, keyText, *workers, stderr, "--cas-url", simURL)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	token, err := benchLogin(ctx, client, bases[0]+"/crmapi/rest/v2/")
 	if err != nil {
 		return err
@@ -309,6 +287,33 @@ type serveInstances struct {
 	cmds []*exec.Cmd
 	urls []string
 	dir  string
+}
+
+// serveSeeded serves the hub a benchmark seeded: itself, on a loopback
+// port, with no instances; else the hub goes and that many provhub serve
+// processes take its place on its database (url) and secret key, sharing
+// workers, with the serve flags in extra. It returns the bases to call, the
+// database to read outcomes from and what stops it all.
+func serveSeeded(ctx context.Context, h *hub.Hub, instances int, url, keyText string, workers int, stderr io.Writer,
+	extra ...string) (bases []string, db *storepkg.DB, stop func(), err error) {
+	if instances == 0 {
+		addr, err := h.Listen()
+		if err != nil {
+			h.Close()
+			return nil, nil, nil, err
+		}
+		return []string{"http://" + addr}, h.DB(), loopback.RunHub(ctx, h), nil
+	}
+	h.Close()
+	procs, err := startServeInstances(ctx, instances, url, keyText, max(1, workers/instances), stderr, extra...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if db, err = openStore(ctx, url); err != nil {
+		procs.stop()
+		return nil, nil, nil, err
+	}
+	return procs.urls, db, func() { db.Close(); procs.stop() }, nil
 }
 
 // machineText names the machine a figure was measured on.

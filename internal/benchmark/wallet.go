@@ -87,39 +87,17 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		h.Close()
 		return err
 	}
-	var bases []string
-	store := h.DB()
-	if *instances == 0 {
-		addr, err := h.Listen()
-		if err != nil {
-			h.Close()
-			return err
-		}
-		stopHub := loopback.RunHub(ctx, h)
-		defer func() {
-			stopHub()
-			sim.Wait()
-		}()
-		bases = []string{"http://" + addr}
-	} else {
-		// The seeding hub goes; N serve processes take its place, sharing
-		// its database and secret key (which seals the partner's secret).
-		h.Close()
-		procs, err := startServeInstances(ctx, *instances, url, keyText, max(1, *workers / *instances), stderr,
-			"--wallet-url", simURL, "--wallet-poll", poll.String())
-		if err != nil {
-			return err
-		}
-		defer func() {
-			procs.stop()
-			sim.Wait()
-		}()
-		bases = procs.urls
-		if store, err = openStore(ctx, url); err != nil {
-			return err
-		}
-		defer store.Close()
+	// The instances share the seeding hub's secret key, which seals the
+	// partner's secret.
+	bases, store, stop, err := serveSeeded(ctx, h, *instances, url, keyText, *workers, stderr,
+		"--wallet-url", simURL, "--wallet-poll", poll.String())
+	if err != nil {
+		return err
 	}
+	defer func() {
+		stop()
+		sim.Wait()
+	}()
 	hc := &http.Client{Timeout: time.Minute, Transport: &reqsign.Signer{ID: "bench-tes", Secret: secret, Base: &http.Transport{MaxIdleConnsPerHost: *clients}}}
 	// The profile covers the load, not the set-up before it.
 	stopProfile, err := startProfile(*cpuProfile)
