@@ -25,7 +25,7 @@ func TestBench_WalletInOneProcessAndOnTwoInstances(t *testing.T) {
 	}{
 		{"one process", []string{"--db", storetest.NewURL(t, store.SQLite)}, []string{"db=sqlite instances=1"}},
 		{"two instances", []string{"--db", storetest.NewURL(t, store.Postgres), "--instances", "2"},
-			[]string{"db=postgres instances=2", "claim lock, share of the writers' turn time"}},
+			[]string{"db=postgres instances=2", "claim lock: waited"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"bench", "wallet", "--tasks", "40", "--secure-elements", "8", "--clients", "4", "--workers", "8"}, c.args...)

@@ -162,9 +162,8 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if bare > 0 {
 		fmt.Fprintf(stdout, "  ratio to the bare JSON handler:             %8.3f\n", rate/bare)
 	}
-	if turns := after.turn - before.turn; turns > 0 && store.Dialect() == storepkg.Postgres {
-		fmt.Fprintf(stdout, "  claim lock, share of the writers' turn time while accepting: waited %.1f%%, held %.1f%% (%.2f s of turns over %d instances)\n",
-			100*(after.lockWait-before.lockWait)/turns, 100*(after.lockHeld-before.lockHeld)/turns, turns, len(bases))
+	if after.turn > before.turn && store.Dialect() == storepkg.Postgres {
+		fmt.Fprintf(stdout, "  while accepting, %s\n", lockReport(before, after, accepted.Seconds(), len(bases)))
 	}
 	if paced > 0 {
 		half := rate / 2
@@ -395,9 +394,24 @@ func waitReady(ctx context.Context, base string) error {
 	}
 }
 
-// engineTimes are the engine's turn and claim-lock seconds, summed over
-// instances.
-type engineTimes struct{ turn, lockWait, lockHeld float64 }
+// engineTimes are the engine's turn and claim-lock seconds and the turns
+// that took the lock or found it busy, summed over instances.
+type engineTimes struct{ turn, lockWait, lockHeld, lockTurns, lockBusy float64 }
+
+// lockReport says, for a run of wall seconds between the scrapes before and
+// after, how much of the writers' turns and of the wall time the claim
+// lock took, and how long a turn held it.
+func lockReport(before, after engineTimes, wall float64, instances int) string {
+	turns := after.turn - before.turn
+	held := after.lockHeld - before.lockHeld
+	n := after.lockTurns - before.lockTurns
+	perTurn := 0.0
+	if n > 0 {
+		perTurn = 1000 * held / n
+	}
+	return fmt.Sprintf("claim lock: waited %.1f%%, held %.1f%% of the writers' turns (%.2f s of turns over %d instances); held %.0f%% of the %.1f s run, in %.0f turns of %.2f ms each; %.0f turns found it busy",
+		100*(after.lockWait-before.lockWait)/turns, 100*held/turns, turns, instances, 100*held/wall, wall, n, perTurn, after.lockBusy-before.lockBusy)
+}
 
 // scrapeEngine reads the engine's time counters from each instance's
 // /metrics (a counter that cannot be read counts 0).
@@ -427,6 +441,10 @@ func scrapeEngine(ctx context.Context, bases []string) engineTimes {
 				t.lockWait += v
 			case "provhub_engine_claim_lock_held_seconds_total":
 				t.lockHeld += v
+			case "provhub_engine_claim_lock_turns_total":
+				t.lockTurns += v
+			case "provhub_engine_claim_lock_busy_total":
+				t.lockBusy += v
 			}
 		}
 	}

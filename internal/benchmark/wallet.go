@@ -138,9 +138,8 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "  completed through the wallet server:  %8.0f tasks/s   queued->completed p50 %v p99 %v\n",
 		float64(*tasks)/completed.Seconds(), p50.Round(time.Millisecond), p99.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "  outcome: %d COMPLETED of %d; 321 answers from the simulator: %d\n", done, *tasks, sim.Stats().Busy)
-	if turns := after.turn - before.turn; turns > 0 && store.Dialect() == storepkg.Postgres {
-		fmt.Fprintf(stdout, "  claim lock, share of the writers' turn time: waited %.1f%%, held %.1f%% (%.2f s of turns over %d instances)\n",
-			100*(after.lockWait-before.lockWait)/turns, 100*(after.lockHeld-before.lockHeld)/turns, turns, len(bases))
+	if after.turn > before.turn && store.Dialect() == storepkg.Postgres {
+		fmt.Fprintf(stdout, "  %s\n", lockReport(before, after, completed.Seconds(), len(bases)))
 	}
 	return nil
 }

@@ -21,8 +21,9 @@ type metrics struct {
 	// turns, of waiting for PostgreSQL's claim lock, and of holding it (to
 	// the turn's commit): the lock's share of each turn, across instances.
 	turnTime, lockWait, lockHeld prometheus.Counter
-	// lockBusy counts the turns whose claim found the lock taken.
-	lockBusy prometheus.Counter
+	// lockBusy counts the turns whose claim found the lock taken, and
+	// lockTurns those that took it.
+	lockBusy, lockTurns prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, db *store.DB, log *slog.Logger) *metrics {
@@ -55,12 +56,15 @@ func newMetrics(reg prometheus.Registerer, db *store.DB, log *slog.Logger) *metr
 		lockHeld: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "provhub_engine_claim_lock_held_seconds_total", Help: "Seconds the writer held the claim lock (from taking it to its turn's commit).",
 		}),
+		lockTurns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "provhub_engine_claim_lock_turns_total", Help: "Writer turns that took the claim lock (with the held seconds, how long a turn holds it).",
+		}),
 		lockBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "provhub_engine_claim_lock_busy_total", Help: "Writer turns whose claim found the claim lock held by another instance (the turn commits without claiming, and claims again a moment later).",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.attempts, m.queueWait, m.runTime, m.retries, m.rescued, m.turnTime, m.lockWait, m.lockHeld, m.lockBusy,
+		reg.MustRegister(m.inserted, m.attempts, m.queueWait, m.runTime, m.retries, m.rescued, m.turnTime, m.lockWait, m.lockHeld, m.lockBusy, m.lockTurns,
 			&stateCollector{db: db, log: log})
 	}
 	return m

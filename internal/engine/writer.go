@@ -262,6 +262,7 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 	e.metrics.lockWait.Add(lockWait.Seconds())
 	if !locked.IsZero() {
 		e.metrics.lockHeld.Add(ended.Sub(locked).Seconds())
+		e.metrics.lockTurns.Inc()
 	}
 	if busy && err == nil {
 		e.metrics.lockBusy.Inc()
