@@ -317,3 +317,50 @@ func TestStore_PrepareDoesNotHoldCachedStatementsWhileItWaits(t *testing.T) {
 		t.Fatalf("Prepare, once the transaction ended: %v", err)
 	}
 }
+
+// Readers keep small page caches: SQLite drops a reader's cache at its
+// first read after a commit, and freeing a large one stalled every call
+// (readerCachePages). The readers together keep at most 128 pages, and a
+// reader still reads what the writer just committed.
+func TestStore_SQLiteReadersKeepSmallPageCachesAndSeeEveryCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct{ readers, pages int }{{1, 128}, {4, 32}, {64, 8}} {
+		t.Run(fmt.Sprintf("%d_readers", tc.readers), func(t *testing.T) {
+			db, err := store.Open(ctx, store.Config{URL: "sqlite:" + filepath.Join(t.TempDir(), "hub.db"), MaxConns: tc.readers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var pages int
+			if err := db.Reader().QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&pages); err != nil {
+				t.Fatal(err)
+			}
+			if pages != tc.pages {
+				t.Fatalf("reader cache_size = %d pages, want %d", pages, tc.pages)
+			}
+			var writer int
+			if err := db.Writer().QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&writer); err != nil {
+				t.Fatal(err)
+			}
+			if writer != -65536 {
+				t.Fatalf("writer cache_size = %d, want the writer's own -65536 (KiB)", writer)
+			}
+			if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE t (n INTEGER)`); err != nil {
+				t.Fatal(err)
+			}
+			for n := 1; n <= 3; n++ {
+				if _, err := db.Writer().ExecContext(ctx, `INSERT INTO t (n) VALUES ($1)`, n); err != nil {
+					t.Fatal(err)
+				}
+				var sum int
+				if err := db.Reader().QueryRowContext(ctx, `SELECT sum(n) FROM t`).Scan(&sum); err != nil {
+					t.Fatal(err)
+				}
+				if want := n * (n + 1) / 2; sum != want {
+					t.Fatalf("after insert %d a reader sums %d, want %d", n, sum, want)
+				}
+			}
+		})
+	}
+}
