@@ -1,7 +1,9 @@
 // Package southbound is the HTTP base of provhub's clients of the systems
 // it drives (the CAS, the wallet server, the TES): one transport setting,
-// one JSON POST, one rule for redirects. The clients keep what differs:
-// their headers, their answers' shapes and what counts as a refusal.
+// one JSON POST, one rule for redirects, and for the wallet-server family
+// one status error whose retry rule each API declares (status.go). The
+// clients keep what differs: their headers, their answers' shapes and what
+// counts as a refusal.
 package southbound
 
 import (

@@ -15,23 +15,17 @@ import (
 )
 
 // StatusError is a non-zero statusCode from the TES.
-type StatusError struct {
-	Op      string
-	Code    int
-	Message string
-}
+type StatusError = southbound.StatusError[family]
 
-func (e *StatusError) Error() string {
-	msg := e.Message
-	if msg == "" {
-		msg = StatusText(e.Code)
-	}
-	return fmt.Sprintf("tes %s: status %d: %s", e.Op, e.Code, msg)
-}
+// family is the TES device gateway's status codes.
+type family struct{}
+
+func (family) Name() string         { return "tes" }
+func (family) Text(code int) string { return StatusText(code) }
 
 // Retryable reports whether the TES flags the code as worth retrying.
-func (e *StatusError) Retryable() bool {
-	switch e.Code {
+func (family) Retryable(code int) bool {
+	switch code {
 	case StatusDeviceUnreachable, StatusBusy, StatusTTLExpired, StatusServerError:
 		return true
 	}
@@ -44,13 +38,7 @@ func (e *StatusError) Retryable() bool {
 var ErrUnavailable = errors.New("TES unavailable")
 
 // Retryable reports whether err, returned by a Client, is worth retrying.
-func Retryable(err error) bool {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Retryable()
-	}
-	return errors.Is(err, ErrUnavailable)
-}
+func Retryable(err error) bool { return southbound.Retryable[family](err, ErrUnavailable) }
 
 // ClientConfig sets up a Client.
 type ClientConfig struct {

@@ -16,24 +16,18 @@ import (
 )
 
 // StatusError is a non-zero statusCode from the wallet server.
-type StatusError struct {
-	Op      string
-	Code    int
-	Message string
-}
+type StatusError = southbound.StatusError[family]
 
-func (e *StatusError) Error() string {
-	msg := e.Message
-	if msg == "" {
-		msg = StatusText(e.Code)
-	}
-	return fmt.Sprintf("wallet %s: status %d: %s", e.Op, e.Code, msg)
-}
+// family is the wallet server's status codes.
+type family struct{}
+
+func (family) Name() string         { return "wallet" }
+func (family) Text(code int) string { return StatusText(code) }
 
 // Retryable reports whether the same call may succeed later: 321 (another
 // task runs on the device) and 921 (server error).
-func (e *StatusError) Retryable() bool {
-	return e.Code == StatusDeviceBusy || e.Code == StatusServerError
+func (family) Retryable(code int) bool {
+	return code == StatusDeviceBusy || code == StatusServerError
 }
 
 // ErrUnavailable marks a call whose outcome is unknown: HTTP 5xx, a
@@ -42,13 +36,7 @@ func (e *StatusError) Retryable() bool {
 var ErrUnavailable = errors.New("wallet server unavailable")
 
 // Retryable reports whether err, returned by a Client, is worth retrying.
-func Retryable(err error) bool {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Retryable()
-	}
-	return errors.Is(err, ErrUnavailable)
-}
+func Retryable(err error) bool { return southbound.Retryable[family](err, ErrUnavailable) }
 
 // ClientConfig sets up a Client.
 type ClientConfig struct {
