@@ -171,7 +171,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Session, err
 		}
 		return nil, errorf(KindInvalidToken, "the token is not valid or has expired")
 	case touch:
-		if err := touchSession(ctx, s.db, hash, micros(now)); err != nil {
+		if _, err := touchSession(ctx, s.db, hash, sess.lastUsed, micros(now)); err != nil {
 			return nil, err
 		}
 	}

@@ -145,12 +145,21 @@ func deleteSession(ctx context.Context, db *store.DB, tokenHash string) error {
 	return nil
 }
 
-// touchSession records a session's use.
-func touchSession(ctx context.Context, db *store.DB, tokenHash string, now int64) error {
-	if _, err := db.Writer().ExecContext(ctx, `UPDATE crm_tokens SET last_used_at = $1 WHERE token_hash = $2`, now, tokenHash); err != nil {
-		return fmt.Errorf("record session use: %w", err)
+// touchSession records a session's use, unless its last use is no longer
+// the one the caller read (seen): of the requests that find a session due
+// for a touch at the same moment (a CRM client sends many at once on one
+// token), one writes it and the rest change nothing, rather than each
+// committing the same write in turn. recorded tells which.
+func touchSession(ctx context.Context, db *store.DB, tokenHash string, seen, now int64) (recorded bool, err error) {
+	res, err := db.Writer().ExecContext(ctx, `UPDATE crm_tokens SET last_used_at = $1 WHERE token_hash = $2 AND last_used_at = $3`, now, tokenHash, seen)
+	if err != nil {
+		return false, fmt.Errorf("record session use: %w", err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("record session use: %w", err)
+	}
+	return n == 1, nil
 }
 
 // keyOwnerTx reads the user a new Web API key is for: the user's id and

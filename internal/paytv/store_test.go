@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,10 +158,30 @@ func TestSessionStore_UsersSessionsAndKeys(t *testing.T) {
 		if err != nil || s.User.ID != userID || s.Unit.ID != northID || s.Unit.Name != "North" || s.OrganisationID != orgID || s.expires != 10*hour {
 			t.Errorf("session key-live: %+v (%v)", s, err)
 		}
-		if err := touchSession(ctx, db, "fresh", 4*hour); err != nil {
-			t.Fatal(err)
+		// Requests that read the session before its use was recorded find
+		// it recorded: of many touching at once, exactly one writes.
+		var (
+			wg       sync.WaitGroup
+			recorded atomic.Int32
+		)
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := touchSession(ctx, db, "fresh", 3*hour-1, 4*hour+int64(i))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					recorded.Add(1)
+				}
+			}()
 		}
-		if s, _ := readSession(ctx, db, "fresh"); s == nil || s.lastUsed != 4*hour || s.expires != 0 {
+		wg.Wait()
+		if n := recorded.Load(); n != 1 {
+			t.Errorf("%d of 16 concurrent touches wrote, want 1", n)
+		}
+		if s, _ := readSession(ctx, db, "fresh"); s == nil || s.lastUsed < 4*hour || s.lastUsed >= 4*hour+16 || s.expires != 0 {
 			t.Errorf("session fresh after its use: %+v", s)
 		}
 		if err := deleteSession(ctx, db, "fresh"); err != nil {
