@@ -118,7 +118,7 @@ func (c *Console) session(ctx context.Context, token string) (*session, error) {
 		_ = c.operators.endSession(ctx, h)
 		return nil, nil
 	case sessionTouch:
-		_ = c.operators.touchSession(ctx, h, now)
+		_ = c.operators.touchSession(ctx, h, lastSeen, now)
 	}
 	return &session{Operator: Operator{Username: username}, tokenHash: h, csrf: csrf}, nil
 }

@@ -91,8 +91,12 @@ func (st operatorStore) session(ctx context.Context, tokenHash string) (username
 	return username, csrf, time.UnixMicro(seen), nil
 }
 
-func (st operatorStore) touchSession(ctx context.Context, tokenHash string, now time.Time) error {
-	_, err := st.db.Writer().ExecContext(ctx, `UPDATE console_sessions SET last_seen = $2 WHERE token_hash = $1`, tokenHash, now.UnixMicro())
+// touchSession records a session's use unless its last use is no longer
+// the one the caller read (seen): of a page's requests that find it due at
+// once, one writes.
+func (st operatorStore) touchSession(ctx context.Context, tokenHash string, seen, now time.Time) error {
+	_, err := st.db.Writer().ExecContext(ctx, `UPDATE console_sessions SET last_seen = $2 WHERE token_hash = $1 AND last_seen = $3`,
+		tokenHash, now.UnixMicro(), seen.UnixMicro())
 	return err
 }
 

@@ -48,7 +48,11 @@ func TestOperatorStore_OperatorsSessionsAndActions(t *testing.T) {
 		if err != nil || user != "ops" || csrf != "c1" || !seen.Equal(t1) {
 			t.Errorf("session = %q %q %v %v", user, csrf, seen, err)
 		}
-		if err := st.touchSession(ctx, "new", t1.Add(5*time.Minute)); err != nil {
+		if err := st.touchSession(ctx, "new", t1, t1.Add(5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		// A request that read the session before that touch changes nothing.
+		if err := st.touchSession(ctx, "new", t1, t1.Add(6*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, seen, _ := st.session(ctx, "new"); !seen.Equal(t1.Add(5 * time.Minute)) {
