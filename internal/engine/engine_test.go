@@ -1119,3 +1119,41 @@ func TestEngine_EachMaintenanceServiceRunsOnItsOwnTicker(t *testing.T) {
 		}
 	})
 }
+
+// The heartbeat extends the lease of a job while its handler runs, and
+// cancels a handler whose job another instance asked to cancel (Cancel on
+// that instance could only mark the job).
+func TestEngine_HeartbeatExtendsLeasesAndCancelsWhatAnotherInstanceAsked(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		started := make(chan int64, 1)
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			started <- job.ID
+			<-ctx.Done()
+			return ctx.Err()
+		}, func(c *engine.Config) { c.HeartbeatInterval = 20 * time.Millisecond })
+		signals := e.EnableSignals()
+		startEngine(t, e)
+		ctx := context.Background()
+		id := insert(t, e, 1, nil)
+		<-started
+		lease := func() int64 {
+			var at int64
+			if err := db.Reader().QueryRowContext(ctx, `SELECT lease_expires_at FROM jobs WHERE id = $1`, id).Scan(&at); err != nil {
+				t.Fatal(err)
+			}
+			return at
+		}
+		first := lease()
+		waitSignals(t, "heartbeats", signals.Beat, 2)
+		if later := lease(); later <= first {
+			t.Fatalf("lease expires at %d after two heartbeats, was %d", later, first)
+		}
+		if j, _ := e.Get(ctx, id); j.State != engine.StateRunning {
+			t.Fatalf("job is %s before any cancel", j.State)
+		}
+		if _, err := db.Writer().ExecContext(ctx, `UPDATE jobs SET cancel_requested = TRUE WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, e, id, engine.StateCancelled)
+	})
+}

@@ -71,17 +71,17 @@ func TakeClaimLock(ctx context.Context, tx *sql.Tx) error {
 type Signals struct {
 	// Promoted fires after each writer turn that looked for due jobs.
 	Promoted <-chan struct{}
-	// Released, Rescued, LivenessChecked and Cleaned fire after each pass
-	// of the maintenance service of that name.
-	Released, Rescued, LivenessChecked, Cleaned <-chan struct{}
+	// Beat, Released, Rescued, LivenessChecked and Cleaned fire after each
+	// pass of the maintenance service of that name.
+	Beat, Released, Rescued, LivenessChecked, Cleaned <-chan struct{}
 }
 
 // EnableSignals switches the test signals on; call it before Start.
 func (e *Engine) EnableSignals() Signals {
 	e.signals = testSignals{
-		promoted: make(signal, 64), released: make(signal, 64), rescued: make(signal, 64),
+		promoted: make(signal, 64), beat: make(signal, 64), released: make(signal, 64), rescued: make(signal, 64),
 		livenessChecked: make(signal, 64), cleaned: make(signal, 64),
 	}
-	return Signals{Promoted: e.signals.promoted, Released: e.signals.released, Rescued: e.signals.rescued,
+	return Signals{Promoted: e.signals.promoted, Beat: e.signals.beat, Released: e.signals.released, Rescued: e.signals.rescued,
 		LivenessChecked: e.signals.livenessChecked, Cleaned: e.signals.cleaned}
 }

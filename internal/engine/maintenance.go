@@ -8,6 +8,8 @@ import (
 // The engine's maintenance is a set of services, one job and one file each,
 // every one on its own ticker while the engine runs:
 //
+//   - heartbeat.go: extends the leases of this instance's running jobs and
+//     cancels those another instance asked to cancel;
 //   - release.go: lets in the held jobs of subjects whose release was lost;
 //   - rescue.go: takes back jobs whose lease expired;
 //   - liveness.go: proves this instance alive and takes back the jobs of
@@ -25,6 +27,7 @@ type maintenanceService struct {
 
 func (e *Engine) startMaintenance(ctx context.Context, rs *runState) {
 	for _, m := range []maintenanceService{
+		{"heartbeat", e.cfg.HeartbeatInterval, e.heartbeatPass, e.signals.beat},
 		{"releaser", e.cfg.ReleaseInterval, e.releasePass, e.signals.released},
 		{"rescuer", e.cfg.RescueInterval, e.rescuePass, e.signals.rescued},
 		{"liveness", e.cfg.LivenessInterval, e.livenessPass, e.signals.livenessChecked},

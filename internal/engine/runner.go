@@ -95,8 +95,6 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.log.Warn("took back jobs left running by a dead engine", "jobs", n)
 	}
 	e.run = rs
-	rs.loops.Add(1)
-	go e.heartbeatLoop(loopCtx, rs)
 	e.startMaintenance(loopCtx, rs)
 	if pool := e.db.Pool(); pool != nil {
 		rs.loops.Add(1)
@@ -256,29 +254,6 @@ func (e *Engine) cancelLocal(id int64) bool {
 		cancel(errCancelRequested)
 	}
 	return ok
-}
-
-func (e *Engine) heartbeatLoop(ctx context.Context, rs *runState) {
-	defer rs.loops.Done()
-	t := time.NewTicker(e.cfg.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		ids, err := heartbeat(ctx, e.db, e.cfg.InstanceID, e.now().Add(e.cfg.LeaseDuration))
-		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Error("extend leases", "err", err)
-			}
-			continue
-		}
-		for _, id := range ids {
-			e.cancelLocal(id)
-		}
-	}
 }
 
 // listen wakes the producer on other instances' inserts and completions and

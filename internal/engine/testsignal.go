@@ -7,6 +7,7 @@ package engine
 // test switches them on before Start, and then cost a non-blocking send.
 type testSignals struct {
 	promoted        signal // a writer turn looked for due scheduled and retryable jobs
+	beat            signal // a pass of the heartbeat
 	released        signal // a release pass of the releaser
 	rescued         signal // a pass of the rescuer
 	livenessChecked signal // a pass of the liveness service
