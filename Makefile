@@ -29,9 +29,9 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# The API documents that pass Redocly's recommended rules.
+# Every API document, on Redocly's recommended rules.
 api-lint:
-	npx --yes @redocly/cli@2.77.0 lint --format=summary api/issuer.yaml api/transit.yaml api/device.yaml
+	npx --yes @redocly/cli@2.77.0 lint --format=summary api/*.yaml
 
 # Benchmarks: the engine's Go benchmarks and the end-to-end figures.
 bench:
