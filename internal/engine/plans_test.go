@@ -2,7 +2,12 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"modernc.org/sqlite"
 
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
@@ -63,4 +68,94 @@ func TestPostgresPlans_HotStatementsNeverReadTheWholeJobsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("analyzed", check)
+}
+
+// TestSQLitePlans_HotStatementsCompileOnce runs a writer turn's statements
+// (an insert of a subject's job, a claim with promotion, outcomes that
+// complete, retry and release) again and again with new values, as a
+// running hub does, and counts how often SQLite compiles a statement: an
+// authorizer is called for every table and column a statement touches
+// while it is compiled, and never while it runs. SQLite compiles a prepared
+// statement again on its next step when it let a bound value shape the plan
+// and the value changed (the claim's LIMIT once did, on every turn).
+func TestSQLitePlans_HotStatementsCompileOnce(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	ctx := context.Background()
+	if err := db.Prepare(ctx, sqliteHotQueries...); err != nil {
+		t.Fatal(err)
+	}
+	var compiled atomic.Int64
+	conn, err := db.Writer().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.Raw(func(driverConn any) error {
+		r, ok := driverConn.(sqlite.AuthorizerRegisterer)
+		if !ok {
+			return fmt.Errorf("the SQLite driver takes no authorizer")
+		}
+		return r.RegisterAuthorizer(func(action sqlite.AuthorizerActionCode, _, _, _, _ string) sqlite.AuthorizerReturnCode {
+			// BEGIN and COMMIT are the driver's, compiled by it each time.
+			if action != sqlite.AuthTransaction {
+				compiled.Add(1)
+			}
+			return sqlite.AuthorizerOK
+		})
+	})
+	if cerr := conn.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	reg := NewRegistry()
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	turn := func(i int) {
+		t.Helper()
+		now := base.Add(time.Duration(i) * time.Second)
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			for k := range 3 {
+				row := insertRow{kind: "k", args: []byte(`{}`), state: StateAvailable, subject: fmt.Sprintf("se-%d", (i+k)%4),
+					maxAttempts: 3, createdAt: micros(now), runAt: micros(now)}
+				if k == 1 {
+					row.uniqueKey = fmt.Sprintf("u-%d", i)
+				}
+				if _, err := insertRows(ctx, tx, []insertRow{row}); err != nil {
+					return err
+				}
+			}
+			var waited time.Duration
+			var locked time.Time
+			jobs, _, _, err := claimTx(ctx, tx, 1+i%5, "owner", now, time.Minute, true, &waited, &locked)
+			if err != nil {
+				return err
+			}
+			var batch []outcome
+			for n, j := range jobs {
+				o := outcome{job: j, state: StateCompleted, finished: now}
+				if n%2 == 1 {
+					o.state, o.runAt, o.err = StateRetryable, now.Add(time.Duration(n)*time.Millisecond), "try again"
+				}
+				batch = append(batch, o)
+			}
+			_, err = finishTx(ctx, tx, reg, now, batch)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Installing the authorizer expired every prepared statement: the first
+	// turns compile each once more.
+	for i := range 5 {
+		turn(i)
+	}
+	compiled.Store(0)
+	for i := 5; i < 25; i++ {
+		turn(i)
+	}
+	if n := compiled.Load(); n != 0 {
+		t.Errorf("20 turns with new values compiled statements again (%d authorizer calls); every statement of a turn should be compiled once", n)
+	}
 }
