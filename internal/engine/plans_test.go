@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,31 +83,7 @@ func TestSQLitePlans_HotStatementsCompileOnce(t *testing.T) {
 	if err := db.Prepare(ctx, sqliteHotQueries...); err != nil {
 		t.Fatal(err)
 	}
-	var compiled atomic.Int64
-	conn, err := db.Writer().Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = conn.Raw(func(driverConn any) error {
-		r, ok := driverConn.(sqlite.AuthorizerRegisterer)
-		if !ok {
-			return fmt.Errorf("the SQLite driver takes no authorizer")
-		}
-		return r.RegisterAuthorizer(func(action sqlite.AuthorizerActionCode, _, _, _, _ string) sqlite.AuthorizerReturnCode {
-			// BEGIN and COMMIT are the driver's, compiled by it each time.
-			if action != sqlite.AuthTransaction {
-				compiled.Add(1)
-			}
-			return sqlite.AuthorizerOK
-		})
-	})
-	if cerr := conn.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	compiled := storetest.CountCompilations(t, db, func(a sqlite.AuthorizerActionCode) bool { return a != sqlite.AuthTransaction })
 	reg := NewRegistry()
 	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	turn := func(i int) {

@@ -143,7 +143,12 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
-	return &DB{dialect: SQLite, write: write, read: read, display: "sqlite:" + path, stmts: map[string]*sql.Stmt{}}, nil
+	db := &DB{dialect: SQLite, write: write, read: read, display: "sqlite:" + path, stmts: map[string]*sql.Stmt{}}
+	if err := db.Prepare(ctx, savepointSQL, rollbackToSavepoint, releaseSavepointSQL); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return db, nil
 }
 
 // readerCachePages is the page cache of each SQLite reader connection, in

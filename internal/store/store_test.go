@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"modernc.org/sqlite"
+
 	"github.com/provhub/provhub/internal/store"
 	"github.com/provhub/provhub/internal/store/storetest"
 )
@@ -362,5 +364,48 @@ func TestStore_SQLiteReadersKeepSmallPageCachesAndSeeEveryCommit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStore_SQLiteGroupedTransactionsCompileTheirSavepointsOnce runs
+// batches of grouped callers, some failing, and counts the savepoint
+// statements SQLite compiles for them: each of the three is compiled once,
+// not once a caller.
+func TestStore_SQLiteGroupedTransactionsCompileTheirSavepointsOnce(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	compiled := storetest.CountCompilations(t, db, func(a sqlite.AuthorizerActionCode) bool { return a == sqlite.AuthSavepoint })
+	refused := errors.New("refused")
+	batch := func() {
+		t.Helper()
+		fns := make([]func(context.Context, *store.Tx) error, 10)
+		for i := range fns {
+			fns[i] = func(context.Context, *store.Tx) error {
+				if i%3 == 1 {
+					return refused
+				}
+				return nil
+			}
+		}
+		for i, err := range db.RunGroup(fns...) {
+			var want error
+			if i%3 == 1 {
+				want = refused
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("caller %d: %v, want %v", i, err, want)
+			}
+		}
+	}
+	batch() // compiles the savepoints again: the authorizer expired them
+	if compiled.Load() == 0 {
+		t.Fatal("a batch of callers compiled no savepoint: the batch did not run in a shared transaction")
+	}
+	compiled.Store(0)
+	for range 5 {
+		batch()
+	}
+	if n := compiled.Load(); n != 0 {
+		t.Errorf("five batches of ten callers compiled savepoint statements %d times; they should be compiled once", n)
 	}
 }

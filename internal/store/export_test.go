@@ -1,0 +1,18 @@
+package store
+
+import "context"
+
+// RunGroup runs fns as one batch of InGroupTx callers, as the group loop
+// would once it had gathered them, and returns each one's outcome.
+func (db *DB) RunGroup(fns ...func(context.Context, *Tx) error) []error {
+	batch := make([]groupRequest, len(fns))
+	for i, fn := range fns {
+		batch[i] = groupRequest{ctx: context.Background(), fn: fn, done: make(chan error, 1)}
+	}
+	db.runGroup(batch)
+	errs := make([]error, len(fns))
+	for i, r := range batch {
+		errs[i] = <-r.done
+	}
+	return errs
+}
