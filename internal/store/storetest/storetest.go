@@ -201,3 +201,30 @@ type planNode struct {
 	Relation string     `json:"Relation Name"`
 	Plans    []planNode `json:"Plans"`
 }
+
+// SQLitePlan returns SQLite's query plan of query (EXPLAIN QUERY PLAN's
+// details, a line each) with args bound.
+func SQLitePlan(t testing.TB, db *store.DB, query string, args ...any) string {
+	t.Helper()
+	if db.Dialect() != store.SQLite {
+		t.Fatalf("SQLitePlan: %s is not SQLite", db.Dialect())
+	}
+	rows, err := db.Writer().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("SQLitePlan: explain %q: %v", query, err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatalf("SQLitePlan: %v", err)
+		}
+		lines = append(lines, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("SQLitePlan: %v", err)
+	}
+	return strings.Join(lines, "\n")
+}
