@@ -154,6 +154,12 @@ func (e *Engine) Stop(ctx context.Context) error {
 }
 
 func (e *Engine) startJob(rs *runState, j *JobRow) {
+	if rs.crashed.Load() {
+		// A killed process starts nothing: a job claimed by a writer turn
+		// that was under way when the run crashed stays running under the
+		// dead instance until it is rescued, as it would after a real kill.
+		return
+	}
 	k := e.cfg.Registry.kinds[j.Kind]
 	timeout := e.cfg.DefaultTimeout
 	if k != nil && k.opts.Timeout > 0 {
