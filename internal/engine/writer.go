@@ -230,7 +230,7 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 		locked   time.Time
 	)
 	began := time.Now()
-	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+	write := func(ctx context.Context, tx *store.Tx) error {
 		var err error
 		notify := false
 		locked = time.Time{}
@@ -256,7 +256,18 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 			return notifyTx(ctx, tx, e.cfg.InstanceID)
 		}
 		return nil
-	})
+	}
+	// On SQLite the turn rides in the group commit's shared transaction
+	// (store.DB.InGroupTx), as one more caller in a savepoint of its own:
+	// the one writer connection then commits the turn and the requests that
+	// gathered meanwhile once, where a transaction each alternated on it and
+	// each paid its own fsync. PostgreSQL runs transactions side by side.
+	var err error
+	if e.db.Dialect() == store.SQLite {
+		err = e.db.InGroupTx(ctx, write)
+	} else {
+		err = e.db.InTx(ctx, func(tx *store.Tx) error { return write(ctx, tx) })
+	}
 	ended := time.Now()
 	e.metrics.turnTime.Add(ended.Sub(began).Seconds())
 	e.metrics.lockWait.Add(lockWait.Seconds())
