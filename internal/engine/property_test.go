@@ -135,12 +135,17 @@ func runStateMachineCase(rt *rapid.T, db *store.DB) {
 		starts   = map[string][]int64{}
 		problems []string
 		crashReq = make(chan struct{}, 8)
+		// epoch counts crashes. A crashed engine is a killed process, but
+		// its handlers under way are goroutines of this test and run on:
+		// from the crash on, they no longer count as running.
+		epoch int
 	)
 	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	byID := map[int64]plannedJob{}
 
 	handler := func(ctx context.Context, job *engine.Job[testArgs]) error {
 		mu.Lock()
+		born := epoch
 		if running[job.ID] {
 			problem("job %d runs twice at once", job.ID)
 		}
@@ -161,9 +166,11 @@ func runStateMachineCase(rt *rapid.T, db *store.DB) {
 		mu.Unlock()
 		leave := func() {
 			mu.Lock()
-			delete(running, job.ID)
-			if job.Subject != "" {
-				delete(subjects, job.Subject)
+			if born == epoch { // else the crash already ended this run
+				delete(running, job.ID)
+				if job.Subject != "" {
+					delete(subjects, job.Subject)
+				}
 			}
 			mu.Unlock()
 		}
@@ -250,6 +257,13 @@ func runStateMachineCase(rt *rapid.T, db *store.DB) {
 	for {
 		select {
 		case <-crashReq:
+			// The runs under way end with the crash; a handler the crashed
+			// engine starts after it counts as a live run.
+			mu.Lock()
+			epoch++
+			clear(running)
+			clear(subjects)
+			mu.Unlock()
 			e.Crash()
 			e.Close()
 			e = start()
