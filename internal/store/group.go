@@ -20,9 +20,9 @@ const pgGroupLoops = 4
 // than for every call (7% of the group commit's time in the wallet
 // benchmark's CPU profile went to compiling them).
 const (
-	savepointSQL        = "SAVEPOINT grouped"
-	rollbackToSavepoint = "ROLLBACK TO SAVEPOINT grouped"
-	releaseSavepointSQL = "RELEASE SAVEPOINT grouped"
+	savepointSQL           = "SAVEPOINT grouped"
+	rollbackToSavepointSQL = "ROLLBACK TO SAVEPOINT grouped"
+	releaseSavepointSQL    = "RELEASE SAVEPOINT grouped"
 )
 
 // groupRequest is one InGroupTx call waiting for its turn.
@@ -226,7 +226,7 @@ func (db *DB) sharedTx(batch []groupRequest, results []error) error {
 		sub := &Tx{Tx: tx.Tx, db: db, nested: true}
 		if fnErr := r.fn(context.WithoutCancel(r.ctx), sub); fnErr != nil {
 			results[i] = fnErr
-			if _, err := tx.ExecCached(ctx, rollbackToSavepoint); err != nil {
+			if _, err := tx.ExecCached(ctx, rollbackToSavepointSQL); err != nil {
 				return fmt.Errorf("roll back to savepoint: %w", err)
 			}
 		} else {

@@ -144,7 +144,7 @@ func openSQLite(ctx context.Context, cfg Config) (*DB, error) {
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
 	db := &DB{dialect: SQLite, write: write, read: read, display: "sqlite:" + path, stmts: map[string]*sql.Stmt{}}
-	if err := db.Prepare(ctx, savepointSQL, rollbackToSavepoint, releaseSavepointSQL); err != nil {
+	if err := db.Prepare(ctx, savepointSQL, rollbackToSavepointSQL, releaseSavepointSQL); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
