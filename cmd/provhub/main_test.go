@@ -88,10 +88,15 @@ func TestCLI_MigrateTakesTheDatabaseFromTheEnvironment(t *testing.T) {
 	for _, d := range storetest.Backends {
 		t.Run(d.String(), func(t *testing.T) {
 			url := storetest.NewURL(t, d)
-			// Every migration the binary carries, one file per version.
-			files, err := fs.Glob(os.DirFS("../../internal/store/migrations/"+map[store.Dialect]string{store.SQLite: "sqlite", store.Postgres: "postgres"}[d]), "*.sql")
-			if err != nil || len(files) == 0 {
-				t.Fatalf("migrations: %v %v", files, err)
+			// Every migration the binary carries, one file per version:
+			// the shared steps and the dialect's own.
+			var files []string
+			for _, dir := range []string{"shared", map[store.Dialect]string{store.SQLite: "sqlite", store.Postgres: "postgres"}[d]} {
+				more, err := fs.Glob(os.DirFS("../../internal/store/migrations/"+dir), "*.sql")
+				if err != nil || len(more) == 0 {
+					t.Fatalf("migrations %s: %v %v", dir, more, err)
+				}
+				files = append(files, more...)
 			}
 			code, out, stderr := runCLI(t, map[string]string{"PROVHUB_DB": url}, "migrate")
 			if want := fmt.Sprintf("applied %d migration(s); schema at version %d", len(files), len(files)); code != 0 || !strings.Contains(out, want) {

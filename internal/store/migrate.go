@@ -5,13 +5,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
 
-//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+//go:embed migrations/shared/*.sql migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 // ErrSchemaBehind is returned by CheckSchema when migrations are pending.
@@ -20,14 +19,13 @@ var ErrSchemaBehind = errors.New("database schema is behind this provhub version
 func (db *DB) migrator() (*goose.Provider, error) {
 	var (
 		dialect goose.Dialect
-		dir     string
 		opts    = []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
 	)
 	switch db.dialect {
 	case SQLite:
-		dialect, dir = goose.DialectSQLite3, "migrations/sqlite"
+		dialect = goose.DialectSQLite3
 	case Postgres:
-		dialect, dir = goose.DialectPostgres, "migrations/postgres"
+		dialect = goose.DialectPostgres
 		// Several instances may start at once: one migrates, the others wait.
 		locker, err := lock.NewPostgresSessionLocker()
 		if err != nil {
@@ -35,11 +33,11 @@ func (db *DB) migrator() (*goose.Provider, error) {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	sub, err := fs.Sub(migrationFiles, dir)
+	src, err := migrationSource(db.dialect)
 	if err != nil {
-		return nil, fmt.Errorf("migrations %s: %w", dir, err)
+		return nil, err
 	}
-	p, err := goose.NewProvider(dialect, db.write, sub, opts...)
+	p, err := goose.NewProvider(dialect, db.write, src, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
