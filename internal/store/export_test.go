@@ -16,3 +16,6 @@ func (db *DB) RunGroup(fns ...func(context.Context, *Tx) error) []error {
 	}
 	return errs
 }
+
+// MigrationLockNamespace is the first key of a schema's migration lock.
+const MigrationLockNamespace = migrationLockNamespace
