@@ -11,7 +11,8 @@ test:
 	$(GO) test -race ./...
 
 # The quick loop: unit, store and end-to-end tests without the long suites
-# (chaos, killed processes, property runs, the browser).
+# (chaos, killed processes, property runs, the browser), the end-to-end
+# tests on SQLite alone.
 test-short:
 	$(GO) test -short ./...
 

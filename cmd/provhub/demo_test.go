@@ -74,6 +74,7 @@ func startDemoStoppable(t *testing.T, extra ...string) (demo.ReadyLine, []string
 // A demo run again on the same data folder keeps its logins and its
 // issuer key: the key printed still gets tokens.
 func TestDemo_ARunOnTheSameDataKeepsItsLoginsAndKey(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first, _, stop := startDemoStoppable(t, "--data", dir)
 	stop()
@@ -125,6 +126,7 @@ func runTour(t *testing.T, lines []string) []string {
 // then: every command works both times, the second on its run's own
 // sample ids, with the first run's logins and key.
 func TestDemo_TheWholeTourWorksTwiceOnTheSameData(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for run := 1; run <= 2; run++ {
 		r, lines, stop := startDemoStoppable(t, "--data", dir)
@@ -168,6 +170,7 @@ func TestDemo_TheWholeTourWorksTwiceOnTheSameData(t *testing.T) {
 // TestDemo_TheConsoleOpensWithThePrintedOperator logs in to the console
 // with the ready line's operator.
 func TestDemo_TheConsoleOpensWithThePrintedOperator(t *testing.T) {
+	t.Parallel()
 	r, _ := startDemo(t)
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
@@ -186,6 +189,7 @@ func TestDemo_TheConsoleOpensWithThePrintedOperator(t *testing.T) {
 }
 
 func TestDemo_ScenarioTakesTheTourItself(t *testing.T) {
+	t.Parallel()
 	_, lines := startDemo(t, "--scenario")
 	var steps []string
 	for _, l := range lines {
@@ -213,6 +217,7 @@ func TestDemo_ScenarioTakesTheTourItself(t *testing.T) {
 // and -shm, the secret key, the issuer's keys and the partners' secrets,
 // under a umask that would leave them world-readable.
 func TestDemo_EveryFileItWritesIsTheOwnersAlone(t *testing.T) {
+	t.Parallel()
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	r, _ := startDemo(t)
@@ -241,6 +246,7 @@ func TestDemo_EveryFileItWritesIsTheOwnersAlone(t *testing.T) {
 // The demo says what to do when its port is taken, before making anything,
 // and removes the temporary folder it made when it stops.
 func TestDemo_APortTakenIsSaidAndTheTemporaryFolderGoes(t *testing.T) {
+	t.Parallel()
 	taken := freeAddr(t)
 	l, err := net.Listen("tcp", taken)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 // deletes one of two accounts of a consumer: only that account's cards and
 // their digital cards go, through the wallet server.
 func TestIssuer_AnAccountDeletionDeletesItsCardsDigitalCardsThenTheAccount(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		keys, _ := e.issuerKeys()
 		tok := e.accessToken(keys[issuerA], issuerA)
@@ -68,6 +69,7 @@ func TestIssuer_AnAccountDeletionDeletesItsCardsDigitalCardsThenTheAccount(t *te
 // TestIssuer_AConsumerIsRegisteredWithCardsThatAlreadyExist registers
 // cards without an end user, then an end user with them, then adds one.
 func TestIssuer_AConsumerIsRegisteredWithCardsThatAlreadyExist(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		keys, _ := e.issuerKeys()
 		tok := e.accessToken(keys[issuerA], issuerA)

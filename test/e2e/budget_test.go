@@ -14,6 +14,7 @@ import (
 // budget in time (the test clock moves it on), comes through when the CAS
 // is back, and is REJECTED only once the time is used up.
 func TestBudget_ARequestRidesOutACASOutageUntilItsTimeIsUp(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{sendAttempts: 1000}, func(t *testing.T, e *env) {
 		tok := e.login("mpadministrator", "mp-admin-1234")
 		if err := e.sim.SetFaults(cassim.Faults{ErrorRate: 1}); err != nil {
@@ -64,6 +65,7 @@ func TestBudget_ARequestRidesOutACASOutageUntilItsTimeIsUp(t *testing.T) {
 // fails, a task stays QUEUED with its last error as its message, and it
 // completes when the server is back.
 func TestBudget_AWalletTaskSaysItIsRetryingAndWhy(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{sendAttempts: 1000}, func(t *testing.T, e *env) {
 		cardID, _ := e.provision("0E0E0E01", "ACC-BUDGET")
 		f := e.wsim.Faults()

@@ -75,6 +75,7 @@ func csrfOf(t *testing.T, page string) string {
 }
 
 func TestConsole_LoginSessionsAndCSRF(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := anon.Get(e.url + "/console/jobs?state=failed")
@@ -171,6 +172,7 @@ func TestConsole_LoginSessionsAndCSRF(t *testing.T) {
 }
 
 func TestConsole_CancelAndRetryAJobAreRecorded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	tok := e.login("mpadministrator", "mp-admin-1234")
 	tomorrow := e.clock.Now().Add(24 * time.Hour).UTC().Format("2006-01-02T15:04:05")
@@ -239,6 +241,7 @@ func TestConsole_CancelAndRetryAJobAreRecorded(t *testing.T) {
 }
 
 func TestConsole_ListsShowIssuerOperationsTransitAndDevices(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, consoleLists)
 }
 
@@ -348,6 +351,7 @@ func consoleLists(t *testing.T, e *env) {
 // A card's art is on the devices page, served to operators only and only
 // as the image it was checked to be.
 func TestConsole_ShowsACardsArt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	art := e.artAsset("TRANSIT1", 4)
 	terms, err := e.hub.Assets().Add(context.Background(), "TRANSIT1", "text/html", []byte("<p>terms</p><script>alert(1)</script>"), "")
@@ -397,6 +401,7 @@ func TestConsole_ShowsACardsArt(t *testing.T) {
 // turn it red, each with its code and a link to its records; what is
 // retrying now is listed with its last error.
 func TestConsole_TheDashboardShowsFailuresAsFailures(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{sendAttempts: 50}, func(t *testing.T, e *env) {
 		o := e.operatorClient(t)
 		if _, page := o.get(t, "/console/"); !strings.Contains(page, "no failure in the last 24 hours") ||
@@ -458,6 +463,7 @@ func TestConsole_TheDashboardShowsFailuresAsFailures(t *testing.T) {
 
 // A job's page links the record it works for.
 func TestConsole_AJobLinksItsRecord(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	o := e.operatorClient(t)
 	tok := e.login("mpadministrator", "mp-admin-1234")

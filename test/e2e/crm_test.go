@@ -23,6 +23,7 @@ const (
 )
 
 func TestCRM_LoginReleaseAndIdleExpiry(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		// Both spellings of the organisation field log in.
 		var data struct{ Token string }
@@ -71,6 +72,7 @@ func TestCRM_LoginReleaseAndIdleExpiry(t *testing.T) {
 }
 
 func TestCRM_FailedLoginsAreRateLimited(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	bad := map[string]string{"username": "operator", "password": "wrong", "organisation": "CRMDEMO"}
 	for range 5 {
@@ -93,6 +95,7 @@ func TestCRM_FailedLoginsAreRateLimited(t *testing.T) {
 }
 
 func TestCRM_EveryMethodReachesTheCAS(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		tok := e.login("mpadministrator", "mp-admin-1234")
 		base := func(extra map[string]any) map[string]any {
@@ -210,6 +213,7 @@ func TestCRM_EveryMethodReachesTheCAS(t *testing.T) {
 }
 
 func TestCRM_ListFiltersPagingAndFieldsSet(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	tok := e.login("mpadministrator", "mp-admin-1234")
 	var ids []string
@@ -292,6 +296,7 @@ func TestCRM_ListFiltersPagingAndFieldsSet(t *testing.T) {
 }
 
 func TestCRM_EveryDocumentedErrorCode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	tok := e.login("mpadministrator", "mp-admin-1234")
 	path := "/" + ws + "/provisioning_requests/"
@@ -423,6 +428,7 @@ func TestCRM_EveryDocumentedErrorCode(t *testing.T) {
 }
 
 func TestCRM_ExpressOvertakesRegularAndScheduledWaitsForItsTime(t *testing.T) {
+	t.Parallel()
 	// A generous CAS timeout: a send retried after a spurious timeout on a
 	// loaded machine would rightly let later requests pass it.
 	both(t, envOptions{maxWorkers: 1, casTimeout: 30 * time.Second}, func(t *testing.T, e *env) {
@@ -478,6 +484,7 @@ func TestCRM_ExpressOvertakesRegularAndScheduledWaitsForItsTime(t *testing.T) {
 }
 
 func TestCRM_OneSmartcardsRequestsRunInOrder(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{maxWorkers: 8})
 	tok := e.login("mpadministrator", "mp-admin-1234")
 	// Add then cancel then add again: only the creation order makes all three succeed.
@@ -505,6 +512,7 @@ func TestCRM_OneSmartcardsRequestsRunInOrder(t *testing.T) {
 }
 
 func TestCRM_CASFaultsAreRetriedThenRejected(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{sendAttempts: 3, casTimeout: 300 * time.Millisecond}, func(t *testing.T, e *env) {
 		tok := e.login("mpadministrator", "mp-admin-1234")
 		add := func(serial, code string) request {
@@ -557,6 +565,7 @@ func TestCRM_CASFaultsAreRetriedThenRejected(t *testing.T) {
 }
 
 func TestCRM_ARetriedSendNeverDoublesAnEntitlement(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{casTimeout: 300 * time.Millisecond})
 	tok := e.login("mpadministrator", "mp-admin-1234")
 	// The CAS carries the first send out but its answer is lost.
@@ -580,6 +589,7 @@ func TestCRM_ARetriedSendNeverDoublesAnEntitlement(t *testing.T) {
 }
 
 func TestCRM_PINIsNeverLoggedReturnedOrKept(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		tok := e.login("mpadministrator", "mp-admin-1234")
 		const pin = "7394"
@@ -644,6 +654,7 @@ func holdsNumber(text, number string) bool {
 }
 
 func TestHoldsNumber(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		text string
 		want bool
@@ -667,6 +678,7 @@ func TestHoldsNumber(t *testing.T) {
 }
 
 func TestCRM_OpenAPIDocumentsAreServed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	for _, doc := range []string{"crm.yaml", "cas.yaml", "wallet.yaml"} {
 		resp, err := http.Get(e.url + "/openapi/" + doc)
@@ -713,6 +725,7 @@ func TestCRM_OpenAPIDocumentsAreServed(t *testing.T) {
 }
 
 func TestCRM_InternalErrorIsAnEnvelopeWithTheCorrelationID(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	tok := e.login("mpadministrator", "mp-admin-1234")
 	// Break the store under the running hub.
@@ -746,6 +759,7 @@ func intOrNull(p *int) string {
 // member by member (the creation answers from what it wrote), for every
 // kind of request, with and without a scheduled date and a priority.
 func TestCRM_TheCreationAnswerIsWhatShowAnswers(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		tok := e.login("mpadministrator", "mp-admin-1234")
 		later := e.clock.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05")

@@ -21,6 +21,7 @@ import (
 // top-up completes, the card holds the old balance plus the purchase, its
 // purse was written once, and the TES applied the purchase once.
 func TestDevice_TopUpAppliesOnceWhateverIsLostOrRepeated(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: a property test: many runs")
 	}

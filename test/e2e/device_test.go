@@ -104,6 +104,7 @@ func code(s opStatus) int {
 }
 
 func TestDevice_TopUpRaisesTheBalanceOnTheCardAndTheTESOnce(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		cardID, wc, se := e.transitCard(1, 1000)
 		if err := e.tsim.AddPurchase(simtes.Purchase{ID: "P-1", CardAccountID: cardID, Amount: 500}); err != nil {
@@ -146,6 +147,7 @@ func TestDevice_TopUpRaisesTheBalanceOnTheCardAndTheTESOnce(t *testing.T) {
 }
 
 func TestDevice_RepeatedAndLostStepsApplyTheTopUpOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	cardID, wc, _ := e.transitCard(2, 200)
 	_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-2", CardAccountID: cardID, Amount: 300})
@@ -245,6 +247,7 @@ func (d *device) run(cmds []tes.Command) []tes.Response {
 }
 
 func TestDevice_ATopUpResumesAcrossAHubRestartWithoutApplyingTwice(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		cardID, wc, se := e.transitCard(3, 70)
 		_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-3", CardAccountID: cardID, Amount: 30})
@@ -292,6 +295,7 @@ func TestDevice_ATopUpResumesAcrossAHubRestartWithoutApplyingTwice(t *testing.T)
 }
 
 func TestDevice_ParkMovesTheBalanceToTheTES(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	cardID, wc, _ := e.transitCard(4, 640)
 	a := e.opCall(transitBase+"parkCard", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID})
@@ -308,6 +312,7 @@ func TestDevice_ParkMovesTheBalanceToTheTES(t *testing.T) {
 }
 
 func TestDevice_ReaderModeIngestsACardAndRejectsBadOnes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	se := "0E0E0E01"
 	if err := e.wsim.AddDevice(se, "phone-rm"); err != nil {
@@ -377,6 +382,7 @@ func TestDevice_ReaderModeIngestsACardAndRejectsBadOnes(t *testing.T) {
 }
 
 func TestDevice_RefusalsFromTheCardTheTESAndTheClock(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{deviceTTL: 30 * time.Second})
 	cardID, wc, se := e.transitCard(5, 100)
 	_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-LOW", CardAccountID: cardID, Amount: -150})
@@ -451,6 +457,7 @@ func TestDevice_RefusalsFromTheCardTheTESAndTheClock(t *testing.T) {
 // top-up then completes, applied once); 163 ends the operation FAILED with
 // it, nothing applied.
 func TestDevice_TES921IsAskedAgainAnd163EndsTheOperation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	cardID, wc, _ := e.transitCard(70, 100)
 	if err := e.tsim.AddPurchase(simtes.Purchase{ID: "P-921", CardAccountID: cardID, Amount: 50}); err != nil {
@@ -504,6 +511,7 @@ func TestDevice_TES921IsAskedAgainAnd163EndsTheOperation(t *testing.T) {
 // its own rules: each ends the device operation FAILED with that code, and
 // the card keeps its balance.
 func TestDevice_EveryDocumentedTESRefusalEndsTheOperation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	cardID, wc, _ := e.transitCard(71, 100)
 	for i, want := range []int{163, 178, 221, 231, 232, 323, 911} {

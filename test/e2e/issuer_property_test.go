@@ -42,6 +42,7 @@ func resumable(suspendedFor, code string) bool {
 // active digital cards and its resumption resumes exactly those; a digital
 // card suspended on its own stays suspended; deletion deletes them all.
 func TestIssuer_CardLifeCycleProperties(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: a property test: many runs")
 	}

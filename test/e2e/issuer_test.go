@@ -227,6 +227,7 @@ func (e *env) count(query string, args ...any) int {
 }
 
 func TestIssuer_DeleteConsumerCascadesThroughTheWalletAndBurnsTheID(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		keys, _ := e.issuerKeys()
 		tok := e.accessToken(keys[issuerA], issuerA)
@@ -332,6 +333,7 @@ func TestIssuer_DeleteConsumerCascadesThroughTheWalletAndBurnsTheID(t *testing.T
 }
 
 func TestIssuer_DeletingAPendingDigitalCardAndACardWithNoDigitalCards(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	keys, _ := e.issuerKeys()
 	tok := e.accessToken(keys[issuerA], issuerA)
@@ -349,6 +351,7 @@ func TestIssuer_DeletingAPendingDigitalCardAndACardWithNoDigitalCards(t *testing
 }
 
 func TestIssuer_WalletFailureEndsTheDeletionFailedAndLeavesTheConsumerUsable(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		keys, _ := e.issuerKeys()
 		tok := e.accessToken(keys[issuerA], issuerA)
@@ -381,6 +384,7 @@ func TestIssuer_WalletFailureEndsTheDeletionFailedAndLeavesTheConsumerUsable(t *
 }
 
 func TestIssuer_CardAndDigitalCardOperationsReachTheWallet(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	keys, _ := e.issuerKeys()
 	tok := e.accessToken(keys[issuerA], issuerA)
@@ -461,6 +465,7 @@ func TestIssuer_CardAndDigitalCardOperationsReachTheWallet(t *testing.T) {
 }
 
 func TestIssuer_OperationsArePagedNewestFirstAndExpire(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{purgeInterval: 50 * time.Millisecond}, func(t *testing.T, e *env) {
 		keys, _ := e.issuerKeys()
 		tok := e.accessToken(keys[issuerA], issuerA)
@@ -534,6 +539,7 @@ func TestIssuer_OperationsArePagedNewestFirstAndExpire(t *testing.T) {
 }
 
 func TestIssuer_TokensAndAccessControl(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	keys, pubA := e.issuerKeys()
 	key := keys[issuerA]
@@ -648,6 +654,7 @@ func TestIssuer_TokensAndAccessControl(t *testing.T) {
 }
 
 func TestIssuer_MalformedInputIsRefusedWith400(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	keys, _ := e.issuerKeys()
 	tok := e.accessToken(keys[issuerA], issuerA)

@@ -22,6 +22,7 @@ func (e *env) waitNotified(seID string, n int) []simwallet.DeviceNotification {
 }
 
 func TestNotify_TheUserIsToldOfTopUpsParksAndStateChangesAsTheIssuerChooses(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		cardID, _, se := e.transitCard(80, 100)
 		_ = e.tsim.AddPurchase(simtes.Purchase{ID: "P-80", CardAccountID: cardID, Amount: 40})

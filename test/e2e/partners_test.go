@@ -52,6 +52,7 @@ func (w *witness) only(t *testing.T, who, want string) {
 // CRM organisations, registered as partners with URLs; every call reaches
 // the system registered for it, signed with that partner's secret.
 func TestPartners_EachIssuerHasItsTESAndEachOrganisationItsCAS(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		reg := e.hub.Partners()

@@ -27,6 +27,7 @@ import (
 // has no effect; sequence numbers order a card's requests as created; and
 // the CAS ends with exactly the entitlements the outcomes imply.
 func TestCRM_LifeCycleProperties(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("-short: a property test: many runs")
 	}

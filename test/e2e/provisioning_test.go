@@ -60,6 +60,7 @@ const termsText = "Terms of the test transit card.\nBe kind to the reader.\n"
 // the user removed the card, ON-FILE on a new phone with the id the wallet
 // kept; only the partner and wallet account it was handed to can use it.
 func TestProvisioning_ThePublishedFlowForUserInputThenOnFile(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		keys, _ := e.issuerKeys()
 		tok := e.accessToken(keys[issuerA], issuerA)
@@ -155,6 +156,7 @@ func (e *env) provisionBody(issuerID, seID string, d map[string]string, source s
 // Every way a wallet server's checkCardAccount or provisionCard can be
 // wrong gets its status code and provisions nothing.
 func TestProvisioning_RefusalsGetTheirCodesAndProvisionNothing(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		for _, acc := range []string{"ACC-OK", "ACC-SUSP", "ACC-INACT", "ACC-B"} {
@@ -252,6 +254,7 @@ func TestProvisioning_RefusalsGetTheirCodesAndProvisionNothing(t *testing.T) {
 // The issuer's OTP: the right one provisions, once; a wrong one is 420;
 // five wrong ones in a row lock the account's OTPs (421).
 func TestProvisioning_IssuerOTPIsCheckedUsedOnceAndLocksAfterFiveWrongOnes(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		keyText, err := e.hub.Accounts().NewOTPKey(ctx, "TRANSIT1")
@@ -316,6 +319,7 @@ func TestProvisioning_IssuerOTPIsCheckedUsedOnceAndLocksAfterFiveWrongOnes(t *te
 // nothing else; uploads that are not what they claim are refused, and so
 // are cards naming assets that are not the issuer's own of the right kind.
 func TestProvisioning_AssetsAreCheckedAtUploadAndScopedToTheirIssuer(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		keys, _ := e.issuerKeys()
 		tok := e.accessToken(keys[issuerA], issuerA)

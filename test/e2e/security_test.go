@@ -80,6 +80,7 @@ func postAs(t *testing.T, c *specClient, path string, body map[string]any) (int,
 }
 
 func TestSecurity_AnonymousPartnerCallsAreRefusedAndChangeNothing(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		cardID, _, se := e.transitCard(40, 100)
 		anon := e.transitAs(nil)
@@ -139,6 +140,7 @@ func TestSecurity_AnonymousPartnerCallsAreRefusedAndChangeNothing(t *testing.T) 
 }
 
 func TestSecurity_APartnerActsOnlyForItsIssuersAndInItsRole(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		cardID, _, se := e.transitCard(41, 100)
 		onlyB := e.addPartner("tes-for-b", partner.RoleTES, "ISSUER0002")
@@ -181,6 +183,7 @@ func TestSecurity_APartnerActsOnlyForItsIssuersAndInItsRole(t *testing.T) {
 // real phone: right after a top-up starts, an attacker who knows the seId
 // and walletCardId asks for the commands and the balance.
 func TestSecurity_ADeviceCallWithoutTheOperationsTokenLearnsNothing(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		cardID, wc, se := e.transitCard(42, 100)
 		e.wsim.SetPodURL(e.hubCfg.Pod, "") // the real phone is played below
@@ -237,6 +240,7 @@ func TestSecurity_ADeviceCallWithoutTheOperationsTokenLearnsNothing(t *testing.T
 // needs the wallet server's credential, and even a partner cannot keep one
 // secure element busy for good.
 func TestSecurity_NobodyButAPartnerCanMakeASecureElementBusy(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, secureElementBusy)
 }
 
@@ -280,6 +284,7 @@ func secureElementBusy(t *testing.T, e *env) {
 // TestSecurity_TheDatabaseAloneMintsNoToken reads the signing keys from
 // the hub's database, as an attacker with a copy of it would.
 func TestSecurity_TheDatabaseAloneMintsNoToken(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		keys, _ := e.issuerKeys()
 		_ = e.accessToken(keys[issuerA], issuerA) // makes the first signing key
@@ -308,6 +313,7 @@ func TestSecurity_TheDatabaseAloneMintsNoToken(t *testing.T) {
 // TestSecurity_SouthboundClientsNeverFollowRedirects points each client
 // at a server that answers 307 to another one, which must never be asked.
 func TestSecurity_SouthboundClientsNeverFollowRedirects(t *testing.T) {
+	t.Parallel()
 	var elsewhere atomic.Int32
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
 	defer target.Close()
@@ -346,6 +352,7 @@ func TestSecurity_SouthboundClientsNeverFollowRedirects(t *testing.T) {
 // sends what a flood would: megabyte user names, many names from one
 // address, and a login posted from another site's page.
 func TestSecurity_ConsoleLoginFloodsAreBoundedAndCrossOriginLoginsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	if err := e.hub.Console().AddOperator(context.Background(), "olga", "operator-pass"); err != nil {
 		t.Fatal(err)
@@ -399,6 +406,7 @@ func TestSecurity_ConsoleLoginFloodsAreBoundedAndCrossOriginLoginsRefused(t *tes
 // TestSecurity_TheLoginLimiterForgetsTheOldestPastItsBound fills a limiter
 // with more distinct keys than it keeps: its size stays at the bound.
 func TestSecurity_TheLoginLimiterForgetsTheOldestPastItsBound(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(0, 0)
 	lim := auth.NewLimiter(5, time.Hour, func() time.Time { return now })
 	for i := range auth.MaxLimiterKeys + 500 {
@@ -418,6 +426,7 @@ func TestSecurity_TheLoginLimiterForgetsTheOldestPastItsBound(t *testing.T) {
 
 // TestSecurity_CRMLoginsAreLengthCappedAndPasswordsHaveAMinimum.
 func TestSecurity_CRMLoginsAreLengthCappedAndPasswordsHaveAMinimum(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	logBefore := len(e.logs.String())
 	for range 5 {
@@ -436,6 +445,7 @@ func TestSecurity_CRMLoginsAreLengthCappedAndPasswordsHaveAMinimum(t *testing.T)
 // cancels a scheduled reset_pin_to_given_value; before, the request stayed
 // PENDING with its PIN in the database for good.
 func TestSecurity_ACancelledPINResetEndsRejectedWithItsPINErased(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		tok := e.login("mpadministrator", "mp-admin-1234")
 		later := e.clock.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05")
@@ -462,6 +472,7 @@ func TestSecurity_ACancelledPINResetEndsRejectedWithItsPINErased(t *testing.T) {
 
 // TestRetention_EndedRecordsLeaveAfterTheirRetentionAndPendingOnesStay.
 func TestRetention_EndedRecordsLeaveAfterTheirRetentionAndPendingOnesStay(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		tok := e.login("mpadministrator", "mp-admin-1234")

@@ -17,6 +17,7 @@ import (
 // through a proxy that checks every request and answer against
 // api/tes.yaml.
 func TestTES_LoopsConformToTheDocument(t *testing.T) {
+	t.Parallel()
 	sim, err := simtes.New(simtes.Config{Seed: 5})
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,7 @@ func (ca *testCA) issue(t *testing.T, name string, server bool) (tls.Certificate
 // the hub as provhub serve does with --tls-cert, --client-ca,
 // --partner-listen and --metrics-listen.
 func TestTLS_APartnerIsKnownByItsClientCertificateOnThePartnerListener(t *testing.T) {
+	t.Parallel()
 	ca := newTestCA(t, "partners CA")
 	serverCert, _ := ca.issue(t, "hub", true)
 	tesCert, tesPEM := ca.issue(t, "tes-mtls", false)

@@ -167,6 +167,7 @@ func instanceOn(e *env, seID string) simwallet.InstanceState {
 }
 
 func TestTransit_ProvisionPersonaliseAndLifeCycle(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		cardID, wc := e.provision("0A0B0C0D", "ACC-100")
 		if c := e.card(cardID); c.State != transit.PendingPerso || c.WalletCardID != wc {
@@ -249,6 +250,7 @@ func TestTransit_ProvisionPersonaliseAndLifeCycle(t *testing.T) {
 }
 
 func TestTransit_WalletRefusalsEndTheTaskFailedWithTheirCode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	// 119: the wallet server does not know the wallet card.
 	if err := e.wsim.AddDevice("0B0B", "d"); err != nil {
@@ -327,6 +329,7 @@ func (e *env) wsimInstall(seID, aidHex string) error {
 }
 
 func TestTransit_BusyAndTimeoutsAreRetriedThenSucceed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{sendAttempts: 6, casTimeout: 300 * time.Millisecond})
 	cardID, _ := e.provision("0E0E", "ACC-400")
 	if err := e.wsim.SetFaults(simwallet.Faults{BusyNext: 2, TimeoutNext: 1, HangMS: 1000, ErrorNext: 1}); err != nil {
@@ -350,6 +353,7 @@ func TestTransit_BusyAndTimeoutsAreRetriedThenSucceed(t *testing.T) {
 }
 
 func TestTransit_OneSecureElementRunsTasksInOrderOthersInParallel(t *testing.T) {
+	t.Parallel()
 	// Each wallet task stays PROCESSING half a second: tasks sent side by
 	// side to different secure elements overlap there for certain, while a
 	// hub that sent them one after the other would never overlap two.
@@ -391,6 +395,7 @@ func TestTransit_OneSecureElementRunsTasksInOrderOthersInParallel(t *testing.T) 
 }
 
 func TestTransit_BadInputGetsTheDocumentedCodes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	cardID, _ := e.provision("1111", "ACC-700")
 	cases := []struct {
@@ -495,6 +500,7 @@ func pngImage(w, h int) []byte {
 // The wallet server's documented codes as answers: 921 is retried, 911 ends
 // the task FAILED with its code and leaves the card as it was.
 func TestTransit_WalletServer921IsRetriedAnd911IsFinal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{sendAttempts: 6})
 	cardID, _ := e.provision("0E0E0F", "ACC-921")
 	if err := e.wsim.SetFaults(simwallet.Faults{ServerErrorNext: 2}); err != nil {
@@ -521,6 +527,7 @@ func TestTransit_WalletServer921IsRetriedAnd911IsFinal(t *testing.T) {
 // 921 are asked again (the task then completes); every other ends the task
 // FAILED with that code, the card as it was.
 func TestTransit_EveryDocumentedWalletCodeIsHandled(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{sendAttempts: 6})
 	for i, code := range []int{111, 112, 119, 121, 321, 432, 911, 921} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
@@ -548,6 +555,7 @@ func TestTransit_EveryDocumentedWalletCodeIsHandled(t *testing.T) {
 // by the run that called it (no snooze, no second claim); one that takes
 // longer is polled by later runs, as before.
 func TestTransit_AQuickTaskEndsInTheRunThatCalledTheWalletServer(t *testing.T) {
+	t.Parallel()
 	// The wallet simulator's delay is a floor, the inline budget a bound:
 	// 1 ms against 10 s ends inline, 2 s against 50 ms cannot.
 	for _, c := range []struct {

@@ -32,6 +32,7 @@ func (e *env) keyLogin(rule specRule, key, password string, body []byte) envelop
 }
 
 func TestCRM_AWebAPIKeyLogsInForTwoHoursUsedOrNot(t *testing.T) {
+	t.Parallel()
 	both(t, envOptions{}, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		key, id, err := e.hub.PayTV().AddWebAPIKey(ctx, paytv.NewWebAPIKey{Organisation: "CRMDEMO", Username: "operator", Name: "billing back end"})
@@ -93,6 +94,7 @@ func TestCRM_AWebAPIKeyLogsInForTwoHoursUsedOrNot(t *testing.T) {
 }
 
 func TestCRM_GuessedWebAPIKeysAreLimitedLikePasswords(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	for range 5 {
 		e.keyLogin(conforming, "pwak_guess", "", nil).code(t, "LOGIN_FAILED")
