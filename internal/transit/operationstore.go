@@ -239,3 +239,10 @@ func scanOperation(row store.Scanner) (*DeviceOperation, error) {
 	}
 	return &op, nil
 }
+
+// operationOutcomes counts the device operations started since a time
+// (Unix microseconds) by status and, for failures, the TES's status code.
+func operationOutcomes(ctx context.Context, db *store.DB, since int64) (map[string]int, error) {
+	return db.CountOutcomes(ctx, `SELECT status, CASE WHEN status = 'FAILED' THEN COALESCE(CAST(status_code AS TEXT), '') ELSE '' END, count(*)
+		FROM transit_operations WHERE created_at >= $1 GROUP BY 1, 2`, since)
+}

@@ -663,13 +663,11 @@ func (s *Service) ResendTask(ctx context.Context, taskID string) (*Task, error) 
 // and the wallet server's status code ("FAILED 432"); a task retrying the
 // wallet server counts as "QUEUED retrying" (or PROCESSING).
 func (s *Service) TaskOutcomeCounts(ctx context.Context, since time.Time) (map[string]int, error) {
-	return s.db.CountOutcomes(ctx, `SELECT status, CASE WHEN status IN ('QUEUED', 'PROCESSING') AND message LIKE 'retrying:%' THEN 'retrying'
-		ELSE COALESCE(CAST(status_code AS TEXT), '') END, count(*) FROM transit_tasks WHERE updated_at >= $1 GROUP BY 1, 2`, since.UnixMicro())
+	return taskOutcomes(ctx, s.db, since.UnixMicro())
 }
 
 // OperationOutcomeCounts counts the device operations started since a
 // time by status and the TES's final status code ("FAILED 162").
 func (s *Service) OperationOutcomeCounts(ctx context.Context, since time.Time) (map[string]int, error) {
-	return s.db.CountOutcomes(ctx, `SELECT status, CASE WHEN status = 'FAILED' THEN COALESCE(CAST(status_code AS TEXT), '') ELSE '' END, count(*)
-		FROM transit_operations WHERE created_at >= $1 GROUP BY 1, 2`, since.UnixMicro())
+	return operationOutcomes(ctx, s.db, since.UnixMicro())
 }

@@ -2,6 +2,8 @@ package transit
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -354,6 +356,61 @@ func TestNotificationStore_KindsAndOutcomes(t *testing.T) {
 		}
 		if _, found, err := readNotificationToSend(ctx, db, "pvn-9"); found || err != nil {
 			t.Errorf("an unknown notification: %v %v", found, err)
+		}
+	})
+}
+
+// TestStore_OutcomeCountsByStatusAndCode counts tasks and device operations
+// for the dashboard on both backends: by status, the code of a failure, a
+// task retrying the wallet server apart, and only those of the window.
+func TestStore_OutcomeCountsByStatusAndCode(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		for _, q := range []string{
+			`INSERT INTO transit_cards (card_id, issuer_id, card_account_id, wallet_card_id, se_id, device_id, instance_aid, state, created_at, updated_at)
+				VALUES ('C1', 'ISS', 'C1', 'WC1', 'SE1', 'DEV1', 'A000000151', 'ACTIVE', 1, 1)`,
+			`INSERT INTO transit_tasks (task_id, card_id, se_id, operation, status, status_code, message, job_id, created_at, updated_at) VALUES
+				('pvh-1', 'C1', 'SE1', 'SUSPEND', 'FAILED', 432, 'card deleted', 1, 1, 100),
+				('pvh-2', 'C1', 'SE1', 'SUSPEND', 'FAILED', 432, 'card deleted', 2, 1, 100),
+				('pvh-3', 'C1', 'SE1', 'RESUME', 'QUEUED', NULL, 'retrying: the wallet server is unavailable', 3, 1, 100),
+				('pvh-4', 'C1', 'SE1', 'RESUME', 'COMPLETED', NULL, NULL, 4, 1, 100),
+				('pvh-5', 'C1', 'SE1', 'RESUME', 'COMPLETED', NULL, NULL, 5, 1, 99)`,
+		} {
+			if _, err := db.Writer().ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tasks, err := taskOutcomes(ctx, db, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{"FAILED 432": 2, "QUEUED retrying": 1, "COMPLETED": 1}; !maps.Equal(tasks, want) {
+			t.Errorf("tasks %v, want %v", tasks, want)
+		}
+
+		at := func(s int64) time.Time { return time.UnixMicro(s) }
+		for i, o := range []struct {
+			status  OperationStatus
+			code    int
+			created int64
+		}{{OperationFailed, 162, 100}, {OperationFailed, 162, 100}, {OperationCompleted, 0, 100}, {OperationFailed, 322, 99}} {
+			op := &DeviceOperation{OperationID: fmt.Sprintf("op%d", i), Kind: KindTopUp, IssuerID: "ISS", SEID: "SE1", DeviceID: "D1",
+				Status: OperationPending, CreatedAt: at(o.created), ExpiresAt: at(o.created).Add(time.Minute)}
+			storetest.InTx(t, db, func(tx *store.Tx) error {
+				if err := insertOperationTx(ctx, tx, op, nil, nil, "hash-"+op.OperationID); err != nil {
+					return err
+				}
+				_, err := endOperationTx(ctx, tx, op.OperationID, o.status, o.code, "", o.created)
+				return err
+			})
+		}
+		ops, err := operationOutcomes(ctx, db, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{"FAILED 162": 2, "COMPLETED": 1}; !maps.Equal(ops, want) {
+			t.Errorf("operations %v, want %v", ops, want)
 		}
 	})
 }

@@ -201,3 +201,10 @@ func scanTaskView(r store.Scanner, more ...any) (TaskView, error) {
 	v.CreatedAt, v.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	return v, nil
 }
+
+// taskOutcomes counts the tasks changed since a time (Unix microseconds) by
+// status and the wallet server's status code, or "retrying".
+func taskOutcomes(ctx context.Context, db *store.DB, since int64) (map[string]int, error) {
+	return db.CountOutcomes(ctx, `SELECT status, CASE WHEN status IN ('QUEUED', 'PROCESSING') AND message LIKE 'retrying:%' THEN 'retrying'
+		ELSE COALESCE(CAST(status_code AS TEXT), '') END, count(*) FROM transit_tasks WHERE updated_at >= $1 GROUP BY 1, 2`, since)
+}
