@@ -1157,3 +1157,79 @@ func TestEngine_HeartbeatExtendsLeasesAndCancelsWhatAnotherInstanceAsked(t *test
 		waitState(t, e, id, engine.StateCancelled)
 	})
 }
+
+// An instance whose lock's connection is cut (a fail-over, a proxy
+// restart) stops the handlers it runs, since the others may now count it
+// dead, then takes its lock again on a new connection and runs jobs as
+// before, rather than stopping every handler at each liveness pass for the
+// rest of its life. (On SQLite the lock is a file lock; the case is
+// PostgreSQL's.)
+func TestEngine_AnInstanceWhoseLockConnectionIsCutTakesItsLockAgain(t *testing.T) {
+	db := storetest.Open(t, store.Postgres)
+	ctx := context.Background()
+	started := make(chan int, 10)
+	stopped := make(chan int, 10)
+	proceed := make(chan struct{})
+	var firstRuns atomic.Int32
+	e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+		// Job 1 runs until it is stopped, the first time; job 2 until the
+		// test lets it end.
+		if job.Args.N == 1 && firstRuns.Add(1) > 1 {
+			return nil
+		}
+		started <- job.Args.N
+		select {
+		case <-ctx.Done():
+			stopped <- job.Args.N
+			return ctx.Err()
+		case <-proceed:
+			return nil
+		}
+	}, func(c *engine.Config) { c.LivenessInterval = 20 * time.Millisecond })
+	signals := e.EnableSignals()
+	startEngine(t, e)
+
+	first := insert(t, e, 1, nil)
+	<-started
+	pid, err := engine.InstanceLockPID(ctx, db.Writer(), e)
+	if err != nil || pid == 0 {
+		t.Fatalf("instance lock: pid %d, %v", pid, err)
+	}
+	if _, err := db.Writer().ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-stopped; n != 1 {
+		t.Fatalf("job %d stopped, want 1", n)
+	}
+
+	// The lock comes back, held by another session.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		again, err := engine.InstanceLockPID(ctx, db.Writer(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again != 0 && again != pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the instance never took its lock again after its connection was cut")
+		}
+		waitSignals(t, "liveness passes", signals.LivenessChecked, 1)
+	}
+	waitState(t, e, first, engine.StateCompleted)
+
+	// A job started now is left to run however many passes go by.
+	second := insert(t, e, 2, nil)
+	if n := <-started; n != 2 {
+		t.Fatalf("job %d started, want 2", n)
+	}
+	waitSignals(t, "liveness passes", signals.LivenessChecked, 5)
+	select {
+	case n := <-stopped:
+		t.Fatalf("job %d was stopped after the lock was taken again", n)
+	default:
+	}
+	close(proceed)
+	waitState(t, e, second, engine.StateCompleted)
+}

@@ -85,3 +85,12 @@ func (e *Engine) EnableSignals() Signals {
 	return Signals{Promoted: e.signals.promoted, Beat: e.signals.beat, Released: e.signals.released, Rescued: e.signals.rescued,
 		LivenessChecked: e.signals.livenessChecked, Cleaned: e.signals.cleaned}
 }
+
+// InstanceLockPID is the PostgreSQL backend that holds e's instance lock
+// (0 when none does).
+func InstanceLockPID(ctx context.Context, db *sql.DB, e *Engine) (int, error) {
+	var pid int
+	err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2
+		AND classid = $1::bigint::oid AND objid = ($2::bigint & 4294967295)::oid`, int64(livenessNamespace), int64(instanceKey(e.cfg.InstanceID))).Scan(&pid)
+	return pid, err
+}

@@ -29,7 +29,13 @@ const livenessNamespace = 0x70766862
 //   - on SQLite, an exclusive lock on DBFILE.engine-lock: one engine per
 //     database file, so every job still running when an engine starts was
 //     left by a dead process, and is taken back at once.
+//
+// On PostgreSQL the lock lives as long as its connection: when that
+// connection is cut (a fail-over, a proxy restart), the instance stops its
+// handlers and takes its lock again on a new connection (retake).
 type liveness struct {
+	// pool is set on PostgreSQL; conn holds the lock, nil while it is lost.
+	pool *pgxpool.Pool
 	conn *pgxpool.Conn
 	file *os.File
 }
@@ -43,20 +49,11 @@ func instanceKey(id string) int32 {
 // acquireLiveness takes the engine's lock, or says why it cannot.
 func (e *Engine) acquireLiveness(ctx context.Context) (*liveness, error) {
 	if pool := e.db.Pool(); pool != nil {
-		conn, err := pool.Acquire(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("instance lock: %w", err)
+		l := &liveness{pool: pool}
+		if err := l.take(ctx, e.cfg.InstanceID); err != nil {
+			return nil, err
 		}
-		var got bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, livenessNamespace, instanceKey(e.cfg.InstanceID)).Scan(&got); err != nil {
-			conn.Release()
-			return nil, fmt.Errorf("instance lock: %w", err)
-		}
-		if !got {
-			conn.Release()
-			return nil, fmt.Errorf("instance lock: another live engine holds the lock of instance %q (give each instance its own id)", e.cfg.InstanceID)
-		}
-		return &liveness{conn: conn}, nil
+		return l, nil
 	}
 	path := e.db.Path()
 	if path == "" {
@@ -76,13 +73,58 @@ func (e *Engine) acquireLiveness(ctx context.Context) (*liveness, error) {
 	return &liveness{file: f}, nil
 }
 
+// take takes the instance's PostgreSQL lock on a connection of its own.
+func (l *liveness) take(ctx context.Context, instanceID string) error {
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("instance lock: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, livenessNamespace, instanceKey(instanceID)).Scan(&got); err != nil {
+		// The lock may have been granted all the same: a pooled connection
+		// must not keep it, so this one is closed rather than handed back.
+		l.conn = conn
+		l.dropConn()
+		return fmt.Errorf("instance lock: %w", err)
+	}
+	if !got {
+		conn.Release()
+		return fmt.Errorf("instance lock: another live engine holds the lock of instance %q (give each instance its own id)", instanceID)
+	}
+	l.conn = conn
+	return nil
+}
+
+// dropConn gives up a lock connection that no longer answers (closing it,
+// so that the lock is surely free), leaving the lock to be taken again.
+func (l *liveness) dropConn() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = l.conn.Conn().Close(ctx)
+	cancel()
+	l.conn.Release()
+	l.conn = nil
+}
+
+// lockConnTimeout bounds a statement on the lock's connection.
+const lockConnTimeout = 5 * time.Second
+
+// onLockConn is the context of a statement on the lock's connection: it
+// keeps ctx's values but not its cancellation, and ends after
+// lockConnTimeout. A statement cut short on its way can leave the
+// connection broken, and with it the lock: the engine's own shutdown (or a
+// test's stand-in for a hung process) must never free the lock of a live
+// instance, which only a real failure may do.
+func onLockConn(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), lockConnTimeout)
+}
+
 // alive checks that the lock is still held (on PostgreSQL: its connection
 // answers).
 func (l *liveness) alive(ctx context.Context) error {
 	if l == nil || l.conn == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := onLockConn(ctx)
 	defer cancel()
 	return l.conn.Ping(ctx)
 }
@@ -93,13 +135,10 @@ func (l *liveness) release() {
 		return
 	}
 	if l.conn != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		// Closing the connection releases the session lock for sure.
-		_ = l.conn.Conn().Close(ctx)
-		cancel()
-		l.conn.Release()
-		l.conn = nil
+		l.dropConn()
 	}
+	l.pool = nil
 	if l.file != nil {
 		l.file.Close() // releases the flock
 		l.file = nil
@@ -114,26 +153,41 @@ func (e *Engine) recoverOrphans(ctx context.Context, l *liveness) (int64, error)
 	if l == nil {
 		return 0, nil
 	}
-	if l.conn == nil {
+	if l.pool == nil {
 		if e.db.Path() == "" {
 			return 0, nil
 		}
 		return rescueWhere(ctx, e.db, e.cfg.Registry, e.now(), "the engine running this attempt was lost (it is no longer running)",
 			`lease_owner <> $4`, e.cfg.InstanceID)
 	}
-	rows, err := l.conn.Query(ctx, `SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running' AND lease_owner <> $1`, e.cfg.InstanceID)
+	// Each statement on the lock's connection runs under onLockConn; the
+	// rescue itself runs on the pool under ctx.
+	lctx, cancel := onLockConn(ctx)
+	rows, err := l.conn.Query(lctx, `SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running' AND lease_owner <> $1`, e.cfg.InstanceID)
 	if err != nil {
+		cancel()
 		return 0, fmt.Errorf("list lease owners: %w", err)
 	}
 	owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	cancel()
 	if err != nil {
 		return 0, err
 	}
+	onLock := func(sql string, args ...any) (bool, error) {
+		lctx, cancel := onLockConn(ctx)
+		defer cancel()
+		var ok bool
+		err := l.conn.QueryRow(lctx, sql, args...).Scan(&ok)
+		return ok, err
+	}
 	var total int64
 	for _, owner := range owners {
-		var free bool
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
 		key := instanceKey(owner)
-		if err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, livenessNamespace, key).Scan(&free); err != nil {
+		free, err := onLock(`SELECT pg_try_advisory_lock($1, $2)`, livenessNamespace, key)
+		if err != nil {
 			return total, fmt.Errorf("check instance %s: %w", owner, err)
 		}
 		if !free {
@@ -143,7 +197,7 @@ func (e *Engine) recoverOrphans(ctx context.Context, l *liveness) (int64, error)
 		// come back under the same id meanwhile.
 		n, rerr := rescueWhere(ctx, e.db, e.cfg.Registry, e.now(), "the instance running this attempt was lost ("+owner+" holds no instance lock)",
 			`lease_owner = $4`, owner)
-		if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, livenessNamespace, key); err != nil {
+		if _, err := onLock(`SELECT pg_advisory_unlock($1, $2)`, livenessNamespace, key); err != nil {
 			return total, fmt.Errorf("release instance %s: %w", owner, err)
 		}
 		if rerr != nil {
@@ -162,20 +216,37 @@ func rescueMessage(why string) string {
 
 // livenessPass is the liveness service's pass, every LivenessInterval: it
 // checks that this instance's own lock still answers (if not, the others may
-// count it dead, so its handlers stop) and takes back the running jobs of
-// instances whose lock it can take.
+// count it dead, so its handlers stop and the lock is taken again on a new
+// connection) and takes back the running jobs of instances whose lock it
+// can take.
 func (e *Engine) livenessPass(ctx context.Context, rs *runState) {
-	if rs.live == nil || rs.live.conn == nil {
+	if rs.live == nil || rs.live.pool == nil {
 		return
 	}
-	if err := rs.live.alive(ctx); err != nil {
-		e.log.Error("instance lock lost: stopping this instance's handlers", "err", err)
+	if rs.live.conn != nil {
+		if err := rs.live.alive(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("instance lock lost: stopping this instance's handlers", "err", err)
+			rs.live.dropConn()
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if rs.live.conn == nil {
+		// Without its lock this instance may be counted dead and its jobs
+		// taken back by another: whatever it started meanwhile stops too.
 		rs.mu.Lock()
 		for _, cancel := range rs.running {
 			cancel(errShutdown)
 		}
 		rs.mu.Unlock()
-		return
+		if err := rs.live.take(ctx, e.cfg.InstanceID); err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("instance lock: not taken again yet", "err", err)
+			}
+			return
+		}
+		e.log.Info("instance lock taken again", "instance", e.cfg.InstanceID)
 	}
 	switch n, err := e.recoverOrphans(ctx, rs.live); {
 	case err != nil && ctx.Err() == nil:
