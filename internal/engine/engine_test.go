@@ -135,6 +135,7 @@ func insert(t *testing.T, e *engine.Engine, n int, opts *engine.InsertOpts) int6
 }
 
 func TestEngine_InsertedJobRunsAndCompletes(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		got := make(chan int, 1)
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
@@ -153,6 +154,7 @@ func TestEngine_InsertedJobRunsAndCompletes(t *testing.T) {
 }
 
 func TestEngine_InsertTxCommitsWithTheCallersTransaction(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var runs atomic.Int64
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { runs.Add(1); return nil })
@@ -190,6 +192,7 @@ func TestEngine_InsertTxCommitsWithTheCallersTransaction(t *testing.T) {
 }
 
 func TestEngine_InsertManyKeepsOrderAndRejectsUnknownKinds(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
 		ctx := context.Background()
@@ -227,6 +230,7 @@ type otherArgs struct{}
 func (otherArgs) Kind() string { return "other" }
 
 func TestEngine_UniqueKeyReturnsTheExistingJob(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
 		ctx := context.Background()
@@ -268,6 +272,7 @@ func TestEngine_UniqueKeyReturnsTheExistingJob(t *testing.T) {
 }
 
 func TestEngine_HigherPriorityRunsFirst(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var mu sync.Mutex
 		var order []int
@@ -308,6 +313,7 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 func TestEngine_ScheduledJobWaitsForItsTime(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 		var runs atomic.Int64
@@ -330,6 +336,7 @@ func TestEngine_ScheduledJobWaitsForItsTime(t *testing.T) {
 }
 
 func TestEngine_ErrorsRetryUntilMaxAttemptsThenFail(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var attempts []int
 		var mu sync.Mutex
@@ -358,6 +365,7 @@ func TestEngine_ErrorsRetryUntilMaxAttemptsThenFail(t *testing.T) {
 }
 
 func TestEngine_RetryWaitsForBackoff(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 		var runs atomic.Int64
@@ -387,6 +395,7 @@ func TestEngine_RetryWaitsForBackoff(t *testing.T) {
 }
 
 func TestEngine_TerminalErrorFailsAtOnce(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
 			return engine.Terminal(errors.New("unknown card"))
@@ -400,6 +409,7 @@ func TestEngine_TerminalErrorFailsAtOnce(t *testing.T) {
 }
 
 func TestEngine_SnoozeRunsAgainWithoutUsingAnAttempt(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var runs atomic.Int64
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
@@ -419,6 +429,7 @@ func TestEngine_SnoozeRunsAgainWithoutUsingAnAttempt(t *testing.T) {
 // With the periodic look for due jobs an hour away, snoozed, retried and
 // scheduled jobs still run: the engine notes when each is due.
 func TestEngine_DueJobsRunWithoutWaitingForThePoll(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var runs atomic.Int64
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
@@ -443,6 +454,7 @@ func TestEngine_DueJobsRunWithoutWaitingForThePoll(t *testing.T) {
 }
 
 func TestEngine_PanickingHandlerIsRetriedNotFatal(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
 			if job.Attempt == 1 {
@@ -459,6 +471,7 @@ func TestEngine_PanickingHandlerIsRetriedNotFatal(t *testing.T) {
 }
 
 func TestEngine_HandlerTimeoutEndsTheAttempt(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
 			<-ctx.Done()
@@ -523,6 +536,7 @@ func (r *subjectRecorder) check(t *testing.T) {
 }
 
 func TestEngine_SubjectRunsJobsOneAtATimeInInsertionOrder(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		rec := newSubjectRecorder()
 		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
@@ -549,6 +563,7 @@ func TestEngine_SubjectRunsJobsOneAtATimeInInsertionOrder(t *testing.T) {
 }
 
 func TestEngine_SubjectRetryKeepsItsPlace(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		rec := newSubjectRecorder()
 		var failed atomic.Bool
@@ -585,6 +600,7 @@ func TestEngine_SubjectRetryKeepsItsPlace(t *testing.T) {
 }
 
 func TestEngine_DifferentSubjectsRunInParallel(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		const n = 4
 		var arrived sync.WaitGroup
@@ -614,6 +630,7 @@ func TestEngine_DifferentSubjectsRunInParallel(t *testing.T) {
 }
 
 func TestEngine_CancelQueuedAndRunningJobs(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		started := make(chan int64, 10)
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
@@ -651,6 +668,7 @@ func TestEngine_CancelQueuedAndRunningJobs(t *testing.T) {
 }
 
 func TestEngine_RetryPutsAFailedJobBack(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var fail atomic.Bool
 		fail.Store(true)
@@ -678,6 +696,7 @@ func TestEngine_RetryPutsAFailedJobBack(t *testing.T) {
 }
 
 func TestEngine_CompleteTxCommitsTheJobWithDomainWrites(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE cards (id TEXT PRIMARY KEY, state TEXT NOT NULL)`); err != nil {
@@ -723,6 +742,7 @@ func TestEngine_CompleteTxCommitsTheJobWithDomainWrites(t *testing.T) {
 // an attempt that no longer does (the job was taken back, or has ended)
 // fails with ErrJobLost, and the transaction's writes are rolled back.
 func TestEngine_FenceTxLetsOnlyTheOwningAttemptWrite(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE queued (id TEXT PRIMARY KEY)`); err != nil {
@@ -789,6 +809,7 @@ func TestEngine_FenceTxLetsOnlyTheOwningAttemptWrite(t *testing.T) {
 // instance takes them back and the attempt counts. (On SQLite one engine
 // runs per database file, so the case is PostgreSQL's.)
 func TestEngine_AStalledInstancesJobIsRescuedWhenItsLeaseExpires(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t, store.Postgres)
 	started := make(chan struct{}, 1)
 	fast := func(c *engine.Config) {
@@ -823,6 +844,7 @@ func TestEngine_AStalledInstancesJobIsRescuedWhenItsLeaseExpires(t *testing.T) {
 // at once (on SQLite when it starts, on PostgreSQL because the dead
 // instance's lock is free), and the attempt counts.
 func TestEngine_ADeadInstancesJobsComeBackAtOnceNotWhenTheirLeasesExpire(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		started := make(chan struct{}, 1)
 		hour := func(c *engine.Config) {
@@ -851,6 +873,7 @@ func TestEngine_ADeadInstancesJobsComeBackAtOnceNotWhenTheirLeasesExpire(t *test
 // TestEngine_TwoEnginesCannotRunOnOneSQLiteDatabase: the second is
 // refused, so taking back every running job at start is safe.
 func TestEngine_TwoEnginesCannotRunOnOneSQLiteDatabase(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t, store.SQLite)
 	newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
 	second := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
@@ -860,6 +883,7 @@ func TestEngine_TwoEnginesCannotRunOnOneSQLiteDatabase(t *testing.T) {
 }
 
 func TestEngine_StopWaitsForHandlersThenReleasesTheRest(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		started := make(chan int, 2)
 		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
@@ -898,6 +922,7 @@ func TestEngine_StopWaitsForHandlersThenReleasesTheRest(t *testing.T) {
 }
 
 func TestEngine_GroupCommitWritesConcurrentInsertsTogether(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil },
 			func(c *engine.Config) { c.GroupCommitMaxWait = 20 * time.Millisecond })
@@ -935,6 +960,7 @@ func TestEngine_GroupCommitWritesConcurrentInsertsTogether(t *testing.T) {
 // machine's speed; the pause only gives an unbounded engine the chance to
 // show itself.)
 func TestEngine_MaxWorkersBoundsTheHandlersRunningAtOnce(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		const workers, jobs = 2, 12
 		var now, most atomic.Int32
@@ -964,6 +990,7 @@ func TestEngine_MaxWorkersBoundsTheHandlersRunningAtOnce(t *testing.T) {
 // while queued, and the rescuer finds its last attempt's worker dead. The
 // hook's write commits with each, and only with those.
 func TestEngine_OnDiscardRunsInTheTransactionThatEndsAJobForGood(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if _, err := db.Writer().ExecContext(ctx, `CREATE TABLE discarded (job_id BIGINT PRIMARY KEY, state TEXT NOT NULL)`); err != nil {
@@ -1055,6 +1082,7 @@ func insertNamed(t *testing.T, e *engine.Engine, name string) int64 {
 // process was killed right after the commit), without waiting for the
 // safety net that releases stuck subjects.
 func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		var e *engine.Engine
@@ -1102,6 +1130,7 @@ func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
 // rescuer, the liveness service and the cleaner each make passes, and one
 // slow service does not hold the others (they no longer share one loop).
 func TestEngine_EachMaintenanceServiceRunsOnItsOwnTicker(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newStoppedEngine(t, db, func(context.Context, *engine.Job[testArgs]) error { return nil }, func(c *engine.Config) {
 			c.ReleaseInterval = 5 * time.Millisecond
@@ -1124,6 +1153,7 @@ func TestEngine_EachMaintenanceServiceRunsOnItsOwnTicker(t *testing.T) {
 // cancels a handler whose job another instance asked to cancel (Cancel on
 // that instance could only mark the job).
 func TestEngine_HeartbeatExtendsLeasesAndCancelsWhatAnotherInstanceAsked(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		started := make(chan int64, 1)
 		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
@@ -1165,6 +1195,7 @@ func TestEngine_HeartbeatExtendsLeasesAndCancelsWhatAnotherInstanceAsked(t *test
 // rest of its life. (On SQLite the lock is a file lock; the case is
 // PostgreSQL's.)
 func TestEngine_AnInstanceWhoseLockConnectionIsCutTakesItsLockAgain(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t, store.Postgres)
 	ctx := context.Background()
 	started := make(chan int, 10)

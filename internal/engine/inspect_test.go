@@ -14,6 +14,7 @@ import (
 )
 
 func TestEngine_ListCountsAndThroughputDescribeTheQueue(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
 			if job.Args.N%3 == 0 {
@@ -73,6 +74,7 @@ func TestEngine_ListCountsAndThroughputDescribeTheQueue(t *testing.T) {
 }
 
 func TestEngine_ListSearchesAndPagesAndUniqueKeysFindTheirJob(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
 		ctx := context.Background()

@@ -19,6 +19,7 @@ import (
 // each completion a scan of the table (the release of a subject's next job
 // once did, as a hash join).
 func TestPostgresPlans_HotStatementsNeverReadTheWholeJobsTable(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t, store.Postgres)
 	ctx := context.Background()
 	// A table as a running hub keeps it: many finished jobs, some queued
@@ -78,6 +79,7 @@ func TestPostgresPlans_HotStatementsNeverReadTheWholeJobsTable(t *testing.T) {
 // statement again on its next step when it let a bound value shape the plan
 // and the value changed (the claim's LIMIT once did, on every turn).
 func TestSQLitePlans_HotStatementsCompileOnce(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t, store.SQLite)
 	ctx := context.Background()
 	if err := db.Prepare(ctx, sqliteHotQueries...); err != nil {
