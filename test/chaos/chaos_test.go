@@ -52,6 +52,31 @@ func TestChaos(t *testing.T) {
 	}
 }
 
+// auditInstanceLocks checks, from the hubs' logs, that an instance which
+// lost its PostgreSQL instance lock to a cut or a restart of the database
+// took it again: each such disruption may cost a hub process its lock once
+// (twice is allowed, for a check that times out on a loaded machine), not
+// once every liveness pass for the rest of the process's life, which is
+// what an instance that never takes its lock again logs (20 times in one
+// hub after one cut, in the short plan).
+func auditInstanceLocks(t *testing.T, c *cluster) {
+	t.Helper()
+	disruptions := c.plan.pgCuts
+	if c.plan.restartPG {
+		disruptions++
+	}
+	for _, h := range c.hubs {
+		raw, err := os.ReadFile(h.logPath)
+		if err != nil {
+			t.Errorf("%s: read its log: %v", h.name, err)
+			continue
+		}
+		if n := strings.Count(string(raw), `"msg":"instance lock lost`); n > 2*disruptions {
+			t.Errorf("%s lost its instance lock %d times over %d database disruption(s): it does not take the lock again", h.name, n, disruptions)
+		}
+	}
+}
+
 func runChaos(t *testing.T, p plan, d store.Dialect) {
 	c := newCluster(t, p, d)
 	ctx := context.Background()
@@ -107,6 +132,8 @@ func runChaos(t *testing.T, p plan, d store.Dialect) {
 			t.Errorf("%s after the last restart: readyz HTTP %d", h.name, resp.StatusCode)
 		}
 	}
+
+	auditInstanceLocks(t, c)
 
 	var report strings.Builder
 	fmt.Fprintf(&report, "chaos %s on %s: %d hub instance(s), %d kills, %s; drain after the last kill %s (load ended %s before it)\n",
