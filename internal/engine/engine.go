@@ -512,7 +512,7 @@ func (e *Engine) CompleteTx(ctx context.Context, tx *store.Tx, job *JobRow) erro
 		if n, _ := res.RowsAffected(); n != 1 {
 			return fmt.Errorf("complete job %d attempt %d: %w", job.ID, job.Attempt, ErrJobLost)
 		}
-		job.completedInTx = true
+		tx.AfterCommit(func() { job.completedInTx = true })
 		return nil
 	}
 	res, err := tx.ExecCached(ctx, completeOneSQL, job.ID, job.Attempt, micros(e.now()))
@@ -527,6 +527,6 @@ func (e *Engine) CompleteTx(ctx context.Context, tx *store.Tx, job *JobRow) erro
 			return err
 		}
 	}
-	job.completedInTx = true
+	tx.AfterCommit(func() { job.completedInTx = true })
 	return nil
 }

@@ -1126,6 +1126,55 @@ func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
 	})
 }
 
+// TestEngine_ACompleteTxRolledBackLeavesTheCompletionToTheOutcome: a
+// handler whose transaction completed its job and then rolled back, and
+// which returns nil anyway, has its job completed by the outcome, and the
+// subject's next job let in with it: only a committed CompleteTx counts.
+// (A completion counted before its commit left the subject held until the
+// safety net's pass, switched off here.)
+func TestEngine_ACompleteTxRolledBackLeavesTheCompletionToTheOutcome(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var e *engine.Engine
+		undone := errors.New("a later write of the handler failed")
+		e = newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			if job.Args.Name != "first" {
+				return nil
+			}
+			err := db.InTx(ctx, func(tx *store.Tx) error {
+				if err := e.CompleteTx(ctx, tx, job.JobRow); err != nil {
+					return err
+				}
+				return undone
+			})
+			if !errors.Is(err, undone) {
+				return fmt.Errorf("the transaction ended with %v, want it rolled back", err)
+			}
+			return nil // the handler's own choice: its work is done another way
+		}, func(c *engine.Config) {
+			c.MaxWorkers = 4
+			c.RescueInterval = time.Hour
+			c.ReleaseInterval = time.Hour
+		})
+		var first, second engine.Inserted
+		if err := db.InTx(ctx, func(tx *store.Tx) error {
+			var err error
+			if first, err = e.Insert(ctx, tx, testArgs{Name: "first"}, &engine.InsertOpts{Subject: "card-1"}); err != nil {
+				return err
+			}
+			second, err = e.Insert(ctx, tx, testArgs{Name: "second"}, &engine.InsertOpts{Subject: "card-1"})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if j := waitState(t, e, first.ID, engine.StateCompleted); len(j.Errors) != 0 {
+			t.Errorf("first job's errors = %v, want none", j.Errors)
+		}
+		waitState(t, e, second.ID, engine.StateCompleted)
+	})
+}
+
 // TestEngine_EachMaintenanceServiceRunsOnItsOwnTicker: the releaser, the
 // rescuer, the liveness service and the cleaner each make passes, and one
 // slow service does not hold the others (they no longer share one loop).

@@ -79,9 +79,11 @@ type JobRow struct {
 	LeaseOwner      string
 	CancelRequested bool
 	Snoozes         int
-	// completedInTx is set by CompleteTx, which also released the job's
-	// subject: the outcome written after the handler returns then releases
-	// nothing more.
+	// completedInTx is set once the transaction in which CompleteTx
+	// completed the job (and released its subject) has committed: the
+	// outcome written after the handler returns then writes nothing for the
+	// job. A transaction that rolled back leaves it unset, and the outcome
+	// completes the job and releases its subject as for any other job.
 	completedInTx bool
 }
 

@@ -493,6 +493,9 @@ func finishTx(ctx context.Context, tx *store.Tx, reg *Registry, now time.Time, b
 			}
 		}
 		if o.state == StateCompleted && o.err == "" {
+			if o.job.completedInTx {
+				continue // committed by the handler's own transaction
+			}
 			doneIDs = append(doneIDs, o.job.ID)
 			doneAttempts = append(doneAttempts, int64(o.job.Attempt))
 			continue
