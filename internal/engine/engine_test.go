@@ -1175,6 +1175,68 @@ func TestEngine_ACompleteTxRolledBackLeavesTheCompletionToTheOutcome(t *testing.
 	})
 }
 
+// TestEngine_TheReleaserNeverWaitsForARowAnotherTransactionHolds: on
+// PostgreSQL the safety net that lets in stuck subjects' first held jobs
+// skips a job whose row another transaction holds, and lets it in on a
+// later pass. A releaser that waited for such a row was one side of the
+// deadlocks seen with several instances (another instance's turn locking
+// the held jobs of several subjects in its own order).
+func TestEngine_TheReleaserNeverWaitsForARowAnotherTransactionHolds(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.Postgres)
+	ctx := context.Background()
+	e := newStoppedEngine(t, db, func(context.Context, *engine.Job[testArgs]) error { return nil })
+	a := insert(t, e, 1, &engine.InsertOpts{Subject: "card-a"})
+	b := insert(t, e, 2, &engine.InsertOpts{Subject: "card-b"})
+	// Both stuck: held, with nothing else of their subject waiting.
+	if _, err := db.Writer().ExecContext(ctx, `UPDATE jobs SET held = TRUE WHERE id IN ($1, $2)`, a, b); err != nil {
+		t.Fatal(err)
+	}
+	held := func(id int64) bool {
+		t.Helper()
+		var h bool
+		if err := db.Reader().QueryRowContext(ctx, `SELECT held FROM jobs WHERE id = $1`, id).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	other, err := db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	if _, err := other.ExecContext(ctx, `SELECT id FROM jobs WHERE id = $1 FOR UPDATE`, a); err != nil {
+		t.Fatal(err)
+	}
+
+	// The deadline only bounds a failure: a releaser that waits for the
+	// row would wait until the other transaction ends.
+	pass, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	n, err := engine.ReleaseStuck(pass, db)
+	if err != nil {
+		t.Fatalf("release pass while another transaction holds a job's row: %v", err)
+	}
+	if n != 1 {
+		t.Errorf("released %d jobs, want 1 (the job no other transaction holds)", n)
+	}
+	if held(b) {
+		t.Error("the free subject's job is still held")
+	}
+	if !held(a) {
+		t.Error("the job whose row another transaction holds was released under it")
+	}
+	if err := other.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := engine.ReleaseStuck(ctx, db); err != nil || n != 1 {
+		t.Fatalf("next pass released %d jobs (err %v), want 1", n, err)
+	}
+	if held(a) {
+		t.Error("the skipped job is still held after the next pass")
+	}
+}
+
 // TestEngine_EachMaintenanceServiceRunsOnItsOwnTicker: the releaser, the
 // rescuer, the liveness service and the cleaner each make passes, and one
 // slow service does not hold the others (they no longer share one loop).

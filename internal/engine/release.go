@@ -24,13 +24,33 @@ func (e *Engine) releasePass(ctx context.Context, _ *runState) {
 // releaseStuck lets in the first held job of every subject that has no
 // unheld job waiting or running: a safety net for a release that a lost
 // transaction or a race between instances did not make.
+//
+// On PostgreSQL it skips a job whose row another transaction holds (a
+// writer turn or a handler releasing or completing it): that transaction
+// is deciding the job's fate, and the next pass sees what it did. Waiting
+// instead made the releaser one side of deadlocks with the turns of other
+// instances, which lock the held jobs of several subjects in their own
+// order (PostgreSQL broke them, and the releaser's pass was lost).
 func releaseStuck(ctx context.Context, db *store.DB) (int64, error) {
-	res, err := db.Writer().ExecContext(ctx, `UPDATE jobs SET held = FALSE WHERE id IN (
-			SELECT min(h.id) FROM jobs h WHERE h.held AND h.state IN ('scheduled', 'available', 'retryable') GROUP BY h.subject)
-		AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.subject = jobs.subject AND NOT o.held
-			AND o.state IN ('available', 'running', 'retryable'))`)
+	q := releaseStuckSQL
+	if db.Dialect() == store.Postgres {
+		q = releaseStuckPG
+	}
+	res, err := db.Writer().ExecContext(ctx, q)
 	if err != nil {
 		return 0, fmt.Errorf("release stuck subjects: %w", err)
 	}
 	return res.RowsAffected()
 }
+
+// stuckHeld picks the first held job of every subject with no unheld job
+// waiting or running.
+const stuckHeld = `SELECT j.id FROM jobs j WHERE j.id IN (
+		SELECT min(h.id) FROM jobs h WHERE h.held AND h.state IN ('scheduled', 'available', 'retryable') GROUP BY h.subject)
+	AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.subject = j.subject AND NOT o.held
+		AND o.state IN ('available', 'running', 'retryable'))`
+
+var (
+	releaseStuckSQL = `UPDATE jobs SET held = FALSE WHERE id IN (` + stuckHeld + `)`
+	releaseStuckPG  = `UPDATE jobs SET held = FALSE WHERE id IN (` + stuckHeld + ` FOR UPDATE OF j SKIP LOCKED)`
+)
