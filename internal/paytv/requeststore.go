@@ -141,6 +141,16 @@ func readRequestWhere(ctx context.Context, db *store.DB, col string, value any) 
 // listRequests reads an organisation's requests made through provider that
 // match f, by ascending number.
 func listRequests(ctx context.Context, db *store.DB, orgID string, provider Provider, f ListFilter) ([]*Request, error) {
+	query, args := listRequestsSQL(orgID, provider, f)
+	rows, err := db.ReadQuery(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list provisioning requests: %w", err)
+	}
+	return collectRequests(rows)
+}
+
+// listRequestsSQL is listRequests's statement and its arguments.
+func listRequestsSQL(orgID string, provider Provider, f ListFilter) (string, []any) {
 	where := []string{"r.organisation_id = $1", "r.provider = $2"}
 	args := []any{orgID, string(provider)}
 	add := func(cond string, v any) {
@@ -159,11 +169,7 @@ func listRequests(ctx context.Context, db *store.DB, orgID string, provider Prov
 	args = append(args, f.Limit, f.Offset)
 	query := requestSelect + ` WHERE ` + strings.Join(where, " AND ") +
 		fmt.Sprintf(` ORDER BY r.number LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
-	rows, err := db.ReadQuery(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list provisioning requests: %w", err)
-	}
-	return collectRequests(rows)
+	return query, args
 }
 
 // recentRequests reads the newest requests of every organisation that
