@@ -90,3 +90,57 @@ func TestRequestStore_EveryListReadsThroughAnIndex(t *testing.T) {
 		}
 	})
 }
+
+// seedEndedRequests stores n requests of one organisation made through
+// ConaxWebServices, a third of them CANCEL_SUBSCRIPTIONS and the rest
+// ADD_SUBSCRIPTIONS, every one COMPLETED with the CAS's reference number
+// REF<number> but one in every 2,500, which stays PENDING: a hub's table
+// after months of work.
+func seedEndedRequests(tb testing.TB, db *store.DB, orgID, userID, unitID string, n int) {
+	tb.Helper()
+	if _, err := db.Writer().ExecContext(context.Background(), `WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < $4)
+		INSERT INTO paytv_requests (id, number, organisation_id, provider, type, life_cycle_state, reference_number, priority, process_immediately,
+			scheduled_at, smartcard_ca_id, command, parameters, created_at, updated_at, created_by_user_id, created_by_unit_id)
+		SELECT 'B' || i, i, $1, 'conax_web_services',
+			CASE WHEN i % 3 = 0 THEN 'CANCEL_SUBSCRIPTIONS' ELSE 'ADD_SUBSCRIPTIONS' END,
+			CASE WHEN i % 2500 = 0 THEN 'PENDING' ELSE 'COMPLETED' END,
+			CASE WHEN i % 2500 = 0 THEN NULL ELSE 'REF' || i END,
+			'REGULAR', FALSE, i, '01' || i, '{}', '[]', i, i, $2, $3 FROM g`, orgID, userID, unitID, n); err != nil {
+		tb.Fatal(err)
+	}
+	if db.Dialect() == store.Postgres {
+		if _, err := db.Writer().ExecContext(context.Background(), `ANALYZE paytv_requests`); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkListRequests lists a page of an organisation's requests as a
+// CRM client does, from 100,000 requests of which 40 are PENDING: the
+// pending ones (rare), those of the common type, and the one with a given
+// reference number.
+func BenchmarkListRequests(b *testing.B) {
+	for _, d := range storetest.Backends {
+		db := storetest.Open(b, d)
+		orgID, userID, unitID := organisation(b, db)
+		seedEndedRequests(b, db, orgID, userID, unitID, 100_000)
+		for _, c := range []struct {
+			name   string
+			filter ListFilter
+			want   int
+		}{
+			{"pending", ListFilter{LifeCycleState: Pending, Limit: 50}, 40},
+			{"type", ListFilter{Type: TypeAddSubscriptions, Limit: 50}, 50},
+			{"reference", ListFilter{ReferenceNumber: "REF77777", Limit: 50}, 1},
+		} {
+			b.Run(fmt.Sprintf("%s/%s", d, c.name), func(b *testing.B) {
+				for b.Loop() {
+					rs, err := listRequests(context.Background(), db, orgID, ConaxWebServices, c.filter)
+					if err != nil || len(rs) != c.want {
+						b.Fatalf("%d requests (%v), want %d", len(rs), err, c.want)
+					}
+				}
+			})
+		}
+	}
+}

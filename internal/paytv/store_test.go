@@ -15,7 +15,7 @@ import (
 
 // organisation stores organisation ORG with units North and South and a
 // user ops; it returns the ids of the organisation, the user and North.
-func organisation(t *testing.T, db *store.DB) (orgID, userID, northID string) {
+func organisation(t testing.TB, db *store.DB) (orgID, userID, northID string) {
 	t.Helper()
 	ctx := context.Background()
 	storetest.InTx(t, db, func(tx *store.Tx) error {
