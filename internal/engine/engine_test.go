@@ -1076,6 +1076,27 @@ func insertNamed(t *testing.T, e *engine.Engine, name string) int64 {
 	return res.ID
 }
 
+// insertFirstAndSecond inserts jobs "first" and "second" of subject card-1
+// in one transaction, so the second is held behind the first before the
+// first can run. (Inserted apart, on PostgreSQL, the second could be
+// inserted held while the first completes in another transaction, and miss
+// that release: the race the ReleaseInterval safety net bounds.)
+func insertFirstAndSecond(t *testing.T, db *store.DB, e *engine.Engine) (first, second engine.Inserted) {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if first, err = e.Insert(ctx, tx, testArgs{Name: "first"}, &engine.InsertOpts{Subject: "card-1"}); err != nil {
+			return err
+		}
+		second, err = e.Insert(ctx, tx, testArgs{Name: "second"}, &engine.InsertOpts{Subject: "card-1"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return first, second
+}
+
 // TestEngine_CompleteTxLetsTheSubjectsNextJobIn: a job completed in the
 // handler's own transaction frees its subject in that transaction, so the
 // next job of the subject runs even if the handler never returns (its
@@ -1084,7 +1105,6 @@ func insertNamed(t *testing.T, e *engine.Engine, name string) int64 {
 func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		var e *engine.Engine
 		hang := make(chan struct{})
 		defer close(hang)
@@ -1105,22 +1125,7 @@ func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
 			c.RescueInterval = time.Hour // the safety nets stay out of it
 			c.ReleaseInterval = time.Hour
 		})
-		// Both in one transaction: the second is held behind the first
-		// before the first can run. (Inserted apart, on PostgreSQL, the
-		// second could be inserted held while the first completes in
-		// another transaction, and miss that release: the race the
-		// ReleaseInterval safety net bounds, switched off here.)
-		var first, second engine.Inserted
-		if err := db.InTx(ctx, func(tx *store.Tx) error {
-			var err error
-			if first, err = e.Insert(ctx, tx, testArgs{Name: "first"}, &engine.InsertOpts{Subject: "card-1"}); err != nil {
-				return err
-			}
-			second, err = e.Insert(ctx, tx, testArgs{Name: "second"}, &engine.InsertOpts{Subject: "card-1"})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		first, second := insertFirstAndSecond(t, db, e)
 		waitState(t, e, first.ID, engine.StateCompleted)
 		waitState(t, e, second.ID, engine.StateCompleted)
 	})
@@ -1135,7 +1140,6 @@ func TestEngine_CompleteTxLetsTheSubjectsNextJobIn(t *testing.T) {
 func TestEngine_ACompleteTxRolledBackLeavesTheCompletionToTheOutcome(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		var e *engine.Engine
 		undone := errors.New("a later write of the handler failed")
 		e = newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
@@ -1157,17 +1161,7 @@ func TestEngine_ACompleteTxRolledBackLeavesTheCompletionToTheOutcome(t *testing.
 			c.RescueInterval = time.Hour
 			c.ReleaseInterval = time.Hour
 		})
-		var first, second engine.Inserted
-		if err := db.InTx(ctx, func(tx *store.Tx) error {
-			var err error
-			if first, err = e.Insert(ctx, tx, testArgs{Name: "first"}, &engine.InsertOpts{Subject: "card-1"}); err != nil {
-				return err
-			}
-			second, err = e.Insert(ctx, tx, testArgs{Name: "second"}, &engine.InsertOpts{Subject: "card-1"})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		first, second := insertFirstAndSecond(t, db, e)
 		if j := waitState(t, e, first.ID, engine.StateCompleted); len(j.Errors) != 0 {
 			t.Errorf("first job's errors = %v, want none", j.Errors)
 		}
