@@ -101,6 +101,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	engine *engine.Engine
+	early  *earlyPolls
 }
 
 // New returns a Service whose job kinds it registers in cfg.Jobs.
@@ -159,7 +160,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.OperationsWindow <= 0 {
 		cfg.OperationsWindow = 10 * time.Minute
 	}
-	s := &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "transit"), now: cfg.Clock, engine: cfg.Engine}
+	s := &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "transit"), now: cfg.Clock, engine: cfg.Engine,
+		early: newEarlyPolls(cfg.PollSchedule[0])}
 	if err := cfg.DB.PrepareHot(slices.Concat(hotStatements, operationHotStatements, notificationHotStatements)...); err != nil {
 		s.log.Warn("transit statements stay unprepared", "err", err)
 	}

@@ -123,18 +123,17 @@ func (s *Service) startTask(ctx context.Context, job *engine.Job[TaskArgs], task
 	// The first polls, while their waits add up to no more than
 	// InlinePollFor, are made in this run: a task the wallet server ends
 	// quickly is recorded at once, without a snooze and a second claim (and
-	// without the PROCESSING write). A code that ends the task ends it here
-	// too; a poll that fails for a passing reason is left to the polling
-	// runs, which retry it.
-	polls, waited := 0, time.Duration(0)
-	for ; waited+s.pollWait(polls) <= s.cfg.InlinePollFor; polls++ {
-		wait := s.pollWait(polls)
+	// without the PROCESSING write). The first of them may be the early
+	// poll (earlypoll.go). A code that ends the task ends it here too; a
+	// poll that fails for a passing reason is left to the polling runs,
+	// which retry it.
+	polls := 0 // of the schedule, which the polling runs go on with
+	for i, p := range inlinePolls(s.early.wait(op), s.cfg.PollSchedule, s.cfg.InlinePollFor) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(p.wait):
 		}
-		waited += wait
 		st, perr := s.cfg.Wallet.GetTaskStatus(ctx, wallet.GetTaskStatusRequest{RequestHeader: s.cfg.Wallet.Header(taskID), TaskID: taskID, SEID: seID})
 		if errors.As(perr, &se) && !se.Retryable() {
 			return s.finish(ctx, job, taskID, cardID, op, TaskFailed, &se.Code, se.Error(), nil)
@@ -142,7 +141,14 @@ func (s *Service) startTask(ctx context.Context, job *engine.Job[TaskArgs], task
 		if perr != nil {
 			break
 		}
-		if ended, err := s.endIfEnded(ctx, job, taskID, cardID, op, payload, st); ended {
+		if p.scheduled {
+			polls++
+		}
+		ended, err := s.endIfEnded(ctx, job, taskID, cardID, op, payload, st)
+		if i == 0 {
+			s.early.observe(op, ended)
+		}
+		if ended {
 			return err
 		}
 	}
