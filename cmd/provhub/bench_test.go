@@ -28,7 +28,11 @@ func TestBench_WalletInOneProcessAndOnTwoInstances(t *testing.T) {
 			[]string{"db=postgres instances=2", "claim lock: waited"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := append([]string{"bench", "wallet", "--tasks", "40", "--secure-elements", "8", "--clients", "4", "--workers", "8"}, c.args...)
+			// A bound well inside the test binary's own: a run that does
+			// not finish reports what it waited for, with the instances'
+			// errors, rather than being killed silently with the binary.
+			args := append([]string{"bench", "wallet", "--tasks", "40", "--secure-elements", "8", "--clients", "4", "--workers", "8",
+				"--timeout", "3m"}, c.args...)
 			out, err := exec.Command(bin, args...).CombinedOutput()
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)

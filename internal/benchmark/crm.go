@@ -283,9 +283,10 @@ func runPaced(ctx context.Context, first, n int, rate float64, clients int, call
 
 // serveInstances are provhub serve processes started by a benchmark.
 type serveInstances struct {
-	cmds []*exec.Cmd
-	urls []string
-	dir  string
+	cmds   []*exec.Cmd
+	urls   []string
+	dir    string
+	stderr io.Writer
 }
 
 // serveSeeded serves the hub a benchmark seeded: itself, on a loopback
@@ -337,7 +338,7 @@ func startServeInstances(ctx context.Context, n int, dbURL, keyText string, work
 	if err := os.WriteFile(keyFile, []byte(keyText+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	p := &serveInstances{dir: dir}
+	p := &serveInstances{dir: dir, stderr: stderr}
 	for i := range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -366,12 +367,25 @@ func startServeInstances(ctx context.Context, n int, dbURL, keyText string, work
 	return p, nil
 }
 
+// serveStopGrace is how long a serve process may take to shut down once
+// interrupted before it is killed: a benchmark must end even when an
+// instance does not.
+const serveStopGrace = 45 * time.Second
+
 func (p *serveInstances) stop() {
 	for _, c := range p.cmds {
 		_ = c.Process.Signal(os.Interrupt)
 	}
-	for _, c := range p.cmds {
-		_ = c.Wait()
+	for i, c := range p.cmds {
+		exited := make(chan struct{})
+		go func() { _ = c.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(serveStopGrace):
+			fmt.Fprintf(p.stderr, "provhub serve %s did not stop within %v of its interrupt: killed\n", p.urls[i], serveStopGrace)
+			_ = c.Process.Kill()
+			<-exited
+		}
 	}
 	os.RemoveAll(p.dir)
 }

@@ -120,6 +120,7 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if err := waitNone(ctx, store, "tasks", `SELECT count(*) FROM transit_tasks WHERE status IN ('QUEUED', 'PROCESSING')`); err != nil {
+		reportOpenTasks(store, stderr)
 		return err
 	}
 	completed := time.Since(start)
@@ -142,4 +143,29 @@ func Wallet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "  %s\n", lockReport(before, after, completed.Seconds(), len(bases)))
 	}
 	return nil
+}
+
+// reportOpenTasks writes the tasks a run left open, with their jobs, for
+// whoever reads why it did not finish.
+func reportOpenTasks(db *storepkg.DB, w io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rows, err := db.Reader().QueryContext(ctx, `SELECT t.task_id, t.se_id, t.status, COALESCE(t.message, ''), COALESCE(j.state, 'no job'),
+		COALESCE(j.attempt, 0), COALESCE(j.held, FALSE), COALESCE(j.lease_owner, '') FROM transit_tasks t LEFT JOIN jobs j ON j.id = t.job_id
+		WHERE t.status IN ('QUEUED', 'PROCESSING') ORDER BY t.task_id LIMIT 20`)
+	if err != nil {
+		fmt.Fprintf(w, "open tasks: %v\n", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, se, status, msg, state, owner string
+		var attempt int
+		var held bool
+		if err := rows.Scan(&id, &se, &status, &msg, &state, &attempt, &held, &owner); err != nil {
+			fmt.Fprintf(w, "open tasks: %v\n", err)
+			return
+		}
+		fmt.Fprintf(w, "open task %s (secure element %s): %s %q; job %s, attempt %d, held %v, lease owner %q\n", id, se, status, msg, state, attempt, held, owner)
+	}
 }
