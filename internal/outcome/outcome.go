@@ -2,8 +2,9 @@
 // end: CRM provisioning requests by type, state and error code, wallet
 // tasks by operation, status and status code, device operations by kind,
 // status and status code, issuer operations by operation, status and error
-// code, and the calls to a downstream system that failed for a passing
-// reason. Each instance counts what it ended, once, after the commit that
+// code, the calls to a downstream system that failed for a passing
+// reason, and what the first poll of each wallet task found (the early
+// poll's hits and misses). Each instance counts what it ended, once, after the commit that
 // ended it: sum the counters over instances (the database-read figures of
 // the dashboard, provhub_outcomes_last_24h, are the same on every instance
 // instead).
@@ -20,7 +21,7 @@ import (
 
 // Counters are the outcome counters of one hub.
 type Counters struct {
-	crm, walletTasks, deviceOps, issuerOps, downstream *prometheus.CounterVec
+	crm, walletTasks, deviceOps, issuerOps, downstream, firstPolls *prometheus.CounterVec
 }
 
 // New makes the counters and registers them with reg.
@@ -36,8 +37,10 @@ func New(reg prometheus.Registerer) *Counters {
 			Help: "Issuer consumer operations that ended, by operation, status and error code."}, []string{"operation", "status", "error_code"}),
 		downstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "provhub_downstream_call_errors_total",
 			Help: "Calls to a downstream system (cas, wallet, tes) that failed for a passing reason and are asked again."}, []string{"system"}),
+		firstPolls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "provhub_wallet_first_polls_total",
+			Help: "First getTaskStatus polls of wallet tasks, by operation and whether the task had ended (found ended or running)."}, []string{"operation", "found"}),
 	}
-	reg.MustRegister(c.crm, c.walletTasks, c.deviceOps, c.issuerOps, c.downstream)
+	reg.MustRegister(c.crm, c.walletTasks, c.deviceOps, c.issuerOps, c.downstream, c.firstPolls)
 	return c
 }
 
@@ -80,6 +83,18 @@ const (
 func (c *Counters) DownstreamError(system string) {
 	if c != nil {
 		c.downstream.WithLabelValues(system).Inc()
+	}
+}
+
+// FirstPoll counts the first poll of a wallet task of operation, which
+// found the task ended or still running.
+func (c *Counters) FirstPoll(operation string, ended bool) {
+	if c != nil {
+		found := "running"
+		if ended {
+			found = "ended"
+		}
+		c.firstPolls.WithLabelValues(operation, found).Inc()
 	}
 }
 

@@ -19,6 +19,9 @@ func TestCounters_CountEachOutcomeUnderItsLabels(t *testing.T) {
 	c.DeviceOperation("TOPUP", "COMPLETED", 0)
 	c.IssuerOperation("DELETE", "FAILED", "WALLET_911")
 	c.DownstreamError(Wallet)
+	c.FirstPoll("METADATA_UPDATE", true)
+	c.FirstPoll("METADATA_UPDATE", true)
+	c.FirstPoll("METADATA_UPDATE", false)
 	want := `
 # HELP provhub_crm_requests_total CRM provisioning requests that reached a final state, by type, state and error code.
 # TYPE provhub_crm_requests_total counter
@@ -27,8 +30,12 @@ provhub_crm_requests_total{error_code="CAS_REJECTED",state="REJECTED",type="ADD_
 # TYPE provhub_wallet_tasks_total counter
 provhub_wallet_tasks_total{operation="PERSONALIZE",status="COMPLETED",status_code=""} 1
 provhub_wallet_tasks_total{operation="SUSPEND",status="FAILED",status_code="911"} 1
+# HELP provhub_wallet_first_polls_total First getTaskStatus polls of wallet tasks, by operation and whether the task had ended (found ended or running).
+# TYPE provhub_wallet_first_polls_total counter
+provhub_wallet_first_polls_total{found="ended",operation="METADATA_UPDATE"} 2
+provhub_wallet_first_polls_total{found="running",operation="METADATA_UPDATE"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "provhub_crm_requests_total", "provhub_wallet_tasks_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "provhub_crm_requests_total", "provhub_wallet_tasks_total", "provhub_wallet_first_polls_total"); err != nil {
 		t.Error(err)
 	}
 	for name, n := range map[string]int{"provhub_device_operations_total": 1, "provhub_issuer_operations_total": 1, "provhub_downstream_call_errors_total": 1} {
@@ -43,4 +50,5 @@ provhub_wallet_tasks_total{operation="SUSPEND",status="FAILED",status_code="911"
 	none.DeviceOperation("x", "y", 0)
 	none.IssuerOperation("x", "y", "z")
 	none.DownstreamError(CAS)
+	none.FirstPoll("x", true)
 }

@@ -147,6 +147,7 @@ func (s *Service) startTask(ctx context.Context, job *engine.Job[TaskArgs], task
 		ended, err := s.endIfEnded(ctx, job, taskID, cardID, op, payload, st)
 		if i == 0 {
 			s.early.observe(op, ended)
+			s.cfg.Outcomes.FirstPoll(string(op), ended)
 		}
 		if ended {
 			return err

@@ -577,6 +577,13 @@ func TestTransit_AQuickTaskEndsInTheRunThatCalledTheWalletServer(t *testing.T) {
 			if (j.Snoozes > 0) != c.snoozed || j.Attempt != 1 {
 				t.Errorf("task of %s: %d snoozes, attempt %d; want snoozed %v, one attempt", c.delay, j.Snoozes, j.Attempt, c.snoozed)
 			}
+			// The task's first poll is counted: running for the slow task
+			// (polled 5 ms in, its floor 2 s); the quick one's as timing has it.
+			if c.snoozed {
+				e.metricsHave(t, `provhub_wallet_first_polls_total{found="running",operation="PERSONALIZE"} 1`)
+			} else {
+				e.metricsHave(t, `provhub_wallet_first_polls_total{found=`)
+			}
 		})
 	}
 }
