@@ -29,7 +29,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tokenIdle := fs.Duration("crm-token-idle", d.CRMTokenIdle, "a CRM token lapses after this long without use")
 	walletURL := fs.String("wallet-url", d.WalletURL, "the wallet server (\"provhub sim wallet\" simulates one)")
 	walletTimeout := fs.Duration("wallet-timeout", d.WalletTimeout, "bound on one call to the wallet server")
-	walletPoll := fs.Duration("wallet-poll", d.WalletPoll, "the wait before a wallet task's first getTaskStatus poll; later waits grow from it (x2, x5, x10, x20, then every x50)")
+	walletPoll := fs.Duration("wallet-poll", d.WalletPoll, "the longest wait before a wallet task's first getTaskStatus poll (the hub polls sooner while tasks of the operation end sooner); later waits grow from it (x2, x5, x10, x20, then every x50)")
 	pod := fs.String("pod", "", "this instance's name in the wallet server's x-pod header (default: the host name)")
 	tesURL := fs.String("tes-url", d.TESURL, "the transit entity server's device gateway (\"provhub sim tes\" simulates one)")
 	tesTimeout := fs.Duration("tes-timeout", d.TESTimeout, "bound on one call to the TES")

@@ -33,13 +33,13 @@ const (
 
 // earlyPolls keeps the early wait of each operation.
 type earlyPolls struct {
-	max, min time.Duration
-	mu       sync.Mutex
-	waits    map[Operation]time.Duration
+	longest, shortest time.Duration // the schedule's first wait, and a sixteenth of it
+	mu                sync.Mutex
+	waits             map[Operation]time.Duration
 }
 
 func newEarlyPolls(first time.Duration) *earlyPolls {
-	return &earlyPolls{max: first, min: max(first/earlyPollFloor, time.Microsecond), waits: map[Operation]time.Duration{}}
+	return &earlyPolls{longest: first, shortest: max(first/earlyPollFloor, time.Microsecond), waits: map[Operation]time.Duration{}}
 }
 
 // wait is how long after its wallet-server call a task of op is first
@@ -50,23 +50,23 @@ func (p *earlyPolls) wait(op Operation) time.Duration {
 	if w, ok := p.waits[op]; ok {
 		return w
 	}
-	return p.max
+	return p.longest
 }
 
-// observe moves op's early wait by what a first poll made after waited
-// found. A poll made with a wait other than the current one (another task
-// moved it meanwhile) moves it all the same: the steps are small.
+// observe moves op's early wait by what a task's first poll found. A poll
+// made with a wait other than the current one (another task moved it
+// meanwhile) moves it all the same: the steps are small.
 func (p *earlyPolls) observe(op Operation, ended bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	w, ok := p.waits[op]
 	if !ok {
-		w = p.max
+		w = p.longest
 	}
 	if ended {
-		w = max(p.min, w*earlyShrinkNum/earlyShrinkDen)
+		w = max(p.shortest, w*earlyShrinkNum/earlyShrinkDen)
 	} else {
-		w = min(p.max, w*earlyGrowNum/earlyGrowDen)
+		w = min(p.longest, w*earlyGrowNum/earlyGrowDen)
 	}
 	p.waits[op] = w
 }
