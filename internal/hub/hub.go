@@ -79,7 +79,8 @@ type Config struct {
 	WalletURL     string
 	Pod           string
 	WalletTimeout time.Duration
-	// WalletPoll is the wait before a wallet task's first getTaskStatus;
+	// WalletPoll is the longest wait before a wallet task's first
+	// getTaskStatus (transit learns a shorter one while tasks end sooner);
 	// the later waits grow from it as the default schedule does (x2, x5,
 	// x10, x20, then every x50) [100ms].
 	WalletPoll time.Duration
