@@ -271,6 +271,87 @@ func TestEngine_UniqueKeyReturnsTheExistingJob(t *testing.T) {
 	})
 }
 
+// A multi-row insert answers each unique key once: the first row carrying a
+// new key writes its job, a later row of the same batch and a key already
+// stored are answered with that job, and rows without a key keep their
+// order around them. Inside a transaction and through the group commit
+// (whose turn writes many callers' rows in one statement).
+func TestEngine_InsertManyAnswersEachUniqueKeyOnce(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newStoppedEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil })
+		ctx := context.Background()
+		stored, err := e.Insert(ctx, nil, testArgs{N: -1}, &engine.InsertOpts{UniqueKey: "stored"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		params := []engine.InsertParams{
+			{Args: testArgs{N: 0}, Opts: &engine.InsertOpts{UniqueKey: "new"}},
+			{Args: testArgs{N: 1}},
+			{Args: testArgs{N: 2}, Opts: &engine.InsertOpts{UniqueKey: "new"}},
+			{Args: testArgs{N: 3}, Opts: &engine.InsertOpts{UniqueKey: "stored"}},
+			{Args: testArgs{N: 4}, Opts: &engine.InsertOpts{Subject: "card-1"}},
+			{Args: testArgs{N: 5}, Opts: &engine.InsertOpts{Subject: "card-1", UniqueKey: "second-of-card"}},
+			{Args: testArgs{N: 6}},
+		}
+		for _, inTx := range []bool{true, false} {
+			if _, err := db.Writer().ExecContext(ctx, `DELETE FROM jobs WHERE id <> $1`, stored.ID); err != nil {
+				t.Fatal(err)
+			}
+			var res []engine.Inserted
+			if inTx {
+				err = db.InTx(ctx, func(tx *store.Tx) error {
+					res, err = e.InsertMany(ctx, tx, params)
+					return err
+				})
+			} else {
+				res, err = e.InsertMany(ctx, nil, params)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) != len(params) {
+				t.Fatalf("in a transaction %v: %d results for %d rows", inTx, len(res), len(params))
+			}
+			want := []struct {
+				n        int
+				existing bool
+			}{{0, false}, {1, false}, {0, true}, {-1, true}, {4, false}, {5, false}, {6, false}}
+			for i, r := range res {
+				j, err := e.Get(ctx, r.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var a testArgs
+				if err := json.Unmarshal(j.Args, &a); err != nil {
+					t.Fatal(err)
+				}
+				if a.N != want[i].n || r.Existing != want[i].existing {
+					t.Errorf("in a transaction %v: row %d answered with job of args %d (existing %v), want %d (existing %v)",
+						inTx, i, a.N, r.Existing, want[i].n, want[i].existing)
+				}
+			}
+			if res[1].ID >= res[4].ID || res[4].ID >= res[5].ID || res[5].ID >= res[6].ID {
+				t.Errorf("in a transaction %v: ids out of the rows' order: %+v", inTx, res)
+			}
+			var n int
+			if err := db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 6 {
+				t.Errorf("in a transaction %v: %d jobs stored, want 6 (the stored one and five new)", inTx, n)
+			}
+			var held bool
+			if err := db.Reader().QueryRowContext(ctx, `SELECT held FROM jobs WHERE id = $1`, res[5].ID).Scan(&held); err != nil {
+				t.Fatal(err)
+			}
+			if !held {
+				t.Errorf("in a transaction %v: the second job of a subject in one batch is not held", inTx)
+			}
+		}
+	})
+}
+
 func TestEngine_HigherPriorityRunsFirst(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {

@@ -112,45 +112,41 @@ func notifyTx(ctx context.Context, tx *store.Tx, what string) error {
 }
 
 // insertRows writes rows in tx and returns their ids in order; the caller
-// notifies. Rows with a
-// unique key are written one by one (ON CONFLICT needs the answer per row);
-// the rest in one statement.
+// notifies. One row goes in one statement parsed once; several go in one
+// multi-row statement per insertChunk rows, unique keys included (a row
+// whose key is already stored, or repeats an earlier row's, is answered with
+// the stored job), after one probe for the subjects already busy.
 func insertRows(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted, error) {
-	if len(rows) == 1 && rows[0].subject != "" {
-		// The common insert of a request (one job of one subject): whether
-		// it waits behind its subject is decided by the INSERT itself, one
-		// round trip instead of a probe and an insert.
-		res, err := insertOneOfSubject(ctx, tx, rows[0])
-		if err != nil {
-			return nil, err
+	if len(rows) == 1 {
+		r := rows[0]
+		switch {
+		case r.subject != "":
+			// The common insert of a request (one job of one subject):
+			// whether it waits behind its subject is decided by the INSERT
+			// itself, one round trip instead of a probe and an insert.
+			res, err := insertOneOfSubject(ctx, tx, r)
+			if err != nil {
+				return nil, err
+			}
+			return []Inserted{res}, nil
+		case r.uniqueKey != "":
+			res, err := insertUnique(ctx, tx, r)
+			if err != nil {
+				return nil, err
+			}
+			return []Inserted{res}, nil
 		}
-		return []Inserted{res}, nil
 	}
-	out := make([]Inserted, len(rows))
-	var plain []int
 	if err := markHeld(ctx, tx, rows); err != nil {
 		return nil, err
 	}
-	for i, r := range rows {
-		if r.uniqueKey == "" {
-			plain = append(plain, i)
-			continue
-		}
-		res, err := insertUnique(ctx, tx, r)
+	out := make([]Inserted, 0, len(rows))
+	for start := 0; start < len(rows); start += insertChunk {
+		res, err := insertBatch(ctx, tx, rows[start:min(start+insertChunk, len(rows))])
 		if err != nil {
 			return nil, err
 		}
-		out[i] = res
-	}
-	for start := 0; start < len(plain); start += insertChunk {
-		chunk := plain[start:min(start+insertChunk, len(plain))]
-		ids, err := insertPlain(ctx, tx, rows, chunk)
-		if err != nil {
-			return nil, err
-		}
-		for k, i := range chunk {
-			out[i] = Inserted{ID: ids[k]}
-		}
+		out = append(out, res...)
 	}
 	return out, nil
 }
@@ -291,71 +287,157 @@ func insertOneOfSubject(ctx context.Context, tx *store.Tx, r insertRow) (Inserte
 	return Inserted{ID: id, Existing: true}, nil
 }
 
-// insertPlain writes the rows at idx in one statement. Identity values are
-// assigned in the order the rows are written, so the returned ids, sorted,
-// line up with idx.
-func insertPlain(ctx context.Context, tx *store.Tx, rows []insertRow, idx []int) ([]int64, error) {
+// insertBatchPG writes rows from arrays, one per column, in the order of
+// the arrays.
+const insertBatchPG = `INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at, held)
+	SELECT k, a::jsonb, s, p, NULLIF(sub, ''), NULLIF(u, ''), m, c, r, h
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int[], $8::bigint[], $9::bigint[], $10::bool[])
+		WITH ORDINALITY AS t(k, a, s, p, sub, u, m, c, r, h, ord)
+	ORDER BY ord
+	ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+	RETURNING id, COALESCE(unique_key, '')`
+
+// insertBatch writes rows in one statement and returns their ids in order.
+// A row with a unique key already stored, or used by an earlier row of the
+// batch, is not written and gets the stored job's id, Existing. Identity
+// values are assigned in the order the rows are written, so the ids
+// returned without a key, sorted, line up with the rows without one.
+func insertBatch(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserted, error) {
 	var (
 		q    string
 		args []any
 	)
 	switch tx.Dialect() {
 	case store.Postgres:
-		n := len(idx)
-		kinds, payloads, states, subjects := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		n := len(rows)
+		kinds, payloads, states, subjects, keys := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		prios, maxes := make([]int32, n), make([]int32, n)
 		created, runAt := make([]int64, n), make([]int64, n)
 		held := make([]bool, n)
-		for k, i := range idx {
-			r := rows[i]
-			kinds[k], payloads[k], states[k], subjects[k] = r.kind, string(r.args), string(r.state), r.subject
-			prios[k], maxes[k] = int32(r.priority), int32(r.maxAttempts)
-			created[k], runAt[k], held[k] = r.createdAt, r.runAt, r.held
+		for i, r := range rows {
+			kinds[i], payloads[i], states[i], subjects[i], keys[i] = r.kind, string(r.args), string(r.state), r.subject, r.uniqueKey
+			prios[i], maxes[i] = int32(r.priority), int32(r.maxAttempts)
+			created[i], runAt[i], held[i] = r.createdAt, r.runAt, r.held
 		}
-		q = `INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at, held)
-			SELECT k, a::jsonb, s, p, NULLIF(sub, ''), m, c, r, h
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[], $8::bigint[], $9::bool[])
-				WITH ORDINALITY AS t(k, a, s, p, sub, m, c, r, h, ord)
-			ORDER BY ord
-			RETURNING id`
-		args = []any{kinds, payloads, states, prios, subjects, maxes, created, runAt, held}
+		q, args = insertBatchPG, []any{kinds, payloads, states, prios, subjects, keys, maxes, created, runAt, held}
 	default:
 		var b strings.Builder
-		b.WriteString(`INSERT INTO jobs (kind, args, state, priority, subject, max_attempts, created_at, run_at, held) VALUES `)
-		args = make([]any, 0, len(idx)*9)
-		for k, i := range idx {
-			if k > 0 {
+		b.WriteString(`INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at, held) VALUES `)
+		args = make([]any, 0, len(rows)*10)
+		for i, r := range rows {
+			if i > 0 {
 				b.WriteByte(',')
 			}
 			// Anonymous parameters: SQLite resolves each $N by a linear
 			// search, which makes a thousand-row statement quadratic.
-			b.WriteString("(?,?,?,?,?,?,?,?,?)")
-			r := rows[i]
-			args = append(args, r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), r.maxAttempts, r.createdAt, r.runAt, r.held)
+			b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+			args = append(args, r.kind, string(r.args), string(r.state), r.priority, nullable(r.subject), nullable(r.uniqueKey), r.maxAttempts, r.createdAt, r.runAt, r.held)
 		}
-		b.WriteString(` RETURNING id`)
+		b.WriteString(` ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id, COALESCE(unique_key, '')`)
 		q = b.String()
 	}
 	rs, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("insert jobs: %w", err)
 	}
-	defer rs.Close()
-	ids := make([]int64, 0, len(idx))
-	for rs.Next() {
-		var id int64
-		if err := rs.Scan(&id); err != nil {
-			return nil, fmt.Errorf("insert jobs: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rs.Err(); err != nil {
+	written, err := store.Collect(rs, scanKeyedID)
+	if err != nil {
 		return nil, fmt.Errorf("insert jobs: %w", err)
 	}
-	if len(ids) != len(idx) {
-		return nil, fmt.Errorf("insert jobs: %d ids for %d rows", len(ids), len(idx))
+	var plain []int64
+	keyed := map[string]int64{}
+	for _, w := range written {
+		if w.key == "" {
+			plain = append(plain, w.id)
+		} else {
+			keyed[w.key] = w.id
+		}
 	}
-	slices.Sort(ids)
+	slices.Sort(plain)
+	out := make([]Inserted, len(rows))
+	answered := map[string]bool{} // keys written by this statement, answered once
+	var stored []string           // keys found already stored
+	for i, r := range rows {
+		if r.uniqueKey == "" {
+			if len(plain) == 0 {
+				return nil, errors.New("insert jobs: fewer ids than rows")
+			}
+			out[i], plain = Inserted{ID: plain[0]}, plain[1:]
+			continue
+		}
+		id, ok := keyed[r.uniqueKey]
+		switch {
+		case ok && !answered[r.uniqueKey]:
+			out[i] = Inserted{ID: id}
+			answered[r.uniqueKey] = true
+		case ok:
+			out[i] = Inserted{ID: id, Existing: true}
+		default:
+			stored = append(stored, r.uniqueKey)
+		}
+	}
+	if len(plain) != 0 {
+		return nil, errors.New("insert jobs: more ids than rows")
+	}
+	if len(stored) == 0 {
+		return out, nil
+	}
+	ids, err := jobsByUniqueKey(ctx, tx, stored)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range rows {
+		if r.uniqueKey != "" && out[i].ID == 0 {
+			id, ok := ids[r.uniqueKey]
+			if !ok {
+				return nil, fmt.Errorf("insert jobs: unique key %q neither written nor stored", r.uniqueKey)
+			}
+			out[i] = Inserted{ID: id, Existing: true}
+		}
+	}
+	return out, nil
+}
+
+const (
+	jobsByUniqueKeyPG     = `SELECT id, unique_key FROM jobs WHERE unique_key = ANY($1::text[])`
+	jobsByUniqueKeySQLite = `SELECT id, unique_key FROM jobs WHERE unique_key IN (SELECT value FROM json_each($1))`
+)
+
+// keyedID is a job's id and its unique key ("" for none).
+type keyedID struct {
+	id  int64
+	key string
+}
+
+func scanKeyedID(sc store.Scanner) (keyedID, error) {
+	var k keyedID
+	err := sc.Scan(&k.id, &k.key)
+	return k, err
+}
+
+// jobsByUniqueKey reads the ids of the stored jobs with the given keys.
+func jobsByUniqueKey(ctx context.Context, tx *store.Tx, keys []string) (map[string]int64, error) {
+	var (
+		rs  *sql.Rows
+		err error
+	)
+	if tx.Dialect() == store.Postgres {
+		rs, err = tx.QueryContext(ctx, jobsByUniqueKeyPG, keys)
+	} else {
+		payload, _ := json.Marshal(keys)
+		rs, err = tx.QueryContext(ctx, jobsByUniqueKeySQLite, string(payload))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find jobs with unique keys: %w", err)
+	}
+	found, err := store.Collect(rs, scanKeyedID)
+	if err != nil {
+		return nil, fmt.Errorf("find jobs with unique keys: %w", err)
+	}
+	ids := make(map[string]int64, len(found))
+	for _, f := range found {
+		ids[f.key] = f.id
+	}
 	return ids, nil
 }
 
