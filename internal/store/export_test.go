@@ -19,3 +19,6 @@ func (db *DB) RunGroup(fns ...func(context.Context, *Tx) error) []error {
 
 // MigrationLockNamespace is the first key of a schema's migration lock.
 const MigrationLockNamespace = migrationLockNamespace
+
+// Handed counts the values handed to b: queued, or taken by a loop.
+func (b *Batcher[In, Out]) Handed() int { return len(b.calls) + int(b.taken.Load()) }

@@ -74,6 +74,18 @@ type DB struct {
 
 	group     grouper
 	readStmts sync.Map // query text -> *sql.Stmt on the reader pool
+
+	// closers stop what writes through the group commit (Batchers) before
+	// Close stops the group commit itself.
+	closeMu sync.Mutex
+	closers []func()
+}
+
+// onClose has Close run f first.
+func (db *DB) onClose(f func()) {
+	db.closeMu.Lock()
+	db.closers = append(db.closers, f)
+	db.closeMu.Unlock()
 }
 
 // Open connects to the database named by cfg.URL. It does not migrate.
@@ -274,6 +286,13 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close releases every connection.
 func (db *DB) Close() error {
+	db.closeMu.Lock()
+	closers := db.closers
+	db.closers = nil
+	db.closeMu.Unlock()
+	for _, f := range closers {
+		f()
+	}
 	db.stopGroup()
 	var errs []error
 	db.readStmts.Range(func(_, st any) bool {
