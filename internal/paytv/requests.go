@@ -82,23 +82,15 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 		done = s.await(id)
 		defer s.forget(id)
 	}
-	// Many concurrent creates share one durable commit; each keeps its own
-	// savepoint, so one failing does not touch the others.
-	var number int64
+	// Concurrent creates are written together, a few statements a batch
+	// (see writeAccepts).
 	clientIDs := clientIdentifiers(in)
-	err = s.db.InGroupTx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		var err error
-		number, err = insertRequestTx(ctx, tx, newRequest{ID: id, OrganisationID: sess.OrganisationID, Provider: in.Provider, Type: in.Type,
+	number, err := s.accepts.Write(ctx, accept{
+		request: newRequest{ID: id, OrganisationID: sess.OrganisationID, Provider: in.Provider, Type: in.Type,
 			Priority: in.Priority, ProcessImmediately: in.ProcessImmediately, ProcessImmediatelyGiven: in.ProcessImmediately || in.ProcessImmediatelyGiven,
 			ScheduledAt: micros(scheduled), CreatedAt: micros(now), SubscriptionID: plan.subscriptionID, SmartcardCAID: plan.subject,
-			Command: string(command), Parameters: string(params), PIN: in.PIN, UserID: sess.User.ID, UnitID: sess.Unit.ID, ClientIdentifiers: clientIDs})
-		if err != nil {
-			return err
-		}
-		_, err = s.engine.Insert(ctx, tx, SendArgs{RequestID: id}, &engine.InsertOpts{
-			Priority: jobPriority, RunAt: scheduled, Subject: "smartcard:" + plan.subject, UniqueKey: SendJobKey(id),
-		})
-		return err
+			Command: string(command), Parameters: string(params), PIN: in.PIN, UserID: sess.User.ID, UnitID: sess.Unit.ID, ClientIdentifiers: clientIDs},
+		job: &engine.InsertOpts{Priority: jobPriority, RunAt: scheduled, Subject: "smartcard:" + plan.subject, UniqueKey: SendJobKey(id)},
 	})
 	if err != nil {
 		return nil, err
@@ -125,6 +117,33 @@ func (s *Service) Create(ctx context.Context, sess *Session, in CreateInput) (*R
 		return nil, fmt.Errorf("provisioning request %s: client identifiers: %w", id, err)
 	}
 	return r, nil
+}
+
+// accept is a request to store PENDING and the job that will send it.
+type accept struct {
+	request newRequest
+	job     *engine.InsertOpts
+}
+
+// writeAccepts stores accepted requests and their jobs in tx and returns
+// the number drawn for each. A batch of requests costs the statements of
+// one on PostgreSQL: one insert of every request, and the engine's probe
+// of busy subjects and insert of every job.
+func (s *Service) writeAccepts(ctx context.Context, tx *store.Tx, as []accept) ([]int64, error) {
+	reqs := make([]newRequest, len(as))
+	jobs := make([]engine.InsertParams, len(as))
+	for i, a := range as {
+		reqs[i] = a.request
+		jobs[i] = engine.InsertParams{Args: SendArgs{RequestID: a.request.ID}, Opts: a.job}
+	}
+	numbers, err := insertRequestsTx(ctx, tx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.engine.InsertMany(ctx, tx, jobs); err != nil {
+		return nil, err
+	}
+	return numbers, nil
 }
 
 // clientIdentifiers is what the client named, as it named it, in JSON.

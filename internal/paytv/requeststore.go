@@ -65,6 +65,77 @@ func insertRequestTx(ctx context.Context, tx *store.Tx, r newRequest) (int64, er
 	return number, nil
 }
 
+// insertRequestsPG stores several accepted requests from arrays, one per
+// column, and returns the number drawn for each id.
+const insertRequestsPG = `INSERT INTO paytv_requests (id, organisation_id, provider, type, life_cycle_state,
+		priority, process_immediately, scheduled_at, subscription_id, smartcard_ca_id, command, parameters, pin,
+		created_at, updated_at, created_by_user_id, created_by_unit_id, process_immediately_given, client_identifiers, number)
+	SELECT id, org, prov, typ, 'PENDING', prio, pi, sched, NULLIF(sub, ''), card, cmd, params, NULLIF(pin, ''),
+		created, created, usr, unit, pig, cids, nextval('paytv_request_number')
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bigint[], $8::text[], $9::text[],
+		$10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::bool[], $17::text[])
+		WITH ORDINALITY AS t(id, org, prov, typ, prio, pi, sched, sub, card, cmd, params, pin, created, usr, unit, pig, cids, ord)
+	ORDER BY ord
+	RETURNING id, number`
+
+// insertRequestsTx stores new requests and returns the number drawn for
+// each, in order: on PostgreSQL in one statement, on SQLite (in process, its
+// statement parsed once) one by one.
+func insertRequestsTx(ctx context.Context, tx *store.Tx, rs []newRequest) ([]int64, error) {
+	numbers := make([]int64, len(rs))
+	if tx.Dialect() != store.Postgres || len(rs) == 1 {
+		for i, r := range rs {
+			n, err := insertRequestTx(ctx, tx, r)
+			if err != nil {
+				return nil, err
+			}
+			numbers[i] = n
+		}
+		return numbers, nil
+	}
+	n := len(rs)
+	ids, orgs, provs, types, prios, subs, cards := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	cmds, params, pins, users, units, cids := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	immediate, given := make([]bool, n), make([]bool, n)
+	sched, created := make([]int64, n), make([]int64, n)
+	at := make(map[string]int, n)
+	for i, r := range rs {
+		ids[i], orgs[i], provs[i], types[i], prios[i] = r.ID, r.OrganisationID, string(r.Provider), string(r.Type), string(r.Priority)
+		subs[i], cards[i], cmds[i], params[i], pins[i] = r.SubscriptionID, r.SmartcardCAID, r.Command, r.Parameters, r.PIN
+		users[i], units[i], cids[i] = r.UserID, r.UnitID, r.ClientIdentifiers
+		immediate[i], given[i], sched[i], created[i] = r.ProcessImmediately, r.ProcessImmediatelyGiven, r.ScheduledAt, r.CreatedAt
+		at[r.ID] = i
+	}
+	rows, err := tx.QueryContext(ctx, insertRequestsPG, ids, orgs, provs, types, prios, immediate, sched, subs, cards,
+		cmds, params, pins, created, users, units, given, cids)
+	if err != nil {
+		return nil, fmt.Errorf("store provisioning requests: %w", err)
+	}
+	drawn, err := store.Collect(rows, scanDrawnNumber)
+	if err != nil {
+		return nil, fmt.Errorf("store provisioning requests: %w", err)
+	}
+	if len(drawn) != n {
+		return nil, fmt.Errorf("store provisioning requests: %d numbers for %d requests", len(drawn), n)
+	}
+	for _, d := range drawn {
+		numbers[at[d.id]] = d.number
+	}
+	return numbers, nil
+}
+
+// drawnNumber is the number drawn for a request's id.
+type drawnNumber struct {
+	id     string
+	number int64
+}
+
+func scanDrawnNumber(sc store.Scanner) (drawnNumber, error) {
+	var d drawnNumber
+	err := sc.Scan(&d.id, &d.number)
+	return d, err
+}
+
 const nextCounterSQL = `UPDATE paytv_counters SET value = value + 1 WHERE name = $1 RETURNING value`
 
 // nextValue draws the next number of a counter: a sequence on PostgreSQL,

@@ -81,6 +81,7 @@ type Service struct {
 	addrs   *auth.Limiter
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{}
+	accepts *store.Batcher[accept, int64]
 }
 
 // New returns a Service whose job kinds it registers in cfg.Jobs.
@@ -130,6 +131,7 @@ func New(cfg Config) (*Service, error) {
 		addrs:   auth.NewLimiter(cfg.LoginFailuresPerAddress, cfg.LoginWindow, cfg.Clock),
 		waiters: map[string]chan struct{}{},
 	}
+	s.accepts = store.NewBatcher(cfg.DB, s.writeAccepts)
 	s.registerJobs(cfg.Jobs)
 	return s, nil
 }
