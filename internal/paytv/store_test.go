@@ -268,19 +268,33 @@ func TestRequestStore_AcceptRecordRejectListPurge(t *testing.T) {
 			{ID: "R2", Type: TypeResetPINToGivenValue, SmartcardCAID: "0100000002", PIN: "7394", Parameters: `[]`},
 			{ID: "R3", Type: TypeAddSubscriptions, SmartcardCAID: "0100000003", Parameters: `[]`},
 		}
+		for i := range reqs {
+			r := &reqs[i]
+			r.OrganisationID, r.Provider, r.Priority, r.UserID, r.UnitID = orgID, ConaxWebServices, Regular, userID, northID
+			r.Command, r.ClientIdentifiers, r.ScheduledAt, r.CreatedAt = `{"command":"X"}`, `["smartcard serial_number=SC`+r.ID+`"]`, int64(100*(i+1)), int64(100*(i+1))
+		}
+		// R1 alone, R2 and R3 as one batch (one statement on PostgreSQL).
 		var numbers []int64
 		storetest.InTx(t, db, func(tx *store.Tx) error {
-			for i, r := range reqs {
-				r.OrganisationID, r.Provider, r.Priority, r.UserID, r.UnitID = orgID, ConaxWebServices, Regular, userID, northID
-				r.Command, r.ClientIdentifiers, r.ScheduledAt, r.CreatedAt = `{"command":"X"}`, `["smartcard serial_number=SC`+r.ID+`"]`, int64(100*(i+1)), int64(100*(i+1))
-				n, err := insertRequestTx(ctx, tx, r)
+			for _, batch := range [][]newRequest{reqs[:1], reqs[1:]} {
+				ns, err := insertRequestsTx(ctx, tx, batch)
 				if err != nil {
 					return err
 				}
-				numbers = append(numbers, n)
+				numbers = append(numbers, ns...)
 			}
 			return nil
 		})
+		if len(numbers) != len(reqs) {
+			t.Fatalf("%d numbers for %d requests", len(numbers), len(reqs))
+		}
+		for i, want := range reqs {
+			r, err := readRequestWhere(ctx, db, "r.number", numbers[i])
+			if err != nil || r == nil || r.ID != want.ID || int64(r.ScheduledAt.UnixMicro()) != want.ScheduledAt ||
+				!slices.Equal(r.ClientIdentifiers, []string{"smartcard serial_number=SC" + want.ID}) {
+				t.Fatalf("number %d: %+v (%v), want request %s", numbers[i], r, err, want.ID)
+			}
+		}
 		if !slices.IsSorted(numbers) || numbers[0] == numbers[1] {
 			t.Fatalf("numbers %v are not drawn in order", numbers)
 		}
