@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // Batcher writes values that concurrent callers hand it a batch at a time,
@@ -16,50 +15,67 @@ import (
 // the single writer's commit with everything else gathered meanwhile, and
 // on PostgreSQL it commits in a shared transaction of its own.
 //
+// Batches are written by the callers themselves, with no goroutine of the
+// Batcher's own: a caller that finds fewer than the dialect's number of
+// batches under way writes the next batch, every value queued so far, and
+// then hands the queue to the first value still waiting. Under light load a
+// value is thus written by its own caller, with no hand-over between
+// goroutines on its way (each costs a wake-up, which a loaded machine
+// delays), and under heavy load the values queue and leave in batches.
+//
 // A value is answered once its batch has committed. When a batch fails as
 // a whole, each of its values is written again alone, so one bad value
-// fails only its own caller. write must return one result per value, in
-// order; it runs under a context without cancellation (one caller's ended
-// context must not abort the others' writes) and may run again for some of
-// the values, alone, as InGroupTx functions may.
+// fails only its own caller; a commit that failed is not written again,
+// since it may have taken effect. write must return one result per value,
+// in order; it runs under a context without cancellation (one caller's
+// ended context must not abort the others' writes) and may run again for
+// some of the values, alone, as InGroupTx functions may.
 type Batcher[In, Out any] struct {
-	db    *DB
-	write func(ctx context.Context, tx *Tx, in []In) ([]Out, error)
-	start sync.Once
-	calls chan batchCall[In, Out]
-	wg    sync.WaitGroup
-	taken atomic.Int64 // values the loops have taken, for tests
+	db      *DB
+	write   func(ctx context.Context, tx *Tx, in []In) ([]Out, error)
+	writers int // the most batches written at once
 
-	// closeMu orders Close after every send under way, so that the loops,
-	// told to stop, answer every value queued.
-	closeMu sync.RWMutex
+	mu      sync.Mutex
+	idle    sync.Cond // signalled when writing drops to zero
+	queue   []*batchCall[In, Out]
+	writing int // batches being written, and leads handed on
+	taken   int // values taken into batches, for tests
 	closed  bool
-	stop    chan struct{}
 }
 
 type batchCall[In, Out any] struct {
 	ctx  context.Context //nolint:containedctx // the caller's, checked before its value is written
 	in   In
 	done chan batchResult[Out]
+	lead bool // told to write the next batch
 }
 
+// batchResult answers a value, or (lead) tells its caller to write the
+// next batch.
 type batchResult[Out any] struct {
-	out Out
-	err error
+	out  Out
+	err  error
+	lead bool
 }
 
-// Loops writing batches at once: on SQLite two, so that one batch gathers
-// while the other waits for the single writer's commit; on PostgreSQL as
-// many as the group commit's shared transactions.
+// Batches written at once: on SQLite two, so that one batch gathers while
+// the other waits for the single writer's commit; on PostgreSQL as many as
+// the group commit's shared transactions.
 const (
-	sqliteBatchLoops = 2
-	pgBatchLoops     = pgGroupLoops
+	sqliteBatchWriters = 2
+	pgBatchWriters     = pgGroupLoops
 )
 
-// NewBatcher returns a Batcher writing through write. Its loops start with
-// the first value and stop when Close is called or the database closes.
+var errBatcherClosed = errors.New("batch write: closed")
+
+// NewBatcher returns a Batcher writing through write. It is closed when the
+// database closes.
 func NewBatcher[In, Out any](db *DB, write func(ctx context.Context, tx *Tx, in []In) ([]Out, error)) *Batcher[In, Out] {
-	b := &Batcher[In, Out]{db: db, write: write, calls: make(chan batchCall[In, Out], maxGroup), stop: make(chan struct{})}
+	b := &Batcher[In, Out]{db: db, write: write, writers: sqliteBatchWriters}
+	if db.dialect == Postgres {
+		b.writers = pgBatchWriters
+	}
+	b.idle.L = &b.mu
 	db.onClose(b.Close)
 	return b
 }
@@ -68,82 +84,77 @@ func NewBatcher[In, Out any](db *DB, write func(ctx context.Context, tx *Tx, in 
 // has committed (or v's own error). Once v is queued its outcome is awaited
 // even if ctx ends: the caller must learn whether v was stored.
 func (b *Batcher[In, Out]) Write(ctx context.Context, v In) (Out, error) {
-	var zero Out
-	c := batchCall[In, Out]{ctx: ctx, in: v, done: make(chan batchResult[Out], 1)}
-	b.closeMu.RLock()
+	if err := ctx.Err(); err != nil {
+		var zero Out
+		return zero, err
+	}
+	// Room for a lead and a result: a batch under way may answer a value
+	// whose caller has not yet read the lead it was handed.
+	c := &batchCall[In, Out]{ctx: ctx, in: v, done: make(chan batchResult[Out], 2)}
+	b.mu.Lock()
 	if b.closed {
-		b.closeMu.RUnlock()
-		return zero, errors.New("batch write: closed")
+		b.mu.Unlock()
+		var zero Out
+		return zero, errBatcherClosed
 	}
-	b.start.Do(b.startLoops)
-	select {
-	case b.calls <- c:
-	case <-ctx.Done():
-		b.closeMu.RUnlock()
-		return zero, ctx.Err()
+	b.queue = append(b.queue, c)
+	lead := b.writing < b.writers
+	if lead {
+		b.writing++
 	}
-	b.closeMu.RUnlock()
-	r := <-c.done
-	return r.out, r.err
-}
-
-// Close stops the loops once the batches under way are written; values
-// queued and not yet taken are answered with an error.
-func (b *Batcher[In, Out]) Close() {
-	b.closeMu.Lock()
-	if !b.closed {
-		b.closed = true
-		close(b.stop)
-	}
-	b.closeMu.Unlock()
-	b.wg.Wait()
-}
-
-func (b *Batcher[In, Out]) startLoops() {
-	loops := sqliteBatchLoops
-	if b.db.dialect == Postgres {
-		loops = pgBatchLoops
-	}
-	for range loops {
-		b.wg.Add(1)
-		go b.loop()
-	}
-}
-
-func (b *Batcher[In, Out]) loop() {
-	defer b.wg.Done()
+	b.mu.Unlock()
 	for {
-		var batch []batchCall[In, Out]
-		select {
-		case c := <-b.calls:
-			batch = append(batch, c)
-		case <-b.stop:
-			for {
-				select {
-				case c := <-b.calls:
-					c.done <- batchResult[Out]{err: errors.New("batch write: closed")}
-				default:
-					return
-				}
-			}
+		if lead {
+			b.writeNext()
 		}
-	gather:
-		for len(batch) < maxGroup {
-			select {
-			case c := <-b.calls:
-				batch = append(batch, c)
-			default:
-				break gather
-			}
+		r := <-c.done
+		if !r.lead {
+			return r.out, r.err
 		}
-		b.taken.Add(int64(len(batch)))
+		lead = true
+	}
+}
+
+// Close waits for the batches under way; later values are refused.
+func (b *Batcher[In, Out]) Close() {
+	b.mu.Lock()
+	b.closed = true
+	for b.writing > 0 {
+		b.idle.Wait()
+	}
+	b.mu.Unlock()
+}
+
+// writeNext writes the queued values (up to maxGroup) as one batch, then
+// hands the lead to the first value still queued, or stops.
+func (b *Batcher[In, Out]) writeNext() {
+	b.mu.Lock()
+	n := min(len(b.queue), maxGroup)
+	batch := b.queue[:n:n]
+	b.queue = append([]*batchCall[In, Out](nil), b.queue[n:]...)
+	b.taken += n
+	b.mu.Unlock()
+
+	if len(batch) > 0 {
 		b.writeBatch(batch)
 	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) > 0 && !b.queue[0].lead {
+		b.queue[0].lead = true
+		b.queue[0].done <- batchResult[Out]{lead: true}
+		return
+	}
+	b.writing--
+	if b.writing == 0 {
+		b.idle.Broadcast()
+	}
 }
 
-// writeBatch writes the live calls of batch together and, if that fails,
-// each alone.
-func (b *Batcher[In, Out]) writeBatch(batch []batchCall[In, Out]) {
+// writeBatch writes the live calls of batch together and, if that fails
+// before its commit, each alone.
+func (b *Batcher[In, Out]) writeBatch(batch []*batchCall[In, Out]) {
 	live := batch[:0:0]
 	for _, c := range batch {
 		if err := c.ctx.Err(); err != nil {
@@ -163,14 +174,13 @@ func (b *Batcher[In, Out]) writeBatch(batch []batchCall[In, Out]) {
 		return
 	}
 	if !retry || len(live) == 1 {
-		// A failed commit may have taken effect: nothing is written again.
 		for _, c := range live {
 			c.done <- batchResult[Out]{err: err}
 		}
 		return
 	}
 	for _, c := range live {
-		outs, _, err := b.writeTogether([]batchCall[In, Out]{c})
+		outs, _, err := b.writeTogether([]*batchCall[In, Out]{c})
 		var out Out
 		if err == nil {
 			out = outs[0]
@@ -182,7 +192,7 @@ func (b *Batcher[In, Out]) writeBatch(batch []batchCall[In, Out]) {
 // writeTogether writes calls in one function of the group commit. retry
 // reports that nothing of them was written: the write function failed (its
 // transaction was rolled back) or never ran.
-func (b *Batcher[In, Out]) writeTogether(calls []batchCall[In, Out]) (outs []Out, retry bool, err error) {
+func (b *Batcher[In, Out]) writeTogether(calls []*batchCall[In, Out]) (outs []Out, retry bool, err error) {
 	in := make([]In, len(calls))
 	for i, c := range calls {
 		in[i] = c.in

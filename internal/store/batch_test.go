@@ -64,8 +64,8 @@ func TestBatcher_WritesWaitingValuesTogetherAndFailsOnlyTheBadOne(t *testing.T) 
 			}()
 		}
 		// Once every value is handed over while the writes are blocked,
-		// some batch holds two or more: the loops are fewer than the
-		// values, and a loop takes every value queued when it takes one.
+		// some batch holds two or more: the batches written at once are
+		// fewer than the values, and a batch takes every value queued.
 		deadline := time.Now().Add(30 * time.Second)
 		for b.Handed() < callers && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)

@@ -21,4 +21,8 @@ func (db *DB) RunGroup(fns ...func(context.Context, *Tx) error) []error {
 const MigrationLockNamespace = migrationLockNamespace
 
 // Handed counts the values handed to b: queued, or taken by a loop.
-func (b *Batcher[In, Out]) Handed() int { return len(b.calls) + int(b.taken.Load()) }
+func (b *Batcher[In, Out]) Handed() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue) + b.taken
+}
