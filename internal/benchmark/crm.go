@@ -46,6 +46,7 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	instances := fs.Int("instances", 0, "0: a hub in this process; N: N provhub serve processes on the one PostgreSQL database of --db")
 	baseline := fs.Bool("baseline", true, "measure the bare net/http JSON handler first, with the same clients")
 	halfLoad := fs.Bool("half-load", true, "then measure the latency of calls paced at half the rate reached")
+	pacedRate := fs.Float64("paced-rate", 0, "pace the latency phase at this many calls a second instead of half the rate reached (to compare two builds at one rate)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	cpuProfile := profileFlag(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
@@ -56,8 +57,8 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopProfile()
-	if *requests <= 0 || *clients <= 0 || *cards <= 0 || *instances < 0 {
-		return errors.New("--requests, --clients and --smartcards must be positive, --instances not negative")
+	if *requests <= 0 || *clients <= 0 || *cards <= 0 || *instances < 0 || *pacedRate < 0 {
+		return errors.New("--requests, --clients and --smartcards must be positive, --instances and --paced-rate not negative")
 	}
 	url, cleanup, err := benchDB(*db)
 	if err != nil {
@@ -166,14 +167,17 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  while accepting, %s\n", lockReport(before, after, accepted.Seconds(), len(bases)))
 	}
 	if paced > 0 {
-		half := rate / 2
+		half, which := rate/2, "half that rate"
+		if *pacedRate > 0 {
+			half, which = *pacedRate, "the rate asked"
+		}
 		lat, got, err := runPaced(ctx, *requests, paced, half, *clients, call)
 		if err != nil {
 			return err
 		}
 		h50, h99 := percentiles(lat)
-		fmt.Fprintf(stdout, "  at half that rate (%.0f/s asked, %.0f/s sent, %d calls): p50 %v  p99 %v (from each call's due time)\n",
-			half, got, paced, h50.Round(10*time.Microsecond), h99.Round(10*time.Microsecond))
+		fmt.Fprintf(stdout, "  at %s (%.0f/s asked, %.0f/s sent, %d calls): p50 %v  p99 %v (from each call's due time)\n",
+			which, half, got, paced, h50.Round(10*time.Microsecond), h99.Round(10*time.Microsecond))
 		if err := waitNone(ctx, store, "requests", `SELECT count(*) FROM paytv_requests WHERE life_cycle_state = 'PENDING'`); err != nil {
 			return err
 		}
