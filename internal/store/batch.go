@@ -11,9 +11,9 @@ import (
 // through a write function that takes the whole batch: a batch of n values
 // costs the statements of one (multi-row statements), where n callers of
 // InGroupTx each send their own (on PostgreSQL a round trip each). Each
-// batch is one caller of the store's group commit, so on SQLite it shares
-// the single writer's commit with everything else gathered meanwhile, and
-// on PostgreSQL it commits in a shared transaction of its own.
+// batch is one caller of the store's group commit. On SQLite, where that
+// commit is already shared and statements cost no round trip, values are
+// batched only beyond maxGroup callers at once (see sqliteBatchWriters).
 //
 // Batches are written by the callers themselves, with no goroutine of the
 // Batcher's own: a caller that finds fewer than the dialect's number of
@@ -58,11 +58,16 @@ type batchResult[Out any] struct {
 	lead bool
 }
 
-// Batches written at once: on SQLite two, so that one batch gathers while
-// the other waits for the single writer's commit; on PostgreSQL as many as
-// the group commit's shared transactions.
+// Batches written at once. On PostgreSQL as many as the group commit's
+// shared transactions, so that values queue while those are busy and leave
+// in batches. On SQLite the group commit already shares one commit among
+// its callers, and their statements cost no round trip: every caller
+// writes its own value (up to maxGroup at once), since a value queued
+// behind the batches under way would wait for one more commit of the
+// single writer (at 1,000 CRM calls a second, p50 9.1-12.4 ms with two
+// batches at once against 7.6-9.3 ms, for the same throughput).
 const (
-	sqliteBatchWriters = 2
+	sqliteBatchWriters = maxGroup
 	pgBatchWriters     = pgGroupLoops
 )
 

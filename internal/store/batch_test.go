@@ -52,7 +52,7 @@ func TestBatcher_WritesWaitingValuesTogetherAndFailsOnlyTheBadOne(t *testing.T) 
 			}
 			return out, nil
 		})
-		const callers = 200
+		const callers = 300 // more than the batches written at once on either backend
 		outs := make([]string, callers)
 		errs := make([]error, callers)
 		var wg sync.WaitGroup
