@@ -200,16 +200,7 @@ func markHeld(ctx context.Context, tx *store.Tx, rows []insertRow) error {
 		}
 		return nil
 	}
-	var (
-		rs  *sql.Rows
-		err error
-	)
-	if tx.Dialect() == store.Postgres {
-		rs, err = tx.QueryContext(ctx, busySubjectsPG, first)
-	} else {
-		payload, _ := json.Marshal(first)
-		rs, err = tx.QueryContext(ctx, busySubjectsSQLite, string(payload))
-	}
+	rs, err := queryWithList(ctx, tx, busySubjectsPG, busySubjectsSQLite, first)
 	if err != nil {
 		return fmt.Errorf("find busy subjects: %w", err)
 	}
@@ -403,6 +394,19 @@ const (
 	jobsByUniqueKeySQLite = `SELECT id, unique_key FROM jobs WHERE unique_key IN (SELECT value FROM json_each($1))`
 )
 
+// queryWithList runs the dialect's query with list as its $1: a text array
+// on PostgreSQL, a JSON array (read with json_each) on SQLite.
+func queryWithList(ctx context.Context, tx *store.Tx, pg, sqlite string, list []string) (*sql.Rows, error) {
+	if tx.Dialect() == store.Postgres {
+		return tx.QueryContext(ctx, pg, list)
+	}
+	payload, err := json.Marshal(list)
+	if err != nil {
+		return nil, err
+	}
+	return tx.QueryContext(ctx, sqlite, string(payload))
+}
+
 // keyedID is a job's id and its unique key ("" for none).
 type keyedID struct {
 	id  int64
@@ -417,16 +421,7 @@ func scanKeyedID(sc store.Scanner) (keyedID, error) {
 
 // jobsByUniqueKey reads the ids of the stored jobs with the given keys.
 func jobsByUniqueKey(ctx context.Context, tx *store.Tx, keys []string) (map[string]int64, error) {
-	var (
-		rs  *sql.Rows
-		err error
-	)
-	if tx.Dialect() == store.Postgres {
-		rs, err = tx.QueryContext(ctx, jobsByUniqueKeyPG, keys)
-	} else {
-		payload, _ := json.Marshal(keys)
-		rs, err = tx.QueryContext(ctx, jobsByUniqueKeySQLite, string(payload))
-	}
+	rs, err := queryWithList(ctx, tx, jobsByUniqueKeyPG, jobsByUniqueKeySQLite, keys)
 	if err != nil {
 		return nil, fmt.Errorf("find jobs with unique keys: %w", err)
 	}
