@@ -908,7 +908,14 @@ func TestEngine_AStalledInstancesJobIsRescuedWhenItsLeaseExpires(t *testing.T) {
 	<-started
 	t.Cleanup(stalled.Stall())
 
-	alive := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil }, fast)
+	// The rescuer's own lease is long: the rescued run must not lose it in
+	// turn on a loaded machine, where its completion can take longer than
+	// the stalled instance's 300 ms.
+	alive := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error { return nil }, func(c *engine.Config) {
+		c.LeaseDuration = 30 * time.Second
+		c.RescueInterval = 50 * time.Millisecond
+		c.LivenessInterval = 50 * time.Millisecond
+	})
 	j := waitState(t, alive, id, engine.StateCompleted)
 	if j.Attempt != 2 || len(j.Errors) != 1 || !strings.Contains(j.Errors[0].Error, "lease expired") {
 		t.Fatalf("rescued job = %+v", j)
