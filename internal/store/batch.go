@@ -71,14 +71,29 @@ const (
 	pgBatchWriters     = pgGroupLoops
 )
 
+// BatcherOption changes a Batcher's settings.
+type BatcherOption func(pgWriters *int)
+
+// BatchesAtOnce sets how many batches are written at once on PostgreSQL
+// (between 1 and the group commit's shared transactions). Fewer make
+// larger batches, and fewer commits for the same values: a write whose
+// statements cost little against its commit gains by it (the engine's
+// inserts). SQLite is unaffected.
+func BatchesAtOnce(n int) BatcherOption {
+	return func(w *int) { *w = min(max(n, 1), pgGroupLoops) }
+}
+
 var errBatcherClosed = errors.New("batch write: closed")
 
 // NewBatcher returns a Batcher writing through write. It is closed when the
 // database closes.
-func NewBatcher[In, Out any](db *DB, write func(ctx context.Context, tx *Tx, in []In) ([]Out, error)) *Batcher[In, Out] {
+func NewBatcher[In, Out any](db *DB, write func(ctx context.Context, tx *Tx, in []In) ([]Out, error), opts ...BatcherOption) *Batcher[In, Out] {
 	b := &Batcher[In, Out]{db: db, write: write, writers: sqliteBatchWriters}
 	if db.dialect == Postgres {
 		b.writers = pgBatchWriters
+		for _, o := range opts {
+			o(&b.writers)
+		}
 	}
 	b.idle.L = &b.mu
 	db.onClose(b.Close)

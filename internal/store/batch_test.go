@@ -128,3 +128,37 @@ func TestBatcher_SkipsEndedCallersAndRefusesOnceClosed(t *testing.T) {
 		}
 	})
 }
+
+// BatchesAtOnce bounds the batches written at the same time on
+// PostgreSQL: with one, a batch is written only once the one before has
+// committed, however many callers wait.
+func TestBatcher_BatchesAtOnceBoundsTheWritesUnderWay(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.Postgres)
+	var now, most atomic.Int32
+	b := store.NewBatcher(db, func(ctx context.Context, tx *store.Tx, in []int) ([]int, error) {
+		n := now.Add(1)
+		defer now.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		// Long enough for the other callers to queue behind this batch.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_sleep(0.01)`); err != nil {
+			return nil, err
+		}
+		return in, nil
+	}, store.BatchesAtOnce(1))
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got, err := b.Write(context.Background(), i); err != nil || got != i {
+				t.Errorf("value %d: %d %v", i, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d batches written at once with BatchesAtOnce(1)", m)
+	}
+}
