@@ -12,6 +12,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,7 +169,11 @@ type Engine struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	inserts  chan insertRequest
+	inserts chan insertRequest
+	// batched writes inserts without a transaction or a subject on
+	// PostgreSQL in transactions of their own, batch by batch (nil on
+	// SQLite); see insertBatched.
+	batched  *store.Batcher[*batchedInsert, []Inserted]
 	outcomes chan outcome
 	wakeCh   chan struct{}
 	// peersDue: jobs were inserted in callers' transactions since the
@@ -203,6 +208,13 @@ func New(cfg Config) (*Engine, error) {
 		stopWriter: make(chan struct{}),
 	}
 	e.metrics = newMetrics(cfg.Metrics, cfg.DB, e.log)
+	if cfg.DB.Dialect() == store.Postgres {
+		// Two batches at once: an insert's statement costs little beside
+		// its commit, and with four at once the batches were smaller and
+		// the commits more (32 inserting callers: 7,203 / 7,264 jobs a
+		// second against 10,012 / 8,163 with two, in alternate runs).
+		e.batched = store.NewBatcher(cfg.DB, e.writeBatched, store.BatchesAtOnce(2))
+	}
 	e.writerWG.Add(1)
 	go e.writeLoop()
 	return e, nil
@@ -324,11 +336,154 @@ func (e *Engine) InsertMany(ctx context.Context, tx *store.Tx, params []InsertPa
 		e.inserted(rows, res)
 		return res, nil
 	}
+	if e.batched != nil && !hasSubject(rows) {
+		return e.insertBatched(ctx, rows)
+	}
 	return e.groupInsert(ctx, rows)
 }
 
-// inserted runs once inserted jobs are committed.
+// hasSubject reports whether any row has a subject.
+func hasSubject(rows []insertRow) bool {
+	return slices.ContainsFunc(rows, func(r insertRow) bool { return r.subject != "" })
+}
+
+// batchedInsert is one InsertMany call that e.batched writes.
+type batchedInsert struct {
+	rows     []insertRow
+	rs       *runState // the run whose slots hold the rows written running
+	reserved int       // slots reserved for them
+	started  int       // rows started at commit, each in a reserved slot
+}
+
+// insertBatched writes rows (none with a subject) through e.batched, on
+// PostgreSQL.
+//
+// A writer turn carries the claims and completions of every busy worker,
+// so an insert that waited for one waited for all of that: 32 inserting
+// callers beside 1,000 busy workers stored about 7,000 jobs a second, each
+// waiting about 4 ms. Written in transactions of their own instead (two
+// batches at once, each one multi-row statement), they no longer wait for
+// the turn. Rows with a subject still go through the
+// writer: there the insert and the completion that frees the subject share
+// one transaction, so whether the new job waits behind its subject (held)
+// is decided exactly, where a transaction of its own could race a
+// completion and wait for the releaser's next pass.
+//
+// While this engine runs and has free worker slots, a job that is due now
+// and has no unique key is written already running, its first attempt
+// leased to this engine, and starts when its transaction commits: one
+// write fewer than an insert and a claim, and no wait for a claiming turn.
+// The slots are reserved before the write (Stop waits for them as for
+// running handlers) and given back for the rows that did not start. Such a
+// job does not wait behind jobs of higher priority that other callers
+// inserted and no claim has taken yet: priority orders the jobs that wait
+// for a slot, and this one found a slot free.
+func (e *Engine) insertBatched(ctx context.Context, rows []insertRow) ([]Inserted, error) {
+	select {
+	case <-e.stopWriter:
+		return nil, ErrStopped
+	default:
+	}
+	in := &batchedInsert{rows: rows}
+	if rs := e.running(); rs != nil {
+		now := e.now()
+		eligible := 0
+		for _, r := range rows {
+			if startsAtInsert(r, now) {
+				eligible++
+			}
+		}
+		if eligible > 0 {
+			in.rs, in.reserved = rs, rs.reserve(e.cfg.MaxWorkers, eligible)
+			until := micros(now.Add(e.cfg.LeaseDuration))
+			marked := 0
+			for i := range rows {
+				if marked < in.reserved && startsAtInsert(rows[i], now) {
+					rows[i].state, rows[i].leaseOwner, rows[i].leaseUntil = StateRunning, e.cfg.InstanceID, until
+					marked++
+				}
+			}
+		}
+	}
+	res, err := e.batched.Write(ctx, in)
+	if in.rs != nil {
+		in.rs.unreserve(in.reserved - in.started)
+	}
+	return res, err
+}
+
+// startsAtInsert reports whether r may be written running by the insert:
+// due now, with neither a subject nor a unique key (whose insert may find
+// the job already stored).
+func startsAtInsert(r insertRow, now time.Time) bool {
+	return r.state == StateAvailable && r.subject == "" && r.uniqueKey == "" && r.runAt <= micros(now)
+}
+
+// writeBatched writes the rows of several InsertMany calls in one batch,
+// each call's in order, and answers each call with its own results. At
+// commit it starts the jobs written running and wakes the writer (and,
+// through its next turn, the other instances) for the others.
+func (e *Engine) writeBatched(ctx context.Context, tx *store.Tx, calls []*batchedInsert) ([][]Inserted, error) {
+	var rows []insertRow
+	for _, c := range calls {
+		rows = append(rows, c.rows...)
+	}
+	res, err := insertRows(ctx, tx, rows)
+	if err != nil {
+		return nil, err
+	}
+	tx.AfterCommit(func() {
+		e.groups.Add(1)
+		e.countInserted(rows, res)
+		waiting := false
+		off := 0
+		for _, c := range calls {
+			for i, r := range c.rows {
+				switch got := res[off+i]; {
+				case got.Existing:
+				case r.leaseOwner != "":
+					c.started++
+					e.startReserved(c.rs, startedRow(r, got.ID))
+				default:
+					waiting = true
+				}
+			}
+			off += len(c.rows)
+		}
+		if waiting {
+			e.peersDue.Store(true)
+			e.wake()
+		}
+	})
+	out := make([][]Inserted, len(calls))
+	off := 0
+	for i, c := range calls {
+		out[i] = res[off : off+len(c.rows)]
+		off += len(c.rows)
+	}
+	return out, nil
+}
+
+// startedRow is the job that r, written running, became.
+func startedRow(r insertRow, id int64) *JobRow {
+	return &JobRow{
+		ID: id, Kind: r.kind, Args: json.RawMessage(r.args), State: StateRunning, Priority: r.priority,
+		Attempt: 1, MaxAttempts: r.maxAttempts,
+		CreatedAt: fromMicros(r.createdAt), RunAt: fromMicros(r.runAt), AttemptedAt: fromMicros(r.createdAt),
+		LeaseOwner: r.leaseOwner,
+	}
+}
+
+// inserted runs once inserted jobs are committed: the writer may have
+// jobs to claim.
 func (e *Engine) inserted(rows []insertRow, res []Inserted) {
+	e.countInserted(rows, res)
+	e.wake()
+}
+
+// countInserted counts committed inserts and notes when scheduled ones are
+// due.
+func (e *Engine) countInserted(rows []insertRow, res []Inserted) {
 	for i, r := range rows {
 		if !res[i].Existing {
 			e.metrics.inserted.WithLabelValues(r.kind).Inc()
@@ -337,7 +492,6 @@ func (e *Engine) inserted(rows []insertRow, res []Inserted) {
 			}
 		}
 	}
-	e.wake()
 }
 
 // hintDue tells the writer that a job is due at micros (a scheduled

@@ -1060,10 +1060,34 @@ func TestEngine_MaxWorkersBoundsTheHandlersRunningAtOnce(t *testing.T) {
 			now.Add(-1)
 			return nil
 		}, func(c *engine.Config) { c.MaxWorkers = workers })
-		var ids []int64
+		// Half the jobs are inserted in transactions (the writer claims
+		// them), half without, at the same time (on PostgreSQL those
+		// start at their insert when a slot is free): both kinds of start
+		// share the bound.
+		ids := make([]int64, jobs)
+		var wg sync.WaitGroup
 		for i := range jobs {
-			ids = append(ids, insert(t, e, i, nil))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx := context.Background()
+				var r engine.Inserted
+				var err error
+				if i%2 == 0 {
+					r, err = e.Insert(ctx, nil, testArgs{N: i}, nil)
+				} else {
+					err = db.InTx(ctx, func(tx *store.Tx) error {
+						r, err = e.Insert(ctx, tx, testArgs{N: i}, nil)
+						return err
+					})
+				}
+				if err != nil {
+					t.Error(err)
+				}
+				ids[i] = r.ID
+			}()
 		}
+		wg.Wait()
 		for _, id := range ids {
 			waitState(t, e, id, engine.StateCompleted)
 		}

@@ -101,3 +101,40 @@ func InstanceLockPID(ctx context.Context, db *sql.DB, e *Engine) (int, error) {
 // the first held job of a subject nothing holds) and counts the jobs it let
 // in.
 func ReleaseStuck(ctx context.Context, db *store.DB) (int64, error) { return releaseStuck(ctx, db) }
+
+// ClaimAndStart claims the given available jobs for e, as the writer's
+// claim would (state running, attempt counted, leased to e), and starts
+// them as the writer starts a claim's jobs: in free slots, or waiting for
+// one. e must be running.
+func (e *Engine) ClaimAndStart(ctx context.Context, ids ...int64) error {
+	rs := e.running()
+	now := e.now()
+	var jobs []*JobRow
+	for _, id := range ids {
+		if _, err := e.db.Writer().ExecContext(ctx, `UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = $2,
+			lease_owner = $3, lease_expires_at = $4 WHERE id = $1 AND state = 'available'`,
+			id, micros(now), e.cfg.InstanceID, micros(now.Add(e.cfg.LeaseDuration))); err != nil {
+			return err
+		}
+		j, err := getJob(ctx, e.db.Writer(), id)
+		if err != nil {
+			return err
+		}
+		jobs = append(jobs, j)
+	}
+	rs.claimMu.Lock()
+	defer rs.claimMu.Unlock()
+	e.startClaimed(rs, jobs)
+	return nil
+}
+
+// WaitingForSlot counts the claimed jobs waiting for a free slot.
+func (e *Engine) WaitingForSlot() int {
+	rs := e.running()
+	if rs == nil {
+		return 0
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return len(rs.waiting)
+}

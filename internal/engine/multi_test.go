@@ -180,7 +180,9 @@ func TestEngine_KilledProcessLosesNoJob(t *testing.T) {
 
 // An instance whose claim finds the claim lock taken by another does not
 // wait for it: the turn's insert commits (the caller is answered), nothing
-// is claimed, and the job runs once the lock is free.
+// is claimed, and the job runs once the lock is free. The job has a
+// subject, so its insert is the writer turn's (a job without one, due now,
+// starts at its insert: TestEngine_AJobWithoutSubjectStartsAtItsInsert).
 func TestEngine_AnInsertDoesNotWaitForAnotherInstancesClaimLock(t *testing.T) {
 	db := storetest.Open(t, store.Postgres)
 	ran := make(chan int64, 1)
@@ -198,7 +200,7 @@ func TestEngine_AnInsertDoesNotWaitForAnotherInstancesClaimLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	inserted := make(chan int64, 1)
-	go func() { inserted <- insert(t, e, 1, nil) }()
+	go func() { inserted <- insert(t, e, 1, &engine.InsertOpts{Subject: "card-1"}) }()
 	var id int64
 	select {
 	case id = <-inserted:

@@ -96,6 +96,11 @@ type insertRow struct {
 	createdAt   int64
 	runAt       int64
 	held        bool // an earlier row of the same batch has the same subject
+	// leaseOwner, when set, writes the row running, its first attempt
+	// leased to that instance until leaseUntil: a job that starts at once
+	// in a worker slot the inserting engine reserved (Engine.writeBatched).
+	leaseOwner string
+	leaseUntil int64
 }
 
 // notifyTx tells the other PostgreSQL instances, at commit, that there is
@@ -288,6 +293,19 @@ const insertBatchPG = `INSERT INTO jobs (kind, args, state, priority, subject, u
 	ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 	RETURNING id, COALESCE(unique_key, '')`
 
+// insertStartedPG is insertBatchPG for a batch with rows written running
+// (insertRow.leaseOwner): their first attempt begins as they are created.
+const insertStartedPG = `INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at, held,
+		attempt, attempted_at, lease_owner, lease_expires_at)
+	SELECT k, a::jsonb, s, p, NULLIF(sub, ''), NULLIF(u, ''), m, c, r, h,
+		CASE WHEN o = '' THEN 0 ELSE 1 END, CASE WHEN o = '' THEN NULL ELSE c END, NULLIF(o, ''), CASE WHEN o = '' THEN NULL ELSE l END
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::int[], $8::bigint[], $9::bigint[], $10::bool[],
+		$11::text[], $12::bigint[])
+		WITH ORDINALITY AS t(k, a, s, p, sub, u, m, c, r, h, o, l, ord)
+	ORDER BY ord
+	ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+	RETURNING id, COALESCE(unique_key, '')`
+
 // insertBatch writes rows in one statement and returns their ids in order.
 // A row with a unique key already stored, or used by an earlier row of the
 // batch, is not written and gets the stored job's id, Existing. Identity
@@ -311,7 +329,17 @@ func insertBatch(ctx context.Context, tx *store.Tx, rows []insertRow) ([]Inserte
 			created[i], runAt[i], held[i] = r.createdAt, r.runAt, r.held
 		}
 		q, args = insertBatchPG, []any{kinds, payloads, states, prios, subjects, keys, maxes, created, runAt, held}
+		if slices.ContainsFunc(rows, func(r insertRow) bool { return r.leaseOwner != "" }) {
+			owners, until := make([]string, n), make([]int64, n)
+			for i, r := range rows {
+				owners[i], until[i] = r.leaseOwner, r.leaseUntil
+			}
+			q, args = insertStartedPG, append(args, owners, until)
+		}
 	default:
+		if slices.ContainsFunc(rows, func(r insertRow) bool { return r.leaseOwner != "" }) {
+			return nil, errors.New("insert jobs: rows written running are a PostgreSQL path")
+		}
 		var b strings.Builder
 		b.WriteString(`INSERT INTO jobs (kind, args, state, priority, subject, unique_key, max_attempts, created_at, run_at, held) VALUES `)
 		args = make([]any, 0, len(rows)*10)

@@ -39,9 +39,15 @@ type runState struct {
 	// while it is waited on).
 	claimMu sync.Mutex
 
-	mu       sync.Mutex
-	running  map[int64]context.CancelCauseFunc
-	busy     int
+	mu      sync.Mutex
+	running map[int64]context.CancelCauseFunc
+	busy    int // slots in use: handlers running, and slots reserved
+	// waiting are claimed jobs that found no free slot: inserts that
+	// start their jobs at once (Engine.insertBatched) took slots while the
+	// claim ran. They are leased to this engine (the heartbeat extends
+	// their leases), start in claim order as handlers return, and are given
+	// back to the queue by Stop.
+	waiting  []*JobRow
 	stopping bool
 
 	// live proves this engine alive to the others while it runs.
@@ -55,7 +61,7 @@ func (rs *runState) freeSlots(maxWorkers int) int {
 	if rs.stopping {
 		return 0
 	}
-	return max(maxWorkers-rs.busy, 0)
+	return max(maxWorkers-rs.busy-len(rs.waiting), 0)
 }
 
 func (e *Engine) running() *runState {
@@ -118,6 +124,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	rs.stopping = true
 	rs.mu.Unlock()
 	rs.claimMu.Unlock()
+	e.giveBackWaiting(rs)
 
 	drained := make(chan struct{})
 	go func() { rs.handlers.Wait(); close(drained) }()
@@ -153,11 +160,76 @@ func (e *Engine) Stop(ctx context.Context) error {
 	return err
 }
 
-func (e *Engine) startJob(rs *runState, j *JobRow) {
+// reserve takes up to n free worker slots for jobs inserted running
+// (Engine.insertBatched) and reports how many it took: none once Stop has
+// begun, nor while claimed jobs wait for a slot. Each slot counts as a
+// running handler from now on, so that Stop waits for it; startReserved
+// uses it, or unreserve gives it back.
+func (rs *runState) reserve(maxWorkers, n int) int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.stopping || rs.crashed.Load() {
+		return 0
+	}
+	k := min(n, max(maxWorkers-rs.busy-len(rs.waiting), 0))
+	rs.busy += k
+	rs.handlers.Add(k)
+	return k
+}
+
+// unreserve gives back n slots that reserve took and no job used.
+func (rs *runState) unreserve(n int) {
+	if n == 0 {
+		return
+	}
+	rs.mu.Lock()
+	rs.busy -= n
+	rs.mu.Unlock()
+	rs.handlers.Add(-n)
+}
+
+// startClaimed starts the jobs a claim took, in order, each in a free
+// slot; those that find none wait for one (runState.waiting).
+func (e *Engine) startClaimed(rs *runState, jobs []*JobRow) {
+	if len(jobs) == 0 {
+		return
+	}
+	rs.mu.Lock()
+	n := 0
+	for n < len(jobs) && !rs.stopping && rs.busy < e.cfg.MaxWorkers {
+		rs.busy++
+		n++
+	}
+	rs.handlers.Add(n)
+	rs.waiting = append(rs.waiting, jobs[n:]...)
+	rs.mu.Unlock()
+	for _, j := range jobs[:n] {
+		e.startReserved(rs, j)
+	}
+}
+
+// giveBackWaiting hands the claimed jobs still waiting for a slot back to
+// the queue, their attempt not used (Stop).
+func (e *Engine) giveBackWaiting(rs *runState) {
+	rs.mu.Lock()
+	waiting := rs.waiting
+	rs.waiting = nil
+	rs.mu.Unlock()
+	now := time.Now()
+	for _, j := range waiting {
+		rs.pending.Add(1)
+		e.outcomes <- outcome{job: j, state: StateAvailable, runAt: j.RunAt, released: true, started: now, finished: now, run: rs}
+	}
+}
+
+// startReserved starts the handler of j (claimed, or inserted running) in
+// a slot already counted in busy and handlers.
+func (e *Engine) startReserved(rs *runState, j *JobRow) {
 	if rs.crashed.Load() {
 		// A killed process starts nothing: a job claimed by a writer turn
 		// that was under way when the run crashed stays running under the
 		// dead instance until it is rescued, as it would after a real kill.
+		rs.unreserve(1)
 		return
 	}
 	k := e.cfg.Registry.kinds[j.Kind]
@@ -168,9 +240,7 @@ func (e *Engine) startJob(rs *runState, j *JobRow) {
 	ctx, cancel := context.WithCancelCause(rs.jobsCtx)
 	rs.mu.Lock()
 	rs.running[j.ID] = cancel
-	rs.busy++ // freed when the handler returns; freeSlots bounds the claims by it
 	rs.mu.Unlock()
-	rs.handlers.Add(1)
 	if !j.AttemptedAt.IsZero() {
 		e.metrics.queueWait.WithLabelValues(j.Kind).Observe(j.AttemptedAt.Sub(j.RunAt).Seconds())
 	}
@@ -188,8 +258,18 @@ func (e *Engine) startJob(rs *runState, j *JobRow) {
 		o.run = rs
 		rs.mu.Lock()
 		delete(rs.running, j.ID)
-		rs.busy--
+		var next *JobRow
+		if len(rs.waiting) > 0 && !rs.stopping {
+			// The slot goes to the first claimed job waiting for one.
+			next, rs.waiting = rs.waiting[0], rs.waiting[1:]
+			rs.handlers.Add(1)
+		} else {
+			rs.busy--
+		}
 		rs.mu.Unlock()
+		if next != nil {
+			e.startReserved(rs, next)
+		}
 		if rs.crashed.Load() {
 			return
 		}

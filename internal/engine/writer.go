@@ -127,9 +127,7 @@ func (e *Engine) writeLoop() {
 			// A full claim: more may wait. A claim another instance held
 			// the lock for: ask again soon.
 			t = turn{claim: (limit > 0 && len(jobs) == limit) || (busy && limit > 0)}
-			for _, j := range jobs {
-				e.startJob(rs, j)
-			}
+			e.startClaimed(rs, jobs)
 			if wantClaim {
 				rs.claimMu.Unlock()
 			}
