@@ -13,7 +13,6 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -651,45 +650,12 @@ const completeOneReleasingPG = `WITH released AS (
 	UPDATE jobs SET state = 'completed', finalized_at = $3, lease_owner = NULL, lease_expires_at = NULL
 	WHERE id = $1 AND attempt = $2 AND state = 'running'`
 
-// handOff lets in the next held job of subject $1 and, when it is due at
-// $2, takes it for instance $3 until $4 (CompleteTx). SET expressions read
-// the row as it was, so each CASE sees the job's state before the update.
-const handOff = `UPDATE jobs SET held = FALSE,
-		state = CASE WHEN state = 'available' AND run_at <= $2 THEN 'running' ELSE state END,
-		attempt = CASE WHEN state = 'available' AND run_at <= $2 THEN attempt + 1 ELSE attempt END,
-		attempted_at = CASE WHEN state = 'available' AND run_at <= $2 THEN $2 ELSE attempted_at END,
-		lease_owner = CASE WHEN state = 'available' AND run_at <= $2 THEN $3 ELSE lease_owner END,
-		lease_expires_at = CASE WHEN state = 'available' AND run_at <= $2 THEN $4 ELSE lease_expires_at END
-	WHERE id = (SELECT h.id FROM jobs h WHERE h.held AND h.subject = $1
-		AND h.state IN ('scheduled', 'available', 'retryable') ORDER BY h.id LIMIT 1)
-	RETURNING `
-
-var (
-	handOffSQLite = handOff + jobColumns
-	// PostgreSQL types $2 from its first use; the casts keep every use a
-	// bigint and the owner text.
-	handOffPG = strings.NewReplacer("$2", "$2::bigint", "$3", "$3::text", "$4", "$4::bigint").Replace(handOff) + jobColumns
-)
-
 // CompleteTx marks a running job completed inside the handler's own
 // transaction, so that the job's effect on domain records and its completion
 // commit together. The handler then returns nil. The next held job of the
 // job's subject is let in by the same transaction: a process killed after
 // the commit leaves no subject waiting for the safety net.
-//
-// When this engine has free worker slots and that next job is due, the
-// transaction hands it over instead: it is written running, leased to this
-// engine, and starts at the commit, with no claiming turn between the two
-// (see handOffTx).
 func (e *Engine) CompleteTx(ctx context.Context, tx *store.Tx, job *JobRow) error {
-	if job.Subject != "" {
-		if rs := e.running(); rs != nil && rs.freeSlots(e.cfg.MaxWorkers) > 0 {
-			if err := e.completeOne(ctx, tx, job); err != nil {
-				return err
-			}
-			return e.handOffTx(ctx, tx, rs, job)
-		}
-	}
 	if job.Subject != "" && tx.Dialect() == store.Postgres {
 		// One round trip: the completion and the release of the subject's
 		// next job in one statement.
@@ -703,21 +669,6 @@ func (e *Engine) CompleteTx(ctx context.Context, tx *store.Tx, job *JobRow) erro
 		tx.AfterCommit(func() { job.completedInTx = true })
 		return nil
 	}
-	if err := e.completeOne(ctx, tx, job); err != nil {
-		return err
-	}
-	if job.Subject != "" {
-		if err := releaseSubjects(ctx, tx, []string{job.Subject}); err != nil {
-			return err
-		}
-	}
-	tx.AfterCommit(func() { job.completedInTx = true })
-	return nil
-}
-
-// completeOne marks job completed in tx (ErrJobLost when its attempt no
-// longer runs).
-func (e *Engine) completeOne(ctx context.Context, tx *store.Tx, job *JobRow) error {
 	res, err := tx.ExecCached(ctx, completeOneSQL, job.ID, job.Attempt, micros(e.now()))
 	if err != nil {
 		return fmt.Errorf("complete job %d: %w", job.ID, err)
@@ -725,44 +676,11 @@ func (e *Engine) completeOne(ctx context.Context, tx *store.Tx, job *JobRow) err
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("complete job %d attempt %d: %w", job.ID, job.Attempt, ErrJobLost)
 	}
-	return nil
-}
-
-// handOffTx lets in the next held job of job's subject, which job's
-// completion in tx frees, and when that job is due takes it for this
-// engine in the same statement (state running, its attempt counted, leased
-// here), to start when tx commits: at the moment a claim could have taken
-// it at the earliest, as the subject is free from then on.
-//
-// A subject's jobs run one after another (a secure element's tasks), so
-// the time from one job's completion to the next one's start is part of
-// each job's: through the writer it was a claiming turn, its commit and
-// the wake-ups on either side. The hand-over needs no claim lock: a held
-// job is never claimed, and the subject's running job is the one this
-// transaction completes, so no other instance can start a job of the
-// subject until it commits, and then this one runs. It is made only while
-// the engine has free slots, when no job waits for one, so that it never
-// puts a subject's next job before a job of higher priority.
-func (e *Engine) handOffTx(ctx context.Context, tx *store.Tx, rs *runState, job *JobRow) error {
-	now := e.now()
-	q := handOffSQLite
-	if tx.Dialect() == store.Postgres {
-		q = handOffPG
-	}
-	next, err := scanJob(tx.QueryRowCached(ctx, q, job.Subject, micros(now), e.cfg.InstanceID, micros(now.Add(e.cfg.LeaseDuration))))
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		next = nil
-	case err != nil:
-		return fmt.Errorf("let in the next job of subject %s: %w", job.Subject, err)
-	case next.State != StateRunning:
-		next = nil // let in, not yet due: a claim takes it when it is
-	}
-	tx.AfterCommit(func() {
-		job.completedInTx = true
-		if next != nil {
-			e.startTaken(rs, next)
+	if job.Subject != "" {
+		if err := releaseSubjects(ctx, tx, []string{job.Subject}); err != nil {
+			return err
 		}
-	})
+	}
+	tx.AfterCommit(func() { job.completedInTx = true })
 	return nil
 }

@@ -138,14 +138,3 @@ func (e *Engine) WaitingForSlot() int {
 	defer rs.mu.Unlock()
 	return len(rs.waiting)
 }
-
-// Stopping reports whether Stop has begun on the running engine.
-func (e *Engine) Stopping() bool {
-	rs := e.running()
-	if rs == nil {
-		return false
-	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.stopping
-}

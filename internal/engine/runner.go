@@ -42,12 +42,11 @@ type runState struct {
 	mu      sync.Mutex
 	running map[int64]context.CancelCauseFunc
 	busy    int // slots in use: handlers running, and slots reserved
-	// waiting are jobs taken for this engine that found no free slot:
-	// claimed while inserts that start their jobs at once
-	// (Engine.insertBatched) took the slots, or handed over by CompleteTx.
-	// They are leased to this engine (the heartbeat extends their leases),
-	// start in order as handlers return, and are given back to the queue
-	// by Stop.
+	// waiting are claimed jobs that found no free slot: inserts that
+	// start their jobs at once (Engine.insertBatched) took slots while the
+	// claim ran. They are leased to this engine (the heartbeat extends
+	// their leases), start in claim order as handlers return, and are given
+	// back to the queue by Stop.
 	waiting  []*JobRow
 	stopping bool
 
@@ -209,31 +208,6 @@ func (e *Engine) startClaimed(rs *runState, jobs []*JobRow) {
 	}
 }
 
-// startTaken starts j, which a transaction took for this engine outside a
-// claim (CompleteTx's hand-over of a subject's next job), in a free slot,
-// or queues it for the next one; once Stop has begun it gives j back to
-// the queue instead. It runs in a commit hook, which must not wait for the
-// writer: the give-back is sent from a goroutine of its own.
-func (e *Engine) startTaken(rs *runState, j *JobRow) {
-	rs.mu.Lock()
-	switch {
-	case rs.crashed.Load():
-		rs.mu.Unlock() // left running under the dead run, for the rescuer
-	case rs.stopping:
-		rs.mu.Unlock()
-		rs.pending.Add(1)
-		go func() { e.outcomes <- released(j, rs) }()
-	case rs.busy < e.cfg.MaxWorkers:
-		rs.busy++
-		rs.handlers.Add(1)
-		rs.mu.Unlock()
-		e.startReserved(rs, j)
-	default:
-		rs.waiting = append(rs.waiting, j)
-		rs.mu.Unlock()
-	}
-}
-
 // giveBackWaiting hands the claimed jobs still waiting for a slot back to
 // the queue, their attempt not used (Stop).
 func (e *Engine) giveBackWaiting(rs *runState) {
@@ -241,17 +215,11 @@ func (e *Engine) giveBackWaiting(rs *runState) {
 	waiting := rs.waiting
 	rs.waiting = nil
 	rs.mu.Unlock()
+	now := time.Now()
 	for _, j := range waiting {
 		rs.pending.Add(1)
-		e.outcomes <- released(j, rs)
+		e.outcomes <- outcome{job: j, state: StateAvailable, runAt: j.RunAt, released: true, started: now, finished: now, run: rs}
 	}
-}
-
-// released is the outcome that gives j, taken for this engine and not
-// started, back to the queue with its attempt unused.
-func released(j *JobRow, rs *runState) outcome {
-	now := time.Now()
-	return outcome{job: j, state: StateAvailable, runAt: j.RunAt, released: true, started: now, finished: now, run: rs}
 }
 
 // startReserved starts the handler of j (claimed, or inserted running) in
@@ -292,7 +260,7 @@ func (e *Engine) startReserved(rs *runState, j *JobRow) {
 		delete(rs.running, j.ID)
 		var next *JobRow
 		if len(rs.waiting) > 0 && !rs.stopping {
-			// The slot goes to the first job waiting for one.
+			// The slot goes to the first claimed job waiting for one.
 			next, rs.waiting = rs.waiting[0], rs.waiting[1:]
 			rs.handlers.Add(1)
 		} else {
