@@ -26,14 +26,7 @@ func TestEngine_AJobWithoutSubjectStartsAtItsInsert(t *testing.T) {
 		return nil
 	})
 	ctx := context.Background()
-	other, err := db.Writer().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Rollback()
-	if err := engine.TakeClaimLock(ctx, other); err != nil {
-		t.Fatal(err)
-	}
+	other := holdClaimLock(t, db)
 
 	keyed := insert(t, e, 1, &engine.InsertOpts{UniqueKey: "once"})
 	withSubject := insert(t, e, 2, &engine.InsertOpts{Subject: "card-1"})

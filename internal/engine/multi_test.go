@@ -2,13 +2,15 @@ package engine_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/provhub/provhub/internal/engine"
 	"github.com/provhub/provhub/internal/store"
@@ -178,6 +180,23 @@ func TestEngine_KilledProcessLosesNoJob(t *testing.T) {
 	}
 }
 
+// holdClaimLock takes the claim lock of db's schema, as another instance's
+// claim would, in a transaction of its own that holds it until it ends
+// (rolled back at the test's end if still open).
+func holdClaimLock(t *testing.T, db *store.DB) *sql.Tx {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Writer().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback() })
+	if err := engine.TakeClaimLock(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // An instance whose claim finds the claim lock taken by another does not
 // wait for it: the turn's insert commits (the caller is answered), nothing
 // is claimed, and the job runs once the lock is free. The job has a
@@ -191,14 +210,7 @@ func TestEngine_AnInsertDoesNotWaitForAnotherInstancesClaimLock(t *testing.T) {
 		return nil
 	})
 	ctx := context.Background()
-	other, err := db.Writer().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Rollback()
-	if err := engine.TakeClaimLock(ctx, other); err != nil {
-		t.Fatal(err)
-	}
+	other := holdClaimLock(t, db)
 	inserted := make(chan int64, 1)
 	go func() { inserted <- insert(t, e, 1, &engine.InsertOpts{Subject: "card-1"}) }()
 	var id int64
@@ -238,17 +250,11 @@ func TestEngine_ClaimLocksOfDifferentSchemasAreApart(t *testing.T) {
 		ran <- job.ID
 		return nil
 	})
-	ctx := context.Background()
-	other, err := theirs.Writer().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Rollback()
 	// The claim lock an engine of the other schema would hold.
-	if err := engine.TakeClaimLock(ctx, other); err != nil {
-		t.Fatal(err)
-	}
-	id := insert(t, e, 1, nil)
+	holdClaimLock(t, theirs)
+	// A job with a subject waits for a claim (one without would start at
+	// its insert, with no claim to hold back).
+	id := insert(t, e, 1, &engine.InsertOpts{Subject: "card-1"})
 	select {
 	case got := <-ran:
 		if got != id {
