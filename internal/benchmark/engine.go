@@ -24,6 +24,7 @@ func Engine(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	subjects := fs.Int("subjects", 0, "0: no subjects; K: job i gets subject i mod K")
 	inserters := fs.Int("inserters", 32, "goroutines inserting single jobs in the concurrent phase")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	cpuProfile := profileFlag(fs)
 	if err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
@@ -50,7 +51,12 @@ func Engine(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	cfg := loadgen.Config{Jobs: *jobs, Subjects: *subjects, Inserters: *inserters}
+	stopProfile, err := startProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
 	r, err := loadgen.Run(ctx, d, cfg)
+	stopProfile()
 	d.eng.Close()
 	if err != nil {
 		return err
