@@ -209,11 +209,13 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.metrics = newMetrics(cfg.Metrics, cfg.DB, e.log)
 	if cfg.DB.Dialect() == store.Postgres {
-		// Two batches at once: an insert's statement costs little beside
-		// its commit, and with four at once the batches were smaller and
-		// the commits more (32 inserting callers: 7,203 / 7,264 jobs a
-		// second against 10,012 / 8,163 with two, in alternate runs).
-		e.batched = store.NewBatcher(cfg.DB, e.writeBatched, store.BatchesAtOnce(2))
+		// One batch at a time: once jobs start at their insert, 32
+		// inserting callers keep PostgreSQL's CPU busy, and a statement
+		// and a commit cost about as much for 20 rows as for 10. In
+		// alternate runs, 11,275-11,402 jobs a second with one batch at a
+		// time against 9,744-9,959 with two (and two had beaten four);
+		// with four callers the latency is the same (bench/README.md).
+		e.batched = store.NewBatcher(cfg.DB, e.writeBatched, store.BatchesAtOnce(1))
 	}
 	e.writerWG.Add(1)
 	go e.writeLoop()
@@ -361,10 +363,9 @@ type batchedInsert struct {
 // A writer turn carries the claims and completions of every busy worker,
 // so an insert that waited for one waited for all of that: 32 inserting
 // callers beside 1,000 busy workers stored about 7,000 jobs a second, each
-// waiting about 4 ms. Written in transactions of their own instead (two
-// batches at once, each one multi-row statement), they no longer wait for
-// the turn. Rows with a subject still go through the
-// writer: there the insert and the completion that frees the subject share
+// waiting about 4 ms. Written in transactions of their own instead (one
+// batch at a time, each one multi-row statement), they no longer wait for
+// the turn. Rows with a subject still go through the writer: there the insert and the completion that frees the subject share
 // one transaction, so whether the new job waits behind its subject (held)
 // is decided exactly, where a transaction of its own could race a
 // completion and wait for the releaser's next pass.
