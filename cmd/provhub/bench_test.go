@@ -45,3 +45,26 @@ func TestBench_WalletInOneProcessAndOnTwoInstances(t *testing.T) {
 		})
 	}
 }
+
+// TestBench_CRMReportsTheBareHandlerBesideEachPhase runs the CRM benchmark
+// small on SQLite: every request must complete, and the report must put the
+// bare JSON handler beside both phases, the ratio at full load and the
+// latency at the paced rate, since each figure of the hub is read against
+// what the machine gives any HTTP API.
+func TestBench_CRMReportsTheBareHandlerBesideEachPhase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs provhub; the full test command runs it")
+	}
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "bench", "crm", "--db", storetest.NewURL(t, store.SQLite), "--requests", "200", "--clients", "8",
+		"--smartcards", "20", "--workers", "8", "--paced-rate", "400", "--timeout", "3m").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, w := range []string{"bare net/http JSON handler, same clients:", "db=sqlite instances=1", "outcome: 200 COMPLETED, 0 REJECTED",
+		"ratio to the bare JSON handler:", "at the rate asked (400/s asked", "the bare JSON handler at the same pace (", "machine="} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("the report lacks %q:\n%s", w, out)
+		}
+	}
+}

@@ -34,7 +34,8 @@ import (
 // in-process CAS simulator. In the same run it measures the same client
 // loop against a bare net/http JSON handler (the ceiling of any HTTP API on
 // the machine) and prints the ratio, then the latency at half the rate
-// reached. With --instances N it starts N provhub serve processes on one
+// reached, and the bare handler's at the same pace (what the machine allows
+// any HTTP API at that rate). With --instances N it starts N provhub serve processes on one
 // PostgreSQL database and spreads the clients over them.
 func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cliflag.NewFlagSet("bench crm", stderr)
@@ -90,9 +91,18 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients, MaxIdleConns: *clients * 2}, Timeout: time.Minute}
 	machine := machineText()
 
-	var bare float64
+	var (
+		bare     float64
+		bareCall func(i int) error // nil without a baseline
+	)
 	if *baseline {
-		if bare, err = benchBareJSON(ctx, client, *requests, *clients, func(i int) []byte { return bodyOf("0123456789ABCDEF", i) }, stdout); err != nil {
+		bareURL, stopBare, err := serveBareJSON()
+		if err != nil {
+			return err
+		}
+		defer stopBare()
+		bareCall = func(i int) error { return benchPost(ctx, client, bareURL+"/", bodyOf("0123456789ABCDEF", i), nil) }
+		if bare, err = benchBareJSON(ctx, *requests, *clients, bareCall, stdout); err != nil {
 			return err
 		}
 	}
@@ -181,6 +191,18 @@ func CRM(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := waitNone(ctx, store, "requests", `SELECT count(*) FROM paytv_requests WHERE life_cycle_state = 'PENDING'`); err != nil {
 			return err
 		}
+		if bareCall != nil {
+			// The same pace against the bare handler, once the hub is idle:
+			// the latency this machine gives any HTTP API at that rate,
+			// which no request path can beat.
+			lat, got, err := runPaced(ctx, 0, paced, half, *clients, bareCall)
+			if err != nil {
+				return err
+			}
+			b50, b99 := percentiles(lat)
+			fmt.Fprintf(stdout, "  the bare JSON handler at the same pace (%.0f/s sent): p50 %v  p99 %v\n",
+				got, b50.Round(10*time.Microsecond), b99.Round(10*time.Microsecond))
+		}
 	}
 	return nil
 }
@@ -209,11 +231,11 @@ func seedBenchCRM(ctx context.Context, h *hub.Hub, cards, services int) error {
 	return h.PayTV().AddUser(ctx, paytv.NewUser{Organisation: "BENCH", Username: "bench", Password: "bench-password"})
 }
 
-// benchBareJSON runs the client loop against a handler that decodes the
-// request's JSON and answers a small envelope, nothing else: what the
-// machine allows any HTTP API. It prints and returns its rate.
-func benchBareJSON(ctx context.Context, client *http.Client, n, clients int, body func(i int) []byte, stdout io.Writer) (float64, error) {
-	url, stop, err := loopback.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// serveBareJSON serves a handler that decodes the request's JSON and
+// answers a small envelope, nothing else: what the machine allows any HTTP
+// API.
+func serveBareJSON() (url string, stop func(), err error) {
+	return loopback.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -223,11 +245,12 @@ func benchBareJSON(ctx context.Context, client *http.Client, n, clients int, bod
 		_ = json.NewEncoder(w).Encode(map[string]any{"status": map[string]string{"code": "OK", "description": ""},
 			"data": map[string]any{"id": "0123456789ABCDEF0123456789ABCDEF", "number": "1", "life_cycle_state": "PENDING"}})
 	}))
-	if err != nil {
-		return 0, err
-	}
-	defer stop()
-	took, lat, err := runClients(ctx, n, clients, func(i int) error { return benchPost(ctx, client, url+"/", body(i), nil) })
+}
+
+// benchBareJSON runs the client loop against the bare handler (call posts
+// to it). It prints and returns its rate.
+func benchBareJSON(ctx context.Context, n, clients int, call func(i int) error, stdout io.Writer) (float64, error) {
+	took, lat, err := runClients(ctx, n, clients, call)
 	if err != nil {
 		return 0, err
 	}
