@@ -1481,3 +1481,142 @@ func TestEngine_AnInstanceWhoseLockConnectionIsCutTakesItsLockAgain(t *testing.T
 	close(proceed)
 	waitState(t, e, second, engine.StateCompleted)
 }
+
+// TestEngine_ASubjectWhoseFirstJobIsHeldBehindALaterOneStillRuns replays a
+// race of transactions on PostgreSQL that stalled a secure element's tasks
+// for good with two instances. One transaction inserts a job while the
+// subject's job runs, so it is held; before it commits, the running job
+// ends (its release cannot see the uncommitted job) and a later job is
+// inserted, which finds nothing busy and is not held. Both commit before a
+// claim (here another instance holds the claim lock meanwhile). The later
+// job then waits behind the earlier one (the subject's order), and the
+// earlier one waits to be let in: the releaser must let it in, and the two
+// must run in their order.
+func TestEngine_ASubjectWhoseFirstJobIsHeldBehindALaterOneStillRuns(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.Postgres)
+	ctx := context.Background()
+	finish := make(chan struct{})
+	e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+		if job.Args.Name == "running" {
+			select {
+			case <-finish:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}, func(c *engine.Config) { c.ReleaseInterval = 50 * time.Millisecond })
+	subject := &engine.InsertOpts{Subject: "se-1"}
+	running, err := e.Insert(ctx, nil, testArgs{Name: "running"}, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, e, running.ID, engine.StateRunning)
+	lock := holdClaimLock(t, db)
+
+	// The first insert, held behind the running job, stays uncommitted
+	// while the running job ends and the later insert commits.
+	inserted, commit, done := make(chan engine.Inserted, 1), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- db.InTx(ctx, func(tx *store.Tx) error {
+			res, err := e.Insert(ctx, tx, testArgs{Name: "first"}, subject)
+			if err != nil {
+				return err
+			}
+			inserted <- res
+			<-commit
+			return nil
+		})
+	}()
+	var first engine.Inserted
+	select {
+	case first = <-inserted:
+	case err := <-done:
+		t.Fatalf("the first insert ended before its commit: %v", err)
+	}
+	close(finish)
+	waitState(t, e, running.ID, engine.StateCompleted)
+	second, err := e.Insert(ctx, nil, testArgs{Name: "second"}, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(commit)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var firstHeld, secondHeld bool
+	if err := db.Reader().QueryRowContext(ctx, `SELECT (SELECT held FROM jobs WHERE id = $1), (SELECT held FROM jobs WHERE id = $2)`,
+		first.ID, second.ID).Scan(&firstHeld, &secondHeld); err != nil {
+		t.Fatal(err)
+	}
+	if !firstHeld || secondHeld || first.ID > second.ID {
+		t.Fatalf("the race was not replayed: first job %d held %v, second job %d held %v", first.ID, firstHeld, second.ID, secondHeld)
+	}
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	a := waitState(t, e, first.ID, engine.StateCompleted)
+	b := waitState(t, e, second.ID, engine.StateCompleted)
+	if b.AttemptedAt.Before(a.FinalizedAt) {
+		t.Errorf("the later job started at %v, before the earlier one ended at %v", b.AttemptedAt, a.FinalizedAt)
+	}
+}
+
+// TestEngine_TheReleaserLetsInAFirstHeldJobWhenNothingGoesBeforeIt: the
+// safety net lets in a subject's first held job exactly when no job of the
+// subject runs and no unheld job waits before it; an unheld job waiting
+// after it does not stop it (the race replayed above).
+func TestEngine_TheReleaserLetsInAFirstHeldJobWhenNothingGoesBeforeIt(t *testing.T) {
+	t.Parallel()
+	type row struct {
+		state engine.State
+		held  bool
+	}
+	cases := []struct {
+		name    string
+		jobs    []row // in id order, one subject
+		release bool  // whether the first held job is let in
+	}{
+		{"held alone", []row{{engine.StateAvailable, true}}, true},
+		{"held before an unheld job", []row{{engine.StateAvailable, true}, {engine.StateAvailable, false}}, true},
+		{"held before an unheld retryable job", []row{{engine.StateAvailable, true}, {engine.StateRetryable, false}}, true},
+		{"held after an unheld waiting job", []row{{engine.StateAvailable, false}, {engine.StateAvailable, true}}, false},
+		{"held after an unheld retryable job", []row{{engine.StateRetryable, false}, {engine.StateAvailable, true}}, false},
+		{"held after a running job", []row{{engine.StateRunning, false}, {engine.StateAvailable, true}}, false},
+		{"held before a running job", []row{{engine.StateAvailable, true}, {engine.StateRunning, false}}, false},
+		{"held after a scheduled job", []row{{engine.StateScheduled, false}, {engine.StateAvailable, true}}, true},
+		{"held after a completed job", []row{{engine.StateCompleted, false}, {engine.StateAvailable, true}}, true},
+	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newStoppedEngine(t, db, func(context.Context, *engine.Job[testArgs]) error { return nil })
+		for i, c := range cases {
+			subject := fmt.Sprintf("se-%d", i)
+			var ids []int64
+			for n, r := range c.jobs {
+				id := insert(t, e, n, &engine.InsertOpts{Subject: subject})
+				if _, err := db.Writer().ExecContext(ctx, `UPDATE jobs SET state = $2, held = $3 WHERE id = $1`, id, string(r.state), r.held); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+			}
+			if _, err := engine.ReleaseStuck(ctx, db); err != nil {
+				t.Fatal(err)
+			}
+			for n, r := range c.jobs {
+				if !r.held {
+					continue
+				}
+				var held bool
+				if err := db.Reader().QueryRowContext(ctx, `SELECT held FROM jobs WHERE id = $1`, ids[n]).Scan(&held); err != nil {
+					t.Fatal(err)
+				}
+				if held == c.release {
+					t.Errorf("%s: the held job is held %v after a pass, want let in %v", c.name, held, c.release)
+				}
+			}
+		}
+	})
+}

@@ -21,9 +21,19 @@ func (e *Engine) releasePass(ctx context.Context, _ *runState) {
 	}
 }
 
-// releaseStuck lets in the first held job of every subject that has no
-// unheld job waiting or running: a safety net for a release that a lost
-// transaction or a race between instances did not make.
+// releaseStuck lets in the first held job of every subject that has no job
+// running and no unheld job waiting before it: a safety net for a release
+// that a lost transaction or a race between transactions did not make.
+//
+// An unheld job waiting after it does not stop the release. On PostgreSQL a
+// job inserted while its subject's job runs is held; when that job ends and
+// a later job of the subject is inserted before the held one commits,
+// neither the release (which cannot see the uncommitted job) nor the later
+// insert (which finds nothing busy) holds the later job back, and it waits
+// behind the held one in the subject's order. Letting in the held job is
+// then the only way the subject goes on: before, the releaser waited for
+// the subject to have no unheld job at all, and the secure element's
+// tasks stalled for good (seen with two instances).
 //
 // On PostgreSQL it skips a job whose row another transaction holds (a
 // writer turn or a handler releasing or completing it): that transaction
@@ -43,12 +53,13 @@ func releaseStuck(ctx context.Context, db *store.DB) (int64, error) {
 	return res.RowsAffected()
 }
 
-// stuckHeld picks the first held job of every subject with no unheld job
-// waiting or running.
+// stuckHeld picks the first held job of every subject with no job running
+// and no unheld job waiting before it. (The state list is repeated so that
+// both databases use the subject queue's partial index for the probe.)
 const stuckHeld = `SELECT j.id FROM jobs j WHERE j.id IN (
 		SELECT min(h.id) FROM jobs h WHERE h.held AND h.state IN ('scheduled', 'available', 'retryable') GROUP BY h.subject)
 	AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.subject = j.subject AND NOT o.held
-		AND o.state IN ('available', 'running', 'retryable'))`
+		AND o.state IN ('available', 'running', 'retryable') AND (o.state = 'running' OR o.id < j.id))`
 
 var (
 	releaseStuckSQL = `UPDATE jobs SET held = FALSE WHERE id IN (` + stuckHeld + `)`
