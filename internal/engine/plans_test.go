@@ -47,6 +47,7 @@ func TestPostgresPlans_HotStatementsNeverReadTheWholeJobsTable(t *testing.T) {
 		{"busy subject", busySubjectOne, []string{"'se-1'"}},
 		{"promote", promoteSQL, []string{"1"}},
 		{"next due", nextDueSQL, nil},
+		{"release stuck subjects", releaseStuckPG, nil},
 	}
 	check := func(t *testing.T) {
 		for _, c := range statements {
