@@ -365,10 +365,11 @@ type batchedInsert struct {
 // callers beside 1,000 busy workers stored about 7,000 jobs a second, each
 // waiting about 4 ms. Written in transactions of their own instead (one
 // batch at a time, each one multi-row statement), they no longer wait for
-// the turn. Rows with a subject still go through the writer: there the insert and the completion that frees the subject share
-// one transaction, so whether the new job waits behind its subject (held)
-// is decided exactly, where a transaction of its own could race a
-// completion and wait for the releaser's next pass.
+// the turn. Rows with a subject still go through the writer: there the
+// insert and the completion that frees the subject share one transaction,
+// so whether the new job waits behind its subject (held) is decided
+// exactly, where a transaction of its own could race a completion and wait
+// for the releaser's next pass.
 //
 // While this engine runs and has free worker slots, a job that is due now
 // and has no unique key is written already running, its first attempt
