@@ -701,7 +701,12 @@ func appendError(d store.Dialect, n int) string {
 	return fmt.Sprintf("json_insert(errors, '$[#]', json($%d))", n)
 }
 
+// errorJSON is an attempt's error as stored. The message is often a
+// partner's words: json.Marshal already replaces invalid UTF-8 with U+FFFD,
+// and a NUL byte is replaced the same way, since PostgreSQL's JSON cannot
+// hold one (the write of the outcome would fail every time).
 func errorJSON(attempt int, at time.Time, msg string) string {
+	msg = strings.ReplaceAll(msg, "\x00", "\uFFFD")
 	b, _ := json.Marshal(AttemptError{Attempt: attempt, At: at.UTC(), Error: msg})
 	return string(b)
 }
