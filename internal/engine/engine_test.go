@@ -1622,3 +1622,117 @@ func TestEngine_TheReleaserLetsInAFirstHeldJobWhenNothingGoesBeforeIt(t *testing
 		}
 	})
 }
+
+// TestEngine_AnErrorTextPostgreSQLCannotStoreDoesNotStallTheEngine: a
+// handler's error is often a partner's words, and may hold a NUL byte,
+// which PostgreSQL's JSON refuses. The attempt's outcome must still be
+// written, and the jobs after it still run.
+func TestEngine_AnErrorTextPostgreSQLCannotStoreDoesNotStallTheEngine(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEngine(t, db, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			if job.Args.Name == "nul" {
+				return errors.New("partner said \x00\xff here")
+			}
+			return nil
+		})
+		bad, err := e.Insert(context.Background(), nil, testArgs{Name: "nul"}, &engine.InsertOpts{MaxAttempts: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := waitState(t, e, bad.ID, engine.StateFailed)
+		if len(j.Errors) != 1 || !strings.HasPrefix(j.Errors[0].Error, "partner said ") || !strings.HasSuffix(j.Errors[0].Error, " here") {
+			t.Fatalf("errors = %+v", j.Errors)
+		}
+		waitState(t, e, insertNamed(t, e, "after"), engine.StateCompleted)
+	})
+}
+
+// TestEngine_AnOutcomeThatCannotBeWrittenDoesNotHoldUpTheOthers: when the
+// write of one attempt's outcome fails every time (here its kind's discard
+// hook), the outcomes written beside it, and the claims after it, go on;
+// the failing one is tried again until it is written.
+func TestEngine_AnOutcomeThatCannotBeWrittenDoesNotHoldUpTheOthers(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var broken atomic.Bool
+		broken.Store(true)
+		var hookCalls atomic.Int32
+		reg := engine.NewRegistry()
+		engine.Register(reg, func(ctx context.Context, job *engine.Job[testArgs]) error {
+			if job.Args.Name == "fail" {
+				return errors.New("down")
+			}
+			return nil
+		}, engine.KindOptions{MaxAttempts: 1, OnDiscard: func(ctx context.Context, tx *store.Tx, j *engine.JobRow, state engine.State) error {
+			hookCalls.Add(1)
+			if broken.Load() {
+				return errors.New("the domain record cannot be written")
+			}
+			return nil
+		}})
+		e, err := engine.New(engine.Config{DB: db, Registry: reg, FetchPollInterval: 20 * time.Millisecond, LeaseDuration: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Close)
+		startEngine(t, e)
+		failing := insertNamed(t, e, "fail")
+		waitFor(t, "the discard hook to fail twice", func() bool { return hookCalls.Load() >= 2 })
+		for i := range 5 {
+			waitState(t, e, insertNamed(t, e, fmt.Sprintf("ok %d", i)), engine.StateCompleted)
+		}
+		if j, err := e.Get(ctx, failing); err != nil || j.State != engine.StateRunning {
+			t.Fatalf("the job whose outcome cannot be written: %+v, %v; want it still running", j, err)
+		}
+		broken.Store(false)
+		waitState(t, e, failing, engine.StateFailed)
+	})
+}
+
+// TestEngine_StopDoesNotWaitForeverForAnOutcomeItCannotWrite: Stop gives
+// up on such an outcome once its context ends, and the job comes back
+// through the next engine's start, as a dead instance's would.
+func TestEngine_StopDoesNotWaitForeverForAnOutcomeItCannotWrite(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var broken atomic.Bool
+		broken.Store(true)
+		var hookCalls atomic.Int32
+		build := func() *engine.Engine {
+			reg := engine.NewRegistry()
+			engine.Register(reg, func(ctx context.Context, job *engine.Job[testArgs]) error {
+				return errors.New("down")
+			}, engine.KindOptions{MaxAttempts: 1, OnDiscard: func(ctx context.Context, tx *store.Tx, j *engine.JobRow, state engine.State) error {
+				hookCalls.Add(1)
+				if broken.Load() {
+					return errors.New("the domain record cannot be written")
+				}
+				return nil
+			}})
+			e, err := engine.New(engine.Config{DB: db, Registry: reg, FetchPollInterval: 20 * time.Millisecond,
+				LeaseDuration: time.Minute, ShutdownGrace: 10 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.Close)
+			return e
+		}
+		first := build()
+		if err := first.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		id := insertNamed(t, first, "fail")
+		waitFor(t, "the discard hook to fail", func() bool { return hookCalls.Load() >= 1 })
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := first.Stop(ctx); err == nil || !strings.Contains(err.Error(), "not written") {
+			t.Fatalf("Stop = %v, want the unwritten outcome named", err)
+		}
+		broken.Store(false)
+		second := build()
+		startEngine(t, second)
+		waitState(t, second, id, engine.StateFailed)
+	})
+}

@@ -143,7 +143,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 	}
 	if err == nil {
-		rs.pending.Wait()
+		err = e.waitOutcomes(ctx, rs)
 	}
 	rs.stopLoops()
 	rs.loops.Wait()
@@ -158,6 +158,28 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.mu.Unlock()
 	e.log.Info("engine stopped", "instance", e.cfg.InstanceID)
 	return err
+}
+
+// waitOutcomes waits until the outcomes of the run's attempts are written,
+// until ctx ends and ShutdownGrace more. An outcome the writer could not
+// write by then (the database unreachable, a discard hook failing) stays
+// unwritten: its job is still running under this instance, and comes back
+// to the queue when the liveness lock is released (a peer, or this
+// instance's next start, takes it back) or its lease expires.
+func (e *Engine) waitOutcomes(ctx context.Context, rs *runState) error {
+	written := make(chan struct{})
+	go func() { rs.pending.Wait(); close(written) }()
+	select {
+	case <-written:
+		return nil
+	case <-ctx.Done():
+	}
+	select {
+	case <-written:
+		return nil
+	case <-time.After(e.cfg.ShutdownGrace):
+		return errors.New("stop engine: outcomes of finished attempts not written; their jobs are taken back as a dead instance's")
+	}
 }
 
 // reserve takes up to n free worker slots for jobs inserted running

@@ -67,8 +67,19 @@ func (e *Engine) writeLoop() {
 		t                    turn
 		lastClaim            time.Time
 		lastPromote, nextDue time.Time
+		// Outcomes whose write failed, set aside so that they hold up
+		// neither the claims nor the outcomes after them (see writeAside).
+		aside      []outcome
+		asideNext  time.Time
+		asideDelay time.Duration
 	)
 	for {
+		if len(aside) > 0 && !time.Now().Before(asideNext) {
+			if aside = e.writeAside(aside); len(aside) > 0 {
+				asideDelay = min(2*asideDelay, maxAsideDelay)
+				asideNext = time.Now().Add(asideDelay)
+			}
+		}
 		if len(t.outcomes) == 0 && len(t.inserts) == 0 {
 			select {
 			case r := <-e.inserts:
@@ -115,6 +126,16 @@ func (e *Engine) writeLoop() {
 				rs.claimMu.Unlock()
 			}
 			e.log.Error("engine write", "err", err)
+			if len(t.outcomes) > 0 {
+				// The next turn claims without them: one outcome that cannot
+				// be written (a value the database refuses, a discard hook
+				// that fails) must not stop this instance's work, nor the
+				// outcomes written beside it.
+				aside = append(aside, e.writeAside(t.outcomes)...)
+				t.outcomes = nil
+				asideDelay = minAsideDelay
+				asideNext = time.Now().Add(asideDelay)
+			}
 			time.Sleep(100 * time.Millisecond)
 		} else {
 			if promote && !busy {
@@ -140,6 +161,9 @@ func (e *Engine) writeLoop() {
 			if d := nextDue.Sub(e.now()); d < sleep {
 				sleep = max(d, time.Millisecond)
 			}
+		}
+		if len(aside) > 0 {
+			sleep = max(min(sleep, time.Until(asideNext)), time.Millisecond)
 		}
 		timer.Reset(sleep)
 	}
@@ -295,14 +319,89 @@ func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now t
 		}
 	}
 	if len(t.outcomes) > 0 {
-		for _, o := range t.outcomes {
-			if o.state == StateScheduled || o.state == StateRetryable {
-				e.hintDue(micros(o.runAt))
-			}
-		}
-		e.finished(t.outcomes)
+		e.written(t.outcomes)
 	}
 	return jobs, due, busy, nil
+}
+
+// How long outcomes set aside wait before they are written again: from
+// minAsideDelay, doubling up to maxAsideDelay while they still fail.
+const (
+	minAsideDelay = time.Second
+	maxAsideDelay = 10 * time.Second
+)
+
+// writeAside writes outcomes that a turn could not, outside the turns:
+// all in one transaction (the failure was the database's, now back), else
+// each in its own, so that one that cannot be written fails alone. It
+// returns those still not written, to try again later; their jobs stay
+// running under this instance, which keeps extending their leases, so no
+// other instance starts them again meanwhile. A job whose outcome is never
+// written (a broken discard hook) thus holds its subject, and says why in
+// the log, without stopping anything else.
+func (e *Engine) writeAside(outs []outcome) []outcome {
+	live := outs[:0:0]
+	for _, o := range outs {
+		if o.run.crashed.Load() {
+			o.run.pending.Done()
+			continue
+		}
+		live = append(live, o)
+	}
+	if len(live) == 0 || e.finishAlone(live, 30*time.Second) == nil {
+		return nil
+	}
+	if len(live) == 1 {
+		return live
+	}
+	// Each alone, for at most 30 s in all: the rest wait for the next try.
+	end := time.Now().Add(30 * time.Second)
+	var failed []outcome
+	for i, o := range live {
+		left := time.Until(end)
+		if left <= 0 {
+			return append(failed, live[i:]...)
+		}
+		if e.finishAlone([]outcome{o}, min(left, 10*time.Second)) != nil {
+			failed = append(failed, o)
+		}
+	}
+	return failed
+}
+
+// finishAlone writes outs in a transaction of their own, within timeout.
+func (e *Engine) finishAlone(outs []outcome, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	now := e.now()
+	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+		freed, err := finishTx(ctx, tx, e.cfg.Registry, now, outs)
+		if err != nil || !freed {
+			return err
+		}
+		return notifyTx(ctx, tx, e.cfg.InstanceID)
+	})
+	if err != nil {
+		ids := make([]int64, len(outs))
+		for i, o := range outs {
+			ids[i] = o.job.ID
+		}
+		e.log.Error("write the outcome of job attempts; tried again later", "job_ids", ids, "err", err)
+		return err
+	}
+	e.written(outs)
+	return nil
+}
+
+// written hints the writer at the retries just scheduled and counts the
+// outcomes as written.
+func (e *Engine) written(outs []outcome) {
+	for _, o := range outs {
+		if o.state == StateScheduled || o.state == StateRetryable {
+			e.hintDue(micros(o.runAt))
+		}
+	}
+	e.finished(outs)
 }
 
 // insertAlone writes one request in its own transaction.
