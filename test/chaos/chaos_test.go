@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -315,6 +316,7 @@ func (c *cluster) waitDrained(ctx context.Context, flows []flow, limit time.Dura
 	start := time.Now()
 	deadline := start.Add(limit)
 	lastLog := start
+	reported := false
 	for {
 		total := 0
 		var errs, left []string
@@ -334,6 +336,10 @@ func (c *cluster) waitDrained(ctx context.Context, flows []flow, limit time.Dura
 		}
 		if total == 0 && len(errs) == 0 {
 			return time.Now()
+		}
+		if !reported && time.Since(start) > stallAfter {
+			reported = true
+			c.reportStall(ctx, left)
 		}
 		if time.Now().After(deadline) {
 			c.t.Errorf("still %d pending after %s (%v)", total, limit, errs)
@@ -362,6 +368,78 @@ func plantLostRequest(t *testing.T, c *cluster, crm *crmFlow) {
 		}
 	}
 	t.Errorf("the CRM audit did not notice request %s deleted from the hub: %v", id, problems)
+}
+
+// stallAfter is how long a drain may take before it counts as stalled:
+// drains take seconds (docs/reliability.md), and a stall that holds this
+// long is not load.
+const stallAfter = 2 * time.Minute
+
+// reportStall fails the test and gathers what tells why a drain stalled:
+// the database sessions, and the goroutines of every hub that owns a job
+// still running (SIGQUIT makes a Go process write them to its log, which
+// the failed test keeps, and exit; its jobs then come back to its peers,
+// or to its restart, so the drain may still end and the audits still run).
+func (c *cluster) reportStall(ctx context.Context, left []string) {
+	c.t.Errorf("the drain stalled: still pending after %s: %v", stallAfter, left)
+	c.t.Logf("database sessions: %s", c.sessions(ctx))
+	rows, err := c.db.QueryContext(ctx, `SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running' AND lease_owner IS NOT NULL`)
+	if err != nil {
+		c.t.Logf("owners of running jobs: %v", err)
+		return
+	}
+	var owners []string
+	for rows.Next() {
+		var o string
+		if rows.Scan(&o) == nil {
+			owners = append(owners, o)
+		}
+	}
+	rows.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range c.hubs {
+		if h.cmd == nil {
+			continue
+		}
+		tag := fmt.Sprintf("-%d-", h.cmd.Process.Pid)
+		for _, o := range owners {
+			if strings.Contains(o, tag) {
+				c.t.Logf("%s (pid %d) owns running jobs: asking it for its goroutines", h.name, h.cmd.Process.Pid)
+				_ = h.cmd.Process.Signal(syscall.SIGQUIT)
+				break
+			}
+		}
+	}
+}
+
+// sessions lists the database's sessions that are at work or inside a
+// transaction, other than the test's own: what each waits for and for how
+// long its transaction has been open (other tests' sessions may show too).
+func (c *cluster) sessions(ctx context.Context) string {
+	if c.dialect != store.Postgres {
+		return "(SQLite: one process)"
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT pid, COALESCE(state, ''), COALESCE(wait_event_type || ':' || wait_event, ''),
+		COALESCE(EXTRACT(EPOCH FROM now() - xact_start)::bigint, -1), LEFT(query, 160)
+		FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var (
+			pid                int
+			state, wait, query string
+			open               int64
+		)
+		if err := rows.Scan(&pid, &state, &wait, &open, &query); err != nil {
+			return err.Error()
+		}
+		out = append(out, fmt.Sprintf("\n  %d %s wait=%s transaction open %ds: %s", pid, state, wait, open, strings.Join(strings.Fields(query), " ")))
+	}
+	return strings.Join(out, "")
 }
 
 // unfinishedJobs says which jobs are not done yet, for the drain's log:
