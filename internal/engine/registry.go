@@ -28,8 +28,9 @@ type KindOptions struct {
 	// kind failed or cancelled, whoever does it (the job's own last
 	// attempt, Cancel, the rescuer), so that the domain record the job
 	// serves ends in the same commit. An error rolls the change back (it
-	// is then tried again: by the writer's next turn, the rescuer's next
-	// round, or the caller of Cancel).
+	// is then tried again: by the writer, alone and with a backoff, without
+	// holding up other jobs; by the rescuer's next round; or by the caller
+	// of Cancel).
 	OnDiscard func(ctx context.Context, tx *store.Tx, job *JobRow, state State) error
 }
 

@@ -214,7 +214,8 @@ func (e *Engine) gather(t *turn) {
 
 // writeTurn writes t in one transaction and claims up to limit jobs. On
 // failure it answers the inserts one by one (so one bad request does not
-// fail its neighbours) and keeps the outcomes for the next turn.
+// fail its neighbours) and leaves the outcomes in t, for the writer loop to
+// set aside (writeAside).
 func (e *Engine) writeTurn(t *turn, rs *runState, limit int, promote bool, now time.Time) ([]*JobRow, time.Time, bool, error) {
 	// Drop outcomes of a run that crashed (tests) and inserts whose caller
 	// gave up before anything was written.
