@@ -16,6 +16,7 @@ import (
 	"github.com/provhub/provhub/internal/sim/felicacard"
 	simtes "github.com/provhub/provhub/internal/sim/tes"
 	simwallet "github.com/provhub/provhub/internal/sim/wallet"
+	"github.com/provhub/provhub/internal/tes"
 )
 
 const (
@@ -887,6 +888,11 @@ func (f *parkFlow) pending(ctx context.Context) (int, error) {
 // reconcile parks again, with nothing failing, every card whose park
 // ended FAILED: the TES applies a park it wrote on the next loop that
 // reads the card, so each card must end parked once.
+//
+// A park the hub gave up at its time to live (322) may leave its loop open
+// at the TES, which has no call to end one: the TES refuses the device
+// (321) until that loop's own time to live ends (two minutes here, against
+// the hub's 45 s), so a park answered 321 is asked again until then.
 func (f *parkFlow) reconcile(ctx context.Context) {
 	f.mu.Lock()
 	parks := slices.Clone(f.parks)
@@ -896,9 +902,23 @@ func (f *parkFlow) reconcile(ctx context.Context) {
 		if err := f.c.db.QueryRowContext(ctx, `SELECT status FROM transit_operations WHERE operation_id = $1`, p.operation).Scan(&status); err != nil || status != "FAILED" {
 			continue
 		}
-		op, ok := f.park(ctx, p.d)
-		if !ok || f.c.waitOperation(ctx, op) != "COMPLETED" {
-			f.c.t.Errorf("parking %s again did not complete", p.d.card)
+		for {
+			op, ok := f.park(ctx, p.d)
+			status := ""
+			if ok {
+				status = f.c.waitOperation(ctx, op)
+			}
+			if status == "COMPLETED" {
+				break
+			}
+			var code int
+			if status == "FAILED" && f.c.db.QueryRowContext(ctx, `SELECT COALESCE(status_code, 0) FROM transit_operations WHERE operation_id = $1`, op).Scan(&code) == nil &&
+				code == tes.StatusBusy && ctx.Err() == nil {
+				sleepCtx(ctx, time.Second)
+				continue
+			}
+			f.c.t.Errorf("parking %s again did not complete (%s)", p.d.card, status)
+			break
 		}
 	}
 }
