@@ -159,6 +159,9 @@ func identifierFrom(name string, allowed []string, obj map[string]json.RawMessag
 		if v == "" {
 			return nil, missing(fmt.Sprintf("%s.%s is empty", name, field))
 		}
+		if err := (wire.Text{}).Check(name+"."+field, v); err != nil {
+			return nil, fromWire(err)
+		}
 		return &paytv.Identifier{Field: field, Value: v}, nil
 	}
 	panic("unreachable")
@@ -187,6 +190,9 @@ func (b body) caIDSet(name, key string) ([]string, error) {
 		if err := json.Unmarshal(raw, &v); err != nil || v == "" {
 			return nil, invalid(fmt.Sprintf("%s[%d].%s must be a non-empty string", name, i, key))
 		}
+		if err := (wire.Text{}).Check(fmt.Sprintf("%s[%d].%s", name, i, key), v); err != nil {
+			return nil, fromWire(err)
+		}
 		ids = append(ids, v)
 	}
 	return ids, nil
@@ -202,6 +208,13 @@ func parseQuery(raw string, allowed []string) (query, error) {
 	}
 	if err := refuseUnknown(maps.Keys(v), allowed); err != nil {
 		return query{}, err
+	}
+	for name, vs := range v {
+		for _, s := range vs {
+			if err := (wire.Text{}).Check(name, s); err != nil {
+				return query{}, fromWire(err)
+			}
+		}
 	}
 	return query{v}, nil
 }

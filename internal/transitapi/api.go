@@ -418,16 +418,22 @@ func checkDescriptor(d wallet.CardDescriptor) error {
 		if l.v != "" && (len(l.v) < l.min || len(l.v) > l.max) {
 			return badFormat("cardDescriptor.%s must have %d to %d characters", l.name, l.min, l.max)
 		}
+		if strings.IndexByte(l.v, 0) >= 0 {
+			return badFormat("cardDescriptor.%s must not hold a NUL character", l.name)
+		}
 	}
 	if d.LabelColor != "" && !validLabelColor(d.LabelColor) {
 		return badFormat("cardDescriptor.labelColor has a bad format")
 	}
 	for _, g := range d.CardArtManifest {
+		if strings.IndexByte(g, 0) >= 0 {
+			return badFormat("cardDescriptor.cardArtManifest entries must not hold a NUL character")
+		}
 		if len(g) > 64 {
 			return badFormat("cardDescriptor.cardArtManifest entries have at most 64 characters")
 		}
 	}
-	if d.MobileApp != nil && (d.MobileApp.Identifier == "" || len(d.MobileApp.Identifier) > 128) {
+	if d.MobileApp != nil && (d.MobileApp.Identifier == "" || len(d.MobileApp.Identifier) > 128 || strings.IndexByte(d.MobileApp.Identifier, 0) >= 0) {
 		return badFormat("cardDescriptor.mobileApp.identifier must have 1 to 128 characters")
 	}
 	return nil

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -170,6 +171,12 @@ func (t Text) Check(member, s string) error {
 	}
 	if t.Pattern != nil && !t.Pattern.MatchString(s) {
 		return malformed(member, "must match %s", t.Pattern)
+	}
+	// JSON can carry a NUL ("\u0000") where no published text has one, and
+	// PostgreSQL can store none: refused here, it is the caller's 112, not
+	// a failed write later.
+	if strings.IndexByte(s, 0) >= 0 {
+		return malformed(member, "must not hold a NUL character")
 	}
 	return nil
 }

@@ -130,6 +130,8 @@ func TestText_Bounds(t *testing.T) {
 		{wire.Text{Max: 3}, "abcd", "id must have 0 to 3 characters"},
 		{wire.Text{Pattern: regexp.MustCompile(`^[A-Z_]{1,32}$`)}, "CARD_LOST", ""},
 		{wire.Text{Pattern: regexp.MustCompile(`^[A-Z_]{1,32}$`)}, "card lost", "id must match ^[A-Z_]{1,32}$"},
+		{wire.Text{Max: 64}, "Ada\x00Lovelace", "id must not hold a NUL character"},
+		{wire.Text{Pattern: regexp.MustCompile(`^.{1,32}$`)}, "\x00", "id must not hold a NUL character"},
 	} {
 		err := c.t.Check("id", c.s)
 		if got := ""; err != nil {

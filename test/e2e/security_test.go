@@ -527,3 +527,70 @@ func TestRetention_EndedRecordsLeaveAfterTheirRetentionAndPendingOnesStay(t *tes
 		}
 	})
 }
+
+// TestSecurity_ANULCharacterIsTheCallersBadFormatNotAServerError: JSON and
+// query strings can carry a NUL, which no published text holds and which
+// PostgreSQL cannot store. Each call that sends one gets its API's own
+// refusal naming the member (on PostgreSQL these were 921 and HTTP 500),
+// and nothing is made.
+func TestSecurity_ANULCharacterIsTheCallersBadFormatNotAServerError(t *testing.T) {
+	t.Parallel()
+	both(t, envOptions{}, func(t *testing.T, e *env) {
+		cardID, _, _ := e.transitCard(41, 100)
+		tes := e.transitAs(&e.tesPartner)
+		const nul = "a\x00b"
+		for _, c := range []struct {
+			call, member string
+			body         map[string]any
+		}{
+			{"updateCardState", "requestHeader.requestId", map[string]any{"requestHeader": map[string]string{"requestId": nul, "sessionId": "s"},
+				"issuerId": "TRANSIT1", "cardId": cardID, "action": "SUSPEND"}},
+			{"updateCardState", "cardId", map[string]any{"issuerId": "TRANSIT1", "cardId": nul, "action": "SUSPEND"}},
+			{"updateCardMetadata", "cardDescriptor.cardholderName", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID,
+				"cardDescriptor": map[string]any{"cardholderName": nul}}},
+			{"topupCard", "purchaseId", map[string]any{"issuerId": "TRANSIT1", "cardId": cardID, "purchaseId": nul}},
+			{"getOperationStatus", "operationId", map[string]any{"issuerId": "TRANSIT1", "operationId": nul}},
+		} {
+			status, a := postAs(t, tes, transitBase+c.call, c.body)
+			if status != http.StatusOK || a.ResponseHeader.StatusCode != 112 || !strings.Contains(a.ResponseHeader.StatusMessage, c.member) {
+				t.Errorf("%s with a NUL in %s: HTTP %d %+v", c.call, c.member, status, a.ResponseHeader)
+			}
+		}
+		if n := e.count(`SELECT COUNT(*) FROM transit_operations`); n != 0 {
+			t.Errorf("%d device operations made", n)
+		}
+		if e.card(cardID).State != "ACTIVE" {
+			t.Error("a refused call changed the card")
+		}
+
+		tok := e.login("mpadministrator", "mp-admin-1234")
+		ident := func(serial, number, code string) map[string]any {
+			return map[string]any{"token": tok, "subscription_identifier": map[string]string{"number": number},
+				"service_identifier": map[string]string{"code": code}, "smartcard_identifier": map[string]string{"serial_number": serial}}
+		}
+		for member, body := range map[string]map[string]any{
+			"smartcard_identifier.serial_number": ident(nul, "S60058", "BASIC"),
+			"subscription_identifier.number":     ident("S60058", nul, "BASIC"),
+			"service_identifier.code":            ident("S60058", "S60058", nul),
+		} {
+			raw, _ := json.Marshal(body)
+			status, out := e.crm.call(conforming, http.MethodPost, "/"+ws+"/provisioning_requests/add_subscriptions", "", raw)
+			if status != http.StatusOK || !strings.Contains(string(out), `"INVALID_PARAMETER"`) || !strings.Contains(string(out), member) {
+				t.Errorf("add_subscriptions with a NUL in %s: HTTP %d %s", member, status, out)
+			}
+		}
+		raw, _ := json.Marshal(map[string]string{"username": nul, "password": "mp-admin-1234", "organisation": "CRMDEMO"})
+		if status, out := e.crm.call(conforming, http.MethodPost, "/authentication/token", "", raw); status != http.StatusOK ||
+			!strings.Contains(string(out), `"INVALID_PARAMETER"`) {
+			t.Errorf("a login with a NUL: HTTP %d %s", status, out)
+		}
+		q := url.Values{"token": {tok}, "provisioning_request_identifier": {"id=" + nul}}.Encode()
+		if status, out := e.crm.call(conforming, http.MethodGet, "/"+ws+"/provisioning_requests/show", q, nil); status != http.StatusOK ||
+			!strings.Contains(string(out), `"INVALID_PARAMETER"`) {
+			t.Errorf("show with a NUL: HTTP %d %s", status, out)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM paytv_requests`); n != 0 {
+			t.Errorf("%d provisioning requests made", n)
+		}
+	})
+}
