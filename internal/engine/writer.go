@@ -349,23 +349,37 @@ func (e *Engine) writeAside(outs []outcome) []outcome {
 		}
 		live = append(live, o)
 	}
-	if len(live) == 0 || e.finishAlone(live, 30*time.Second) == nil {
+	if len(live) == 0 {
 		return nil
 	}
-	if len(live) == 1 {
-		return live
+	err := e.finishAlone(live, 30*time.Second)
+	if err == nil {
+		return nil
 	}
-	// Each alone, for at most 30 s in all: the rest wait for the next try.
-	end := time.Now().Add(30 * time.Second)
-	var failed []outcome
-	for i, o := range live {
-		left := time.Until(end)
-		if left <= 0 {
-			return append(failed, live[i:]...)
+	failed := live
+	if len(live) > 1 {
+		// Each alone, for at most 30 s in all: the rest wait for the next try.
+		failed = nil
+		end := time.Now().Add(30 * time.Second)
+		for i, o := range live {
+			left := time.Until(end)
+			if left <= 0 {
+				failed = append(failed, live[i:]...)
+				break
+			}
+			if oneErr := e.finishAlone([]outcome{o}, min(left, 10*time.Second)); oneErr != nil {
+				failed, err = append(failed, o), oneErr
+			}
 		}
-		if e.finishAlone([]outcome{o}, min(left, 10*time.Second)) != nil {
-			failed = append(failed, o)
+	}
+	if len(failed) > 0 {
+		// One line a try, whatever the number of outcomes (a database
+		// that is down fails them all).
+		ids := make([]int64, 0, min(len(failed), 10))
+		for _, o := range failed[:min(len(failed), 10)] {
+			ids = append(ids, o.job.ID)
 		}
+		e.log.Error("outcomes of job attempts not written; tried again later", "count", len(failed), "job_ids", ids, "err", err)
 	}
 	return failed
 }
@@ -383,11 +397,6 @@ func (e *Engine) finishAlone(outs []outcome, timeout time.Duration) error {
 		return notifyTx(ctx, tx, e.cfg.InstanceID)
 	})
 	if err != nil {
-		ids := make([]int64, len(outs))
-		for i, o := range outs {
-			ids[i] = o.job.ID
-		}
-		e.log.Error("write the outcome of job attempts; tried again later", "job_ids", ids, "err", err)
 		return err
 	}
 	e.written(outs)
