@@ -135,7 +135,8 @@ func New(cfg Config) (*Console, error) {
 }
 
 // Mount adds the console's routes to mux.
-func (c *Console) Mount(mux *http.ServeMux) {
+func (c *Console) Mount(root *http.ServeMux) {
+	mux := refusingNUL{root}
 	static, _ := fs.Sub(assets, "static")
 	mux.Handle("GET "+Prefix+"static/", http.StripPrefix(Prefix+"static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET "+Prefix+"login", c.loginPage)
@@ -157,6 +158,45 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+Prefix+"devices", c.authed(c.devices))
 	mux.HandleFunc("GET "+Prefix+"assets/{guid}", c.authed(c.cardArt))
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix, http.StatusSeeOther) })
+}
+
+// refusingNUL registers the console's routes, each behind a check that
+// refuses a request holding a NUL character in its path, query or form
+// with HTTP 400: no page takes one, and PostgreSQL can neither store nor
+// compare one, so it would otherwise fail the page (an HTTP 500, before
+// login too).
+type refusingNUL struct{ mux *http.ServeMux }
+
+func (m refusingNUL) Handle(pattern string, h http.Handler) {
+	m.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if holdsNUL(r) {
+			securityHeaders(w)
+			http.Error(w, "bad request: a NUL character", http.StatusBadRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+func (m refusingNUL) HandleFunc(pattern string, h http.HandlerFunc) { m.Handle(pattern, h) }
+
+// holdsNUL reports whether r's path, query or form holds a NUL; a form
+// that cannot be read is left to the page.
+func holdsNUL(r *http.Request) bool {
+	if strings.IndexByte(r.URL.Path, 0) >= 0 {
+		return true
+	}
+	if err := r.ParseForm(); err != nil {
+		return false
+	}
+	for _, vs := range r.Form {
+		for _, v := range vs {
+			if strings.IndexByte(v, 0) >= 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, s *session)

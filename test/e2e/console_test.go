@@ -524,3 +524,30 @@ func (e *env) metricsHave(t *testing.T, lines ...string) {
 		}
 	}
 }
+
+// TestConsole_ANULCharacterIsABadRequestNotAServerError: a NUL in a login
+// form, a search or a path (which PostgreSQL cannot store or compare)
+// gets HTTP 400, before and after logging in.
+func TestConsole_ANULCharacterIsABadRequestNotAServerError(t *testing.T) {
+	t.Parallel()
+	both(t, envOptions{}, func(t *testing.T, e *env) {
+		o := e.operatorClient(t)
+		resp, err := http.PostForm(e.url+"/console/login", url.Values{"username": {"ol\x00ga"}, "password": {"operator-pass"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("a login with a NUL: HTTP %d, want 400", resp.StatusCode)
+		}
+		for _, path := range []string{"/console/jobs?q=a%00b", "/console/crm?q=a%00b", "/console/transit?q=a%00b",
+			"/console/transit/tasks/pvh-%00", "/console/issuer/op%00", "/console/transit/operations/dop%00", "/console/devices?q=%00"} {
+			if status, body := o.get(t, path); status != http.StatusBadRequest {
+				t.Errorf("GET %s: HTTP %d, want 400\n%.200s", path, status, body)
+			}
+		}
+		if status, _ := o.get(t, "/console/jobs?q=ab"); status != http.StatusOK {
+			t.Errorf("a search without a NUL: HTTP %d", status)
+		}
+	})
+}
