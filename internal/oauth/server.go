@@ -265,6 +265,13 @@ func (s *Server) Exchange(ctx context.Context, grantType, assertion string) (*To
 			keyErr = refuse(CodeInvalidGrant, "the assertion has no iss")
 			return nil, keyErr
 		}
+		// No key is registered under any other form, and a value that no
+		// key can have (a NUL, which PostgreSQL cannot compare) is not
+		// looked up.
+		if !ValidClientID(claims.Issuer) || !kidPattern.MatchString(kid) {
+			keyErr = refuse(CodeInvalidGrant, "no active key %q for issuer %q", kid, claims.Issuer)
+			return nil, keyErr
+		}
 		key, err := s.clientKey(ctx, claims.Issuer, kid)
 		keyErr = err
 		return key, err

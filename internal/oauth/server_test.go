@@ -139,7 +139,10 @@ func TestExchange_AcceptsAWellFormedAssertionAndTheTokenVerifies(t *testing.T) {
 }
 
 func TestExchange_RefusesEveryBadAssertion(t *testing.T) {
-	db := storetest.Open(t, store.SQLite)
+	storetest.Each(t, refusesEveryBadAssertion)
+}
+
+func refusesEveryBadAssertion(t *testing.T, db *store.DB) {
 	f := newFixture(t, db)
 	ctx := context.Background()
 	now := f.clock.Now()
@@ -177,6 +180,8 @@ func TestExchange_RefusesEveryBadAssertion(t *testing.T) {
 		{"no kid", oauth.GrantType, noKidSigned, oauth.CodeInvalidGrant},
 		{"unknown kid", oauth.GrantType, f.assertion(t, func(a *oauth.Assertion) { a.Kid = "k9" }), oauth.CodeInvalidGrant},
 		{"unknown issuer", oauth.GrantType, f.assertion(t, func(a *oauth.Assertion) { a.IssuerID = "ISSUER0002" }), oauth.CodeInvalidGrant},
+		{"a NUL in iss", oauth.GrantType, f.assertion(t, func(a *oauth.Assertion) { a.IssuerID = "ISSUER\x00001" }), oauth.CodeInvalidGrant},
+		{"a NUL in kid", oauth.GrantType, f.assertion(t, func(a *oauth.Assertion) { a.Kid = "k\x001" }), oauth.CodeInvalidGrant},
 		{"expired", oauth.GrantType, f.assertion(t, func(a *oauth.Assertion) { a.Expires = now.Add(-2 * time.Minute) }), oauth.CodeInvalidGrant},
 		{"no exp", oauth.GrantType, noExpSigned, oauth.CodeInvalidGrant},
 		{"exp 16 minutes ahead", oauth.GrantType, f.assertion(t, func(a *oauth.Assertion) { a.Expires = now.Add(16 * time.Minute) }), oauth.CodeInvalidGrant},
