@@ -62,7 +62,8 @@ type Answer struct {
 var ErrNoAnswer = errors.New("no answer")
 
 // PostJSON posts body as JSON to url with the given headers and reads the
-// answer (at most MaxAnswer bytes). An error wraps ErrNoAnswer when the call
+// answer (at most MaxAnswer bytes), a NUL in its strings read as U+FFFD
+// (withoutNUL). An error wraps ErrNoAnswer when the call
 // may or may not have been carried out; the address is left out of it.
 func PostJSON(ctx context.Context, hc *http.Client, url string, body any, headers map[string]string) (Answer, error) {
 	raw, err := json.Marshal(body)
@@ -86,7 +87,7 @@ func PostJSON(ctx context.Context, hc *http.Client, url string, body any, header
 	if err != nil {
 		return Answer{}, fmt.Errorf("%w: read answer: %v", ErrNoAnswer, err)
 	}
-	return Answer{Status: resp.StatusCode, Body: answer}, nil
+	return Answer{Status: resp.StatusCode, Body: withoutNUL(answer)}, nil
 }
 
 // withoutURL keeps a url.Error's cause without repeating the address.

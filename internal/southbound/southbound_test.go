@@ -2,6 +2,7 @@ package southbound_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -76,5 +77,23 @@ func TestPostJSON_ReadsAtMostMaxAnswer(t *testing.T) {
 	ans, err := southbound.PostJSON(context.Background(), southbound.NewHTTPClient(southbound.Config{}), srv.URL, 1, nil)
 	if err != nil || len(ans.Body) != southbound.MaxAnswer {
 		t.Fatalf("read %d bytes, %v", len(ans.Body), err)
+	}
+}
+
+// TestPostJSON_ReadsANULInAnAnswerAsTheReplacementCharacter: a partner's
+// message with a NUL reaches the client as U+FFFD, which the database can
+// store with the outcome.
+func TestPostJSON_ReadsANULInAnAnswerAsTheReplacementCharacter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"result":"REFUSED","message":"no\u0000such card"}`))
+	}))
+	defer srv.Close()
+	ans, err := southbound.PostJSON(context.Background(), southbound.NewHTTPClient(southbound.Config{}), srv.URL, map[string]int{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reply struct{ Message string }
+	if err := json.Unmarshal(ans.Body, &reply); err != nil || reply.Message != "no\uFFFDsuch card" {
+		t.Fatalf("message %q, %v", reply.Message, err)
 	}
 }
