@@ -169,6 +169,13 @@ type refusingNUL struct{ mux *http.ServeMux }
 
 func (m refusingNUL) Handle(pattern string, h http.Handler) {
 	m.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The form is read here, once: a page reading it again would not
+		// learn that it could not be read (too long, malformed).
+		if err := r.ParseForm(); err != nil {
+			securityHeaders(w)
+			http.Error(w, "bad request: the form cannot be read", http.StatusBadRequest)
+			return
+		}
 		if holdsNUL(r) {
 			securityHeaders(w)
 			http.Error(w, "bad request: a NUL character", http.StatusBadRequest)
@@ -180,14 +187,11 @@ func (m refusingNUL) Handle(pattern string, h http.Handler) {
 
 func (m refusingNUL) HandleFunc(pattern string, h http.HandlerFunc) { m.Handle(pattern, h) }
 
-// holdsNUL reports whether r's path, query or form holds a NUL; a form
-// that cannot be read is left to the page.
+// holdsNUL reports whether r's path, or its query or form (parsed
+// already), holds a NUL.
 func holdsNUL(r *http.Request) bool {
 	if strings.IndexByte(r.URL.Path, 0) >= 0 {
 		return true
-	}
-	if err := r.ParseForm(); err != nil {
-		return false
 	}
 	for _, vs := range r.Form {
 		for _, v := range vs {
