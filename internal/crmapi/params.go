@@ -159,8 +159,8 @@ func identifierFrom(name string, allowed []string, obj map[string]json.RawMessag
 		if v == "" {
 			return nil, missing(fmt.Sprintf("%s.%s is empty", name, field))
 		}
-		if err := (wire.Text{}).Check(name+"."+field, v); err != nil {
-			return nil, fromWire(err)
+		if err := refuseNUL(v, func() string { return name + "." + field }); err != nil {
+			return nil, err
 		}
 		return &paytv.Identifier{Field: field, Value: v}, nil
 	}
@@ -190,12 +190,21 @@ func (b body) caIDSet(name, key string) ([]string, error) {
 		if err := json.Unmarshal(raw, &v); err != nil || v == "" {
 			return nil, invalid(fmt.Sprintf("%s[%d].%s must be a non-empty string", name, i, key))
 		}
-		if err := (wire.Text{}).Check(fmt.Sprintf("%s[%d].%s", name, i, key), v); err != nil {
-			return nil, fromWire(err)
+		if err := refuseNUL(v, func() string { return fmt.Sprintf("%s[%d].%s", name, i, key) }); err != nil {
+			return nil, err
 		}
 		ids = append(ids, v)
 	}
 	return ids, nil
+}
+
+// refuseNUL refuses a value read outside package wire that holds a NUL,
+// as wire.Text does; member names it, and is built only then.
+func refuseNUL(v string, member func() string) error {
+	if strings.IndexByte(v, 0) < 0 {
+		return nil
+	}
+	return fromWire(wire.Text{}.Check(member(), v))
 }
 
 // query is a GET's parameters, checked against what the method takes.
@@ -211,8 +220,8 @@ func parseQuery(raw string, allowed []string) (query, error) {
 	}
 	for name, vs := range v {
 		for _, s := range vs {
-			if err := (wire.Text{}).Check(name, s); err != nil {
-				return query{}, fromWire(err)
+			if err := refuseNUL(s, func() string { return name }); err != nil {
+				return query{}, err
 			}
 		}
 	}

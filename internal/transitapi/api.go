@@ -433,8 +433,11 @@ func checkDescriptor(d wallet.CardDescriptor) error {
 			return badFormat("cardDescriptor.cardArtManifest entries have at most 64 characters")
 		}
 	}
-	if d.MobileApp != nil && (d.MobileApp.Identifier == "" || len(d.MobileApp.Identifier) > 128 || strings.IndexByte(d.MobileApp.Identifier, 0) >= 0) {
+	if d.MobileApp != nil && (d.MobileApp.Identifier == "" || len(d.MobileApp.Identifier) > 128) {
 		return badFormat("cardDescriptor.mobileApp.identifier must have 1 to 128 characters")
+	}
+	if d.MobileApp != nil && strings.IndexByte(d.MobileApp.Identifier, 0) >= 0 {
+		return badFormat("cardDescriptor.mobileApp.identifier must not hold a NUL character")
 	}
 	return nil
 }
